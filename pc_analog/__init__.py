@@ -1,0 +1,96 @@
+"""pc-analog: predictive-coding inference as physical relaxation in analog circuits.
+
+The public surface, in data-flow order: the network and its energy, the
+digital reference (backprop, discrete PC and its variants), the equilibrium
+solver and the :func:`settle` entry point, file formats and data sets.
+``import pc_analog`` needs only numpy, scipy and networkx; PySpice, matplotlib
+and scikit-learn are imported lazily where they are used.
+"""
+
+from .activations import ACTIVATIONS, Activation, get_activation
+from .energy import (
+    dense_hessian,
+    energy,
+    errors,
+    feedforward,
+    grad_params,
+    grad_x,
+    hessian_blocks,
+    initial_state,
+    io_state,
+    predictions,
+    weighted_errors,
+)
+from .equilibrium import EquilibriumResult, solve_equilibrium
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConvergenceWarning,
+    InvalidInputError,
+    PCAnalogError,
+)
+from .formats import load_network, load_vectors, network_from_dict, network_to_dict, save_network
+from .network import Clamp, Network
+from .reference import (
+    DiscreteResult,
+    FPAResult,
+    Gradients,
+    backprop,
+    cosine_similarity,
+    discrete_inference,
+    fpa_inference,
+    gradients,
+    hebbian_update,
+    pc_gradients,
+    zil_gradients,
+)
+from .settle import BACKENDS, Backend, SettleResult, get_backend, settle
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "BackendUnavailableError",
+    "Clamp",
+    "ConvergenceWarning",
+    "DiscreteResult",
+    "EquilibriumResult",
+    "FPAResult",
+    "Gradients",
+    "InvalidInputError",
+    "Network",
+    "PCAnalogError",
+    "SettleResult",
+    "backprop",
+    "cosine_similarity",
+    "dense_hessian",
+    "discrete_inference",
+    "energy",
+    "errors",
+    "feedforward",
+    "fpa_inference",
+    "get_activation",
+    "get_backend",
+    "grad_params",
+    "grad_x",
+    "gradients",
+    "hebbian_update",
+    "hessian_blocks",
+    "initial_state",
+    "io_state",
+    "load_network",
+    "load_vectors",
+    "network_from_dict",
+    "network_to_dict",
+    "pc_gradients",
+    "predictions",
+    "save_network",
+    "settle",
+    "solve_equilibrium",
+    "weighted_errors",
+    "zil_gradients",
+]

@@ -1,0 +1,211 @@
+"""The ``pc-analog`` command line (SPEC section 4).
+
+Exit status: 0 success; 1 a solver did not converge (the result is still
+printed, with ``"converged": false``); 2 bad input (one line on stderr, no
+traceback, no file written); 3 a backend is unavailable or failed.
+Set ``PC_ANALOG_DEBUG=1`` to see tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from .errors import BackendError, BackendUnavailableError, ConvergenceWarning, InvalidInputError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (usage goes to ``--help``) and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise InvalidInputError(message)
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {s!r}")
+    return v
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {s!r}")
+    return v
+
+
+def _layers_out(x, single: bool):
+    return [xl[0].tolist() if single else xl.tolist() for xl in x]
+
+
+def _scalar_or_list(v: np.ndarray, single: bool):
+    return float(v[0]) if single else [float(e) for e in v]
+
+
+def _load_io(args, net, need_target: bool):
+    from .formats import load_vectors
+
+    x0, single = load_vectors(args.input, net.sizes[0], "input")
+    y = None
+    if args.target is not None:
+        y, single_y = load_vectors(args.target, net.sizes[-1], "target")
+        if y.shape[0] != x0.shape[0]:
+            raise InvalidInputError(f"target: {y.shape[0]} samples but input has {x0.shape[0]}")
+    elif need_target:
+        raise InvalidInputError("--target: required for this command")
+    return x0, y, single
+
+
+def _cmd_settle(args) -> int:
+    from .formats import load_network
+    from .settle import settle
+
+    net = load_network(args.network)
+    x0, y, single = _load_io(args, net, need_target=False)
+    options = {}
+    if args.backend == "discrete":
+        options = {"step_size": args.step_size, "max_steps": args.max_steps}
+        if args.gtol is not None:
+            options["gtol"] = args.gtol
+    elif args.backend == "equilibrium" and args.gtol is not None:
+        options = {"gtol": args.gtol}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = settle(net, x0, y, backend=args.backend, **options)
+    out = {
+        "backend": res.backend,
+        "x": _layers_out(res.x, single),
+        "energy": _scalar_or_list(res.energy, single),
+        "converged": bool(res.success),
+        "message": res.message,
+        "grad_max": _scalar_or_list(res.grad_max, single),
+        "stats": res.stats,
+    }
+    if res.settling_time_s is not None:
+        out["settling_time_s"] = _scalar_or_list(res.settling_time_s, single)
+    if res.tau_s is not None:
+        out["tau_s"] = float(res.tau_s)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"backend {res.backend}: {res.message}")
+        for l, xl in enumerate(res.x):
+            print(f"x{l} = {np.array2string(xl[0] if single else xl, precision=6)}")
+        print(f"energy = {out['energy']}")
+    return EXIT_OK if res.success else EXIT_NOT_CONVERGED
+
+
+def _cmd_grads(args) -> int:
+    from .formats import load_network
+    from .reference import gradients
+
+    net = load_network(args.network)
+    x0, y, _ = _load_io(args, net, need_target=True)
+    kw = {}
+    if args.method in ("bp", "fpa", "zil"):
+        kw["loss"] = args.loss
+    elif args.loss != "mse":
+        raise InvalidInputError("--loss: standard PC uses the Gaussian energy (mse) only")
+    if args.method == "fpa":
+        kw["step_size"] = args.step_size
+        kw["n_steps"] = args.steps
+    if args.method == "pc":
+        kw["variance_ratio"] = args.variance_ratio
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            g = gradients(net, x0, y, args.method, **kw)
+        except ConvergenceWarning as w:
+            print(f"pc-analog: equilibrium not reached: {w}", file=sys.stderr)
+            return EXIT_NOT_CONVERGED
+    out = {"method": g.method, "dW": [w.tolist() for w in g.dW], "db": [b.tolist() for b in g.db]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for l, (w, b) in enumerate(zip(g.dW, g.db), start=1):
+            print(f"dW{l} (norm {np.linalg.norm(w):.6g}) =\n{np.array2string(w, precision=6)}")
+            print(f"db{l} = {np.array2string(b, precision=6)}")
+    return EXIT_OK
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from .reference import LOSSES, METHODS
+    from .settle import BACKENDS
+
+    p = _Parser(prog="pc-analog", description="Predictive coding as analog-circuit relaxation.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("settle", help="settle a network from the feedforward start")
+    s.add_argument("network", metavar="NET.json", help="network file (.json or .npz)")
+    s.add_argument("--input", required=True, metavar="X.json", help="input vector(s), clamped")
+    s.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    s.add_argument("--backend", default="equilibrium", choices=sorted(BACKENDS))
+    s.add_argument("--gtol", type=_positive_float, help="tolerance on max |dF/dx|")
+    s.add_argument("--step-size", type=_positive_float, default=0.1, help="discrete: step in tau")
+    s.add_argument("--max-steps", type=_positive_int, default=100_000, help="discrete: step limit")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_cmd_settle)
+
+    g = sub.add_parser("grads", help="weight updates by backprop or a PC variant")
+    g.add_argument("network", metavar="NET.json")
+    g.add_argument("--input", required=True, metavar="X.json")
+    g.add_argument("--target", required=True, metavar="Y.json")
+    g.add_argument("--method", required=True, choices=METHODS)
+    g.add_argument("--loss", default="mse", choices=LOSSES, help="output loss (bp, fpa, zil)")
+    g.add_argument("--step-size", type=_positive_float, default=1.0, help="fpa: inference step")
+    g.add_argument("--steps", type=_positive_int, help="fpa: inference steps (default L)")
+    g.add_argument(
+        "--variance-ratio",
+        type=_positive_float,
+        default=1.0,
+        help="pc: output precision scale r; the update is divided by r (r -> 0 gives BP)",
+    )
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=_cmd_grads)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        return args.func(args)
+    except InvalidInputError as exc:
+        print(f"pc-analog: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (BackendUnavailableError, BackendError) as exc:
+        print(f"pc-analog: backend: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    except KeyboardInterrupt:
+        print("pc-analog: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # pragma: no cover - a bug; say so in one line
+        if os.environ.get("PC_ANALOG_DEBUG"):
+            raise
+        print(
+            f"pc-analog: internal error: {type(exc).__name__}: {exc} "
+            "(set PC_ANALOG_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""Datasets for training and benchmarking, read from local files only.
+
+Nothing here downloads at run time. Three sources are supported:
+
+- ``"digits"``: scikit-learn's bundled 8×8 handwritten digits (1797 samples, 64
+  features, 10 classes), shipped inside the scikit-learn wheel; needs the ``data``
+  extra (``pip install 'pc-analog[data]'``).
+- ``"fashion-mnist"``: the four IDX files installed by the Debian package
+  ``dataset-fashion-mnist`` in :data:`FASHION_MNIST_DIR`.
+- ``"idx:PATH"``: any folder holding MNIST-style IDX files (``train-images-idx3-ubyte``,
+  ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
+  each optionally gzip-compressed).
+
+Features are dimensionless intensities scaled to ``[0, 1]`` (float64); labels are
+integer class indices ``0 … n_classes − 1``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pc_analog.errors import BackendUnavailableError, InvalidInputError
+
+__all__ = [
+    "Dataset",
+    "FASHION_MNIST_DIR",
+    "DATASET_SPECS",
+    "one_hot",
+    "read_idx",
+    "load_digits",
+    "load_idx_dataset",
+    "load_fashion_mnist",
+    "load_dataset",
+]
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+"""Folder where Debian's ``dataset-fashion-mnist`` package installs its IDX files."""
+
+DATASET_SPECS = ("digits", "fashion-mnist", "idx:PATH")
+"""The dataset specifications understood by :func:`load_dataset`."""
+
+# IDX element types: type code -> big-endian numpy dtype.
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+_IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+_PIXEL_MAX = 255.0  # full scale of an 8-bit IDX image
+_DIGITS_PIXEL_MAX = 16.0  # full scale of scikit-learn's 8x8 digits
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled classification dataset split into training and test parts.
+
+    Parameters
+    ----------
+    x_train : ndarray of float64, shape (n_train, n_features)
+        Training features, dimensionless intensities in ``[0, 1]``.
+    y_train : ndarray of int64, shape (n_train,)
+        Training labels, class indices in ``0 … n_classes − 1``.
+    x_test : ndarray of float64, shape (n_test, n_features)
+        Test features, scaled as ``x_train``.
+    y_test : ndarray of int64, shape (n_test,)
+        Test labels.
+    n_classes : int
+        Number of classes.
+    name : str
+        Short human-readable name (``"digits"``, ``"fashion-mnist"``, ...).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str
+
+    @property
+    def n_features(self) -> int:
+        """Number of features per sample (``x_train.shape[1]``)."""
+        return int(self.x_train.shape[1])
+
+    def one_hot_train(self) -> np.ndarray:
+        """Training labels one-hot encoded, shape ``(n_train, n_classes)``; see :func:`one_hot`."""
+        return one_hot(self.y_train, self.n_classes)
+
+    def one_hot_test(self) -> np.ndarray:
+        """Test labels one-hot encoded, shape ``(n_test, n_classes)``; see :func:`one_hot`."""
+        return one_hot(self.y_test, self.n_classes)
+
+
+def one_hot(labels, n_classes: int) -> np.ndarray:
+    """Encode integer class labels as one-hot rows.
+
+    ``Y[k, c] = 1`` if ``labels[k] == c`` else ``0``.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (n,)
+        Class indices in ``0 … n_classes − 1``.
+    n_classes : int
+        Number of classes (columns of the result).
+
+    Returns
+    -------
+    ndarray of float64, shape (n, n_classes)
+
+    Raises
+    ------
+    InvalidInputError
+        If ``labels`` is not 1-D integer data or a label lies outside ``0 … n_classes − 1``.
+    """
+    labels = np.asarray(labels)
+    n_classes = int(n_classes)
+    if n_classes < 1:
+        raise InvalidInputError(f"n_classes: must be >= 1, got {n_classes}")
+    if labels.ndim != 1:
+        raise InvalidInputError(f"labels: must be 1-D, got shape {labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise InvalidInputError(f"labels: must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise InvalidInputError(
+            f"labels: values must lie in 0..{n_classes - 1}, "
+            f"got range {labels.min()}..{labels.max()}"
+        )
+    out = np.zeros((labels.size, n_classes), dtype=np.float64)
+    out[np.arange(labels.size), labels.astype(np.intp)] = 1.0
+    return out
+
+
+def _stratified_split(
+    y: np.ndarray, test_fraction: float, seed: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified train/test split.
+
+    Each class with ``n_c`` members contributes ``round(test_fraction · n_c)`` test
+    samples (at least one when ``n_c >= 2``), chosen by a permutation drawn from
+    ``numpy.random.default_rng(seed)``. Both index arrays are sorted.
+    """
+    rng = np.random.default_rng(seed)
+    train_idx: list[np.ndarray] = []
+    test_idx: list[np.ndarray] = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        members = members[rng.permutation(members.size)]
+        n_test = int(round(test_fraction * members.size))
+        if members.size >= 2:
+            n_test = min(max(n_test, 1), members.size - 1)
+        test_idx.append(members[:n_test])
+        train_idx.append(members[n_test:])
+    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
+
+
+def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
+    """Load scikit-learn's 8×8 handwritten digits with a stratified split.
+
+    Features are the 64 pixel counts divided by their full scale, ``x = counts / 16``,
+    so they lie in ``[0, 1]``. The split is stratified: each class keeps the fraction
+    ``test_fraction`` of its samples (rounded) in the test part.
+
+    Parameters
+    ----------
+    test_fraction : float, default 0.2
+        Fraction of each class held out for testing, in the open interval ``(0, 1)``.
+    seed : int or None, default 0
+        Seed of the ``numpy.random.default_rng`` that draws the split; the same seed
+        gives the same split.
+
+    Returns
+    -------
+    Dataset
+        1797 samples in total, 64 features, 10 classes, ``name="digits"``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If scikit-learn is not installed.
+    InvalidInputError
+        If ``test_fraction`` is not in ``(0, 1)``.
+    """
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise InvalidInputError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "the digits dataset needs scikit-learn: pip install 'pc-analog[data]'"
+        ) from exc
+    bunch = _sk_load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / _DIGITS_PIXEL_MAX
+    y = np.asarray(bunch.target, dtype=np.int64)
+    train, test = _stratified_split(y, float(test_fraction), seed)
+    return Dataset(
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
+        n_classes=10,
+        name="digits",
+    )
+
+
+def read_idx(path, count: int | None = None) -> np.ndarray:
+    """Read an IDX file (the MNIST container format), plain or gzip-compressed.
+
+    Layout: a 4-byte magic ``0x00 0x00 T D`` (``T`` the element type code, ``D`` the
+    number of dimensions), then ``D`` big-endian uint32 sizes, then
+    ``prod(sizes)`` big-endian elements. Type codes: ``0x08`` uint8, ``0x09`` int8,
+    ``0x0B`` int16, ``0x0C`` int32, ``0x0D`` float32, ``0x0E`` float64. A file whose
+    name ends in ``.gz`` is decompressed on the fly.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to read.
+    count : int, optional
+        Read only the first ``count`` entries along the first axis (all if ``None`` or
+        larger than the file holds). The rest of the file is then not read, so bytes
+        trailing the declared payload go undetected.
+
+    Returns
+    -------
+    ndarray, shape ``sizes`` (first size capped at ``count``)
+        The elements in native byte order with the file's element type.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is missing, unreadable, not gzip data although named ``.gz``, or
+        malformed (bad magic, unknown type code, header or payload shorter or longer
+        than the sizes say). The message names the file.
+    """
+    path = Path(os.fspath(path))
+    if count is not None and (int(count) != count or count < 0):
+        raise InvalidInputError(f"count: must be a non-negative integer or None, got {count!r}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            return _read_idx_stream(fh, path, count)
+    except FileNotFoundError as exc:
+        raise InvalidInputError(f"{path}: no such IDX file") from exc
+    except (OSError, EOFError) as exc:
+        # gzip.BadGzipFile is an OSError; EOFError is a truncated gzip stream.
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"{path}: cannot read IDX file ({reason})") from exc
+
+
+def _read_idx_stream(fh, path: Path, count: int | None) -> np.ndarray:
+    """Parse an IDX stream (see :func:`read_idx`); ``path`` is for messages only."""
+    magic = fh.read(4)
+    if len(magic) < 4:
+        raise InvalidInputError(f"{path}: truncated IDX file ({len(magic)} bytes, no header)")
+    if magic[0] != 0 or magic[1] != 0:
+        raise InvalidInputError(
+            f"{path}: bad IDX magic 0x{magic.hex()} (must start with two zero bytes)"
+        )
+    type_code, ndim = magic[2], magic[3]
+    if type_code not in _IDX_DTYPES:
+        raise InvalidInputError(f"{path}: unknown IDX dtype code 0x{type_code:02X}")
+    if ndim == 0:
+        raise InvalidInputError(f"{path}: bad IDX magic 0x{magic.hex()} (zero dimensions)")
+    dims = fh.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise InvalidInputError(
+            f"{path}: truncated IDX header ({4 + len(dims)} bytes, {ndim} dimensions "
+            f"need {4 + 4 * ndim})"
+        )
+    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
+    dtype = _IDX_DTYPES[type_code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    out_shape = shape
+    if count is not None and count < shape[0]:
+        out_shape = (int(count), *shape[1:])
+    wanted = int(np.prod(out_shape, dtype=np.int64)) * dtype.itemsize
+    payload = fh.read(wanted)
+    if len(payload) < wanted:
+        raise InvalidInputError(
+            f"{path}: truncated IDX file (payload {len(payload)} bytes, shape "
+            f"{shape} of {dtype.name} needs {expected})"
+        )
+    if wanted == expected:
+        extra = len(fh.read())
+        if extra:
+            raise InvalidInputError(
+                f"{path}: IDX file has {extra} trailing bytes after shape {shape} of {dtype.name}"
+            )
+    data = np.frombuffer(payload, dtype=dtype).reshape(out_shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _find_idx(directory: Path, stem: str) -> Path:
+    """The path of ``stem`` or ``stem.gz`` in ``directory`` (plain file preferred)."""
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise InvalidInputError(f"{directory / stem}[.gz]: missing IDX file")
+
+
+def _images_to_features(images: np.ndarray, path: Path) -> np.ndarray:
+    """Flatten ``(n, rows, cols)`` uint8 images to ``(n, rows·cols)`` floats ``pixel / 255``."""
+    if images.ndim < 2:
+        raise InvalidInputError(
+            f"{path}: images must have at least 2 dimensions, got shape {images.shape}"
+        )
+    if images.dtype != np.uint8:
+        raise InvalidInputError(f"{path}: images must be uint8 (IDX code 0x08), got {images.dtype}")
+    n_features = int(np.prod(images.shape[1:]))
+    return images.reshape(images.shape[0], n_features).astype(np.float64) / _PIXEL_MAX
+
+
+def _labels_to_int(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Check that labels are a 1-D integer array and return them as int64."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise InvalidInputError(
+            f"{path}: labels must be a 1-D integer array, got shape {labels.shape} "
+            f"of {labels.dtype}"
+        )
+    if labels.size and labels.min() < 0:
+        raise InvalidInputError(f"{path}: labels must be >= 0, got {labels.min()}")
+    return labels.astype(np.int64)
+
+
+def _check_limit(name: str, limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if int(limit) != limit or limit < 0:
+        raise InvalidInputError(f"{name}: must be a non-negative integer or None, got {limit!r}")
+    return int(limit)
+
+
+def load_idx_dataset(
+    directory,
+    name: str | None = None,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    n_classes: int | None = None,
+) -> Dataset:
+    """Load an MNIST-style dataset from a folder of IDX files.
+
+    The folder must hold ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each optionally with a
+    ``.gz`` suffix. Images (uint8, shape ``(n, rows, cols)``) become features
+    ``x = pixel / 255`` of shape ``(n, rows·cols)``.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Folder holding the four files.
+    name : str, optional
+        Name stored in the result; defaults to the folder's name.
+    limit_train, limit_test : int, optional
+        Keep only the first ``limit_train`` training and ``limit_test`` test samples
+        (in file order); ``None`` keeps all.
+    n_classes : int, optional
+        Number of classes; defaults to ``1 + max label`` over both parts.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InvalidInputError
+        If the folder or a file is missing (the message names the path), a file is
+        malformed, or images and labels disagree in count or feature size.
+    """
+    directory = Path(os.fspath(directory))
+    limit_train = _check_limit("limit_train", limit_train)
+    limit_test = _check_limit("limit_test", limit_test)
+    if not directory.is_dir():
+        raise InvalidInputError(f"{directory}: no such dataset folder")
+    paths = {key: _find_idx(directory, stem) for key, stem in _IDX_FILES.items()}
+
+    parts = {}
+    for split, limit in (("train", limit_train), ("test", limit_test)):
+        ipath, lpath = paths[f"{split}_images"], paths[f"{split}_labels"]
+        x = _images_to_features(read_idx(ipath, count=limit), ipath)
+        y = _labels_to_int(read_idx(lpath, count=limit), lpath)
+        if x.shape[0] != y.shape[0]:
+            raise InvalidInputError(
+                f"{lpath}: {y.shape[0]} labels but {ipath.name} holds {x.shape[0]} images"
+            )
+        parts[split] = (x, y)
+
+    (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]
+    if x_train.shape[1] != x_test.shape[1]:
+        raise InvalidInputError(
+            f"{paths['test_images']}: {x_test.shape[1]} features per image but the "
+            f"training images have {x_train.shape[1]}"
+        )
+    max_label = max(
+        [int(y.max()) for y in (y_train, y_test) if y.size] or [-1],
+    )
+    if n_classes is None:
+        n_classes = max_label + 1
+    elif max_label >= n_classes:
+        raise InvalidInputError(
+            f"n_classes: {n_classes} is too small for label {max_label} in {directory}"
+        )
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        n_classes=int(n_classes),
+        name=name if name is not None else directory.name,
+    )
+
+
+def load_fashion_mnist(
+    directory=None, limit_train: int | None = None, limit_test: int | None = None
+) -> Dataset:
+    """Load Fashion-MNIST (28×28 grey images of clothing, 10 classes) from local files.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike, optional
+        Folder with the four IDX files; defaults to :data:`FASHION_MNIST_DIR`, where
+        the Debian package ``dataset-fashion-mnist`` installs them.
+    limit_train, limit_test : int, optional
+        Keep only the first samples of each part (the full set is 60000 + 10000).
+
+    Returns
+    -------
+    Dataset
+        784 features ``pixel / 255``, 10 classes, ``name="fashion-mnist"``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the folder is missing (the message says how to install the Debian
+        package) or its files are missing or malformed.
+    """
+    if directory is None:
+        directory = FASHION_MNIST_DIR
+        if not Path(directory).is_dir():
+            raise InvalidInputError(
+                f"{directory}: Fashion-MNIST not found; install the Debian package "
+                "dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
+                "the folder holding its IDX files"
+            )
+    return load_idx_dataset(
+        directory,
+        name="fashion-mnist",
+        limit_train=limit_train,
+        limit_test=limit_test,
+        n_classes=10,
+    )
+
+
+def load_dataset(spec: str, **kw) -> Dataset:
+    """Load a dataset by its specification string.
+
+    Parameters
+    ----------
+    spec : str
+        ``"digits"`` (:func:`load_digits`), ``"fashion-mnist"``
+        (:func:`load_fashion_mnist`) or ``"idx:PATH"`` (:func:`load_idx_dataset` on
+        the folder ``PATH``).
+    **kw
+        Passed on to the loader.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InvalidInputError
+        If ``spec`` is not one of the forms above, or the loader rejects its input.
+    """
+    if not isinstance(spec, str):
+        raise InvalidInputError(f"dataset: must be a string, got {type(spec).__name__}")
+    if spec == "digits":
+        return load_digits(**kw)
+    if spec == "fashion-mnist":
+        return load_fashion_mnist(**kw)
+    if spec.startswith("idx:"):
+        path = spec[len("idx:") :]
+        if not path:
+            raise InvalidInputError("dataset: 'idx:' needs a folder, as in idx:PATH")
+        return load_idx_dataset(path, **kw)
+    raise InvalidInputError(f"dataset: unknown {spec!r}; valid: {', '.join(DATASET_SPECS)}")

@@ -1,0 +1,273 @@
+"""The rest point of the inference flow, found directly by damped Newton.
+
+The flow ``tau dx/dt = -dF/dx`` (free units only) comes to rest where the
+gradient vanishes.  :func:`solve_equilibrium` starts from the feedforward state
+(the flow's own start) and takes Levenberg-Marquardt damped Newton steps
+
+    (H_ff + lambda I) p = -g_f ,      x_f <- x_f + alpha p
+
+with ``H_ff`` the block-tridiagonal Hessian restricted to the free units,
+solved by block Cholesky elimination layer by layer (cost ``sum_l n_l^3`` rather
+than ``(sum_l n_l)^3``).  ``lambda`` adapts per sample (raised when the damped
+Hessian is not positive definite or a step is refused, lowered after full
+steps), and a backtracking line search keeps the energy from rising, so the
+iteration descends like the flow does and, from the same start, rests at the
+same minimum for the networks pc-analog targets.  Near the minimum ``lambda ->
+0`` and convergence is quadratic.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_solve
+
+from .energy import check_state, energy, grad_x, hessian_blocks
+from .errors import ConvergenceWarning
+from .network import Clamp, Network, State
+
+__all__ = ["EquilibriumResult", "solve_equilibrium", "GTOL_DEFAULT"]
+
+#: Default tolerance on ``max |dF/dx|`` over free units and samples.
+GTOL_DEFAULT = 1e-10
+_ARMIJO = 1e-4
+_LAMBDA_UP = 10.0
+_LAMBDA_DOWN = 0.1
+_LAMBDA_MAX = 1e12
+# Energy differences below this fraction of |F| are rounding noise: a step whose
+# energy change is that small is judged by whether it lowers the gradient instead.
+_ROUNDOFF = 1e-13
+
+
+@dataclass(frozen=True)
+class EquilibriumResult:
+    """Outcome of :func:`solve_equilibrium`.
+
+    Attributes
+    ----------
+    x : tuple of ndarray
+        The rest state, ``x[l]`` of shape ``(batch, n_l)``.
+    energy : ndarray
+        Per-sample energy at ``x``.
+    grad_max : ndarray
+        Per-sample ``max |dF/dx|`` over free units.
+    success : bool
+        Whether every sample met ``gtol``.
+    message : str
+    nit : int
+        Newton iterations.
+    nfev : int
+        Energy evaluations (each over the whole batch).
+    njev : int
+        Gradient evaluations.
+    nhev : int
+        Hessian (block) evaluations.
+    nfact : int
+        Block factorisations performed (each over the batch, all layers).
+    """
+
+    x: State
+    energy: np.ndarray
+    grad_max: np.ndarray
+    success: bool
+    message: str
+    nit: int
+    nfev: int
+    njev: int
+    nhev: int
+    nfact: int
+
+
+def _free_blocks(clamp: Clamp) -> list[tuple[int, np.ndarray]]:
+    """(layer, indices of free units) for every layer that has free units."""
+    return [(l, np.flatnonzero(f)) for l, f in enumerate(clamp.free) if f.any()]
+
+
+def _block_solve(diag, upper, blocks, rhs, lam):
+    """Solve ``(H_ff + diag(lam)) p = rhs`` by block Cholesky elimination.
+
+    Forward elimination forms the Schur complements
+    ``S_k = A_k - B_k^T S_{k-1}^{-1} B_k`` (``A_k`` the damped diagonal block,
+    ``B_k`` the coupling to the previous free layer) and factorises each once;
+    back substitution then gives ``p_k = S_k^{-1} (r_k - B_{k+1} p_{k+1})``.
+
+    Parameters
+    ----------
+    diag, upper : lists from :func:`hessian_blocks`.
+    blocks : list of (layer, free indices).
+    rhs : list of ndarray, one ``(batch, n_free_l)`` per block.
+    lam : ndarray, ``(batch,)`` damping.
+
+    Returns
+    -------
+    p : list of ndarray
+        The step per block (meaningless for the samples flagged ``bad``).
+    bad : ndarray of bool, ``(batch,)``
+        Samples whose damped Hessian is not positive definite.
+    """
+    batch = lam.shape[0]
+    chol, couplings = [], []
+    r = [v.copy() for v in rhs]
+    bad = np.zeros(batch, dtype=bool)
+    for k, (l, idx) in enumerate(blocks):
+        S = diag[l][:, idx[:, None], idx[None, :]]
+        S[:, np.arange(idx.size), np.arange(idx.size)] += lam[:, None]
+        B = None
+        if k > 0 and blocks[k - 1][0] == l - 1:
+            B = upper[l - 1][:, blocks[k - 1][1][:, None], idx[None, :]]  # (batch, n_prev, n_l)
+            Y = cho_solve(
+                (chol[k - 1], True),
+                np.concatenate([B, r[k - 1][:, :, None]], axis=2),
+                check_finite=False,
+            )
+            Bt = np.transpose(B, (0, 2, 1))
+            S -= Bt @ Y[:, :, :-1]
+            r[k] -= (Bt @ Y[:, :, -1:])[:, :, 0]
+        couplings.append(B)
+        try:
+            C = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            C = np.empty_like(S)
+            for b in range(batch):
+                try:
+                    C[b] = np.linalg.cholesky(S[b])
+                except np.linalg.LinAlgError:
+                    bad[b] = True
+                    C[b] = np.eye(idx.size)  # placeholder: this sample's step is discarded
+        chol.append(C)
+    p = [None] * len(blocks)
+    for k in range(len(blocks) - 1, -1, -1):
+        rk = r[k]
+        if k + 1 < len(blocks) and couplings[k + 1] is not None:
+            rk = rk - (couplings[k + 1] @ p[k + 1][:, :, None])[:, :, 0]
+        p[k] = cho_solve((chol[k], True), rk[:, :, None], check_finite=False)[:, :, 0]
+    return p, bad
+
+
+def solve_equilibrium(
+    net: Network,
+    x_init: State,
+    clamp: Clamp,
+    *,
+    gtol: float = GTOL_DEFAULT,
+    max_iter: int = 200,
+    lam0: float = 1e-3,
+) -> EquilibriumResult:
+    """Find the rest point of ``tau dx/dt = -dF/dx`` on the free units.
+
+    Parameters
+    ----------
+    net : Network
+    x_init : sequence of ndarray
+        Start state (use :func:`pc_analog.energy.initial_state` for the
+        feedforward start); clamped units keep their values throughout.
+    clamp : Clamp
+    gtol : float
+        Stop when ``max |dF/dx_free| <= gtol`` for every sample.
+    max_iter : int
+        Newton iterations at most.
+    lam0 : float
+        Smallest non-zero Levenberg-Marquardt damping, relative to the mean
+        precision.  Steps start undamped (pure Newton); damping is switched on
+        for a sample whose Hessian is not positive definite or whose full step
+        is refused, and switched off again after full steps.
+
+    Returns
+    -------
+    EquilibriumResult
+        ``success=False`` (with a :class:`ConvergenceWarning`) if ``gtol`` was not met.
+    """
+    clamp.check(net.sizes)
+    x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
+    blocks = _free_blocks(clamp)
+    batch = x[0].shape[0]
+    nfev = njev = nhev = nfact = nit = 0
+
+    def free_grad(state):
+        g = grad_x(net, state)
+        return [g[l][:, idx] for l, idx in blocks]
+
+    def gmax(gf):
+        if not gf:
+            return np.zeros(batch)
+        return np.max(np.stack([np.abs(v).max(axis=1) for v in gf]), axis=0)
+
+    F = energy(net, x)
+    gf = free_grad(x)
+    nfev += 1
+    njev += 1
+    gm = gmax(gf)
+    # Scale the damping with the typical curvature (precisions set it).
+    scale = float(np.mean([np.mean(net.pi(l)) for l in range(1, net.n_layers + 1)]))
+    lam_min = lam0 * scale
+    lam = np.zeros(batch)  # pure Newton first; damping only where it is needed
+    while nit < max_iter and np.any(gm > gtol):
+        nit += 1
+        active = gm > gtol
+        diag, upper = hessian_blocks(net, tuple(x))
+        nhev += 1
+        p, bad = _block_solve(diag, upper, blocks, [-v for v in gf], lam)
+        nfact += 1
+        slope = sum((v * pv).sum(axis=1) for v, pv in zip(gf, p))
+        bad |= ~(slope < 0)
+        lam = np.where(active & bad, np.clip(lam * _LAMBDA_UP**2, lam_min, _LAMBDA_MAX), lam)
+        # Line search on the samples with a usable direction.
+        alpha = np.where(active & ~bad, 1.0, 0.0)
+        todo = alpha > 0
+        accepted = np.zeros(batch, dtype=bool)
+        for _ in range(40):
+            if not todo.any():
+                break
+            trial = [xl.copy() for xl in x]
+            for (l, idx), pv in zip(blocks, p):
+                trial[l][:, idx] += np.where(todo, alpha, 0.0)[:, None] * pv
+            F_new = energy(net, tuple(trial))
+            nfev += 1
+            ok = F_new <= F + _ARMIJO * alpha * slope
+            tiny = np.abs(F_new - F) <= _ROUNDOFF * np.maximum(1.0, np.abs(F))
+            if np.any(todo & ~ok & tiny):
+                gt = gmax(free_grad(tuple(trial)))
+                njev += 1
+                ok |= tiny & (gt < gm)
+            ok &= todo
+            for l, idx in blocks:
+                x[l][:, idx] = np.where(ok[:, None], trial[l][:, idx], x[l][:, idx])
+            F = np.where(ok, F_new, F)
+            accepted |= ok
+            todo &= ~ok
+            alpha = np.where(todo, alpha * 0.5, alpha)
+        full = accepted & (alpha == 1.0)
+        lam = np.where(
+            full, np.where(lam * _LAMBDA_DOWN < lam_min * 1e-3, 0.0, lam * _LAMBDA_DOWN), lam
+        )
+        lam = np.where(active & ~bad & ~full, np.clip(lam * _LAMBDA_UP, lam_min, _LAMBDA_MAX), lam)
+        gf = free_grad(tuple(x))
+        njev += 1
+        gm = gmax(gf)
+        if not accepted.any() and np.all(lam[active] >= _LAMBDA_MAX):
+            break
+    success = bool(np.all(gm <= gtol))
+    if success:
+        message = (
+            f"converged: max |dF/dx| = {gm.max():.3g} <= gtol = {gtol:g} after {nit} iterations"
+        )
+    else:
+        message = (
+            f"not converged: max |dF/dx| = {gm.max():.3g} > gtol = {gtol:g} after {nit} iterations "
+            f"({int(np.sum(gm > gtol))} of {batch} samples)"
+        )
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    return EquilibriumResult(
+        x=tuple(x),
+        energy=energy(net, tuple(x)),
+        grad_max=gm,
+        success=success,
+        message=message,
+        nit=nit,
+        nfev=nfev + 1,
+        njev=njev,
+        nhev=nhev,
+        nfact=nfact,
+    )

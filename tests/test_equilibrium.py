@@ -1,0 +1,209 @@
+"""The equilibrium solver against closed forms, the discrete flow and a dense solve."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import pc_analog as pa
+from pc_analog.equilibrium import GTOL_DEFAULT, _block_solve, _free_blocks
+
+# Agreement between two exact methods in float64 on well-conditioned problems.
+EXACT_RTOL = 1e-9
+# The flow's limit computed by many small Euler steps, stopped at |grad| <= 1e-12.
+FLOW_ATOL = 1e-9
+
+
+def _linear_closed_form(net, clamp, values):
+    """Minimise F for a linear network as one weighted least-squares problem.
+
+    Built independently of the Hessian code: every error eps_l = x_l - W_l x_{l-1} - b_l
+    is an affine function of the stacked free activities z, eps = A z - c; the
+    minimiser solves (A^T P A) z = A^T P c with P = diag(pi).
+    """
+    sizes = net.sizes
+    offs = np.concatenate([[0], np.cumsum(sizes)])
+    free = np.concatenate(clamp.free)
+    out = []
+    for s in range(values[0].shape[0]):
+        v = np.concatenate([vl[s] for vl in values])
+        rows, cs, ps = [], [], []
+        for l in range(1, net.n_layers + 1):
+            M = np.zeros((sizes[l], offs[-1]))  # eps_l = M v - b_l
+            M[:, offs[l] : offs[l + 1]] = np.eye(sizes[l])
+            M[:, offs[l - 1] : offs[l]] = -net.W(l)
+            rows.append(M)
+            cs.append(net.b(l))
+            ps.append(net.pi(l))
+        M = np.vstack(rows)
+        b = np.concatenate(cs)
+        P = np.concatenate(ps)
+        A = M[:, free]
+        c = b - M[:, ~free] @ v[~free]
+        z = np.linalg.solve(A.T @ (P[:, None] * A), A.T @ (P * c))
+        v[free] = z
+        out.append(v)
+    V = np.array(out)
+    return tuple(V[:, offs[l] : offs[l + 1]] for l in range(len(sizes)))
+
+
+@pytest.mark.parametrize(
+    "precisions",
+    [1.0, [2.0, 0.5, 1.5], [np.linspace(0.5, 2, 6), 1.0, np.array([0.3, 3.0])]],
+    ids=["unit", "scalar", "diagonal"],
+)
+def test_linear_equilibrium_equals_closed_form(precisions):
+    net = pa.Network.random([4, 6, 5, 2], "linear", precisions=precisions, seed=1)
+    rng = np.random.default_rng(0)
+    x0, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    x, clamp = pa.io_state(net, x0, y)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    ref = _linear_closed_form(net, clamp, x)
+    for a, b in zip(res.x, ref):
+        np.testing.assert_allclose(a, b, rtol=EXACT_RTOL, atol=EXACT_RTOL)
+    # A linear network's energy is quadratic: Newton needs a single full step.
+    assert res.nit <= 2
+
+
+def test_linear_equilibrium_with_clamps_in_the_middle():
+    net = pa.Network.random([3, 5, 5, 4], "linear", precisions=[1.0, [0.5] * 5, 2.0], seed=3)
+    rng = np.random.default_rng(1)
+    masks = (
+        np.array([1, 0, 1], bool),  # part of the input free
+        np.array([0, 1, 0, 0, 1], bool),
+        np.ones(5, bool),  # a whole middle layer clamped: the chain splits
+        np.array([0, 0, 1, 0], bool),
+    )
+    clamp = pa.Clamp(masks)
+    values = tuple(rng.normal(size=(3, n)) for n in net.sizes)
+    x = pa.initial_state(net, clamp, values)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    for a, b in zip(res.x, _linear_closed_form(net, clamp, x)):
+        np.testing.assert_allclose(a, b, rtol=EXACT_RTOL, atol=EXACT_RTOL)
+    for a, v, m in zip(res.x, values, masks):
+        np.testing.assert_array_equal(a[:, m], v[:, m])  # clamped units never move
+
+
+def test_only_input_clamped_rests_at_feedforward():
+    net = pa.Network.random([5, 7, 3], "tanh", seed=2)
+    x0 = np.random.default_rng(2).normal(size=(4, 5))
+    x, clamp = pa.io_state(net, x0)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success and res.nit == 0
+    assert np.all(res.energy == 0.0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus"])
+def test_nonlinear_equilibrium_beats_every_discrete_iterate_and_is_the_flow_limit(act):
+    rng = np.random.default_rng(4)
+    net = pa.Network.random(
+        [6, 8, 7, 3], act, precisions=[1.0, rng.uniform(0.5, 2, 7), 0.8], seed=5, gain=1.5
+    )
+    x0, y = rng.normal(size=(6, 6)), rng.normal(size=(6, 3))
+    x, clamp = pa.io_state(net, x0, y)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    assert np.all(res.grad_max <= GTOL_DEFAULT)
+    g = pa.grad_x(net, res.x)
+    assert max(np.abs(gl[:, ~m]).max() for gl, m in zip(g, clamp.masks) if (~m).any()) <= 1e-10
+    flow = pa.discrete_inference(net, x, clamp, step_size=0.05, n_steps=200_000, gtol=1e-12)
+    assert flow.success
+    # Energy along the discrete flow never rises (an invariant of small steps) ...
+    assert np.all(np.diff(flow.energy_trace, axis=0) <= 1e-15)
+    # ... and the equilibrium's energy is at most every iterate's (up to rounding of F).
+    assert np.all(res.energy <= flow.energy_trace.min(axis=0) + 1e-14 * (1 + res.energy))
+    for a, b in zip(res.x, flow.x):
+        np.testing.assert_allclose(a, b, atol=FLOW_ATOL)
+
+
+def test_generative_direction_free_top_layer():
+    """Data clamped at x_L, nothing at x_0: the other end of the chain is free."""
+    net = pa.Network.random([2, 5, 8], "linear", precisions=[0.5, 2.0], seed=7)
+    rng = np.random.default_rng(7)
+    clamp = pa.Clamp.layers(net.sizes, [-1])
+    values = tuple(rng.normal(size=(3, n)) for n in net.sizes)
+    x = pa.initial_state(net, clamp, values)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    for a, b in zip(res.x, _linear_closed_form(net, clamp, x)):
+        np.testing.assert_allclose(a, b, rtol=EXACT_RTOL, atol=EXACT_RTOL)
+
+
+def test_generative_tanh_equilibrium_is_a_minimum_below_the_flow():
+    """Free top layer with tanh: the flow is slow here, so check the rest point by
+    the second-order condition (Hessian on the free units positive definite) and
+    by its energy against every iterate of the flow from the same start."""
+    net = pa.Network.random([3, 6, 8], ["linear", "tanh"], seed=8, gain=0.7)
+    rng = np.random.default_rng(8)
+    clamp = pa.Clamp.layers(net.sizes, [-1])
+    values = tuple(0.3 * rng.normal(size=(3, n)) for n in net.sizes)
+    x = pa.initial_state(net, clamp, values)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    free = np.concatenate(clamp.free)
+    H = pa.dense_hessian(net, res.x)[:, free][:, :, free]
+    assert np.all(np.linalg.eigvalsh(H)[:, 0] > 0)
+    flow = pa.discrete_inference(net, x, clamp, step_size=0.2, n_steps=5000)
+    assert np.all(res.energy <= flow.energy_trace.min(axis=0))
+
+
+def test_block_solve_equals_dense_solve():
+    rng = np.random.default_rng(8)
+    net = pa.Network.random([3, 5, 4, 6, 2], "tanh", precisions=[1.0, 2.0, 0.5, 1.5], seed=9)
+    masks = (
+        np.ones(3, bool),
+        np.array([0, 1, 0, 0, 1], bool),
+        np.zeros(4, bool),
+        np.zeros(6, bool),
+        np.ones(2, bool),
+    )
+    clamp = pa.Clamp(masks)
+    x = tuple(rng.normal(size=(4, n)) for n in net.sizes)
+    diag, upper = pa.hessian_blocks(net, x)
+    blocks = _free_blocks(clamp)
+    rhs = [rng.normal(size=(4, idx.size)) for _, idx in blocks]
+    lam = np.array([0.0, 0.1, 1.0, 10.0]) + 5.0  # keep every damped Hessian positive definite
+    p, bad = _block_solve(diag, upper, blocks, rhs, lam)
+    assert not bad.any()
+    free = np.concatenate(clamp.free)
+    H = pa.dense_hessian(net, x)[:, free][:, :, free] + lam[:, None, None] * np.eye(free.sum())
+    ref = np.linalg.solve(H, np.concatenate(rhs, axis=1)[:, :, None])[:, :, 0]
+    np.testing.assert_allclose(np.concatenate(p, axis=1), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_block_solve_flags_indefinite_samples():
+    rng = np.random.default_rng(10)
+    net = pa.Network.random([2, 3, 2], "linear", seed=1)
+    clamp = pa.Clamp.io(net.sizes, target=True)
+    x = tuple(rng.normal(size=(2, n)) for n in net.sizes)
+    diag, upper = pa.hessian_blocks(net, x)
+    blocks = _free_blocks(clamp)
+    p, bad = _block_solve(diag, upper, blocks, [np.ones((2, 3))], np.array([0.0, -100.0]))
+    assert bad.tolist() == [False, True]
+
+
+def test_non_convergence_reports_and_warns():
+    net = pa.Network.random([4, 6, 3], "tanh", seed=0, gain=2.0)
+    rng = np.random.default_rng(0)
+    x, clamp = pa.io_state(net, rng.normal(size=(2, 4)), 3 * rng.normal(size=(2, 3)))
+    with pytest.warns(pa.ConvergenceWarning):
+        res = pa.solve_equilibrium(net, x, clamp, max_iter=1, gtol=1e-14)
+    assert not res.success and "not converged" in res.message
+    assert res.nit == 1
+
+
+def test_equilibrium_solver_budget_on_a_standard_case():
+    """Work counters catch an algorithmic regression even on a noisy machine."""
+    net = pa.Network.random([64, 32, 10], "tanh", seed=0)
+    rng = np.random.default_rng(0)
+    y = np.eye(10)[rng.integers(0, 10, 32)]
+    x, clamp = pa.io_state(net, rng.uniform(size=(32, 64)), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success
+    assert res.nit <= 8 and res.nfact <= 8 and res.nfev <= 20
