@@ -33,10 +33,6 @@ __all__ = [
 FORMAT = "pc-analog.network/1"
 
 
-def _reject_constant(token: str):
-    raise InvalidInputError(f"non-finite number {token} in JSON")
-
-
 def _read_json(path: str | os.PathLike, what: str):
     p = Path(path)
     try:
@@ -48,9 +44,11 @@ def _read_json(path: str | os.PathLike, what: str):
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{what}: cannot read {p}: {exc}") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{what}: {exc} ({p})") from None
+        # NaN/Infinity tokens parse to floats here and are rejected by _numeric,
+        # which knows the field they sit in.
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInputError(f"{what}: JSON nested too deeply in {p}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"{what}: invalid JSON in {p}: {exc.msg} at line {exc.lineno}"
@@ -64,7 +62,11 @@ def _numeric(value, name: str, ndim: int) -> np.ndarray:
         if depth == 0:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise InvalidInputError(f"{path}: expected a number, got {type(v).__name__}")
-            if not math.isfinite(v):
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an integer literal too large for a float
+                finite = False
+            if not finite:
                 raise InvalidInputError(f"{path}: non-finite number")
             return
         if not isinstance(v, list):
@@ -73,10 +75,14 @@ def _numeric(value, name: str, ndim: int) -> np.ndarray:
             check(item, depth - 1, f"{path}[{i}]")
 
     check(value, ndim, name)
+    if ndim >= 1 and len(value) == 0:
+        raise InvalidInputError(f"{name}: empty")
     if ndim == 2:
         lengths = {len(r) for r in value}
         if len(lengths) > 1:
             raise InvalidInputError(f"{name}: rows have different lengths {sorted(lengths)}")
+        if lengths == {0}:
+            raise InvalidInputError(f"{name}: empty rows")
     if ndim == 0:
         return np.array(float(value))
     return np.array(value, dtype=float).reshape((len(value),) + ((-1,) if ndim == 2 else ()))
@@ -105,7 +111,7 @@ def network_from_dict(d: dict) -> Network:
         if not isinstance(d[key], list) or len(d[key]) != L:
             raise InvalidInputError(f"{key}: must be a list of {L} entries (one per layer 1..{L})")
     for i, a in enumerate(d["activations"]):
-        if a not in ACTIVATIONS:
+        if not isinstance(a, str) or a not in ACTIVATIONS:
             raise InvalidInputError(
                 f"activations[{i}]: unknown {a!r} (known: {', '.join(sorted(ACTIVATIONS))})"
             )
@@ -156,12 +162,18 @@ def _load_npz(path: Path) -> Network:
                 raise InvalidInputError(f"format: missing in {path}")
             if fmt != FORMAT:
                 raise InvalidInputError(f"format: unknown {fmt!r} in {path} (expected {FORMAT!r})")
-            sizes = [int(s) for s in z["sizes"]]
+            sizes_arr = z["sizes"]
+            if sizes_arr.ndim != 1 or sizes_arr.dtype.kind not in "iu":
+                raise InvalidInputError(f"sizes: must be a 1-D integer array in {path}")
+            sizes = [int(s) for s in sizes_arr]
+            acts = z["activations"]
+            if acts.ndim != 1:
+                raise InvalidInputError(f"activations: must be a 1-D array of names in {path}")
             L = len(sizes) - 1
             d = {
                 "format": fmt,
                 "sizes": sizes,
-                "activations": [str(a) for a in z["activations"]],
+                "activations": [str(a) for a in acts],
                 "precisions": [z[f"pi{l}"].tolist() for l in range(1, L + 1)],
                 "weights": [z[f"W{l}"].tolist() for l in range(1, L + 1)],
                 "biases": [z[f"b{l}"].tolist() for l in range(1, L + 1)],
@@ -170,8 +182,10 @@ def _load_npz(path: Path) -> Network:
         raise
     except KeyError as exc:
         raise InvalidInputError(f"{exc.args[0]}: missing in {path}") from None
-    except Exception as exc:  # zipfile / format errors of every kind
-        raise InvalidInputError(f"network: cannot read {path} as .npz: {exc}") from None
+    except Exception:  # zipfile / pickle / format errors of every kind
+        raise InvalidInputError(
+            f"network: {path} is not a pc-analog .npz network file (unreadable or corrupt)"
+        ) from None
     return network_from_dict(d)
 
 
