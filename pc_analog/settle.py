@@ -2,7 +2,8 @@
 
 Backends are chosen by name (``backend="equilibrium"``) or by instance, as
 ``scipy.integrate.solve_ivp`` chooses ``method``.  Each is a :class:`Backend`
-with one signature, ``backend.settle(net, x_init, clamp) -> SettleResult``.
+with one signature, ``backend.settle(circuit) -> SettleResult``: every backend
+reads the same circuit IR (:mod:`pc_analog.circuit`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .energy import initial_state, io_state
+from .circuit import Circuit, Hardware, compile_network
 from .equilibrium import GTOL_DEFAULT, solve_equilibrium
 from .errors import InvalidInputError
 from .network import Clamp, Network, State
@@ -53,6 +54,10 @@ class SettleResult:
         Per-sample settling time (SPEC section 4), time-domain backends only.
     tau_s : float or None
         ``C / g0`` of the circuit, time-domain backends only.
+    trajectory : tuple of ndarray or None
+        ``trajectory[l]`` of shape ``(n_points, batch, n_l)``: activities at ``t``.
+    x_eq : tuple of ndarray or None
+        The equilibrium the settling time was measured against.
     stats : dict
         Solver counters (``nit``, ``nfev``, ``n_steps``, ...).
     """
@@ -67,6 +72,8 @@ class SettleResult:
     energy_trace: np.ndarray | None = None
     settling_time_s: np.ndarray | None = None
     tau_s: float | None = None
+    trajectory: State | None = None
+    x_eq: State | None = None
     stats: dict = field(default_factory=dict)
 
 
@@ -78,8 +85,17 @@ class Backend:
 
     name = "backend"
 
-    def settle(self, net: Network, x_init: State, clamp: Clamp) -> SettleResult:  # pragma: no cover
+    def settle(self, circuit: Circuit) -> SettleResult:  # pragma: no cover
         raise NotImplementedError
+
+
+def _require_symmetric(circuit: Circuit, who: str) -> Network:
+    if not circuit.symmetric:
+        raise InvalidInputError(
+            f"{who} backend: the feedback crossbars differ from the forward ones, so the "
+            "dynamics are not a gradient flow; use backend='ode' or 'ngspice'"
+        )
+    return circuit.network()
 
 
 class DiscreteBackend(Backend):
@@ -102,9 +118,15 @@ class DiscreteBackend(Backend):
             )
         self.step_size, self.max_steps, self.gtol = step_size, max_steps, gtol
 
-    def settle(self, net, x_init, clamp):
+    def settle(self, circuit):
+        net = _require_symmetric(circuit, self.name)
         r = discrete_inference(
-            net, x_init, clamp, step_size=self.step_size, n_steps=self.max_steps, gtol=self.gtol
+            net,
+            circuit.x_init,
+            circuit.clamp,
+            step_size=self.step_size,
+            n_steps=self.max_steps,
+            gtol=self.gtol,
         )
         return SettleResult(
             self.name,
@@ -128,8 +150,11 @@ class EquilibriumBackend(Backend):
             raise InvalidInputError("equilibrium backend: need gtol > 0 and max_iter >= 1")
         self.gtol, self.max_iter = gtol, max_iter
 
-    def settle(self, net, x_init, clamp):
-        r = solve_equilibrium(net, x_init, clamp, gtol=self.gtol, max_iter=self.max_iter)
+    def settle(self, circuit):
+        net = _require_symmetric(circuit, self.name)
+        r = solve_equilibrium(
+            net, circuit.x_init, circuit.clamp, gtol=self.gtol, max_iter=self.max_iter
+        )
         return SettleResult(
             self.name,
             r.x,
@@ -137,6 +162,7 @@ class EquilibriumBackend(Backend):
             r.success,
             r.message,
             r.grad_max,
+            x_eq=r.x,
             stats={"nit": r.nit, "nfev": r.nfev, "njev": r.njev, "nhev": r.nhev, "nfact": r.nfact},
         )
 
@@ -165,41 +191,43 @@ def get_backend(backend: str | Backend, **options) -> Backend:
 
 
 def settle(
-    net: Network,
+    net: Network | Circuit,
     x0=None,
     target=None,
     *,
     clamp: Clamp | None = None,
     values: State | None = None,
+    hardware: Hardware | None = None,
     backend: str | Backend = "equilibrium",
     **options,
 ) -> SettleResult:
-    """Settle ``net`` from the feedforward start.
+    """Settle a network (compiled to a circuit first) or a circuit, from the feedforward start.
 
     Either give ``x0`` (input, clamped) and optionally ``target`` (output,
     clamped), or a full ``clamp`` with batched ``values`` for the clamped units.
 
     Parameters
     ----------
-    net : Network
+    net : Network or Circuit
+        A network (compiled with :func:`pc_analog.circuit.compile_network` and
+        ``hardware``), or an already compiled circuit (then no ``x0``/``clamp``).
     x0, target : array_like, optional
         ``(batch, n_0)`` input and ``(batch, n_L)`` target (1-D for one sample).
     clamp : Clamp, optional
         Any clamp set; requires ``values``.
     values : sequence of ndarray, optional
         Batched state whose clamped entries are the clamp values.
+    hardware : Hardware, optional
+        Physical parameters for the compilation (default :class:`Hardware`).
     backend : str or Backend
-        ``"equilibrium"`` (default) or ``"discrete"``, or an instance.
+        A name from :data:`BACKENDS` (default ``"equilibrium"``) or an instance.
     **options
         Passed to the backend's constructor when ``backend`` is a name.
     """
     be = get_backend(backend, **options)
-    if clamp is not None:
-        if values is None or x0 is not None or target is not None:
-            raise InvalidInputError("settle: pass either x0/target or clamp with values")
-        x_init = initial_state(net, clamp, values)
-    else:
-        if x0 is None:
-            raise InvalidInputError("settle: need an input x0 (or clamp and values)")
-        x_init, clamp = io_state(net, x0, target)
-    return be.settle(net, x_init, clamp)
+    if isinstance(net, Circuit):
+        if any(v is not None for v in (x0, target, clamp, values, hardware)):
+            raise InvalidInputError("settle: a compiled circuit already holds its clamps")
+        return be.settle(net)
+    circuit = compile_network(net, x0, target, clamp=clamp, values=values, hardware=hardware)
+    return be.settle(circuit)
