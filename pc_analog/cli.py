@@ -72,6 +72,39 @@ def _load_io(args, net, need_target: bool):
     return x0, y, single
 
 
+def _hardware(args):
+    from .circuit import Hardware
+
+    return Hardware(c_F=args.c_F, g0_S=args.g0_S, g_unit_S=args.g_unit_S)
+
+
+def _add_hardware_options(p) -> None:
+    from .circuit import Hardware
+
+    hw = Hardware()
+    p.add_argument(
+        "--c-F",
+        dest="c_F",
+        type=_positive_float,
+        default=hw.c_F,
+        help=f"node capacitance C in farad (default {hw.c_F:g})",
+    )
+    p.add_argument(
+        "--g0-S",
+        dest="g0_S",
+        type=_positive_float,
+        default=hw.g0_S,
+        help=f"unit conductance g0 in siemens (default {hw.g0_S:g}); tau = C/g0",
+    )
+    p.add_argument(
+        "--g-unit-S",
+        dest="g_unit_S",
+        type=_positive_float,
+        default=hw.g_unit_S,
+        help=f"crossbar conductance of a unit weight (default {hw.g_unit_S:g})",
+    )
+
+
 def _cmd_settle(args) -> int:
     from .formats import load_network
     from .settle import settle
@@ -85,9 +118,16 @@ def _cmd_settle(args) -> int:
             options["gtol"] = args.gtol
     elif args.backend == "equilibrium" and args.gtol is not None:
         options = {"gtol": args.gtol}
+    elif args.backend == "ode":
+        options = {
+            "method": args.method,
+            "settle_band": args.settle_band,
+            "inertial": args.inertial,
+            "damping_ratio": args.damping_ratio,
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = settle(net, x0, y, backend=args.backend, **options)
+        res = settle(net, x0, y, backend=args.backend, hardware=_hardware(args), **options)
     out = {
         "backend": res.backend,
         "x": _layers_out(res.x, single),
@@ -146,7 +186,9 @@ def _cmd_grads(args) -> int:
 
 def _build_parser() -> argparse.ArgumentParser:
     from .reference import LOSSES, METHODS
-    from .settle import BACKENDS
+    from .settle import BACKENDS, _register_lazy
+
+    _register_lazy()
 
     p = _Parser(prog="pc-analog", description="Predictive coding as analog-circuit relaxation.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -160,6 +202,25 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gtol", type=_positive_float, help="tolerance on max |dF/dx|")
     s.add_argument("--step-size", type=_positive_float, default=0.1, help="discrete: step in tau")
     s.add_argument("--max-steps", type=_positive_int, default=100_000, help="discrete: step limit")
+    s.add_argument(
+        "--settle-band",
+        type=_positive_float,
+        default=1e-3,
+        help="time-domain backends: delta of the settling time (default 1e-3)",
+    )
+    s.add_argument("--method", default="Radau", help="ode: solve_ivp method (default Radau)")
+    s.add_argument(
+        "--inertial",
+        action="store_true",
+        help="ode: second-order spring-network dynamics (mass and damping)",
+    )
+    s.add_argument(
+        "--damping-ratio",
+        type=_positive_float,
+        default=1.0,
+        help="ode --inertial: damping ratio of the slowest mode (default 1)",
+    )
+    _add_hardware_options(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_cmd_settle)
 

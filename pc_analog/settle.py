@@ -173,6 +173,13 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
+def _register_lazy() -> None:
+    """Backends defined downstream of this module register themselves on first use."""
+    from .ode import OdeBackend
+
+    BACKENDS.setdefault(OdeBackend.name, OdeBackend)
+
+
 def get_backend(backend: str | Backend, **options) -> Backend:
     """A backend instance from a name (with constructor ``options``) or an instance."""
     if isinstance(backend, Backend):
@@ -181,6 +188,7 @@ def get_backend(backend: str | Backend, **options) -> Backend:
                 "backend options go to the constructor when passing an instance"
             )
         return backend
+    _register_lazy()
     try:
         cls = BACKENDS[backend]
     except (KeyError, TypeError):
