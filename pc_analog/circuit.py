@@ -202,20 +202,38 @@ class Circuit:
         return self.hardware.tau_s
 
     # ------------------------------------------------------- derived values
+    def _effective(self):
+        """Signed weights read from the conductances, computed once (the IR is immutable)."""
+        cache = self.__dict__.get("_eff")
+        if cache is None:
+            g = self.hardware.g_unit_S
+            cache = tuple(
+                (
+                    _ro(L.forward.weights(g)),
+                    _ro(L.feedback.weights(g)),
+                    _ro(L.bias.weights(g)),
+                    _ro(L.g_spring_S / self.hardware.g0_S),
+                )
+                for L in self.layers
+            )
+            object.__setattr__(self, "_eff", cache)
+        return cache
+
     def forward_weights(self, l: int) -> np.ndarray:
-        """Effective ``W_l`` of the forward crossbar (``l = 1..L``)."""
-        return self.layers[l - 1].forward.weights(self.hardware.g_unit_S)
+        """Effective ``W_l = (G+ - G-) / g_unit`` of the forward crossbar (``l = 1..L``)."""
+        return self._effective()[l - 1][0]
 
     def feedback_weights(self, l: int) -> np.ndarray:
         """Effective ``Wfb_l`` (``n_{l-1} x n_l``) of the feedback crossbar."""
-        return self.layers[l - 1].feedback.weights(self.hardware.g_unit_S)
+        return self._effective()[l - 1][1]
 
     def biases(self, l: int) -> np.ndarray:
-        return self.layers[l - 1].bias.weights(self.hardware.g_unit_S)
+        """Effective ``b_l`` of the bias column."""
+        return self._effective()[l - 1][2]
 
     def precisions(self, l: int) -> np.ndarray:
         """``pi_l = g_spring / g0``."""
-        return self.layers[l - 1].g_spring_S / self.hardware.g0_S
+        return self._effective()[l - 1][3]
 
     @property
     def symmetric(self) -> bool:

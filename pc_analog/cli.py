@@ -50,6 +50,16 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _nonnegative_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {s!r}")
+    return v
+
+
 def _layers_out(x, single: bool):
     return [xl[0].tolist() if single else xl.tolist() for xl in x]
 
@@ -184,6 +194,48 @@ def _cmd_grads(args) -> int:
     return EXIT_OK
 
 
+def _cmd_compile(args) -> int:
+    """Write one sample's SPICE netlist; without ``--input`` the input is clamped to zeros."""
+    from pathlib import Path
+
+    from .circuit import compile_network
+    from .formats import atomic_write_text, load_network, load_vectors
+    from .netlist import write_netlist
+
+    net = load_network(args.network)
+    if args.input is not None:
+        x0, _ = load_vectors(args.input, net.sizes[0], "input")
+    else:
+        x0 = np.zeros((1, net.sizes[0]))
+    y = None
+    if args.target is not None:
+        y, _ = load_vectors(args.target, net.sizes[-1], "target")
+        if y.shape[0] != x0.shape[0]:
+            raise InvalidInputError(f"target: {y.shape[0]} samples but input has {x0.shape[0]}")
+    circuit = compile_network(net, x0, y, hardware=_hardware(args))
+    text = write_netlist(
+        circuit,
+        sample=args.sample,
+        level=args.level,
+        analysis=args.analysis,
+        t_stop_s=args.t_stop_s,
+        t_step_s=args.t_step_s,
+    )
+    if args.output == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output)
+    if out.is_dir():
+        raise InvalidInputError(f"-o: is a directory: {out}")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"-o: no such directory: {out.parent}")
+    try:
+        atomic_write_text(out, text)
+    except OSError as exc:
+        raise InvalidInputError(f"-o: cannot write {out}: {exc.strerror or exc}") from None
+    return EXIT_OK
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from .reference import LOSSES, METHODS
     from .settle import BACKENDS, _register_lazy
@@ -208,7 +260,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=1e-3,
         help="time-domain backends: delta of the settling time (default 1e-3)",
     )
-    s.add_argument("--method", default="Radau", help="ode: solve_ivp method (default Radau)")
+    s.add_argument("--method", default="auto", help="ode: solve_ivp method (default auto)")
     s.add_argument(
         "--inertial",
         action="store_true",
@@ -240,6 +292,28 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=_cmd_grads)
+
+    c = sub.add_parser(
+        "compile",
+        help="write a SPICE netlist of one sample (clamps as voltage sources)",
+        description="Write an ngspice netlist (SPEC section 3). Without --input the input "
+        "layer is clamped to zeros; with --target the output layer is clamped too.",
+    )
+    c.add_argument("network", metavar="NET.json")
+    c.add_argument("--input", metavar="X.json", help="input vector(s), clamped (default: zeros)")
+    c.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    c.add_argument(
+        "-o", "--output", required=True, metavar="OUT.cir", help="netlist file, - for stdout"
+    )
+    c.add_argument("--level", default="behavioural", choices=("behavioural", "crossbar"))
+    c.add_argument("--analysis", default="tran", choices=("tran", "op"))
+    c.add_argument("--sample", type=_nonnegative_int, default=0, help="sample of a batch (0-based)")
+    c.add_argument("--t-stop-s", type=_positive_float, help="transient length (default: settles)")
+    c.add_argument(
+        "--t-step-s", type=_positive_float, help="maximum time step (default t_stop/1000)"
+    )
+    _add_hardware_options(c)
+    c.set_defaults(func=_cmd_compile)
     return p
 
 

@@ -9,7 +9,10 @@ in F (so ``gamma = C`` and ``m = 0`` is the RC circuit).
 Both integrate :func:`scipy.integrate.solve_ivp` over the free units of the whole
 batch, with the analytic sparse Jacobian (block diagonal over samples, block
 tridiagonal within one), and stop on a steady-state event: every sample's distance
-to the equilibrium has shrunk by a factor far below the settling band.
+to the equilibrium has shrunk by a factor far below the settling band.  The solver
+works in the dimensionless time ``s = t / tau`` (and velocities in volts per
+``tau``) so that positions and velocities share one scale; every time it reports is
+physical, ``t = s tau``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from .transient import SETTLE_BAND_DEFAULT, settling_time
 
 __all__ = ["OdeBackend", "slowest_mode"]
 
-_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+_METHODS = ("auto", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+# LSODA takes a dense Jacobian only; above this many states "auto" uses sparse BDF.
+_AUTO_DENSE_MAX = 2000
 _STIFF = ("Radau", "BDF", "LSODA")
 # The run stops once every sample is this much deeper inside the band than the band itself.
-_EVENT_DEPTH = 1e-6
+_EVENT_DEPTH = 1e-4
 
 
 def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
@@ -51,8 +56,10 @@ class OdeBackend(Backend):
     Parameters
     ----------
     method : str
-        A ``solve_ivp`` method; stiff ones (``Radau``, ``BDF``, ``LSODA``) get the
-        analytic sparse Jacobian.  Default ``"Radau"`` (accurate, stiff-safe).
+        A ``solve_ivp`` method; stiff ones (``Radau``, ``BDF``) get the analytic
+        sparse Jacobian, ``LSODA`` the same as a dense matrix.  Default ``"auto"``:
+        ``LSODA`` (which switches between Adams and BDF as the problem turns stiff
+        or oscillatory) up to 2000 states, sparse ``BDF`` beyond.
     rtol, atol : float
         Integration tolerances (``atol`` in volts).
     settle_band : float
@@ -75,7 +82,7 @@ class OdeBackend(Backend):
 
     def __init__(
         self,
-        method: str = "Radau",
+        method: str = "auto",
         rtol: float = 1e-8,
         atol: float = 1e-12,
         settle_band: float = SETTLE_BAND_DEFAULT,
@@ -122,47 +129,53 @@ class OdeBackend(Backend):
         if N == 0:
             return self._trivial(circuit)
 
-        def current(y):
-            return fi.pack(node_currents(circuit, fi.unpack(y)))
+        g0 = circuit.hardware.g0_S
 
-        def jac_I(y):
+        def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
+            return fi.pack(node_currents(circuit, fi.unpack(y))) / g0
+
+        def jac_force(y):
             d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
-            return fi.sparse(d, u, lo)
+            return fi.sparse(d, u, lo) / g0
 
         if self.inertial:
             m = self.mass_Fs if self.mass_Fs is not None else C * tau
-            gamma = 2.0 * self.damping_ratio * np.sqrt(m * circuit.hardware.g0_S * lam_min)
-            rate = min(gamma / (2 * m), np.sqrt(circuit.hardware.g0_S * lam_min / m))
+            gamma = 2.0 * self.damping_ratio * np.sqrt(m * g0 * lam_min)
+            rate = min(gamma / (2 * m), np.sqrt(g0 * lam_min / m))
             if self.damping_ratio > 1:  # overdamped: the slow root sets the rate
                 z = self.damping_ratio
-                rate = np.sqrt(circuit.hardware.g0_S * lam_min / m) * (z - np.sqrt(z * z - 1))
+                rate = np.sqrt(g0 * lam_min / m) * (z - np.sqrt(z * z - 1))
+            # In s = t/tau with w = tau dx/dt:  dw/ds = (tau^2 g0 / m) f - (gamma tau / m) w.
+            k_f = tau * tau * g0 / m
+            k_d = gamma * tau / m
 
-            def rhs(t, z):
-                return np.concatenate([z[N:], (current(z[:N]) - gamma * z[N:]) / m])
+            def rhs(s, z):
+                return np.concatenate([z[N:], k_f * force(z[:N]) - k_d * z[N:]])
 
-            def jac(t, z):
-                J = jac_I(z[:N])
+            def jac(s, z):
                 Z = sp.csr_matrix((N, N))
-                top = sp.hstack([Z, sp.identity(N, format="csr")])
-                bot = sp.hstack([J / m, sp.identity(N, format="csr") * (-gamma / m)])
+                eye = sp.identity(N, format="csr")
+                top = sp.hstack([Z, eye])
+                bot = sp.hstack([k_f * jac_force(z[:N]), -k_d * eye])
                 return sp.vstack([top, bot], format="csc")
 
             z0 = np.concatenate([y0, np.zeros(N)])
         else:
             m = 0.0
             gamma = C
-            rate = circuit.hardware.g0_S * lam_min / C
+            rate = g0 * lam_min / C
 
-            def rhs(t, z):
-                return current(z) / C
+            def rhs(s, z):
+                return force(z)
 
-            def jac(t, z):
-                return (jac_I(z) / C).tocsc()
+            def jac(s, z):
+                return jac_force(z).tocsc()
 
             z0 = y0
 
         band = self.settle_band
         t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / rate
+        s_max = t_max / tau
         d0 = None
         events = None
         if x_eq is not None:
@@ -170,19 +183,26 @@ class OdeBackend(Backend):
             d0 = np.abs(y0.reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
             scale = np.where(d0 > 0, d0, 1.0)
 
-            def settled(t, z):
+            def settled(s, z):
                 dev = np.abs(z[:N].reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
                 return float(np.max(dev / scale)) - band * _EVENT_DEPTH
 
             settled.terminal = True
             settled.direction = -1
             events = [settled]
-        kw = {"jac": jac} if self.method in _STIFF else {}
+        method = self.method
+        if method == "auto":
+            method = "LSODA" if z0.size <= _AUTO_DENSE_MAX else "BDF"
+        kw = {}
+        if method == "LSODA":
+            kw["jac"] = lambda s, z: jac(s, z).toarray()
+        elif method in _STIFF:
+            kw["jac"] = jac
         sol = solve_ivp(
             rhs,
-            (0.0, t_max),
+            (0.0, s_max),
             z0,
-            method=self.method,
+            method=method,
             rtol=self.rtol,
             atol=self.atol,
             dense_output=True,
@@ -190,11 +210,12 @@ class OdeBackend(Backend):
             **kw,
         )
         if self.t_eval_points:
-            t = np.linspace(0.0, sol.t[-1], self.t_eval_points)
-            Y = sol.sol(t).T[:, :N]
+            s_out = np.linspace(0.0, sol.t[-1], self.t_eval_points)
+            Y = sol.sol(s_out).T[:, :N]
         else:
-            t = sol.t
+            s_out = sol.t
             Y = sol.y.T[:, :N]
+        t = s_out * tau
         traj = fi.unpack_many(Y)
         x_final = tuple(v[-1] for v in traj)
         if x_eq is None:
@@ -206,7 +227,7 @@ class OdeBackend(Backend):
         y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
 
         def dense(ts):
-            return sol.sol(ts)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
+            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
 
         st = settling_time(
             t, Y.reshape(n_t, circuit.batch, fi.n_free), y_eq_b, band=band, dense=dense
@@ -215,7 +236,7 @@ class OdeBackend(Backend):
         ok = sol.status >= 0 and reached and not np.any(np.isnan(st))
         if ok:
             msg = (
-                f"settled: {self.method}, {'inertial' if self.inertial else 'RC'} dynamics; "
+                f"settled: {method}, {'inertial' if self.inertial else 'RC'} dynamics; "
                 f"max settling time {np.max(st):.4g} s = {np.max(st) / tau:.4g} tau"
             )
         else:
@@ -241,12 +262,12 @@ class OdeBackend(Backend):
             trajectory=traj,
             x_eq=x_eq,
             stats={
-                "method": self.method,
+                "method": method,
                 "nfev": int(sol.nfev),
                 "njev": int(sol.njev),
                 "nlu": int(sol.nlu),
                 "n_points": int(t.size),
-                "t_end_s": float(sol.t[-1]),
+                "t_end_s": float(sol.t[-1] * tau),
                 "lambda_min": lam_min,
                 "mass_Fs": float(m),
                 "damping_F": float(gamma),

@@ -1,0 +1,208 @@
+"""The ode backend against analytic solutions, the equilibrium solver and invariants."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.linalg import eigh
+from scipy.optimize import brentq
+
+import pc_analog as pa
+from pc_analog.circuit import (
+    Circuit,
+    CircuitLayer,
+    DifferentialPair,
+    Hardware,
+    compile_network,
+)
+from pc_analog.ode import OdeBackend, slowest_mode
+
+# Tolerances named once: the ODE runs at rtol 1e-10 for the analytic comparisons.
+TRANSIENT_RTOL = 1e-6  # issue: transient vs expm(-H t / tau), relative to |x0 - x*|
+SETTLING_RTOL = 1e-2  # issue: settling time within 1% of the exact solution's
+AGREE_RTOL = 1e-6  # backends agree relative to max |x|
+
+
+def _rel(a, b):
+    num = max(np.abs(u - v).max() for u, v in zip(a, b))
+    den = max(np.abs(v).max() for v in b)
+    return num / den
+
+
+def test_single_rc_node_decays_as_exp_minus_t_over_tau():
+    hw = Hardware(c_F=2e-12, g0_S=1e-6, g_unit_S=1e-5)
+    pi = 1.5
+    layer = CircuitLayer(
+        forward=DifferentialPair.ideal(np.zeros((1, 1)), hw.g_unit_S),
+        feedback=DifferentialPair.ideal(np.zeros((1, 1)), hw.g_unit_S),
+        bias=DifferentialPair.ideal(np.zeros(1), hw.g_unit_S),
+        g_spring_S=np.array([pi * hw.g0_S]),
+        activation="linear",
+    )
+    clamp = pa.Clamp((np.array([True]), np.array([False])))
+    v0 = 0.8
+    circ = Circuit(hw, (layer,), clamp, (np.zeros((1, 1)), np.full((1, 1), v0)))
+    res = OdeBackend(rtol=1e-11, atol=1e-14).settle(circ)
+    assert res.success
+    tau_eff = hw.c_F / (pi * hw.g0_S)
+    exact = v0 * np.exp(-res.t / tau_eff)
+    np.testing.assert_allclose(res.trajectory[1][:, 0, 0], exact, rtol=0, atol=1e-8 * v0)
+    # Settling to delta = 1e-3 of a single exponential takes ln(1000) time constants.
+    assert res.settling_time_s[0] == pytest.approx(np.log(1e3) * tau_eff, rel=1e-6)
+    assert res.tau_s == pytest.approx(2e-6)
+
+
+def _exact_linear(circ, x_eq):
+    """x(t) = x* + expm(-H t / tau)(x0 - x*) via the eigendecomposition of H."""
+    free = np.concatenate(circ.clamp.free)
+    H = pa.dense_hessian(circ.network(), circ.x_init)[:, free][:, :, free]
+    X0 = np.concatenate(circ.x_init, axis=1)[:, free]
+    Xs = np.concatenate(x_eq, axis=1)[:, free]
+    parts = []
+    for b in range(circ.batch):
+        w, V = eigh(H[b])
+        c = V.T @ (X0[b] - Xs[b])
+        parts.append((w, V, c, Xs[b], X0[b]))
+
+    def at(b, t):
+        w, V, c, xs, _ = parts[b]
+        return xs + V @ (np.exp(-w * t / circ.tau_s) * c)
+
+    return at, parts, free
+
+
+@pytest.mark.parametrize("method", ["LSODA", "Radau", "BDF", "DOP853"])
+def test_linear_transient_matches_matrix_exponential(method):
+    net = pa.Network.random([3, 5, 4, 2], "linear", precisions=[1.0, [0.5, 1, 2, 3], 0.7], seed=2)
+    rng = np.random.default_rng(2)
+    circ = compile_network(net, rng.normal(size=(3, 3)), rng.normal(size=(3, 2)))
+    res = OdeBackend(method=method, rtol=1e-10, atol=1e-13).settle(circ)
+    assert res.success
+    at, parts, free = _exact_linear(circ, res.x_eq)
+    traj = np.concatenate(res.trajectory, axis=2)[:, :, free]
+    for b in range(circ.batch):
+        scale = np.abs(parts[b][4] - parts[b][3]).max()
+        for k in range(0, res.t.size, max(1, res.t.size // 200)):
+            err = np.abs(traj[k, b] - at(b, res.t[k])).max() / scale
+            assert err <= TRANSIENT_RTOL, (b, k, err)
+
+
+def test_linear_settling_time_matches_exact_solution():
+    net = pa.Network.random([2, 6, 6, 3], "linear", precisions=[1.0, 2.0, 0.5], seed=4)
+    rng = np.random.default_rng(4)
+    circ = compile_network(net, rng.normal(size=(2, 2)), rng.normal(size=(2, 3)))
+    res = OdeBackend(rtol=1e-10, atol=1e-13).settle(circ)
+    at, parts, _ = _exact_linear(circ, res.x_eq)
+    for b in range(circ.batch):
+        xs, x0 = parts[b][3], parts[b][4]
+        band = 1e-3 * np.abs(x0 - xs).max()
+
+        def excess(t, b=b, xs=xs, band=band):
+            return np.abs(at(b, t) - xs).max() - band
+
+        grid = np.linspace(0, 200 * circ.tau_s, 40001)
+        vals = np.array([excess(t) for t in grid])
+        k = np.flatnonzero(vals > 0)[-1]
+        t_exact = brentq(excess, grid[k], grid[k + 1], xtol=1e-15)
+        assert res.settling_time_s[b] == pytest.approx(t_exact, rel=SETTLING_RTOL)
+        # and far tighter than the 1% the issue asks for:
+        assert res.settling_time_s[b] == pytest.approx(t_exact, rel=1e-5)
+
+
+def test_settling_time_vs_spectral_prediction():
+    """For a single dominant slow mode the settling time is ln(c/delta)/lambda_min tau."""
+    L = 8
+    net = pa.Network(
+        tuple(np.eye(1) for _ in range(L)),
+        tuple(np.zeros(1) for _ in range(L)),
+        tuple(1.0 for _ in range(L)),
+        tuple("linear" for _ in range(L)),
+    )
+    circ = compile_network(net, np.ones((1, 1)), np.zeros((1, 1)))
+    lam = slowest_mode(circ, circ.x_init)[0]
+    # Chain with L-1 free nodes between two clamps: lambda_min = 4 sin^2(pi / (2L)).
+    assert lam == pytest.approx(4 * np.sin(np.pi / (2 * L)) ** 2, rel=1e-12)
+    res = OdeBackend(rtol=1e-10, atol=1e-13).settle(circ)
+    t_pred = np.log(1e3) / lam * circ.tau_s
+    # The slowest mode dominates but is not alone: within 30 % of the one-mode estimate.
+    assert res.settling_time_s[0] == pytest.approx(t_pred, rel=0.3)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "linear", "softplus"])
+@pytest.mark.parametrize("with_target", [True, False])
+def test_ode_agrees_with_equilibrium_and_energy_never_rises(act, with_target):
+    rng = np.random.default_rng(11)
+    net = pa.Network.random(
+        [4, 6, 5, 3], act, precisions=[1.0, rng.uniform(0.5, 2, 5), 0.8], seed=12, gain=1.4
+    )
+    x0 = rng.normal(size=(3, 4))
+    y = rng.normal(size=(3, 3)) if with_target else None
+    r_ode = pa.settle(net, x0, y, backend="ode")
+    r_eq = pa.settle(net, x0, y, backend="equilibrium")
+    assert r_ode.success and r_eq.success
+    assert _rel(r_ode.x, r_eq.x) <= AGREE_RTOL
+    # Energy never rises along the RC flow (an invariant of gradient flows).
+    de = np.diff(r_ode.energy_trace, axis=0)
+    assert np.all(de <= 1e-12 * (1 + r_ode.energy_trace[:-1]))
+
+
+def test_ode_with_clamps_in_the_middle_agrees_with_equilibrium():
+    rng = np.random.default_rng(13)
+    net = pa.Network.random([3, 5, 5, 2], "tanh", precisions=[1.0, 2.0, 0.5], seed=14)
+    clamp = pa.Clamp(
+        (np.ones(3, bool), np.array([0, 1, 0, 1, 0], bool), np.zeros(5, bool), np.ones(2, bool))
+    )
+    values = tuple(rng.normal(size=(2, n)) for n in net.sizes)
+    r_ode = pa.settle(net, clamp=clamp, values=values, backend="ode")
+    r_eq = pa.settle(net, clamp=clamp, values=values, backend="equilibrium")
+    assert _rel(r_ode.x, r_eq.x) <= AGREE_RTOL
+
+
+def test_inertial_dynamics_settle_to_the_same_point_and_beat_rc_on_a_deep_chain():
+    L = 16
+    net = pa.Network(
+        tuple(np.eye(1) for _ in range(L)),
+        tuple(np.zeros(1) for _ in range(L)),
+        tuple(1.0 for _ in range(L)),
+        tuple("linear" for _ in range(L)),
+    )
+    circ = compile_network(net, np.ones((1, 1)), np.zeros((1, 1)))
+    rc = OdeBackend().settle(circ)
+    crit = OdeBackend(inertial=True, damping_ratio=1.0).settle(circ)
+    assert rc.success and crit.success
+    assert _rel(crit.x, rc.x_eq) <= AGREE_RTOL
+    # RC settling ~ 1/lambda_min ~ L^2; critically damped ~ 1/sqrt(lambda_min) ~ L.
+    assert crit.settling_time_s[0] < rc.settling_time_s[0] / 3
+
+
+def test_asymmetric_feedback_runs_in_ode_and_is_refused_by_gradient_backends():
+    net = pa.Network.random([3, 4, 2], "tanh", seed=3)
+    circ = compile_network(net, np.ones((1, 3)), np.zeros((1, 2)))
+    layers = list(circ.layers)
+    fb = layers[1].feedback
+    layers[1] = CircuitLayer(
+        layers[1].forward,
+        DifferentialPair(fb.g_pos_S * 1.1, fb.g_neg_S),
+        layers[1].bias,
+        layers[1].g_spring_S,
+        layers[1].activation,
+    )
+    skew = Circuit(circ.hardware, tuple(layers), circ.clamp, circ.x_init)
+    assert not skew.symmetric
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pa.ConvergenceWarning)
+        res = OdeBackend().settle(skew)
+    assert res.grad_max[0] < 1e-6  # the node currents vanish at its rest point
+    with pytest.raises(pa.InvalidInputError, match="feedback"):
+        pa.settle(skew, backend="equilibrium")
+
+
+def test_ode_backend_rejects_bad_options():
+    with pytest.raises(pa.InvalidInputError):
+        OdeBackend(method="Euler")
+    with pytest.raises(pa.InvalidInputError):
+        OdeBackend(settle_band=1.5)
+    with pytest.raises(pa.InvalidInputError):
+        OdeBackend(mass_Fs=-1.0)
