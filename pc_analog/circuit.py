@@ -182,6 +182,23 @@ class Circuit:
     name: str = "pc-analog circuit"
     _network: Network | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InvalidInputError("circuit: needs at least one layer")
+        sizes = self.sizes
+        for l in range(1, len(self.layers)):
+            if self.layers[l].forward.g_pos_S.shape[1] != sizes[l]:
+                raise InvalidInputError(f"circuit: layer {l + 1} does not chain with layer {l}")
+        self.clamp.check(sizes)
+        if len(self.x_init) != len(sizes):
+            raise InvalidInputError("circuit: x_init needs one array per activity layer")
+        x = tuple(_ro(v) for v in self.x_init)
+        batch = x[0].shape[0] if x[0].ndim == 2 else -1
+        for l, (v, n) in enumerate(zip(x, sizes)):
+            if v.ndim != 2 or v.shape != (batch, n) or not np.all(np.isfinite(v)):
+                raise InvalidInputError(f"circuit: x_init[{l}] must be finite, shape (batch, {n})")
+        object.__setattr__(self, "x_init", x)
+
     # ----------------------------------------------------------------- shape
     @property
     def sizes(self) -> tuple[int, ...]:

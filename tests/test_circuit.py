@@ -1,0 +1,118 @@
+"""The circuit IR: compilation, graph views and their invariants."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import pc_analog as pa
+from pc_analog.circuit import Circuit, DifferentialPair, Hardware, compile_network
+
+
+def _net():
+    return pa.Network.random([3, 4, 2], "tanh", precisions=[[0.5, 1.0, 2.0, 4.0], 0.7], seed=5)
+
+
+def test_compiled_circuit_implements_the_network():
+    net = _net()
+    rng = np.random.default_rng(0)
+    x0, y = rng.normal(size=(2, 3)), rng.normal(size=(2, 2))
+    hw = Hardware(c_F=3e-12, g0_S=2e-6, g_unit_S=5e-5)
+    c = compile_network(net, x0, y, hardware=hw)
+    back = c.network()
+    for a, b in zip(back.weights, net.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-16)
+    for a, b in zip(back.biases, net.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-16)
+    for l in (1, 2):
+        np.testing.assert_allclose(back.pi(l), net.pi(l), rtol=1e-15)
+        # precision -> spring conductance pi * g0 (SPEC section 3)
+        np.testing.assert_allclose(c.layers[l - 1].g_spring_S, net.pi(l) * hw.g0_S, rtol=1e-15)
+        # differential pair: both sides non-negative, difference is g_unit W
+        fwd = c.layers[l - 1].forward
+        assert np.all(fwd.g_pos_S >= 0) and np.all(fwd.g_neg_S >= 0)
+        np.testing.assert_allclose(fwd.g_pos_S - fwd.g_neg_S, hw.g_unit_S * net.W(l), rtol=1e-15)
+    assert c.symmetric
+    assert c.tau_s == pytest.approx(1.5e-6)
+    # initial condition = the feedforward start with clamps
+    x_init, clamp = pa.io_state(net, x0, y)
+    for a, b in zip(c.x_init, x_init):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_hardware_and_pairs_reject_bad_values():
+    with pytest.raises(pa.InvalidInputError, match="c_F"):
+        Hardware(c_F=0.0)
+    with pytest.raises(pa.InvalidInputError, match="g0_S"):
+        Hardware(g0_S=float("nan"))
+    with pytest.raises(pa.InvalidInputError):
+        DifferentialPair(np.ones(2), -np.ones(2))
+    with pytest.raises(pa.InvalidInputError):
+        compile_network(_net())
+
+
+def test_networkx_graph_names_and_elements():
+    net = _net()
+    c = compile_network(net, np.ones((1, 3)), np.zeros((1, 2)))
+    G = c.to_networkx()
+    for l, n in enumerate(net.sizes):
+        for i in range(n):
+            assert f"x{l}_{i}" in G
+            if l > 0:
+                assert f"e{l}_{i}" in G and f"m{l}_{i}" in G
+    kinds = {}
+    for _, _, d in G.edges(data=True):
+        kinds[d["element"]] = kinds.get(d["element"], 0) + 1
+    assert kinds["capacitor"] == 4  # the free hidden layer
+    assert kinds["clamp"] == 5  # input and output
+    assert kinds["spring"] == 6  # one per unit of layers 1..L
+    W_cells = sum(np.count_nonzero(W) for W in net.weights)
+    assert kinds["forward_cell"] == W_cells and kinds["feedback_cell"] == W_cells
+    # conductances on the spring edges are pi g0
+    for u, v, d in G.edges(data=True):
+        if d["element"] == "spring":
+            l, j = map(int, u[1:].split("_"))
+            assert d["value"] == pytest.approx(net.pi(l)[j] * c.hardware.g0_S)
+
+
+def test_spring_network_graphml_round_trip(tmp_path):
+    net = _net()
+    c = compile_network(net, np.ones((1, 3)))
+    S = c.spring_network(mass_Fs=2e-18)
+    path = tmp_path / "springs.graphml"
+    nx.write_graphml(S, path)
+    R = nx.read_graphml(path)
+    assert set(R.nodes) == set(S.nodes)
+    assert R.number_of_edges() == S.number_of_edges()
+    springs = [d for _, _, d in R.edges(data=True) if d["kind"] == "spring"]
+    assert len(springs) == sum(net.sizes[1:])
+    stiff = sorted(d["stiffness"] for d in springs)
+    expect = sorted(np.concatenate([net.pi(l) * c.hardware.g0_S for l in (1, 2)]))
+    np.testing.assert_allclose(stiff, expect)
+    levers = [d for _, _, d in R.edges(data=True) if d["kind"] == "lever"]
+    assert sorted(d["gain"] for d in levers) == pytest.approx(
+        sorted(np.concatenate([W.ravel() for W in net.weights]))
+    )
+    assert R.nodes["x1_0"]["mass"] == pytest.approx(2e-18)
+
+
+def test_element_counts():
+    net = _net()
+    c = compile_network(net, np.ones((1, 3)))
+    n = c.n_elements()
+    assert n["capacitors"] == 6 and n["voltage_sources"] == 3 and n["springs"] == 6
+    cells = 2 * sum(np.count_nonzero(W) for W in net.weights)
+    cells += sum(np.count_nonzero(b) for b in net.biases)
+    assert n["crossbar_cells"] == cells
+
+
+def test_circuit_is_immutable():
+    c = compile_network(_net(), np.ones((1, 3)))
+    with pytest.raises(ValueError):
+        c.x_init[1][0, 0] = 5.0
+    with pytest.raises(ValueError):
+        c.layers[0].forward.g_pos_S[0, 0] = 1.0
+    with pytest.raises(AttributeError):
+        c.hardware = Hardware()  # type: ignore[misc]
+    assert isinstance(c, Circuit)
