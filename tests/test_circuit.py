@@ -70,7 +70,7 @@ def test_networkx_graph_names_and_elements():
     W_cells = sum(np.count_nonzero(W) for W in net.weights)
     assert kinds["forward_cell"] == W_cells and kinds["feedback_cell"] == W_cells
     # conductances on the spring edges are pi g0
-    for u, v, d in G.edges(data=True):
+    for u, _v, d in G.edges(data=True):
         if d["element"] == "spring":
             l, j = map(int, u[1:].split("_"))
             assert d["value"] == pytest.approx(net.pi(l)[j] * c.hardware.g0_S)
