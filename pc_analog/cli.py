@@ -135,6 +135,12 @@ def _cmd_settle(args) -> int:
             "inertial": args.inertial,
             "damping_ratio": args.damping_ratio,
         }
+    elif args.backend == "ngspice":
+        options = {
+            "level": args.level,
+            "mode": args.ngspice_mode,
+            "settle_band": args.settle_band,
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = settle(net, x0, y, backend=args.backend, hardware=_hardware(args), **options)
@@ -236,6 +242,49 @@ def _cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def _cmd_simulate(args) -> int:
+    """Run a netlist in ngspice after the safety check; print the nodes' final voltages."""
+    import time
+    from pathlib import Path
+
+    from .ngspice import check_netlist, run_netlist
+
+    path = Path(args.netlist)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InvalidInputError(f"{args.netlist}: cannot read: {exc.strerror or exc}") from None
+    text = check_netlist(text, path.resolve().parent, allow_control=args.allow_control)
+    t0 = time.perf_counter()
+    run = run_netlist(text, mode=args.mode, timeout_s=args.timeout_s)
+    seconds = time.perf_counter() - t0
+    if run.time is not None:
+        analysis, t_end = "tran", run.t_end_s
+    elif run.op is not None:
+        analysis, t_end = "op", None
+    else:
+        raise InvalidInputError(f"{args.netlist}: no .tran or .op analysis to report")
+    nodes = run.final_voltages()
+    if args.json:
+        out = {
+            "analysis": analysis,
+            "t_end_s": t_end,
+            "nodes": nodes,
+            "mode": run.mode,
+            "seconds": seconds,
+        }
+        if run.note:
+            out["note"] = run.note
+        print(json.dumps(out))
+    else:
+        when = f"at t = {t_end:.6g} s" if analysis == "tran" else "operating point"
+        print(f"ngspice {analysis} ({run.mode}, {seconds:.3g} s): node voltages {when}")
+        width = max((len(k) for k in nodes), default=0)
+        for k, v in nodes.items():
+            print(f"  {k:<{width}}  {v: .12g}")
+    return EXIT_OK
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from .reference import LOSSES, METHODS
     from .settle import BACKENDS, _register_lazy
@@ -271,6 +320,18 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=1.0,
         help="ode --inertial: damping ratio of the slowest mode (default 1)",
+    )
+    s.add_argument(
+        "--level",
+        default="behavioural",
+        choices=("behavioural", "crossbar"),
+        help="ngspice: netlist level (default behavioural)",
+    )
+    s.add_argument(
+        "--ngspice-mode",
+        default="auto",
+        choices=("auto", "shared", "subprocess"),
+        help="ngspice: in-process shared library or ngspice subprocesses (default auto)",
     )
     _add_hardware_options(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -314,6 +375,27 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_hardware_options(c)
     c.set_defaults(func=_cmd_compile)
+
+    m = sub.add_parser(
+        "simulate",
+        help="run a SPICE netlist in ngspice and print its node voltages",
+        description="Run a netlist (e.g. from 'pc-analog compile') in ngspice and print every "
+        "node's final voltage (transient) or operating-point voltage. Netlists with .control "
+        "blocks, '*#' command lines, shell commands or .include/.lib files outside their folder "
+        "are refused (exit 2).",
+    )
+    m.add_argument("netlist", metavar="OUT.cir")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.add_argument("--mode", default="auto", choices=("auto", "shared", "subprocess"))
+    m.add_argument(
+        "--allow-control",
+        action="store_true",
+        help="let .control blocks through (trusted netlists only; shell is refused anyway)",
+    )
+    m.add_argument(
+        "--timeout-s", type=_positive_float, default=600.0, help="wall-clock limit (default 600)"
+    )
+    m.set_defaults(func=_cmd_simulate)
     return p
 
 

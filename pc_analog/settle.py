@@ -175,9 +175,11 @@ BACKENDS: dict[str, type[Backend]] = {
 
 def _register_lazy() -> None:
     """Backends defined downstream of this module register themselves on first use."""
+    from .ngspice import NgspiceBackend
     from .ode import OdeBackend
 
     BACKENDS.setdefault(OdeBackend.name, OdeBackend)
+    BACKENDS.setdefault(NgspiceBackend.name, NgspiceBackend)
 
 
 def get_backend(backend: str | Backend, **options) -> Backend:
