@@ -17,9 +17,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from .circuit import Circuit
+from .energy import energy
 from .network import State
 
-__all__ = ["node_currents", "current_jacobian_blocks", "FreeIndex"]
+__all__ = [
+    "node_currents",
+    "current_jacobian_blocks",
+    "FreeIndex",
+    "residual_max",
+    "energy_trace",
+]
 
 
 def _eps(circ: Circuit, x: State, l: int, act) -> np.ndarray:
@@ -162,3 +169,18 @@ class FreeIndex:
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(B * N, B * N),
         )
+
+
+def residual_max(circ: Circuit, fi: FreeIndex, x: State) -> np.ndarray:
+    """Per-sample ``max |I| / g0`` over free units: ``max |dF/dx|`` for ideal devices."""
+    if fi.n_free == 0:
+        return np.zeros(circ.batch)
+    I = fi.pack(node_currents(circ, x)).reshape(circ.batch, fi.n_free)
+    return np.abs(I).max(axis=1) / circ.hardware.g0_S
+
+
+def energy_trace(circ: Circuit, traj: State) -> np.ndarray:
+    """``F`` along a transient: ``(n_t, batch)`` from per-layer ``(n_t, batch, n_l)`` arrays."""
+    n_t = traj[0].shape[0]
+    flat = tuple(v.reshape(n_t * circ.batch, -1) for v in traj)
+    return energy(circ.network(), flat).reshape(n_t, circ.batch)

@@ -52,7 +52,7 @@ import numpy as np
 
 from ._spice_raw import find_ngspice_error, run_ngspice_batch
 from .circuit import Circuit, node_name
-from .dynamics import FreeIndex, node_currents
+from .dynamics import FreeIndex, energy_trace, residual_max
 from .energy import energy
 from .equilibrium import solve_equilibrium
 from .errors import (
@@ -1157,7 +1157,7 @@ class NgspiceBackend(Backend):
             )
             if x_eq is None:
                 x_eq = x
-            gm = self._grad_max(circuit, fi, x)
+            gm = residual_max(circuit, fi, x)
             stats["wall_seconds"] = time.perf_counter() - wall0
             return SettleResult(
                 self.name,
@@ -1228,9 +1228,8 @@ class NgspiceBackend(Backend):
             traj.append(arr)
         traj = tuple(traj)
         n_t = t.size
-        flat = tuple(v.reshape(n_t * circuit.batch, -1) for v in traj)
-        e_trace = energy(net, flat).reshape(n_t, circuit.batch)
-        gm = self._grad_max(circuit, fi, x_final)
+        e_trace = energy_trace(circuit, traj)
+        gm = residual_max(circuit, fi, x_final)
 
         ok = not np.any(np.isnan(st))
         what = f"ngspice tran ({self.level}, {'/'.join(modes)})"
@@ -1267,11 +1266,3 @@ class NgspiceBackend(Backend):
             x_eq=x_eq,
             stats=stats,
         )
-
-    @staticmethod
-    def _grad_max(circuit: Circuit, fi: FreeIndex, x) -> np.ndarray:
-        """``max |dF/dx|`` over free units: the node current in units of ``g0`` volts."""
-        if fi.n_free == 0:
-            return np.zeros(circuit.batch)
-        I = fi.pack(node_currents(circuit, x)).reshape(circuit.batch, fi.n_free)
-        return np.abs(I).max(axis=1) / circuit.hardware.g0_S

@@ -24,7 +24,13 @@ import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 from .circuit import Circuit
-from .dynamics import FreeIndex, current_jacobian_blocks, node_currents
+from .dynamics import (
+    FreeIndex,
+    current_jacobian_blocks,
+    energy_trace,
+    node_currents,
+    residual_max,
+)
 from .energy import dense_hessian, energy
 from .equilibrium import solve_equilibrium
 from .errors import ConvergenceWarning, InvalidInputError
@@ -222,8 +228,7 @@ class OdeBackend(Backend):
             x_eq = x_final
         net = circuit.network()
         n_t = t.size
-        flat = tuple(v.reshape(n_t * circuit.batch, -1) for v in traj)
-        e_trace = energy(net, flat).reshape(n_t, circuit.batch)
+        e_trace = energy_trace(circuit, traj)
         y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
 
         def dense(ts):
@@ -242,12 +247,7 @@ class OdeBackend(Backend):
         else:
             msg = f"not settled within {t[-1]:.3g} s ({sol.message})"
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        gm = (
-            np.abs(fi.pack(node_currents(circuit, x_final)).reshape(circuit.batch, fi.n_free)).max(
-                axis=1
-            )
-            / circuit.hardware.g0_S
-        )
+        gm = residual_max(circuit, fi, x_final)
         return SettleResult(
             self.name,
             x_final,
