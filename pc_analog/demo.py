@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--circuit-samples", type=int, default=2, help="test digits settled as circuits"
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -147,17 +150,69 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
-        results[method] = (accuracy(net, data.x_test, data.y_test), time.perf_counter() - t)
+        acc = accuracy(net, data.x_test, data.y_test)
+        results[method] = (acc, time.perf_counter() - t, net)
     print(f"   initial test accuracy          {accuracy(net0, data.x_test, data.y_test):6.1%}")
     for method, label in (("bp", "backprop"), ("pc", "standard PC (equilibrium)")):
-        acc, secs = results[method]
+        acc, secs, _ = results[method]
         print(f"   {label:<30s} {acc:6.1%}   ({secs:.1f} s)")
     print(
         "   (with equal precisions PC spreads the output error over the layers: its updates are\n"
         "    smaller than backprop's (|update|/|bp| above): the same learning rate learns slower)"
     )
+    _circuit_report(results["pc"][2], data, n_samples=args.circuit_samples)
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _circuit_report(net: Network, data, *, n_samples: int) -> None:
+    """3. The trained network as a circuit, settled by every backend, with their agreement."""
+    import shutil
+    import warnings
+
+    from .circuit import compile_network
+    from .errors import BackendUnavailableError, ConvergenceWarning
+    from .netlist import write_netlist
+    from .settle import settle
+
+    x0 = data.x_test[:n_samples]
+    y = one_hot(data.y_test[:n_samples], data.n_classes)
+    circuit = compile_network(net, x0, y)
+    hw = circuit.hardware
+    lines = write_netlist(circuit).count("\n")
+    print(
+        f"\n3. the PC-trained network as a circuit: {n_samples} test digits, label clamped; "
+        f"C = {hw.c_F:g} F, g0 = {hw.g0_S:g} S, tau = {circuit.tau_s:g} s; "
+        f"netlist {lines} lines per sample"
+    )
+    backends = [("equilibrium", {}), ("ode", {}), ("ode", {"inertial": True})]
+    if shutil.which("ngspice"):
+        backends += [("ngspice", {"analysis": "op"}), ("ngspice", {})]
+    else:
+        print("   (ngspice not installed: apt-get install ngspice libngspice0-dev)")
+    ref = None
+    print(f"   {'backend':<28s} {'settling time':>14s} {'max|x - x_eq|/max|x|':>22s} {'wall':>8s}")
+    for name, opts in backends:
+        t = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                r = settle(circuit, backend=name, **opts)
+        except BackendUnavailableError as exc:
+            print(f"   {name:<28s} unavailable: {exc}")
+            continue
+        secs = time.perf_counter() - t
+        if ref is None:
+            ref = r.x
+        rel = max(np.abs(a - b).max() for a, b in zip(r.x, ref)) / max(np.abs(b).max() for b in ref)
+        label = name + (" (inertial, zeta=1)" if opts.get("inertial") else " (.op)" if opts else "")
+        label += "" if r.success else " NOT CONVERGED"
+        st = (
+            f"{np.max(r.settling_time_s) / r.tau_s:9.3f} tau"
+            if r.settling_time_s is not None
+            else f"{'-':>13s}"
+        )
+        print(f"   {label:<28s} {st:>14s} {rel:22.1e} {secs:7.2f}s")
 
 
 if __name__ == "__main__":  # pragma: no cover

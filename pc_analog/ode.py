@@ -182,8 +182,6 @@ class OdeBackend(Backend):
         band = self.settle_band
         t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / rate
         s_max = t_max / tau
-        d0 = None
-        events = None
         if x_eq is not None:
             y_eq = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
             d0 = np.abs(y0.reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
@@ -193,9 +191,20 @@ class OdeBackend(Backend):
                 dev = np.abs(z[:N].reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
                 return float(np.max(dev / scale)) - band * _EVENT_DEPTH
 
-            settled.terminal = True
-            settled.direction = -1
-            events = [settled]
+        else:
+            # No rest point known in advance (feedback copies differ from the forward
+            # crossbars): stop on the vector field itself, once every sample's velocity
+            # has fallen far below its initial value.
+            v0 = np.abs(rhs(0.0, z0)).reshape(-1, circuit.batch, fi.n_free).max(axis=(0, 2))
+            vscale = np.where(v0 > 0, v0, 1.0)
+
+            def settled(s, z):
+                v = np.abs(rhs(s, z)).reshape(-1, circuit.batch, fi.n_free).max(axis=(0, 2))
+                return float(np.max(v / vscale)) - band * _EVENT_DEPTH
+
+        settled.terminal = True
+        settled.direction = -1
+        events = [settled]
         method = self.method
         if method == "auto":
             method = "LSODA" if z0.size <= _AUTO_DENSE_MAX else "BDF"
