@@ -116,8 +116,18 @@ def grad_params(net: Network, x: State) -> tuple[tuple[np.ndarray, ...], tuple[n
     return dW, db
 
 
-def hessian_blocks(net: Network, x: State) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def hessian_blocks(
+    net: Network, x: State, layers=None
+) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
     """The block-tridiagonal Hessian of the per-sample energy in the activities.
+
+    Parameters
+    ----------
+    net, x :
+        The network and a batched state.
+    layers : iterable of int, optional
+        Only these diagonal blocks (and the off-diagonal blocks between two of
+        them) are computed; the others are ``None``.  Default: all.
 
     Returns
     -------
@@ -128,13 +138,15 @@ def hessian_blocks(net: Network, x: State) -> tuple[list[np.ndarray], list[np.nd
         the lower blocks are its transposes.
     """
     L = net.n_layers
+    need = set(range(L + 1)) if layers is None else set(layers)
     e = weighted_errors(net, x)
     batch = x[0].shape[0]
-    diag, upper = [], []
-    for l in range(L + 1):
+    diag: list = [None] * (L + 1)
+    upper: list = [None] * L
+    for l in sorted(need):
         n = net.sizes[l]
-        D = np.zeros((batch, n, n))
         idx = np.arange(n)
+        D = np.zeros((batch, n, n))
         if l > 0:
             D[:, idx, idx] += net.pi(l)
         if l < L:
@@ -143,10 +155,12 @@ def hessian_blocks(net: Network, x: State) -> tuple[list[np.ndarray], list[np.nd
             d2 = net.phi(l).d2f(x[l])
             J = W[None, :, :] * d1[:, None, :]  # W diag(phi'), (B, n_{l+1}, n_l)
             pJ = J * net.pi(l + 1)[None, :, None]
-            D += np.einsum("bki,bkj->bij", J, pJ)
+            Jt = np.transpose(J, (0, 2, 1))
+            D += Jt @ pJ
             D[:, idx, idx] -= d2 * (e[l + 1] @ W)
-            upper.append(-np.transpose(pJ, (0, 2, 1)))
-        diag.append(D)
+            if l + 1 in need:
+                upper[l] = -np.transpose(pJ, (0, 2, 1))
+        diag[l] = D
     return diag, upper
 
 

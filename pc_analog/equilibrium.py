@@ -146,6 +146,51 @@ def _block_solve(diag, upper, blocks, rhs, lam):
     return p, bad
 
 
+def _low_rank_layer(net: Network, blocks) -> int | None:
+    """The free layer ``l`` if the free units form one layer whose Hessian block is
+    ``diag + J^T diag(pi_{l+1}) J`` with ``J`` (``n_{l+1} x n_l``) of low rank, else None."""
+    if len(blocks) != 1:
+        return None
+    l, idx = blocks[0]
+    if l == net.n_layers or 2 * net.sizes[l + 1] > idx.size:
+        return None
+    return l
+
+
+def _woodbury_solve(net: Network, x: State, l: int, idx: np.ndarray, rhs: np.ndarray, lam):
+    """Solve ``(H_ll + lam I) p = rhs`` on the free units ``idx`` of layer ``l`` when every
+    other unit is clamped, by the Woodbury identity.
+
+    Here ``H_ll = D + J^T P J`` with ``D = diag(pi_l - phi_l'' * (W^T pi_{l+1} eps_{l+1}))``,
+    ``J = W_{l+1} diag(phi_l')`` and ``P = diag(pi_{l+1})``, so
+
+        p = D^{-1} r - D^{-1} J^T (P^{-1} + J D^{-1} J^T)^{-1} J D^{-1} r
+
+    costs ``O(n_l n_{l+1}^2)`` per sample instead of ``O(n_l^3)``.  With ``D > 0``
+    the damped Hessian is positive definite; samples with some ``D <= 0`` are flagged.
+
+    Returns ``(p, bad)`` like :func:`_block_solve`.
+    """
+    W = net.W(l + 1)
+    pi_next = net.pi(l + 1)
+    e_next = net.pi(l + 1) * (x[l + 1] - (net.phi(l).f(x[l]) @ W.T + net.b(l + 1)))
+    xl = x[l][:, idx]
+    d = -net.phi(l).d2f(xl) * (e_next @ W[:, idx]) + lam[:, None]
+    if l > 0:
+        d = d + net.pi(l)[idx]
+    bad = ~np.all(d > 0, axis=1)
+    d = np.where(bad[:, None], 1.0, d)  # placeholder: these samples' steps are discarded
+    J = W[None, :, idx] * net.phi(l).df(xl)[:, None, :]  # (B, k, n)
+    JD = J / d[:, None, :]
+    M = JD @ np.transpose(J, (0, 2, 1))
+    k = M.shape[1]
+    M[:, np.arange(k), np.arange(k)] += 1.0 / pi_next
+    u = rhs / d
+    v = np.linalg.solve(M, (J @ u[:, :, None]))[:, :, 0]
+    p = u - (np.transpose(JD, (0, 2, 1)) @ v[:, :, None])[:, :, 0]
+    return [p], bad
+
+
 def solve_equilibrium(
     net: Network,
     x_init: State,
@@ -154,6 +199,7 @@ def solve_equilibrium(
     gtol: float = GTOL_DEFAULT,
     max_iter: int = 200,
     lam0: float = 1e-3,
+    structured: bool = True,
 ) -> EquilibriumResult:
     """Find the rest point of ``tau dx/dt = -dF/dx`` on the free units.
 
@@ -173,6 +219,11 @@ def solve_equilibrium(
         precision.  Steps start undamped (pure Newton); damping is switched on
         for a sample whose Hessian is not positive definite or whose full step
         is refused, and switched off again after full steps.
+    structured : bool
+        Use the Woodbury identity when the free units form one layer whose
+        Hessian block is diagonal plus low rank (a hidden layer between clamped
+        input and a narrower clamped output: the usual classifier while learning).
+        ``False`` forces the general block-Cholesky path (tests compare the two).
 
     Returns
     -------
@@ -203,12 +254,18 @@ def solve_equilibrium(
     scale = float(np.mean([np.mean(net.pi(l)) for l in range(1, net.n_layers + 1)]))
     lam_min = lam0 * scale
     lam = np.zeros(batch)  # pure Newton first; damping only where it is needed
+    low_rank = _low_rank_layer(net, blocks) if structured else None
     while nit < max_iter and np.any(gm > gtol):
         nit += 1
         active = gm > gtol
-        diag, upper = hessian_blocks(net, tuple(x))
+        bad = None
+        if low_rank is not None:
+            p, bad = _woodbury_solve(net, tuple(x), low_rank, blocks[0][1], -gf[0], lam)
+        if bad is None or bad.any():
+            # General path (also when D has a non-positive entry: H may still be PD).
+            diag, upper = hessian_blocks(net, tuple(x), layers=[l for l, _ in blocks])
+            p, bad = _block_solve(diag, upper, blocks, [-v for v in gf], lam)
         nhev += 1
-        p, bad = _block_solve(diag, upper, blocks, [-v for v in gf], lam)
         nfact += 1
         slope = sum((v * pv).sum(axis=1) for v, pv in zip(gf, p))
         bad |= ~(slope < 0)

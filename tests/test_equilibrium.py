@@ -207,3 +207,46 @@ def test_equilibrium_solver_budget_on_a_standard_case():
         res = pa.solve_equilibrium(net, x, clamp)
     assert res.success
     assert res.nit <= 8 and res.nfact <= 8 and res.nfev <= 20
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus", "linear"])
+def test_low_rank_path_equals_general_path(act):
+    """One free hidden layer between clamped input and a narrow clamped output: the
+    Woodbury solve and the general block Cholesky give the same rest point."""
+    rng = np.random.default_rng(21)
+    net = pa.Network.random(
+        [12, 30, 4], act, precisions=[rng.uniform(0.5, 2, 30), 0.6], seed=22, gain=1.8
+    )
+    x, clamp = pa.io_state(net, rng.normal(size=(6, 12)), 2 * rng.normal(size=(6, 4)))
+    fast = pa.solve_equilibrium(net, x, clamp)
+    ref = pa.solve_equilibrium(net, x, clamp, structured=False)
+    assert fast.success and ref.success
+    for a, b in zip(fast.x, ref.x):
+        np.testing.assert_allclose(a, b, atol=1e-10)
+    # partly clamped hidden layer: still one free block
+    masks = list(clamp.masks)
+    masks[1] = np.arange(30) % 3 == 0
+    clamp2 = pa.Clamp(tuple(masks))
+    x2 = pa.initial_state(net, clamp2, tuple(rng.normal(size=(6, n)) for n in net.sizes))
+    fast = pa.solve_equilibrium(net, x2, clamp2)
+    ref = pa.solve_equilibrium(net, x2, clamp2, structured=False)
+    for a, b in zip(fast.x, ref.x):
+        np.testing.assert_allclose(a, b, atol=1e-10)
+
+
+def test_low_rank_solve_matches_dense_linear_algebra():
+    from pc_analog.equilibrium import _low_rank_layer, _woodbury_solve
+
+    rng = np.random.default_rng(23)
+    net = pa.Network.random([5, 16, 3], "tanh", precisions=[2.0, [0.5, 1.0, 1.5]], seed=24)
+    x, clamp = pa.io_state(net, rng.normal(size=(4, 5)), rng.normal(size=(4, 3)))
+    blocks = _free_blocks(clamp)
+    assert _low_rank_layer(net, blocks) == 1
+    r = rng.normal(size=(4, 16))
+    lam = np.array([0.0, 0.1, 1.0, 3.0])
+    (p,), bad = _woodbury_solve(net, x, 1, blocks[0][1], r, lam)
+    assert not bad.any()
+    H = pa.dense_hessian(net, x)[:, 5:21, 5:21] + lam[:, None, None] * np.eye(16)
+    np.testing.assert_allclose(
+        p, np.linalg.solve(H, r[:, :, None])[:, :, 0], rtol=1e-10, atol=1e-12
+    )
