@@ -285,6 +285,54 @@ def _cmd_simulate(args) -> int:
     return EXIT_OK
 
 
+def _cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    try:
+        arch = tuple(int(a) for a in args.arch.split("-"))
+    except ValueError:
+        raise InvalidInputError(
+            f"--arch: expected widths joined by '-', got {args.arch!r}"
+        ) from None
+    if args.seed < 0:
+        raise InvalidInputError("--seed: must be >= 0")
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        arch=arch,
+        activation=args.activation,
+        backend=args.backend,
+        device=args.device,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        precision_output=args.precision_output,
+        separate_feedback=args.separate_feedback,
+        eval_mode=args.eval_mode,
+        bp_baseline=not args.no_bp,
+        seed=args.seed,
+        limit_train=args.limit_train,
+        limit_test=args.limit_test,
+        hardware={"c_F": args.c_F, "g0_S": args.g0_S, "g_unit_S": args.g_unit_S},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        report = train(
+            cfg, args.out, resume=args.resume, progress=not args.json, plots=not args.no_plots
+        )
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"test accuracy {report.test_accuracy:.4f} (backprop twin "
+            f"{report.bp_test_accuracy:.4f}) after {report.epochs} epochs on "
+            f"{args.dataset}, device {summary['device']}, {report.seconds:.1f} s; "
+            f"results in {args.out}"
+        )
+    return EXIT_OK
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from .reference import LOSSES, METHODS
     from .settle import BACKENDS, _register_lazy
@@ -396,6 +444,49 @@ def _build_parser() -> argparse.ArgumentParser:
         "--timeout-s", type=_positive_float, default=600.0, help="wall-clock limit (default 600)"
     )
     m.set_defaults(func=_cmd_simulate)
+
+    t = sub.add_parser(
+        "train",
+        help="Hebbian training in the simulated circuit, beside a backprop twin",
+        description="Train a PC network in the simulated hardware: each mini-batch settles "
+        "the circuit with input and label clamped, and the Hebbian update read from the node "
+        "voltages programs the devices. A digital-backprop twin (same architecture, initial "
+        "weights, batches and learning rate) trains in the same run. Checkpoints after every "
+        "epoch; --resume continues a killed run exactly.",
+    )
+    t.add_argument("--dataset", default="digits", help="digits | fashion-mnist | idx:PATH")
+    t.add_argument("--arch", default="64-128-10", help="layer widths, e.g. 64-128-10")
+    t.add_argument("--activation", default="tanh")
+    t.add_argument("--backend", default="equilibrium", help="equilibrium | ode | ngspice")
+    t.add_argument("--device", default="ideal", help="device preset or JSON file")
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--batch-size", type=_positive_int, default=32)
+    t.add_argument("--lr", type=_positive_float, default=0.1)
+    t.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "step"))
+    t.add_argument(
+        "--precision-output",
+        type=_positive_float,
+        default=1.0,
+        help="pi_L; hidden layers have pi = 1",
+    )
+    t.add_argument(
+        "--separate-feedback",
+        action="store_true",
+        help="feedback crossbars as separate physical copies",
+    )
+    t.add_argument(
+        "--eval", dest="eval_mode", default="feedforward", choices=("feedforward", "settle")
+    )
+    t.add_argument("--no-bp", action="store_true", help="skip the backprop twin")
+    t.add_argument("--limit-train", type=_positive_int)
+    t.add_argument("--limit-test", type=_positive_int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+    t.add_argument("--no-plots", action="store_true")
+    t.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
+    _add_hardware_options(t)
+    t.set_defaults(func=_cmd_train)
     return p
 
 
