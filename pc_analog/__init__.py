@@ -8,6 +8,9 @@ and scikit-learn are imported lazily where they are used.
 """
 
 from .activations import ACTIVATIONS, Activation, get_activation
+from .circuit import Circuit, Hardware, compile_network
+from .devices import PRESETS as DEVICE_PRESETS
+from .devices import DeviceConfig, load_device_config
 from .energy import (
     dense_hessian,
     energy,
@@ -45,11 +48,21 @@ from .reference import (
     zil_gradients,
 )
 from .settle import BACKENDS, Backend, SettleResult, get_backend, settle
+from .train import TrainConfig, TrainReport, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "Circuit",
+    "DEVICE_PRESETS",
+    "DeviceConfig",
+    "Hardware",
+    "TrainConfig",
+    "TrainReport",
+    "compile_network",
+    "load_device_config",
+    "train",
     "Activation",
     "BACKENDS",
     "Backend",
