@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .activations import get_activation
 from .circuit import DifferentialPair, Hardware
 from .data import load_dataset, one_hot
 from .devices import DeviceArray, DeviceConfig, load_device_config
@@ -37,7 +38,7 @@ from .formats import atomic_write_bytes, atomic_write_text
 from .hebbian import HardwareNetwork
 from .network import Network
 from .reference import backprop
-from .settle import settle
+from .settle import get_backend, settle
 
 __all__ = ["TrainConfig", "TrainReport", "train", "load_checkpoint", "CHECKPOINT"]
 
@@ -122,6 +123,14 @@ class TrainConfig:
             raise InvalidInputError("eval_mode: 'feedforward' or 'settle'")
         if not (self.precision_hidden > 0 and self.precision_output > 0):
             raise InvalidInputError("precisions: must be > 0")
+        get_activation(self.activation)
+        get_backend(self.backend)  # unknown names fail here, before anything is written
+        # One spelling of the hardware: every field, defaults filled in.
+        try:
+            hw = Hardware(**(self.hardware or {}))
+        except TypeError as exc:
+            raise InvalidInputError(f"hardware: {exc}") from None
+        object.__setattr__(self, "hardware", dataclasses.asdict(hw))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -325,10 +334,10 @@ def _accuracy_ff(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(feedforward(net, x)[-1], axis=1) == labels))
 
 
-def _accuracy_settle(hw: HardwareNetwork, backend: str, x, labels, batch: int) -> float:
+def _accuracy_settle(hw: HardwareNetwork, backend: str, x, labels, batch: int, rng) -> float:
     hits = 0
     for s in range(0, x.shape[0], batch):
-        circ = hw.circuit(x[s : s + batch])
+        circ = hw.circuit(x[s : s + batch], rng=rng)
         r = settle(circ, backend=backend)
         hits += int(np.sum(np.argmax(r.x[-1], axis=1) == labels[s : s + batch]))
     return hits / x.shape[0]
@@ -376,7 +385,14 @@ def train(
     t_start = time.perf_counter()
     out = Path(out_dir)
     device = load_device_config(cfg.device)
-    hw_params = Hardware(**cfg.hardware) if cfg.hardware else Hardware()
+    ideal_copy = device.exact_writes and device.read_noise == 0 and device.drift_nu == 0
+    if cfg.separate_feedback and not ideal_copy and cfg.backend in ("equilibrium", "discrete"):
+        raise InvalidInputError(
+            f"separate_feedback: with device {device.name!r} the feedback copies differ from "
+            "the forward crossbars, which the gradient-flow backends cannot settle; use "
+            "backend 'ode' or 'ngspice'"
+        )
+    hw_params = Hardware(**cfg.hardware)
     data = load_dataset(cfg.dataset)
     x_tr, lab_tr = data.x_train, data.y_train
     x_te, lab_te = data.x_test, data.y_test
@@ -470,7 +486,9 @@ def train(
         pulses_total += pulses
         net_now = hw.network(rng=np.random.default_rng([cfg.seed, _EVAL, epoch]))
         if cfg.eval_mode == "settle":
-            test_acc = _accuracy_settle(hw, cfg.backend, x_te, lab_te, 256)
+            test_acc = _accuracy_settle(
+                hw, cfg.backend, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
+            )
         else:
             test_acc = _accuracy_ff(net_now, x_te, lab_te)
         row = {

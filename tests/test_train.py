@@ -1,0 +1,518 @@
+"""Training in the simulated hardware: learning, determinism, checkpoints, resume, command line.
+
+Oracles:
+
+- learning: test accuracy far above chance (0.1 on digits) after a short run, beside the
+  backprop twin trained on the same batches;
+- determinism: a second run with the same seed gives bit-identical weights, another seed
+  different ones;
+- resume: a run killed with SIGKILL mid-training and resumed ends bit-for-bit where an
+  uninterrupted run ends (noisy devices, so every random stream must line up), and the
+  rows written before the kill survive unchanged (it resumed, it did not restart);
+- checkpoints: a flipped byte, a truncation, or arrays re-packed with one value changed
+  are refused (zip CRC and the SHA-256 over the contents); a checkpoint of another
+  configuration is refused naming the field;
+- devices: every preset trains, and the conductances stay inside the device range.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pc_analog.circuit import Hardware
+from pc_analog.cli import main
+from pc_analog.devices import PRESETS, weights
+from pc_analog.errors import InvalidInputError
+from pc_analog.formats import load_network
+from pc_analog.hebbian import HardwareNetwork
+from pc_analog.train import CHECKPOINT, TrainConfig, load_checkpoint, train
+
+CHANCE = 0.1  # ten digit classes
+LEARNED_MIN = 0.6  # accuracy after 3 short epochs (measured ~0.85 for both PC and BP)
+METRIC_KEYS = [
+    "epoch",
+    "lr",
+    "train_accuracy",
+    "test_accuracy",
+    "bp_train_accuracy",
+    "bp_test_accuracy",
+    "energy",
+    "mean_settling_time_s",
+    "pulses",
+    "pulses_total",
+    "seconds",
+]
+SUMMARY_KEYS = {"test_accuracy", "bp_test_accuracy", "epochs", "device", "seconds"}
+OUTPUT_FILES = [
+    "metrics.json",
+    "metrics.csv",
+    "config.json",
+    "final_network.json",
+    CHECKPOINT,
+    "training.png",
+    "conductances.png",
+]
+KILL_POLL_S = 0.005  # how often the kill test looks for the first checkpoint
+KILL_TIMEOUT_S = 120.0  # a subprocess that does not get there by then is a failure
+# Training-set sizes tried in turn by the kill test: a machine fast enough to finish the
+# remaining epochs between our poll and the kill gets a longer run next time.
+KILL_LIMITS = (400, 1000, 1438)
+
+# A tiny run for the checkpoint and command-line checks.
+TINY = ["--arch", "64-8-10", "--epochs", "2", "--limit-train", "64", "--limit-test", "32"]
+TINY_CFG = dict(arch=(64, 8, 10), epochs=2, limit_train=64, limit_test=32)
+NOISY_TINY = ["train", *TINY, "--device", "4bit-noisy", "--no-plots", "--json"]
+
+
+def _cli(argv, capsys):
+    """Run the command line in-process; returns (status, stdout, stderr)."""
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pc-analog: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _untimed(rows: list[dict]) -> list[dict]:
+    """Metric rows without the wall-clock column, NaN made comparable (NaN != NaN)."""
+
+    def same(v):
+        return "nan" if isinstance(v, float) and np.isnan(v) else v
+
+    return [{k: same(v) for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def _weights(path: Path):
+    net = load_network(path)
+    return net.weights + net.biases
+
+
+# ------------------------------------------------------------------ learning
+def test_short_digits_run_learns_and_writes_its_outputs(tmp_path):
+    cfg = TrainConfig(epochs=3, limit_train=600, limit_test=300, lr=0.1)
+    report = train(cfg, tmp_path / "run", progress=False)
+    assert report.test_accuracy > LEARNED_MIN > CHANCE
+    assert np.isfinite(report.bp_test_accuracy)
+    assert report.bp_test_accuracy > LEARNED_MIN
+    assert report.epochs == 3
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "run" / name).is_file(), name
+        assert (tmp_path / "run" / name).stat().st_size > 0, name
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(rows) == cfg.epochs
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert list(r) == METRIC_KEYS
+    assert rows[-1]["test_accuracy"] == report.test_accuracy
+    assert rows[-1]["bp_test_accuracy"] == report.bp_test_accuracy
+    assert rows[-1]["pulses_total"] == sum(r["pulses"] for r in rows) > 0
+    csv_lines = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
+    assert csv_lines[0].split(",") == METRIC_KEYS
+    assert len(csv_lines) == 1 + cfg.epochs
+    # the energy of the settled circuits falls as the network learns
+    assert rows[-1]["energy"] < rows[0]["energy"]
+    # the saved network is the one reported
+    final = report.network.weights + report.network.biases
+    for a, b in zip(_weights(tmp_path / "run" / "final_network.json"), final):
+        np.testing.assert_array_equal(a, b)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"] == cfg.to_dict()
+    assert saved["device"]["name"] == "ideal"
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    base = dict(TINY_CFG, device="4bit-noisy", epochs=1, limit_train=96)
+    a = train(TrainConfig(**base, seed=3), tmp_path / "a", progress=False, plots=False)
+    b = train(TrainConfig(**base, seed=3), tmp_path / "b", progress=False, plots=False)
+    c = train(TrainConfig(**base, seed=4), tmp_path / "c", progress=False, plots=False)
+    for wa, wb in zip(a.network.weights + a.network.biases, b.network.weights + b.network.biases):
+        np.testing.assert_array_equal(wa, wb)
+    assert (tmp_path / "a" / "final_network.json").read_bytes() == (
+        tmp_path / "b" / "final_network.json"
+    ).read_bytes()
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.network.weights, c.network.weights))
+    assert _untimed(a.history) == _untimed(b.history)
+
+
+# ------------------------------------------------------------- kill and resume
+def _kill_cmd(out: Path, limit_train: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pc_analog",
+        "train",
+        "--epochs",
+        "4",
+        "--limit-train",
+        str(limit_train),
+        "--limit-test",
+        "100",
+        "--out",
+        str(out),
+        "--no-plots",
+        "--json",
+        "--device",
+        "4bit-noisy",
+    ]
+
+
+def _run_and_kill(cmd: list[str], out: Path, log: Path):
+    """Start ``cmd``, SIGKILL its process group once a checkpoint of epoch >= 1 exists.
+
+    Returns ``(returncode, checkpoint state at the kill)``.  ``load_checkpoint`` is called
+    on the live file while the trainer keeps rewriting it: it must never see a partial
+    file (the checkpoint is written atomically), so its errors are not caught here.
+    """
+    ckpt = out / CHECKPOINT
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + KILL_TIMEOUT_S
+        while True:
+            if ckpt.exists() and load_checkpoint(ckpt)["epoch"] >= 1:
+                break
+            if proc.poll() is not None:
+                if proc.returncode == 0:  # finished between two polls: too fast to kill
+                    return 0, load_checkpoint(ckpt)
+                pytest.fail(
+                    f"trainer failed ({proc.returncode}) before its first checkpoint:\n"
+                    + log.read_text(errors="replace")
+                )
+            if time.monotonic() > deadline:
+                pytest.fail("no checkpoint within the time limit")
+            time.sleep(KILL_POLL_S)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it finished between the poll and the kill
+            pass
+        rc = proc.wait(timeout=KILL_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return rc, load_checkpoint(ckpt)
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    for limit in KILL_LIMITS:
+        killed = tmp_path / f"killed-{limit}"
+        rc, state = _run_and_kill(_kill_cmd(killed, limit), killed, tmp_path / f"kill-{limit}.log")
+        if rc == -signal.SIGKILL and state["epoch"] < 4:
+            break  # the kill landed mid-training
+        # too late: the run had finished its last epoch; try a longer run
+    else:
+        pytest.fail(f"every run finished before the kill landed (limits {KILL_LIMITS})")
+    at_kill = state["epoch"]
+    assert 1 <= at_kill < 4
+    assert not (killed / "final_network.json").exists()
+
+    # resume, and beside it an uninterrupted run of the same command (same seed)
+    straight = tmp_path / f"straight-{limit}"
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd in (_kill_cmd(killed, limit) + ["--resume"], _kill_cmd(straight, limit))
+    ]
+    (res_out, res_err), (ref_out, ref_err) = (p.communicate(timeout=KILL_TIMEOUT_S) for p in procs)
+    assert procs[0].returncode == 0, res_err
+    assert procs[1].returncode == 0, ref_err
+    summary = json.loads(res_out.strip().splitlines()[-1])
+    ref_summary = json.loads(ref_out.strip().splitlines()[-1])
+    assert summary["epochs"] == 4
+
+    # the weights, bit for bit
+    assert (killed / "final_network.json").read_bytes() == (
+        straight / "final_network.json"
+    ).read_bytes()
+    rows = json.loads((killed / "metrics.json").read_text())
+    ref_rows = json.loads((straight / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+    assert _untimed(rows) == _untimed(ref_rows)
+    # the rows from before the kill were kept, timings included: resumed, not restarted
+    assert [r["seconds"] for r in rows[:at_kill]] == [r["seconds"] for r in state["history"]]
+    assert _untimed(rows[:at_kill]) == _untimed(state["history"])
+    assert summary["test_accuracy"] == ref_summary["test_accuracy"]
+    assert summary["bp_test_accuracy"] == ref_summary["bp_test_accuracy"]
+    # the final device states too: conductances, pulse counts, the backprop twin
+    a, b = load_checkpoint(killed / CHECKPOINT), load_checkpoint(straight / CHECKPOINT)
+    assert a["epoch"] == b["epoch"] == 4
+    for da, db in zip(a["forward"] + a["bias"], b["forward"] + b["bias"]):
+        np.testing.assert_array_equal(da.conductances_S, db.conductances_S)
+        assert da.pulses == db.pulses
+    for xa, xb in zip(a["bp"][0] + a["bp"][1], b["bp"][0] + b["bp"][1]):
+        np.testing.assert_array_equal(xa, xb)
+
+
+# ---------------------------------------------------------------- checkpoints
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished two-epoch run made by the command line (noisy devices)."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    rc = main([*NOISY_TINY, "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_intact_checkpoint_loads(tiny_run):
+    state = load_checkpoint(tiny_run / CHECKPOINT)
+    assert state["epoch"] == 2
+    assert len(state["history"]) == 2
+    assert state["config"]["device"] == "4bit-noisy"
+    # the devices hold the final network
+    net = load_network(tiny_run / "final_network.json")
+    for l, arr in enumerate(state["forward"]):
+        np.testing.assert_array_equal(weights(arr, state["g_units"][l]), net.weights[l])
+    # the history in the checkpoint is the one in metrics.json
+    rows = json.loads((tiny_run / "metrics.json").read_text())
+    assert _untimed(state["history"]) == _untimed(rows)
+
+
+def test_flipped_byte_is_refused(tiny_run, tmp_path):
+    p = _copy(tiny_run, tmp_path / "run") / CHECKPOINT
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match="corrupt") as e:
+        load_checkpoint(p)
+    assert "\n" not in str(e.value)
+
+
+def test_truncated_checkpoint_is_refused(tiny_run, tmp_path):
+    p = _copy(tiny_run, tmp_path / "run") / CHECKPOINT
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidInputError, match="truncated or corrupt"):
+        load_checkpoint(p)
+
+
+def _repack(src: Path, dst: Path, change) -> None:
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_checksum_catches_changes_a_valid_zip_does_not(tiny_run, tmp_path):
+    src = tiny_run / CHECKPOINT
+    # control: the same arrays re-packed load fine
+    same = tmp_path / "same.npz"
+    _repack(src, same, lambda a: None)
+    assert load_checkpoint(same)["epoch"] == 2
+
+    def one_device(a):
+        g = a["forward.0.pair.g_pos_S"].copy()
+        g.flat[0] = g.flat[1] if g.flat[0] != g.flat[1] else g.flat[0] * 0.5
+        a["forward.0.pair.g_pos_S"] = g
+
+    def epoch_in_meta(a):
+        meta = json.loads(bytes(a["meta"]).decode())
+        meta["epoch"] = 1
+        a["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+    def no_digest(a):
+        del a["sha256"]
+
+    for change in (one_device, epoch_in_meta, no_digest):
+        p = tmp_path / f"{change.__name__}.npz"
+        _repack(src, p, change)
+        with pytest.raises(InvalidInputError, match="corrupt"):
+            load_checkpoint(p)
+
+
+def test_missing_checkpoint_is_refused(tmp_path):
+    with pytest.raises(InvalidInputError, match="not found"):
+        load_checkpoint(tmp_path / CHECKPOINT)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_resume_from_damaged_checkpoint_exits_2(tiny_run, tmp_path, capsys, damage):
+    run = _copy(tiny_run, tmp_path / "run")
+    p = run / CHECKPOINT
+    data = bytearray(p.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    p.write_bytes(bytes(data))
+    before = {f.name: f.read_bytes() for f in run.iterdir()}
+    rc, out, err = _cli(
+        [*NOISY_TINY, "--out", run, "--resume"],
+        capsys,
+    )
+    assert rc == 2
+    assert out == ""
+    assert "corrupt" in _one_line_error(err)
+    # nothing was overwritten: the damaged checkpoint is left for the user to inspect
+    assert {f.name: f.read_bytes() for f in run.iterdir()} == before
+
+
+def test_checkpoint_of_another_config_is_refused(tiny_run, tmp_path, capsys):
+    run = _copy(tiny_run, tmp_path / "run")
+    state = load_checkpoint(run / CHECKPOINT)
+    other = TrainConfig(**{**state["config"], "lr": 0.2})
+    with pytest.raises(InvalidInputError, match=r"differs in: lr\)"):
+        load_checkpoint(run / CHECKPOINT, other)
+    # the same configuration is accepted
+    load_checkpoint(run / CHECKPOINT, TrainConfig(**state["config"]))
+
+    before = (run / CHECKPOINT).read_bytes()
+    rc, out, err = _cli(
+        [*NOISY_TINY, "--out", run, "--resume", "--lr", "0.2"],
+        capsys,
+    )
+    assert rc == 2
+    assert out == ""
+    assert "differs in: lr)" in _one_line_error(err)
+    assert (run / CHECKPOINT).read_bytes() == before
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_json_summary(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(
+        ["train", *TINY, "--device", "bounded", "--no-plots", "--json", "--out", out_dir], capsys
+    )
+    assert rc == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert isinstance(summary, dict)
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["epochs"] == 2
+    assert summary["device"] == "bounded"
+    assert summary["seconds"] > 0
+    rows = json.loads((out_dir / "metrics.json").read_text())
+    assert summary["test_accuracy"] == rows[-1]["test_accuracy"]
+    assert summary["bp_test_accuracy"] == rows[-1]["bp_test_accuracy"]
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert not (out_dir / "training.png").exists()  # --no-plots
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--device", "no-such-device"], "device"),
+        (["--arch", "64-8-3"], "arch"),  # 3 classes, digits has 10
+        (["--arch", "63-8-10"], "arch"),  # 63 inputs, digits has 64
+        (["--arch", "64-x-10"], "--arch"),
+        (["--arch", "64--10"], "--arch"),
+        (["--arch", "64-0-10"], "arch"),
+        (["--dataset", "no-such-dataset"], "dataset"),
+        (["--dataset", "idx:/no/such/folder"], "no such"),
+        (["--epochs", "0"], "epochs"),
+        (["--lr", "-1"], "lr"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, field):
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(["train", *TINY, "--no-plots", "--json", "--out", out_dir, *args], capsys)
+    assert rc == 2
+    assert out == ""
+    assert field in _one_line_error(err)
+    assert not out_dir.exists()
+
+
+# Regression: these were once checked only after --out and config.json were written.
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--backend", "no-such-backend"],
+        ["--activation", "no-such-activation"],
+        ["--separate-feedback", "--device", "4bit-noisy"],  # equilibrium needs symmetry
+    ],
+)
+def test_cli_late_bad_input_writes_nothing(tmp_path, capsys, args):
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(["train", *TINY, "--no-plots", "--json", "--out", out_dir, *args], capsys)
+    assert rc == 2
+    _one_line_error(err)
+    assert not out_dir.exists()
+
+
+# -------------------------------------------------------------------- devices
+def _hardware_from_checkpoint(state) -> HardwareNetwork:
+    return HardwareNetwork(
+        state["forward"], state["feedback"], state["bias"], (), (), Hardware(), state["g_units"]
+    )
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_trains_and_keeps_conductances_in_range(tmp_path, name):
+    cfg = TrainConfig(**dict(TINY_CFG, epochs=1, limit_train=96), device=name)
+    report = train(cfg, tmp_path / "run", progress=False, plots=False)
+    row = report.history[-1]
+    for k in METRIC_KEYS:
+        if k != "mean_settling_time_s":  # the equilibrium backend has no transient
+            assert np.isfinite(row[k]), k
+    assert row["pulses"] > 0
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT, cfg)
+    c = PRESETS[name]
+    assert all(a.config == c for a in state["forward"] + state["bias"])
+    for crossbar, g in _hardware_from_checkpoint(state).conductances().items():
+        assert np.all(np.isfinite(g)), crossbar
+        assert g.min() >= c.g_min_S, crossbar
+        assert g.max() <= c.g_max_S, crossbar
+        if c.levels is not None:  # on the level grid
+            k = (g - c.g_min_S) / c.level_spacing_S
+            np.testing.assert_allclose(k, np.rint(k), atol=1e-9)
+    # the reported network is what the devices hold
+    for l, arr in enumerate(state["forward"]):
+        np.testing.assert_array_equal(weights(arr, state["g_units"][l]), report.network.weights[l])
+
+
+def test_separate_feedback_trains_with_the_ode_backend(tmp_path):
+    cfg = TrainConfig(
+        **dict(TINY_CFG, epochs=1, limit_train=64),
+        device="4bit-noisy",
+        separate_feedback=True,
+        backend="ode",
+    )
+    report = train(cfg, tmp_path / "run", progress=False, plots=False)
+    assert report.history[-1]["pulses"] > 0
+    assert np.isfinite(report.history[-1]["mean_settling_time_s"])
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT, cfg)
+    assert state["feedback"] is not None
+    c = PRESETS["4bit-noisy"]
+    g = _hardware_from_checkpoint(state).conductances()["feedback"]
+    assert c.g_min_S <= g.min() and g.max() <= c.g_max_S
+    # the two copies differ (independent write noise) but have the same shapes
+    for f, b in zip(state["forward"], state["feedback"]):
+        assert f.shape == b.shape[::-1]
+    assert any(
+        not np.array_equal(f.pair.g_pos_S, b.pair.g_pos_S.T)
+        for f, b in zip(state["forward"], state["feedback"])
+    )
+
+
+def test_hardware_is_normalised_so_api_and_cli_checkpoints_match():
+    """A run started through the API resumes from the CLI: both spell the hardware fully."""
+    from pc_analog.circuit import Hardware
+    from pc_analog.train import TrainConfig
+
+    hw = Hardware()
+    explicit = TrainConfig(hardware={"c_F": hw.c_F, "g0_S": hw.g0_S, "g_unit_S": hw.g_unit_S})
+    assert TrainConfig().to_dict() == explicit.to_dict()
+    from pc_analog.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="hardware"):
+        TrainConfig(hardware={"c_F": 1e-12, "bogus": 1})
