@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_solve
 
+from ._threads import single_threaded_blas
 from .energy import check_state, energy, grad_x, hessian_blocks
 from .errors import ConvergenceWarning
 from .network import Clamp, Network, State
@@ -229,7 +230,18 @@ def solve_equilibrium(
     -------
     EquilibriumResult
         ``success=False`` (with a :class:`ConvergenceWarning`) if ``gtol`` was not met.
+
+    Notes
+    -----
+    Runs with one BLAS thread: batched small factorisations lose badly to thread
+    hand-offs (see :mod:`pc_analog._threads`).
     """
+    with single_threaded_blas():
+        return _newton(net, x_init, clamp, gtol, max_iter, lam0, structured)
+
+
+def _newton(net, x_init, clamp, gtol, max_iter, lam0, structured) -> EquilibriumResult:
+    """The damped Newton iteration of :func:`solve_equilibrium`."""
     clamp.check(net.sizes)
     x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
     blocks = _free_blocks(clamp)
@@ -315,7 +327,7 @@ def solve_equilibrium(
             f"not converged: max |dF/dx| = {gm.max():.3g} > gtol = {gtol:g} after {nit} iterations "
             f"({int(np.sum(gm > gtol))} of {batch} samples)"
         )
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return EquilibriumResult(
         x=tuple(x),
         energy=energy(net, tuple(x)),
