@@ -87,3 +87,7 @@ demo: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# pc-analog against pcx 0.6.3, installed in its own environment .venv-pcx (BENCHMARKS.md).
+bench-pcx:
+	bash benchmarks/pcx_env.sh && .venv-pcx/bin/python benchmarks/pcx_compare.py
