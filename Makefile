@@ -24,7 +24,7 @@ if [ $$s -eq 5 ]; then echo "pytest: no tests collected (treated as success)"; e
 exit $$s
 endef
 
-.PHONY: all bootstrap test test-slow lint demo clean
+.PHONY: all bootstrap test test-slow lint demo clean bench-pcx
 
 all: test
 

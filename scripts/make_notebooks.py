@@ -96,6 +96,132 @@ SETTLING = [
 ]
 
 
+NOTEBOOK_02 = [
+    new_markdown_cell(
+        "# 02 · Hebbian training in the circuit\n\n"
+        "Learning happens where the weights live. For every mini-batch the circuit is "
+        "compiled from the current device state with the input *and* the label clamped "
+        "(voltage sources), and relaxes to its equilibrium (`equilibrium` backend). At "
+        "the settled state each cross-point of layer `l` sees two voltages: the "
+        "precision-weighted error `pi_l eps_l` on its row (`eps_l = x_l - mu_l`, the "
+        "stretch of the error spring) and the activation `phi(x_{l-1})` on its column. "
+        "The local rule\n\n"
+        "    dW_l = eta * pi_l eps_l phi(x_{l-1})^T        db_l = eta * pi_l eps_l\n\n"
+        "is their product (summed over the batch) and equals `-eta dF/dW_l` at that state: "
+        "no weight transport, no separate backward pass. It is *programmed*, not "
+        "assigned: a weight is a differential pair `W = (G+ - G-) / g_unit`, the change "
+        "is split as `dG+ = +g_unit dW / 2`, `dG- = -g_unit dW / 2`, and a device with a "
+        "finite pulse step receives `n = floor(x) + Bernoulli(x - floor(x))` pulses, "
+        "`x = |dG| / pulse_step` (stochastic rounding), then write noise, the bounds and "
+        "the level grid apply (`pc_analog.devices.apply_update`).\n\n"
+        "Near equilibrium with small output errors this update approaches backprop's, so "
+        "every run also trains a digital **backprop twin** (same initial weights, same "
+        "batches, same learning rates). This notebook trains on scikit-learn's 8x8 "
+        "digits next to the twin, then asks how accuracy degrades with fewer conductance "
+        "levels and with more write noise.\n\n"
+        "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs (400 training and 200 test "
+        "samples, 2 epochs, fewer sweep points); the full sizes take a few minutes."
+    ),
+    new_code_cell(
+        "import dataclasses\n"
+        "import json\n"
+        "import os\n"
+        "import tempfile\n"
+        "from pathlib import Path\n"
+        "\n"
+        "import matplotlib.pyplot as plt\n"
+        "import numpy as np\n"
+        "\n"
+        "import pc_analog as pa\n"
+        "from pc_analog.devices import PRESETS\n"
+        "from pc_analog.plots import plot_training\n"
+        "\n"
+        "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
+        "# Hyperparameters as chosen for benchmarks/train_targets.py (BENCHMARKS.md).\n"
+        "BASE = dict(dataset='digits', arch=(64, 128, 10), activation='tanh',\n"
+        "            backend='equilibrium', batch_size=32, lr=0.1, lr_schedule='cosine')\n"
+        "SIZES = (dict(epochs=2, limit_train=400, limit_test=200) if SMALL\n"
+        "         else dict(epochs=40))\n"
+        "print('small sizes:', SMALL, '|', SIZES)"
+    ),
+    new_markdown_cell(
+        "## Train in the circuit, next to the backprop twin\n\n"
+        "Ideal devices (an unbounded, continuous, noiseless memory): the only difference "
+        "from the twin is that the update is read from the settled circuit instead of "
+        "being computed by backprop."
+    ),
+    new_code_cell(
+        "cfg = pa.TrainConfig(**BASE, **SIZES, device='ideal', seed=0)\n"
+        "report = pa.train(cfg, tempfile.mkdtemp(), progress=False, plots=False)\n"
+        "for h in report.history:\n"
+        "    print(f\"epoch {h['epoch']:3d}  PC {h['test_accuracy']:.4f}\"\n"
+        "          f\"  BP {h['bp_test_accuracy']:.4f}  {h['seconds']:.2f} s\")\n"
+        "fig = plot_training(report.history)\n"
+        "fig.suptitle('digits 64-128-10: PC in the circuit vs its backprop twin', y=1.02);"
+    ),
+    new_markdown_cell(
+        "## Accuracy against device bits\n\n"
+        "The 4-bit preset (0-20 uS, one pulse = one level) with the number of levels "
+        "changed; `pulse_step_S=None` lets the pulse step follow the new level spacing "
+        "(`dataclasses.replace` would otherwise keep the 16-level step). Each device "
+        "configuration is written as a JSON file and named in `TrainConfig`, exactly as on "
+        "the command line. Same seed, batches and learning rates as above, so the backprop "
+        "twin is the same run every time (dashed line); the dotted line is PC with ideal "
+        "devices."
+    ),
+    new_code_cell(
+        "def train_on(device, label):\n"
+        '    """Train with ``device`` (a DeviceConfig) in a fresh folder; the report."""\n'
+        "    out = Path(tempfile.mkdtemp())\n"
+        "    (out / 'device.json').write_text(json.dumps(device.to_dict()))\n"
+        "    cfg = pa.TrainConfig(**BASE, **SIZES, device=str(out / 'device.json'), seed=0)\n"
+        "    r = pa.train(cfg, out / 'run', progress=False, plots=False)\n"
+        "    print(f'{label:>22s}: PC {r.test_accuracy:.4f}  BP {r.bp_test_accuracy:.4f}')\n"
+        "    return r\n"
+        "\n"
+        "\n"
+        "levels = [4, 16, 256] if SMALL else [4, 8, 16, 64, 256]\n"
+        "by_levels = [\n"
+        "    train_on(dataclasses.replace(PRESETS['4bit'], levels=n, pulse_step_S=None,\n"
+        "                                 name=f'{n} levels'), f'{n} levels')\n"
+        "    for n in levels\n"
+        "]\n"
+        "fig, ax = plt.subplots(figsize=(6, 3.6))\n"
+        "ax.plot(np.log2(levels), [r.test_accuracy for r in by_levels], 'o-',\n"
+        "        label='PC in hardware')\n"
+        "ax.axhline(report.test_accuracy, ls=':', color='k', label='PC, ideal devices')\n"
+        "ax.axhline(report.bp_test_accuracy, ls='--', color='gray', label='backprop twin')\n"
+        "ax.set_xlabel('device bits (log2 levels)')\n"
+        "ax.set_ylabel('test accuracy')\n"
+        "ax.set_title('accuracy vs conductance levels (no write noise)')\n"
+        "ax.legend(loc='lower right');"
+    ),
+    new_markdown_cell(
+        "## Accuracy against write noise\n\n"
+        "16 levels (4 bit) with cycle-to-cycle write noise, the standard deviation of "
+        "every write as a fraction of the conductance range (`0.02` is the `4bit-noisy` "
+        "preset)."
+    ),
+    new_code_cell(
+        "noises = [0.0, 0.02, 0.05] if SMALL else [0.0, 0.01, 0.02, 0.05]\n"
+        "by_noise = [\n"
+        "    train_on(dataclasses.replace(PRESETS['4bit'], write_noise=w,\n"
+        "                                 name=f'4bit, noise {w}'), f'write noise {w}')\n"
+        "    for w in noises\n"
+        "]\n"
+        "fig, ax = plt.subplots(figsize=(6, 3.6))\n"
+        "ax.plot(100 * np.array(noises), [r.test_accuracy for r in by_noise], 'o-',\n"
+        "        label='PC in hardware (4 bit)')\n"
+        "ax.axhline(report.test_accuracy, ls=':', color='k', label='PC, ideal devices')\n"
+        "ax.axhline(report.bp_test_accuracy, ls='--', color='gray', label='backprop twin')\n"
+        "ax.set_xlabel('write noise (% of the conductance range)')\n"
+        "ax.set_ylabel('test accuracy')\n"
+        "ax.set_title('accuracy vs write noise (16 levels)')\n"
+        "ax.legend(loc='lower left');"
+    ),
+]
+
+
 def write(name: str, cells) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
@@ -109,3 +235,4 @@ def write(name: str, cells) -> None:
 
 if __name__ == "__main__":
     write("01_settling.ipynb", SETTLING)
+    write("02_hebbian_training.ipynb", NOTEBOOK_02)
