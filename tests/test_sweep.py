@@ -1,0 +1,293 @@
+"""Co-design sweeps: config validation, grid order, executors (processes, threads, serial,
+Dask LocalCluster) giving identical rows, CSV round trip, command line."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pc_analog.circuit import Hardware
+from pc_analog.errors import InvalidInputError
+from pc_analog.studies import settling_vs_depth
+from pc_analog.sweep import (
+    PARAMETERS,
+    SWEEP_FORMAT,
+    SweepConfig,
+    load_sweep_config,
+    read_sweep_csv,
+    run_point,
+    run_sweep,
+)
+
+# A tiny sweep whose rows use every source of randomness: seeded networks and data,
+# device fabrication and write noise (per point), two depths.
+TINY = {
+    "format": SWEEP_FORMAT,
+    "grid": {"write_noise": [0.0, 0.05], "depth": [1, 2]},
+    "fixed": {"device": "4bit", "width": 3, "batch": 2},
+    "seed": 7,
+    "quantities": ["settling", "devices"],
+}
+
+
+def _cfg(**over):
+    d = json.loads(json.dumps(TINY))
+    d.update(over)
+    return d
+
+
+@pytest.fixture(scope="module")
+def serial_rows():
+    return run_sweep(TINY, "serial", progress=False).rows
+
+
+# ---------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(format="pc-analog.sweep/0"), "format"),
+        (dict(grids={}), "grids: unknown field"),
+        (dict(grid={}), "grid: needs"),
+        (dict(grid={"depth": 3}), "grid.depth: must be a non-empty list"),
+        (dict(grid={"depth": []}), "grid.depth: must be a non-empty list"),
+        (dict(grid={"depth": [0, 2]}), "grid.depth: must be an integer >= 1"),
+        (dict(grid={"depth": [2, 2]}), "grid.depth: repeated value"),
+        (dict(grid={"dept": [2]}), "grid.dept: unknown parameter"),
+        (dict(grid={"dynamics": ["RC", "RLC"]}), "grid.dynamics: must be one of"),
+        (dict(grid={"device": ["memristor"]}), "grid.device: must be one of"),
+        (dict(grid={"c_F": [-1e-12]}), "grid.c_F: must be a positive number"),
+        (dict(grid={"band": [1.5]}), r"grid.band: must be in \(0, 1\)"),
+        (dict(fixed={"depth": 3}), "fixed.depth: also in grid"),
+        (dict(fixed={"width": "8"}), "fixed.width: must be an integer"),
+        (dict(fixed={"width": True}), "fixed.width: must be an integer"),
+        (dict(seed=-1), "seed: must be an integer >= 0"),
+        (dict(seed=1.5), "seed: must be an integer >= 0"),
+        (dict(quantities=["settling", "speed"]), "quantities: unknown 'speed'"),
+        (dict(quantities="settling"), "quantities: must be a non-empty list"),
+        (dict(fixed={"device": "ideal", "bits": 4}), "bits/write_noise need a bounded device"),
+    ],
+)
+def test_bad_config_names_the_field(change, match):
+    with pytest.raises(InvalidInputError, match=match):
+        load_sweep_config(_cfg(**change))
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        load_sweep_config(tmp_path / "missing.json")
+    p = tmp_path / "bad.json"
+    p.write_text("{not json")
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        load_sweep_config(p)
+    t = tmp_path / "bad.toml"
+    t.write_text("grid = [")
+    with pytest.raises(InvalidInputError, match="not valid TOML"):
+        load_sweep_config(t)
+
+
+def test_toml_and_json_give_the_same_config(tmp_path):
+    j = tmp_path / "s.json"
+    j.write_text(json.dumps(TINY))
+    t = tmp_path / "s.toml"
+    t.write_text(
+        f'format = "{SWEEP_FORMAT}"\nseed = 7\nquantities = ["settling", "devices"]\n'
+        "[grid]\nwrite_noise = [0.0, 0.05]\ndepth = [1, 2]\n"
+        '[fixed]\ndevice = "4bit"\nwidth = 3\nbatch = 2\n'
+    )
+    a, b = load_sweep_config(j), load_sweep_config(t)
+    assert a == b
+    assert SweepConfig.from_dict(a.to_dict()) == a
+
+
+def test_defaults_are_the_hardware_defaults():
+    hw = Hardware()
+    assert PARAMETERS["c_F"][0] == hw.c_F
+    assert PARAMETERS["g0_S"][0] == hw.g0_S
+    assert PARAMETERS["g_unit_S"][0] == hw.g_unit_S
+
+
+def test_grid_expansion_order_last_key_fastest():
+    cfg = load_sweep_config(
+        {
+            "format": SWEEP_FORMAT,
+            "grid": {"depth": [2, 3], "width": [4, 5, 6]},
+            "fixed": {"batch": 2},
+        }
+    )
+    pts = cfg.points()
+    assert cfg.n_points == len(pts) == 6
+    assert [(p["depth"], p["width"]) for p in pts] == [
+        (2, 4),
+        (2, 5),
+        (2, 6),
+        (3, 4),
+        (3, 5),
+        (3, 6),
+    ]
+    assert all(p["batch"] == 2 and p["activation"] == PARAMETERS["activation"][0] for p in pts)
+    # Key order is the order written, not alphabetical.
+    swapped = load_sweep_config(
+        {"format": SWEEP_FORMAT, "grid": {"width": [4, 5, 6], "depth": [2, 3]}}
+    ).points()
+    assert [(p["depth"], p["width"]) for p in swapped[:3]] == [(2, 4), (3, 4), (2, 5)]
+
+
+# ---------------------------------------------------------------- points
+
+
+def test_chain_rows_agree_with_the_settling_study():
+    """The sweep's settling of an identity chain is the study's (a second path to it)."""
+    cfg = {
+        "format": SWEEP_FORMAT,
+        "grid": {"depth": [2, 4], "dynamics": ["RC", "inertial"]},
+        "fixed": {"network": "chain", "width": 1, "activation": "linear"},
+    }
+    rows = run_sweep(cfg, "serial", progress=False).rows
+    for dyn in ("RC", "inertial"):
+        ref = settling_vs_depth([2, 4], inertial=dyn == "inertial")
+        got = [r for r in rows if r["dynamics"] == dyn]
+        for g, r in zip(got, ref):
+            assert g["depth"] == r["depth"]
+            assert g["settling_time_tau"] == pytest.approx(r["settling_time_tau"], rel=1e-12)
+            assert g["lambda_min"] == pytest.approx(r["lambda_min"], rel=1e-12)
+    # The analytic slowest mode of the clamped chain, 4 sin^2(pi / 2L).
+    for r in rows:
+        assert r["lambda_min"] == pytest.approx(4 * math.sin(math.pi / (2 * r["depth"])) ** 2)
+
+
+def test_device_error_vanishes_for_ideal_devices_and_shrinks_with_bits():
+    base = {"network": "random", "depth": 2, "width": 6, "batch": 3, "activation": "tanh"}
+    ideal = run_point({**_defaults(), **base}, (0, 0), ("devices",))
+    assert ideal["weight_rel_error"] == 0.0
+    assert ideal["state_error_max_V"] == 0.0
+    errs = [
+        run_point({**_defaults(), **base, "device": "bounded", "bits": b}, (0, 0), ("devices",))
+        for b in (2, 4, 8)
+    ]
+    w = [e["weight_rel_error"] for e in errs]
+    s = [e["state_error_rms_V"] for e in errs]
+    assert w[0] > w[1] > w[2] > 0
+    assert s[0] > s[1] > s[2] > 0
+    # 8 bits with the weights on a quarter of the range: a step of 4 max|W| / 255, so the
+    # relative rounding error stays below that step over the rms weight.
+    assert w[2] < 0.05
+
+
+def test_points_seed_devices_by_index_and_networks_by_repeat():
+    p = {**_defaults(), "device": "4bit-noisy", "depth": 2, "width": 4}
+    a = run_point(p, (3, 0), ("devices",))
+    b = run_point(p, (3, 1), ("devices",))
+    assert a["weight_rel_error"] != b["weight_rel_error"]  # other write-noise draw
+    assert run_point(p, (3, 0), ("devices",)) == a  # deterministic
+    r0 = run_point({**p, "device": "ideal"}, (3, 0), ("settling",))
+    r1 = run_point({**p, "device": "ideal"}, (3, 5), ("settling",))
+    r2 = run_point({**p, "device": "ideal", "repeat": 1}, (3, 0), ("settling",))
+    assert r0["lambda_min"] == r1["lambda_min"]  # same network at another index
+    assert r0["lambda_min"] != r2["lambda_min"]  # another network draw
+
+
+def _defaults():
+    return {k: d for k, (d, _, _) in PARAMETERS.items()}
+
+
+# ---------------------------------------------------------------- executors
+
+
+def _strip(rows):
+    return [dict(r) for r in rows]
+
+
+def test_process_pool_threads_and_serial_give_identical_rows(serial_rows):
+    assert len(serial_rows) == 4
+    assert [r["point"] for r in serial_rows] == [0, 1, 2, 3]
+    procs = run_sweep(TINY, max_workers=2, progress=False)
+    assert procs.executor == "processes (2 workers)"
+    assert _strip(procs.rows) == _strip(serial_rows)
+    threads = run_sweep(TINY, "threads", max_workers=2, progress=False)
+    assert _strip(threads.rows) == _strip(serial_rows)
+    # Write noise made the devices differ from point to point (the test has teeth).
+    assert len({r["weight_rel_error"] for r in serial_rows}) == 4
+
+
+class _ReversedExecutor(cf.Executor):
+    """Holds every submission, then completes them last-first."""
+
+    def __init__(self, n):
+        self.n, self.pending, self.order = n, [], []
+
+    def submit(self, fn, /, *args, **kwargs):
+        f = cf.Future()
+        self.pending.append((f, fn, args, kwargs))
+        if len(self.pending) == self.n:
+            for k in reversed(range(self.n)):
+                g, fn_, a, kw = self.pending[k]
+                self.order.append(k)
+                g.set_result(fn_(*a, **kw))
+        return f
+
+
+def test_rows_come_back_in_point_order_whatever_the_completion_order(serial_rows):
+    ex = _ReversedExecutor(4)
+    res = run_sweep(TINY, ex, progress=False)
+    assert ex.order == [3, 2, 1, 0]
+    assert _strip(res.rows) == _strip(serial_rows)
+    assert res.executor == "_ReversedExecutor"
+
+
+def test_dask_local_cluster_gives_identical_rows(serial_rows):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        res = run_sweep(TINY, cluster.scheduler_address, progress=False)
+        assert res.executor == f"dask {cluster.scheduler_address}"
+        assert _strip(res.rows) == _strip(serial_rows)
+        with distributed.Client(cluster) as client:
+            res2 = run_sweep(TINY, client.get_executor(), progress=False)
+        assert _strip(res2.rows) == _strip(serial_rows)
+
+
+def test_import_pc_analog_does_not_import_dask():
+    code = (
+        "import sys, pc_analog, pc_analog.sweep, pc_analog.plots\n"
+        "bad = [m for m in ('dask', 'distributed', 'matplotlib') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bad_executor_and_unreachable_scheduler(monkeypatch):
+    import pc_analog.sweep
+    from pc_analog.errors import BackendUnavailableError
+
+    monkeypatch.setattr(pc_analog.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
+    with pytest.raises(InvalidInputError, match="executor"):
+        run_sweep(TINY, executor=42, progress=False)
+    pytest.importorskip("dask.distributed")
+    with pytest.raises(BackendUnavailableError, match="dask scheduler"):
+        run_sweep(TINY, "dask://127.0.0.1:1", progress=False)
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_csv_round_trip(tmp_path, serial_rows):
+    res = run_sweep(TINY, "serial", progress=False)
+    path = tmp_path / "sweep.csv"
+    res.to_csv(path)
+    back = read_sweep_csv(path)
+    assert back == _strip(serial_rows)
+    assert list(back[0]) == list(res.columns)
+    assert back[0]["bits"] is None and back[0]["device"] == "4bit"
+    assert isinstance(back[0]["success"], bool)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 4
+    assert np.isfinite([r["settling_time_s"] for r in back]).all()
