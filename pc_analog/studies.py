@@ -23,6 +23,7 @@ __all__ = [
     "settling_vs_depth",
     "settling_vs_width",
     "fit_power_law",
+    "predicted_settling_tau",
 ]
 
 
@@ -46,6 +47,26 @@ def chain_network(
     )
 
 
+def predicted_settling_tau(
+    lambda_min: float, band: float = 1e-3, *, inertial: bool = False, damping_ratio: float = 1.0
+) -> float:
+    """The one-mode (spectral) settling time in units of ``tau``: ``ln(1/band) / rate``.
+
+    ``rate = lambda_min`` for RC dynamics.  For inertial dynamics with the default
+    mass ``C tau`` the slowest mode ``s^2 + 2 zeta sqrt(lam) s + lam = 0`` decays at
+    ``rate = zeta sqrt(lam)`` (``zeta <= 1``) or
+    ``sqrt(lam) (zeta - sqrt(zeta^2 - 1))`` (``zeta > 1``).
+    """
+    if not inertial:
+        rate = lambda_min
+    elif damping_ratio <= 1:
+        rate = damping_ratio * np.sqrt(lambda_min)
+    else:
+        z = damping_ratio
+        rate = np.sqrt(lambda_min) * (z - np.sqrt(z * z - 1))
+    return float(np.log(1 / band) / rate)
+
+
 def settling_row(
     net: Network,
     x0,
@@ -67,14 +88,15 @@ def settling_row(
     circ = compile_network(net, x0, target, hardware=hardware)
     res = OdeBackend(settle_band=band, inertial=inertial, damping_ratio=damping_ratio).settle(circ)
     lam = float(np.min(slowest_mode(circ, res.x_eq)))
-    rate = np.sqrt(lam) if inertial else lam
     return {
         **labels,
         "dynamics": "inertial" if inertial else "RC",
         "settling_time_s": float(np.max(res.settling_time_s)),
         "settling_time_tau": float(np.max(res.settling_time_s) / circ.tau_s),
         "lambda_min": lam,
-        "predicted_tau": float(np.log(1 / band) / rate),
+        "predicted_tau": predicted_settling_tau(
+            lam, band, inertial=inertial, damping_ratio=damping_ratio
+        ),
         "success": bool(res.success),
     }
 
