@@ -59,11 +59,21 @@ __all__ = [
     "run_point",
     "run_sweep",
     "read_sweep_csv",
+    "find_crossover",
+    "crossover_table",
+    "RATIO_COLUMNS",
 ]
+
+RATIO_COLUMNS = {
+    "latency (batch 1)": "time_ratio",
+    "throughput": "throughput_time_ratio",
+    "energy": "energy_ratio",
+}
+"""The timing ratios a crossover is looked for in: label -> column."""
 
 SWEEP_FORMAT = "pc-analog.sweep/1"
 
-QUANTITIES = ("settling", "devices")
+QUANTITIES = ("settling", "devices", "timing")
 """What a point can measure.
 
 ``settling``
@@ -78,6 +88,19 @@ QUANTITIES = ("settling", "devices")
     equilibria (input and target clamped) of both: ``weight_rel_error``
     ``= ||W_dev - W||_F / ||W||_F`` over all layers, and ``state_error_max_V`` /
     ``state_error_rms_V``, the largest and RMS ``|x_dev* - x*|`` over the free units.
+``timing``
+    :func:`pc_analog.timing.timing_report` of the programmed network on the point's
+    analog spec (``analog`` preset with the point's ``c_F``, ``g0_S``, ``g_unit_S``)
+    against one digital reference (``digital``): every column of
+    :meth:`~pc_analog.timing.TimingReport.as_row` (``analog.*``, ``digital.*`` with
+    the machine's name dropped, ``cpu.*`` when ``measure_cpu``; of ``config.*`` only
+    ``config.sizes``, ``config.pc_step_size_tau``, ``config.pc_steps_same_residual``),
+    and four headline columns: ``n_weights`` (``sum n_l n_{l-1}``), ``time_ratio``
+    (analog settling time / digital backprop latency, batch 1), ``throughput_time_ratio``
+    (analog time per sample / digital backprop time per sample at
+    ``throughput_batch``) and ``energy_ratio`` (analog energy per inference / digital
+    backprop energy per sample).  Below 1 the analog circuit wins.  Deterministic unless
+    ``measure_cpu`` is true or ``digital`` is ``"cpu-measured"``.
 """
 
 _DYNAMICS = ("RC", "inertial")
@@ -147,7 +170,24 @@ def _bool(v, name):
     return v
 
 
-_C_F, _G0_S, _G_UNIT_S = 1e-12, 1e-6, 1e-5  # = Hardware() defaults (checked in tests)
+def _analog(v, name):
+    from .specs import load_analog_spec
+
+    if not isinstance(v, str) or not v:
+        raise InvalidInputError(f"{name}: must be a preset name or a JSON file, got {v!r}")
+    load_analog_spec(v)
+    return v
+
+
+def _digital(v, name):
+    from .specs import load_digital_spec
+
+    if not isinstance(v, str) or not v:
+        raise InvalidInputError(f"{name}: must be a preset name or a JSON file, got {v!r}")
+    if v != "cpu-measured":
+        load_digital_spec(v)
+    return v
+
 
 PARAMETERS: Mapping[str, tuple[object, object, str]] = {
     "network": ("random", _choice(_NETWORKS), "'random' (seeded, biases) or 'chain' (gain*I)"),
@@ -156,16 +196,20 @@ PARAMETERS: Mapping[str, tuple[object, object, str]] = {
     "activation": ("tanh", _activation, "activation of the hidden layers"),
     "gain": (1.0, _c, "weight scale (random: U(-g/sqrt(n), g/sqrt(n)); chain: g*I)"),
     "batch": (1, _i(1), "samples settled together"),
-    "c_F": (_C_F, _c, "node capacitance C (F)"),
-    "g0_S": (_G0_S, _c, "unit conductance g0 (S); tau = C/g0"),
-    "g_unit_S": (_G_UNIT_S, _c, "crossbar conductance of a unit weight (S)"),
+    "analog": ("default", _analog, "analog spec (pc_analog.specs preset or JSON file)"),
+    "c_F": (None, _opt(_c), "node capacitance C (F); default: the analog spec's"),
+    "g0_S": (None, _opt(_c), "unit conductance g0 (S), tau = C/g0; default: the analog spec's"),
+    "g_unit_S": (None, _opt(_c), "crossbar S of a unit weight; default: the analog spec's"),
     "dynamics": ("RC", _choice(_DYNAMICS), "'RC' (first order) or 'inertial' (mass+damping)"),
     "damping_ratio": (1.0, _c, "inertial: damping ratio of the slowest mode"),
     "band": (1e-3, _band, "settling band delta of the settling time"),
-    "device": ("ideal", _device, "device preset (pc_analog.devices.PRESETS)"),
+    "device": (None, _opt(_device), "device preset (devices.PRESETS); default: the analog spec's"),
     "bits": (None, _opt(_i(1)), "override: 2**bits levels on the preset's range"),
     "write_noise": (None, _opt(_fraction), "override: write noise, fraction of the range"),
     "repeat": (0, _i(0), "replicate index: another network/data draw"),
+    "digital": ("gpu-a100", _digital, "timing: digital reference (specs preset, JSON file)"),
+    "throughput_batch": (256, _i(1), "timing: batch of the throughput figures"),
+    "measure_cpu": (False, _bool, "timing: also time backprop/PC on this CPU (not reproducible)"),
 }
 """Point parameters: name -> (default, validator, meaning)."""
 
@@ -239,7 +283,11 @@ class SweepConfig:
         return math.prod(len(v) for _, v in self.grid)
 
     def points(self) -> list[dict]:
-        """Every point's full parameter dict, in sweep order (last grid key fastest)."""
+        """Every point's full parameter dict, in sweep order (last grid key fastest).
+
+        ``c_F``, ``g0_S``, ``g_unit_S`` and ``device`` left unset take the values of the
+        point's ``analog`` spec, so every row holds numbers.
+        """
         base = {k: d for k, (d, _, _) in PARAMETERS.items()}
         base.update(self.fixed)
         names = [k for k, _ in self.grid]
@@ -247,7 +295,7 @@ class SweepConfig:
         for combo in itertools.product(*(v for _, v in self.grid)):
             p = dict(base)
             p.update(zip(names, combo))
-            out.append(p)
+            out.append(_resolved(p))
         return out
 
     def to_dict(self) -> dict:
@@ -318,6 +366,22 @@ def load_sweep_config(spec: str | os.PathLike | Mapping | SweepConfig) -> SweepC
 # ---------------------------------------------------------------- one point
 
 
+def _resolved(p: Mapping) -> dict:
+    """``p`` with unset hardware fields and device taken from its analog spec."""
+    from .specs import load_analog_spec
+
+    p = dict(p)
+    if any(p[k] is None for k in _FROM_SPEC):
+        spec = load_analog_spec(p["analog"])
+        for k in _FROM_SPEC:
+            if p[k] is None:
+                p[k] = getattr(spec, k)
+    return p
+
+
+_FROM_SPEC = ("c_F", "g0_S", "g_unit_S", "device")
+
+
 def _device_config(p: Mapping):
     """The point's DeviceConfig: the preset, with ``bits``/``write_noise`` overrides."""
     from .devices import PRESETS
@@ -384,6 +448,7 @@ def run_point(params: Mapping, seed: Sequence[int], quantities: Sequence[str] = 
     from .studies import settling_row
 
     seed0, index = int(seed[0]), int(seed[1])
+    params = _resolved(params)
     net, x0, y = _network_and_data(params, seed0)
     hw = Hardware(c_F=params["c_F"], g0_S=params["g0_S"], g_unit_S=params["g_unit_S"])
     dev = _device_config(params)
@@ -422,7 +487,56 @@ def run_point(params: Mapping, seed: Sequence[int], quantities: Sequence[str] = 
             row["state_error_max_V"] = float(d.max()) if d.size else 0.0
             row["state_error_rms_V"] = float(np.sqrt(np.mean(d**2))) if d.size else 0.0
             row["device_success"] = bool(np.all(ref.success) and np.all(got.success))
+        if "timing" in quantities:
+            row.update(_timing_columns(net_dev, x0, y, params, seed0))
     return row
+
+
+_TIMING_CONFIG_KEPT = ("config.sizes", "config.pc_step_size_tau", "config.pc_steps_same_residual")
+
+
+def _timing_columns(net, x0, y, p: Mapping, seed0: int) -> dict:
+    """The ``timing`` quantity of one point (see :data:`QUANTITIES`)."""
+    from .specs import load_analog_spec
+    from .timing import timing_report
+
+    # The weights are already programmed into the point's devices (``net``), so the
+    # timing stage compiles them as they are (device "ideal").
+    spec = replace(
+        load_analog_spec(p["analog"]),
+        c_F=p["c_F"],
+        g0_S=p["g0_S"],
+        g_unit_S=p["g_unit_S"],
+        device="ideal",
+    )
+    rep = timing_report(
+        net,
+        x0,
+        y,
+        analog=spec,
+        digital=(p["digital"],),
+        inertial=p["dynamics"] == "inertial",
+        damping_ratio=p["damping_ratio"],
+        band=p["band"],
+        measure_cpu=p["measure_cpu"],
+        throughput_batch=p["throughput_batch"],
+        seed=seed0,
+    )
+    name = rep.digital_specs[0].name
+    out = {}
+    for k, v in rep.as_row().items():
+        if k.startswith("config.") and k not in _TIMING_CONFIG_KEPT:
+            continue
+        if k.startswith(f"digital.{name}."):
+            k = "digital." + k[len(f"digital.{name}.") :]
+        out[k] = "-".join(map(str, v)) if isinstance(v, list) else v
+    s = net.sizes
+    out["n_weights"] = int(sum(s[l - 1] * s[l] for l in range(1, len(s))))
+    out["time_ratio"] = out["digital.analog_over_bp_latency"]
+    a_thr, d_thr = out["analog.throughput_per_s"], out["digital.bp_throughput_per_s"]
+    out["throughput_time_ratio"] = None if not (a_thr and d_thr) else d_thr / a_thr
+    out["energy_ratio"] = out["digital.analog_over_bp_energy"]
+    return out
 
 
 # ---------------------------------------------------------------- executors
@@ -552,9 +666,9 @@ def read_sweep_csv(path: str | os.PathLike) -> list[dict]:
     """Rows of a sweep CSV, values typed back (int, float, bool, None, str).
 
     Parameters whose values are strings (``network``, ``activation``, ``dynamics``,
-    ``device``) stay strings.
+    ``device``, ``analog``, ``digital``) stay strings.
     """
-    text_cols = {k for k, (d, _, _) in PARAMETERS.items() if isinstance(d, str)}
+    text_cols = {"network", "activation", "dynamics", "device", "analog", "digital"}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: (v if k in text_cols else _parse(v)) for k, v in r.items()} for r in rows]
@@ -614,3 +728,72 @@ def run_sweep(
     finally:
         close()
     return SweepResult(cfg, tuple(rows), where, time.perf_counter() - t0)
+
+
+def find_crossover(x: Sequence[float], ratio: Sequence[float]) -> float | None:
+    """The smallest ``x`` where ``ratio`` crosses 1 (e.g. analog/digital time).
+
+    Points are sorted by ``x``; between the first bracketing pair
+    ``(ratio_i - 1)(ratio_{i+1} - 1) <= 0`` the crossing is interpolated linearly in
+    log-log space, ``log x* = log x_i + (log x_{i+1} - log x_i) (-log r_i) /
+    (log r_{i+1} - log r_i)``.  Returns ``None`` when the ratio stays on one side
+    (non-finite points are skipped).
+    """
+    xs = np.asarray(x, float)
+    rs = np.asarray(ratio, float)
+    ok = np.isfinite(xs) & np.isfinite(rs) & (xs > 0) & (rs > 0)
+    xs, rs = xs[ok], rs[ok]
+    order = np.argsort(xs, kind="stable")
+    lx, lr = np.log(xs[order]), np.log(rs[order])
+    for i in range(lx.size):
+        if lr[i] == 0:
+            return float(np.exp(lx[i]))
+        if i + 1 < lx.size and lr[i] * lr[i + 1] < 0:
+            f = -lr[i] / (lr[i + 1] - lr[i])
+            return float(np.exp(lx[i] + f * (lx[i + 1] - lx[i])))
+    return None
+
+
+def crossover_table(rows: Sequence[Mapping], *, x: str = "n_weights", varying=()) -> list[dict]:
+    """Where each timing ratio crosses 1 against the size ``x``, per group of the other
+    varying parameters.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Rows with the ``timing`` quantity.
+    x : str
+        The size column (default ``n_weights``).
+    varying : sequence of str
+        Grid parameters that vary; those other than ``depth``/``width`` (the size axes)
+        split the rows into groups.
+
+    Returns
+    -------
+    list of dict
+        One per group and ratio: the group's parameters, ``ratio`` (label of
+        :data:`RATIO_COLUMNS`), ``min``/``max`` of the ratio over the group, and
+        ``crossover`` (the ``x`` where it crosses 1, :func:`find_crossover`, or
+        ``None``).
+    """
+    keys = [k for k in varying if k not in ("depth", "width")]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for g, rs in groups.items():
+        xs = [r[x] for r in rs]
+        for label, col in RATIO_COLUMNS.items():
+            if col not in rs[0]:
+                continue
+            ys = [np.nan if r[col] is None else r[col] for r in rs]
+            out.append(
+                {
+                    **dict(zip(keys, g)),
+                    "ratio": label,
+                    "min": float(np.nanmin(ys)),
+                    "max": float(np.nanmax(ys)),
+                    "crossover": find_crossover(xs, ys),
+                }
+            )
+    return out

@@ -36,6 +36,16 @@ TINY = {
 }
 
 
+# Timing rows (measure_cpu false: deterministic), two depths, RC and inertial.
+TIMING = {
+    "format": SWEEP_FORMAT,
+    "grid": {"depth": [2, 3], "dynamics": ["RC", "inertial"]},
+    "fixed": {"width": 3, "device": "4bit-noisy", "throughput_batch": 64},
+    "seed": 1,
+    "quantities": ["settling", "timing"],
+}
+
+
 def _cfg(**over):
     d = json.loads(json.dumps(TINY))
     d.update(over)
@@ -45,6 +55,11 @@ def _cfg(**over):
 @pytest.fixture(scope="module")
 def serial_rows():
     return run_sweep(TINY, "serial", progress=False).rows
+
+
+@pytest.fixture(scope="module")
+def timing_rows():
+    return run_sweep(TIMING, "serial", progress=False).rows
 
 
 # ---------------------------------------------------------------- config
@@ -107,11 +122,23 @@ def test_toml_and_json_give_the_same_config(tmp_path):
     assert SweepConfig.from_dict(a.to_dict()) == a
 
 
-def test_defaults_are_the_hardware_defaults():
+def test_unset_hardware_comes_from_the_analog_spec():
+    from pc_analog.specs import ANALOG_PRESETS
+
+    cfg = load_sweep_config(
+        {"format": SWEEP_FORMAT, "grid": {"analog": ["default", "low-power", "rram"]}}
+    )
     hw = Hardware()
-    assert PARAMETERS["c_F"][0] == hw.c_F
-    assert PARAMETERS["g0_S"][0] == hw.g0_S
-    assert PARAMETERS["g_unit_S"][0] == hw.g_unit_S
+    default, low, rram = cfg.points()
+    assert (default["c_F"], default["g0_S"], default["g_unit_S"]) == (hw.c_F, hw.g0_S, hw.g_unit_S)
+    assert default["device"] == "ideal"
+    assert low["c_F"] == ANALOG_PRESETS["low-power"].c_F != hw.c_F
+    assert rram["device"] == "rram"
+    # A value given in the config wins over the spec's.
+    pts = load_sweep_config(
+        {"format": SWEEP_FORMAT, "grid": {"analog": ["rram"]}, "fixed": {"c_F": 2e-12}}
+    ).points()
+    assert pts[0]["c_F"] == 2e-12 and pts[0]["device"] == "rram"
 
 
 def test_grid_expansion_order_last_key_fastest():
@@ -205,6 +232,29 @@ def _strip(rows):
     return [dict(r) for r in rows]
 
 
+def test_timing_columns(timing_rows):
+    """Headline ratios are the report's numbers; the report's settle agrees with the
+    settling quantity (a second path: pc_analog.studies.settling_row)."""
+    for r in timing_rows:
+        assert r["n_weights"] == r["depth"] * r["width"] ** 2
+        assert r["config.sizes"] == "-".join([str(r["width"])] * (r["depth"] + 1))
+        assert r["time_ratio"] == r["analog.settling_time_s"] / r["digital.bp_latency_s"]
+        assert r["energy_ratio"] == r["analog.energy_J"] / r["digital.bp_energy_J"]
+        assert r["throughput_time_ratio"] == pytest.approx(
+            r["digital.bp_throughput_per_s"] * r["analog.settling_time_s"], rel=1e-12
+        )
+        assert r["analog.dynamics"] == r["dynamics"]
+        assert r["analog.settling_time_s"] == pytest.approx(r["settling_time_s"], rel=1e-6)
+        assert r["analog.tau_s"] == pytest.approx(r["c_F"] / r["g0_S"])
+        assert not any(k.startswith("cpu.") for k in r)  # measure_cpu is off
+        assert not any(k.startswith("digital.gpu-a100") for k in r)  # machine name dropped
+
+
+def test_timing_rows_identical_in_processes(timing_rows):
+    procs = run_sweep(TIMING, max_workers=2, progress=False)
+    assert _strip(procs.rows) == _strip(timing_rows)
+
+
 def test_process_pool_threads_and_serial_give_identical_rows(serial_rows):
     assert len(serial_rows) == 4
     assert [r["point"] for r in serial_rows] == [0, 1, 2, 3]
@@ -242,7 +292,7 @@ def test_rows_come_back_in_point_order_whatever_the_completion_order(serial_rows
     assert res.executor == "_ReversedExecutor"
 
 
-def test_dask_local_cluster_gives_identical_rows(serial_rows):
+def test_dask_local_cluster_gives_identical_rows(serial_rows, timing_rows):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -253,6 +303,8 @@ def test_dask_local_cluster_gives_identical_rows(serial_rows):
         with distributed.Client(cluster) as client:
             res2 = run_sweep(TINY, client.get_executor(), progress=False)
         assert _strip(res2.rows) == _strip(serial_rows)
+        res3 = run_sweep(TIMING, cluster.scheduler_address, progress=False)
+        assert _strip(res3.rows) == _strip(timing_rows)
 
 
 def test_import_pc_analog_does_not_import_dask():
@@ -291,3 +343,62 @@ def test_csv_round_trip(tmp_path, serial_rows):
     lines = path.read_text().splitlines()
     assert len(lines) == 1 + 4
     assert np.isfinite([r["settling_time_s"] for r in back]).all()
+
+
+# ---------------------------------------------------------------- crossover and figures
+
+
+def test_find_crossover_is_exact_for_power_laws():
+    from pc_analog.sweep import find_crossover
+
+    x = np.array([1.0, 3.0, 10.0, 30.0, 100.0])
+    for x0, p in ((5.0, -1.3), (42.0, 0.7)):
+        r = (x / x0) ** p
+        assert find_crossover(x, r) == pytest.approx(x0, rel=1e-12)
+        assert find_crossover(x[::-1], r[::-1]) == pytest.approx(x0, rel=1e-12)  # unsorted
+    assert find_crossover([1, 2, 4], [4.0, 2.0, 0.5]) == pytest.approx(2**1.5)
+    assert find_crossover([1, 2, 4], [3.0, 1.0, 0.5]) == 2.0  # exactly at a point
+    assert find_crossover([1, 2, 4], [3.0, 2.0, 1.5]) is None  # never crosses
+    # A non-finite point is skipped: the crossing is interpolated between x = 1 and 4.
+    f = np.log(3.0) / (np.log(3.0) - np.log(0.5))
+    assert find_crossover([1, 2, 4], [3.0, float("nan"), 0.5]) == pytest.approx(4**f)
+
+
+def test_crossover_table_groups_by_the_non_size_parameters(timing_rows):
+    from pc_analog.sweep import RATIO_COLUMNS, crossover_table, find_crossover
+
+    table = crossover_table(timing_rows, varying=["depth", "dynamics"])
+    assert len(table) == 2 * len(RATIO_COLUMNS)
+    for t in table:
+        rs = [r for r in timing_rows if r["dynamics"] == t["dynamics"]]
+        col = RATIO_COLUMNS[t["ratio"]]
+        ys = [r[col] for r in rs]
+        assert t["min"] == min(ys) and t["max"] == max(ys)
+        assert t["crossover"] == find_crossover([r["n_weights"] for r in rs], ys)
+        assert (t["crossover"] is None) == (t["min"] > 1 or t["max"] < 1)
+
+
+def test_sweep_figures_follow_the_grid(timing_rows):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pc_analog.plots import sweep_figures
+    from pc_analog.sweep import SweepResult
+
+    figs = sweep_figures(SweepResult(load_sweep_config(TIMING), tuple(timing_rows)))
+    assert set(figs) == {"settling_vs_depth", "crossover"}
+    legend = [t.get_text() for t in figs["settling_vs_depth"].axes[0].get_legend().get_texts()]
+    assert len(legend) == 2 and all("t ~ depth^" in t for t in legend)
+    dev = run_sweep(
+        {
+            "format": SWEEP_FORMAT,
+            "grid": {"bits": [2, 6]},
+            "fixed": {"device": "bounded", "depth": 2, "width": 3},
+            "quantities": ["devices"],
+        },
+        "serial",
+        progress=False,
+    )
+    assert set(sweep_figures(dev)) == {"device_error"}
+    plt.close("all")
