@@ -285,15 +285,21 @@ def _cmd_simulate(args) -> int:
     return EXIT_OK
 
 
+def _parse_arch(text: str) -> tuple[int, ...]:
+    """``"64-128-10"`` -> ``(64, 128, 10)``; at least two widths, each >= 1."""
+    try:
+        arch = tuple(int(a) for a in text.split("-"))
+    except ValueError:
+        raise InvalidInputError(f"--arch: expected widths joined by '-', got {text!r}") from None
+    if len(arch) < 2 or min(arch) < 1:
+        raise InvalidInputError(f"--arch: need at least two widths >= 1, got {text!r}")
+    return arch
+
+
 def _cmd_train(args) -> int:
     from .train import TrainConfig, train
 
-    try:
-        arch = tuple(int(a) for a in args.arch.split("-"))
-    except ValueError:
-        raise InvalidInputError(
-            f"--arch: expected widths joined by '-', got {args.arch!r}"
-        ) from None
+    arch = _parse_arch(args.arch)
     if args.seed < 0:
         raise InvalidInputError("--seed: must be >= 0")
     cfg = TrainConfig(
@@ -331,6 +337,109 @@ def _cmd_train(args) -> int:
             f"results in {args.out}"
         )
     return EXIT_OK
+
+
+def _bench_inputs(net, batch: int, seed: int):
+    """Inputs and one-hot targets from the digits test set when the widths fit (64 in,
+    10 out), else seeded random inputs in [0, 1] and targets in [-1, 1]."""
+    if net.sizes[0] == 64 and net.sizes[-1] == 10:
+        from .data import load_digits
+
+        try:
+            ds = load_digits(seed=seed)
+        except BackendUnavailableError:
+            pass
+        else:
+            n = min(batch, ds.x_test.shape[0])
+            return ds.x_test[:n], ds.one_hot_test()[:n], "digits (test set)"
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(0, 1, size=(batch, net.sizes[0]))
+    y = rng.uniform(-1, 1, size=(batch, net.sizes[-1]))
+    return x0, y, "random (seeded)"
+
+
+def _cmd_bench_timing(args) -> int:
+    from .network import Network
+    from .specs import load_analog_spec, load_digital_spec
+    from .timing import timing_report
+
+    if args.net is not None:
+        from .formats import load_network
+
+        net = load_network(args.net)
+    else:
+        arch = _parse_arch(args.arch)
+        net = Network.random(arch, args.activation, seed=args.seed)
+    spec = load_analog_spec(args.hardware)
+    digital = tuple(load_digital_spec(d) for d in (args.digital or ["gpu-a100"]))
+    x0, y, source = _bench_inputs(net, args.batch, args.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        report = timing_report(
+            net,
+            x0,
+            y,
+            analog=spec,
+            digital=digital,
+            inertial=args.inertial,
+            damping_ratio=args.damping_ratio,
+            band=args.settle_band,
+            measure_cpu=not args.no_cpu,
+            repeats=args.repeats,
+            throughput_batch=args.throughput_batch,
+            seed=args.seed,
+            progress=not args.json and sys.stderr.isatty(),
+        )
+    if args.json:
+        out = report.to_dict()
+        out["config"]["inputs"] = source
+        print(json.dumps(out, allow_nan=False))
+    else:
+        print(report.table())
+        print(f"inputs: {source}")
+    return EXIT_OK if report.analog["success"] else EXIT_NOT_CONVERGED
+
+
+def _add_bench_timing(bsub) -> None:
+    b = bsub.add_parser(
+        "timing",
+        help="analog settling time and energy vs digital backprop and PC for one network",
+        description="Settle one network in the simulated analog circuit (ode backend) and put "
+        "its settling time (next to the spectral prediction), energy per inference and device "
+        "count beside backprop and discrete PC measured on this CPU and modelled on reference "
+        "machines (roofline). Latency is batch 1; throughput a large batch. Hardware "
+        "assumptions and their sources: docs/hardware.md.",
+    )
+    b.add_argument("--arch", default="64-128-10", help="layer widths (default 64-128-10)")
+    b.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    b.add_argument("--net", metavar="NET.json", help="a network file instead of --arch")
+    b.add_argument(
+        "--hardware",
+        metavar="SPEC",
+        help="analog spec: preset (default, rram, pcm, low-power) or JSON file",
+    )
+    b.add_argument(
+        "--digital",
+        action="append",
+        metavar="NAME|JSON",
+        help="digital reference (repeatable): gpu-a100, cpu-measured or a JSON file "
+        "(default gpu-a100)",
+    )
+    b.add_argument("--inertial", action="store_true", help="second-order (spring-mass) dynamics")
+    b.add_argument("--damping-ratio", type=_positive_float, default=1.0)
+    b.add_argument("--settle-band", type=_positive_float, default=1e-3)
+    b.add_argument("--seed", type=_nonnegative_int, default=0)
+    b.add_argument("--batch", type=_positive_int, default=4, help="samples settled (default 4)")
+    b.add_argument(
+        "--throughput-batch",
+        type=_positive_int,
+        default=256,
+        help="batch of the throughput columns (default 256)",
+    )
+    b.add_argument("--repeats", type=_positive_int, default=7, help="CPU timing repeats")
+    b.add_argument("--no-cpu", action="store_true", help="skip the CPU wall-clock measurements")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_cmd_bench_timing)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -487,6 +596,14 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
     _add_hardware_options(t)
     t.set_defaults(func=_cmd_train)
+
+    # ``bench``: a group of subcommands; add new ones next to ``timing``.
+    bench = sub.add_parser(
+        "bench", help="timing and energy against digital backprop (bench timing, ...)"
+    )
+    bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=_Parser)
+    bsub.required = True
+    _add_bench_timing(bsub)
     return p
 
 

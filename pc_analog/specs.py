@@ -276,7 +276,17 @@ def cpu_measured_spec() -> DigitalSpec:
     - ``launch_latency_s``: median time of one ``np.add`` on two 1-element arrays
       (the fixed cost of any numpy call, the CPU analogue of a kernel launch);
     - ``energy_per_flop_J``: ``None`` -- not measurable here (no power meter).
+
+    BLAS runs with one thread, as in the library's hot loops (on a shared 2-core
+    machine spinning BLAS threads make small matmuls several times slower).
     """
+    from ._threads import single_threaded_blas
+
+    with single_threaded_blas():
+        return _measure_cpu_spec()
+
+
+def _measure_cpu_spec() -> DigitalSpec:
     rng = np.random.default_rng(0)
     n = 512
     a, b = rng.random((n, n)), rng.random((n, n))

@@ -456,6 +456,11 @@ def _clean(o):
     return o
 
 
+def _div(a: float, b: float) -> float:
+    """``a / b`` with ``inf`` for ``b == 0`` and ``nan`` propagated."""
+    return math.inf if b == 0 else a / b
+
+
 def _median_time(fn, repeats: int) -> float:
     ts = []
     for _ in range(repeats):
@@ -489,6 +494,50 @@ def _build_circuit(net, x0, y, spec: AnalogSpec, seed: int) -> Circuit:
         net, load_device_config(spec.device), hardware=spec.hardware(), rng=rng
     )
     return hwnet.circuit(x0, y)
+
+
+def _measure_cpu(net, xb, yb, circ, cnet, gamma, T, t_settle, repeats, throughput_batch, tick):
+    """Wall-clock medians of backprop and discrete PC on this CPU (one BLAS thread)."""
+    B = xb.shape[0]
+    x1, y1 = xb[:1], yb[:1]
+    reps = np.tile(xb, (math.ceil(throughput_batch / B), 1))[:throughput_batch]
+    repy = np.tile(yb, (math.ceil(throughput_batch / B), 1))[:throughput_batch]
+    backprop(net, x1, y1)  # warm-up
+    bp1 = _median_time(lambda: backprop(net, x1, y1), repeats)
+    bpB = _median_time(lambda: backprop(net, reps, repy), repeats)
+    tick("CPU backprop")
+    x_init1 = tuple(v[:1] for v in circ.x_init)
+    n_timed = int(min(T, PC_TIMED_STEPS_MAX)) if math.isfinite(T) else PC_TIMED_STEPS_MAX
+    n_timed = max(n_timed, 1)
+    xiB = tuple(
+        np.tile(v, (math.ceil(throughput_batch / B), 1))[:throughput_batch] for v in circ.x_init
+    )
+    n_timed_B = max(1, min(n_timed, 50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+
+        def pc1():
+            discrete_inference(cnet, x_init1, circ.clamp, step_size=gamma, n_steps=n_timed)
+
+        def pcB():
+            discrete_inference(cnet, xiB, circ.clamp, step_size=gamma, n_steps=n_timed_B)
+
+        t_pc1 = _median_time(pc1, repeats)
+        t_pcB = _median_time(pcB, max(1, repeats // 2))
+    step1 = t_pc1 / n_timed
+    stepB = t_pcB / n_timed_B
+    cpu = {
+        "bp_latency_s": bp1,
+        "bp_throughput_per_s": throughput_batch / bpB,
+        "pc_step_latency_s": step1,
+        "pc_latency_s": T * step1,
+        "pc_timed_steps": n_timed,
+        "pc_throughput_per_s": _div(throughput_batch, T * stepB),
+        "analog_over_bp_latency": t_settle / bp1,
+        "analog_over_pc_latency": _div(t_settle, T * step1),
+    }
+    tick("CPU discrete PC")
+    return cpu
 
 
 def timing_report(
@@ -673,7 +722,7 @@ def timing_report(
             "bp_energy_J": bp1.energy_J,
             "pc_step_latency_s": st1.time_s,
             "pc_latency_s": pc_lat,
-            "pc_throughput_per_s": throughput_batch / (T * stB.time_s),
+            "pc_throughput_per_s": _div(throughput_batch, T * stB.time_s),
             "pc_energy_J": None if st1.energy_J is None else T * st1.energy_J,
             "bp_kernels": bp1.n_kernels,
             "pc_step_kernels": st1.n_kernels,
@@ -682,51 +731,19 @@ def timing_report(
             "analog_over_bp_energy": None
             if bp1.energy_J is None
             else analog["energy_J"] / bp1.energy_J,
-            "analog_over_pc_latency": t_settle / pc_lat if pc_lat > 0 else math.nan,
+            "analog_over_pc_latency": _div(t_settle, pc_lat),
         }
         dig[d.name] = row
     tick("roofline")
 
     cpu = None
     if measure_cpu:
-        x1, y1 = xb[:1], yb[:1]
-        reps = np.tile(xb, (math.ceil(throughput_batch / B), 1))[:throughput_batch]
-        repy = np.tile(yb, (math.ceil(throughput_batch / B), 1))[:throughput_batch]
-        backprop(net, x1, y1)  # warm-up
-        bp1 = _median_time(lambda: backprop(net, x1, y1), repeats)
-        bpB = _median_time(lambda: backprop(net, reps, repy), repeats)
-        tick("CPU backprop")
-        x_init1 = tuple(v[:1] for v in circ.x_init)
-        n_timed = int(min(T, PC_TIMED_STEPS_MAX)) if math.isfinite(T) else PC_TIMED_STEPS_MAX
-        n_timed = max(n_timed, 1)
-        xiB = tuple(
-            np.tile(v, (math.ceil(throughput_batch / B), 1))[:throughput_batch] for v in circ.x_init
-        )
-        n_timed_B = max(1, min(n_timed, 50))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        from ._threads import single_threaded_blas
 
-            def pc1():
-                discrete_inference(cnet, x_init1, circ.clamp, step_size=gamma, n_steps=n_timed)
-
-            def pcB():
-                discrete_inference(cnet, xiB, circ.clamp, step_size=gamma, n_steps=n_timed_B)
-
-            t_pc1 = _median_time(pc1, repeats)
-            t_pcB = _median_time(pcB, max(1, repeats // 2))
-        step1 = t_pc1 / n_timed
-        stepB = t_pcB / n_timed_B
-        cpu = {
-            "bp_latency_s": bp1,
-            "bp_throughput_per_s": throughput_batch / bpB,
-            "pc_step_latency_s": step1,
-            "pc_latency_s": T * step1,
-            "pc_timed_steps": n_timed,
-            "pc_throughput_per_s": throughput_batch / (T * stepB),
-            "analog_over_bp_latency": t_settle / bp1,
-            "analog_over_pc_latency": t_settle / (T * step1),
-        }
-        tick("CPU discrete PC")
+        with single_threaded_blas():
+            cpu = _measure_cpu(
+                net, xb, yb, circ, cnet, gamma, T, t_settle, repeats, throughput_batch, tick
+            )
     if bar is not None:
         bar.close()
 

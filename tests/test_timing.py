@@ -363,3 +363,68 @@ def test_report_with_a_device_preset_runs():
     r = timing_report(net, x0, analog="rram", measure_cpu=False, t_eval_points=501)
     assert r.config["device"] == "rram" and r.analog["success"]
     assert r.analog["energy_J"] > 0
+
+
+# ------------------------------------------------------------------ command line
+def _cli(argv, capsys):
+    from pc_analog.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_bench_timing_json(capsys):
+    code, out, err = _cli(
+        ["bench", "timing", "--arch", "3-4-2", "--batch", "2", "--no-cpu", "--json"], capsys
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["config"]["sizes"] == [3, 4, 2] and d["config"]["batch"] == 2
+    assert d["cpu"] is None
+    assert d["analog"]["settling_time_s"] > 0 and "gpu-a100" in d["digital"]
+    assert d["config"]["inputs"] == "random (seeded)"
+    # The JSON holds the same numbers as the API with the same seed and inputs.
+    rng = np.random.default_rng(0)
+    x0, y = rng.uniform(0, 1, (2, 3)), rng.uniform(-1, 1, (2, 2))
+    r = timing_report(pa.Network.random([3, 4, 2], "tanh", seed=0), x0, y, measure_cpu=False)
+    assert d["analog"]["settling_time_s"] == pytest.approx(r.analog["settling_time_s"], rel=1e-12)
+
+
+def test_cli_bench_timing_table_with_spec_file_and_net(tmp_path, capsys):
+    spec = tmp_path / "hw.json"
+    save_spec(AnalogSpec(name="slow", c_F=5e-12), spec)
+    net = tmp_path / "net.json"
+    pa.save_network(pa.Network.random([2, 3, 2], "tanh", seed=3), net)
+    code, out, err = _cli(
+        ["bench", "timing", "--net", str(net), "--hardware", str(spec), "--batch", "1",
+         "--repeats", "1", "--throughput-batch", "8", "--digital", "cpu-measured"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "analog spec 'slow'" in out and "tau = C/g0 = 5 us" in out
+    assert "this CPU (measured)" in out and "cpu-measured (roofline)" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--arch", "3-x-2"], "--arch"),
+        (["--arch", "3"], "--arch"),
+        (["--arch", "3-0-2"], "--arch"),
+        (["--hardware", "no-such-spec"], "hardware"),
+        (["--digital", "no-such-gpu"], "digital"),
+        (["--batch", "0"], "--batch"),
+    ],
+)
+def test_cli_bench_timing_bad_input_exits_2(argv, message, capsys):
+    code, out, err = _cli(["bench", "timing", "--no-cpu", *argv], capsys)
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_bench_timing_bad_spec_file_exits_2(tmp_path, capsys):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"amp_bandwidth_Hz": 0}))
+    code, out, err = _cli(["bench", "timing", "--hardware", str(p), "--no-cpu"], capsys)
+    assert code == 2 and out == "" and "analog.amp_bandwidth_Hz" in err
