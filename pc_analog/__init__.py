@@ -2,7 +2,8 @@
 
 The public surface, in data-flow order: the network and its energy, the
 digital reference (backprop, discrete PC and its variants), the equilibrium
-solver and the :func:`settle` entry point, file formats and data sets.
+solver and the :func:`settle` entry point, the timing stage (hardware specs and
+:func:`timing_report`), file formats and data sets.
 ``import pc_analog`` needs only numpy, scipy and networkx; PySpice, matplotlib
 and scikit-learn are imported lazily where they are used.
 """
@@ -48,6 +49,16 @@ from .reference import (
     zil_gradients,
 )
 from .settle import BACKENDS, Backend, SettleResult, get_backend, settle
+from .specs import (
+    ANALOG_PRESETS,
+    DIGITAL_PRESETS,
+    AnalogSpec,
+    DigitalSpec,
+    cpu_measured_spec,
+    load_analog_spec,
+    load_digital_spec,
+)
+from .timing import TimingReport, energy_per_inference, flop_counts, roofline, timing_report
 from .train import TrainConfig, TrainReport, train
 
 __version__ = "0.1.0"
@@ -106,4 +117,16 @@ __all__ = [
     "solve_equilibrium",
     "weighted_errors",
     "zil_gradients",
+    "ANALOG_PRESETS",
+    "DIGITAL_PRESETS",
+    "AnalogSpec",
+    "DigitalSpec",
+    "TimingReport",
+    "cpu_measured_spec",
+    "energy_per_inference",
+    "flop_counts",
+    "load_analog_spec",
+    "load_digital_spec",
+    "roofline",
+    "timing_report",
 ]
