@@ -299,6 +299,22 @@ def test_report_spectral_prediction_is_exact_for_one_mode():
     assert r.analog["predicted_settling_tau"] == pytest.approx(np.log(1e3) / 1.5, rel=1e-12)
 
 
+def test_report_inertial_one_mode_matches_the_critically_damped_solution():
+    """One free unit, mass C tau, zeta = 1: in units of tau, x'' + 2 w x' + w^2 x = 0 with
+    w = sqrt(lambda), so the deviation is d (1 + w s) exp(-w s), monotone: it settles
+    where (1 + w s) exp(-w s) = delta.  The one-mode prediction ln(1/delta)/w ignores
+    the (1 + w s) factor and is shorter."""
+    net = pa.Network((np.eye(1), np.array([[0.5]])), (np.zeros(1), np.zeros(1)), (1.0, 2.0),
+                     ("linear", "linear"))  # fmt: skip
+    r = timing_report(net, [[1.0]], [[-0.4]], inertial=True, measure_cpu=False)
+    w = np.sqrt(1.5)
+    s = brentq(lambda s: (1 + s) * np.exp(-s) - 1e-3, 1.0, 50.0, xtol=1e-14) / w
+    assert r.analog["dynamics"] == "inertial"
+    assert r.analog["settling_time_tau"] == pytest.approx(s, rel=SETTLING_RTOL)
+    assert r.analog["predicted_settling_tau"] == pytest.approx(np.log(1e3) / w, rel=1e-12)
+    assert r.analog["predicted_settling_tau"] < r.analog["settling_time_tau"]
+
+
 def test_report_digital_pc_steps_reach_the_analog_residual_and_no_fewer():
     net = pa.Network.random([3, 5, 2], "tanh", seed=1)
     x0 = np.random.default_rng(1).uniform(0, 1, (1, 3))
