@@ -442,6 +442,105 @@ def _add_bench_timing(bsub) -> None:
     b.set_defaults(func=_cmd_bench_timing)
 
 
+def _cmd_bench_sweep(args) -> int:
+    import io
+    from pathlib import Path
+
+    from .formats import atomic_write_bytes
+    from .sweep import crossover_table, load_sweep_config, run_sweep
+
+    cfg = load_sweep_config(args.config)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out: not a directory: {out}")
+    if args.scheduler is not None and args.workers is not None:
+        raise InvalidInputError("--workers: only for local processes (not with --scheduler)")
+    res = run_sweep(cfg, args.scheduler, max_workers=args.workers, progress=not args.json)
+    out.mkdir(parents=True, exist_ok=True)
+    res.to_csv(out / "sweep.csv")
+    written = [str(out / "sweep.csv")]
+    if not args.no_plots:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from .plots import sweep_figures
+
+        for name, fig in sweep_figures(res).items():
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            plt.close(fig)
+            atomic_write_bytes(out / f"{name}.png", buf.getvalue())
+            written.append(str(out / f"{name}.png"))
+    varying = [k for k, v in cfg.grid if len(v) > 1]
+    table = crossover_table(res.rows, varying=varying) if "timing" in cfg.quantities else []
+    failed = sum(
+        1 for r in res.rows if r.get("success") is False or r.get("analog.success") is False
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "points": len(res.rows),
+                    "executor": res.executor,
+                    "seconds": res.seconds,
+                    "files": written,
+                    "not_settled": failed,
+                    "crossovers": table,
+                }
+            )
+        )
+    else:
+        print(
+            f"sweep: {len(res.rows)} points on {res.executor} in {res.seconds:.1f} s; "
+            f"wrote {', '.join(written)}"
+        )
+        for t in table:
+            where = (
+                "no crossing in range"
+                if t["crossover"] is None
+                else f"crosses 1 at n_weights = {t['crossover']:.4g}"
+            )
+            group = ", ".join(
+                f"{k}={v}" for k, v in t.items() if k not in ("ratio", "min", "max", "crossover")
+            )
+            print(
+                f"  analog/digital {t['ratio']:<17s} {group + ': ' if group else ''}"
+                f"{t['min']:.3g} .. {t['max']:.3g}, {where}"
+            )
+        if failed:
+            print(f"  {failed} point(s) did not settle (success = false in the CSV)")
+    return EXIT_OK if not failed else EXIT_NOT_CONVERGED
+
+
+def _add_bench_sweep(bsub) -> None:
+    b = bsub.add_parser(
+        "sweep",
+        help="a co-design grid (depth, width, C, g0, dynamics, devices, ...) to a tidy CSV",
+        description="Run every point of a sweep config (JSON or TOML, format "
+        "pc-analog.sweep/1; see docs/sweeps.md) through local processes or a Dask cluster, "
+        "and write DIR/sweep.csv (one row per point) and the figures the grid supports "
+        "(settling time vs depth/width with fitted exponents, device error, analog/digital "
+        "crossover).",
+    )
+    b.add_argument("config", metavar="CONFIG", help="sweep config (.json or .toml)")
+    b.add_argument(
+        "--out", default="sweep-out", metavar="DIR", help="output folder (default sweep-out)"
+    )
+    b.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler (dask://HOST:PORT or tcp://HOST:PORT); default local processes",
+    )
+    b.add_argument(
+        "--workers", type=_positive_int, help="local worker processes (default: CPU count)"
+    )
+    b.add_argument("--no-plots", action="store_true", help="write only the CSV")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_cmd_bench_sweep)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from .reference import LOSSES, METHODS
     from .settle import BACKENDS, _register_lazy
@@ -604,6 +703,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=_Parser)
     bsub.required = True
     _add_bench_timing(bsub)
+    _add_bench_sweep(bsub)
     return p
 
 

@@ -273,7 +273,13 @@ class SweepConfig:
         object.__setattr__(self, "grid", tuple(grid))
         object.__setattr__(self, "fixed", tuple(fixed))
         object.__setattr__(self, "quantities", tuple(dict.fromkeys(q)))
-        keys = {(p["device"], p["bits"], p["write_noise"]) for p in self.points()}
+        pts = self.points()
+        if "timing" in self.quantities and min(p["depth"] for p in pts) < 2:
+            where = "grid" if "depth" in seen else "fixed"
+            raise InvalidInputError(
+                f"{where}.depth: the timing quantity needs depth >= 2 (a free layer to settle)"
+            )
+        keys = {(p["device"], p["bits"], p["write_noise"]) for p in pts}
         for device, bits, wn in keys:  # an override that cannot apply fails here, not in a worker
             _device_config({"device": device, "bits": bits, "write_noise": wn})
 

@@ -402,3 +402,76 @@ def test_sweep_figures_follow_the_grid(timing_rows):
     )
     assert set(sweep_figures(dev)) == {"device_error"}
     plt.close("all")
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _main(args):
+    from pc_analog.cli import main
+
+    return main(args)
+
+
+def test_cli_writes_csv_and_figures(tmp_path, capsys, timing_rows):
+    cfg = tmp_path / "timing.json"
+    cfg.write_text(json.dumps(TIMING))
+    out = tmp_path / "out"
+    assert _main(["bench", "sweep", str(cfg), "--out", str(out), "--workers", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["points"] == 4 and summary["executor"] == "processes (2 workers)"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "crossover.png",
+        "settling_vs_depth.png",
+        "sweep.csv",
+    ]
+    assert read_sweep_csv(out / "sweep.csv") == _strip(timing_rows)
+    assert len(summary["crossovers"]) == 6
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in out.glob("*.png"))
+    # Text mode names what it wrote.
+    assert _main(["bench", "sweep", str(cfg), "--out", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("sweep: 4 points on processes") and "sweep.csv" in text
+    assert "analog/digital latency (batch 1)" in text
+
+
+@pytest.mark.parametrize(
+    "config, extra, match",
+    [
+        (_cfg(grid={"depth": [0]}), [], "grid.depth: must be an integer >= 1"),
+        (_cfg(quantities=["timing"]), [], "grid.depth: the timing quantity needs depth >= 2"),
+        ("{oops", [], "not valid JSON"),
+        (TINY, ["--scheduler", "dask://127.0.0.1:1", "--workers", "2"], "--workers"),
+        (TINY, ["--workers", "0"], "--workers"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, config, extra, match):
+    cfg = tmp_path / "s.json"
+    cfg.write_text(config if isinstance(config, str) else json.dumps(config))
+    out = tmp_path / "out"
+    assert _main(["bench", "sweep", str(cfg), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_out_must_be_a_folder_and_scheduler_must_answer(tmp_path, capsys, monkeypatch):
+    import pc_analog.sweep
+
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps(TINY))
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert _main(["bench", "sweep", str(cfg), "--out", str(f)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert _main(["bench", "sweep", str(tmp_path / "none.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(pc_analog.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
+    out = tmp_path / "o"
+    assert (
+        _main(["bench", "sweep", str(cfg), "--out", str(out), "--scheduler", "dask://127.0.0.1:1"])
+        == 3
+    )
+    assert "dask scheduler" in capsys.readouterr().err
+    assert not out.exists()
