@@ -629,6 +629,11 @@ def timing_report(
 
     # ---- analog
     circ = _build_circuit(net, xb, yb, spec, seed)
+    if circ.clamp.n_free() == 0:
+        raise InvalidInputError(
+            "timing: with input and target clamped the network has no free unit to settle "
+            "(it needs a hidden layer)"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = OdeBackend(

@@ -431,6 +431,7 @@ def test_cli_bench_timing_table_with_spec_file_and_net(tmp_path, capsys):
         (["--hardware", "no-such-spec"], "hardware"),
         (["--digital", "no-such-gpu"], "digital"),
         (["--batch", "0"], "--batch"),
+        (["--arch", "3-2"], "no free unit"),
     ],
 )
 def test_cli_bench_timing_bad_input_exits_2(argv, message, capsys):
