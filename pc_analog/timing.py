@@ -530,6 +530,7 @@ def _measure_cpu(net, xb, yb, circ, cnet, gamma, T, t_settle, repeats, throughpu
         "bp_latency_s": bp1,
         "bp_throughput_per_s": throughput_batch / bpB,
         "pc_step_latency_s": step1,
+        "pc_latency_at_L_steps_s": net.n_layers * step1,
         "pc_latency_s": T * step1,
         "pc_timed_steps": n_timed,
         "pc_throughput_per_s": _div(throughput_batch, T * stepB),
@@ -726,6 +727,7 @@ def timing_report(
             "bp_throughput_per_s": throughput_batch / bpB.time_s,
             "bp_energy_J": bp1.energy_J,
             "pc_step_latency_s": st1.time_s,
+            "pc_latency_at_L_steps_s": net.n_layers * st1.time_s,
             "pc_latency_s": pc_lat,
             "pc_throughput_per_s": _div(throughput_batch, T * stB.time_s),
             "pc_energy_J": None if st1.energy_J is None else T * st1.energy_J,
@@ -827,7 +829,8 @@ def _table(r: TimingReport) -> str:
         "",
         f"digital PC: step {c['pc_step_size_tau']:.3g} tau, "
         f"T = {c['pc_steps_same_residual']:.0f} steps to the analog residual "
-        f"max|dF/dx| = {a['residual_at_settle']:.3g}",
+        f"max|dF/dx| = {a['residual_at_settle']:.3g}; "
+        f"no digital PC needs fewer than L = {len(c['sizes']) - 1} steps",
         "",
     ]
     hdr = (
@@ -855,6 +858,15 @@ def _table(r: TimingReport) -> str:
     lines.append(
         f"{'analog (one circuit)':<22}{_si(a['latency_s'], 's'):>12}{'':>12}"
         f"{a['throughput_per_s']:>12.3g}{'':>12}{_si(a['energy_J'], 'J'):>12}"
+    )
+    L = len(c["sizes"]) - 1
+    lines.append(
+        f"digital PC at its minimum of L = {L} steps: "
+        + ", ".join(
+            f"{name} {_si(d['pc_latency_at_L_steps_s'], 's')}"
+            for name, d in ([("this CPU", r.cpu)] if r.cpu is not None else [])
+            + list(r.digital.items())
+        )
     )
     lines += ["", "analog / digital (below 1: analog wins)"]
     if r.cpu is not None:

@@ -362,6 +362,9 @@ def test_report_latency_and_ratios_are_consistent():
     c1 = flop_counts(net.sizes, 1)
     assert g["bp_latency_s"] == pytest.approx(roofline(c1.bp, "gpu-a100").time_s)
     assert g["bp_energy_J"] == pytest.approx(c1.bp_flops * 400 / 19.5e12)
+    step = roofline(c1.pc_step, "gpu-a100").time_s
+    assert g["pc_latency_at_L_steps_s"] == pytest.approx(2 * step)
+    assert g["pc_latency_s"] == pytest.approx(r.config["pc_steps_same_residual"] * step)
     assert g["analog_over_bp_latency"] == pytest.approx(
         r.analog["settling_time_s"] / g["bp_latency_s"]
     )
