@@ -227,6 +227,127 @@ NOTEBOOK_02 = [
 ]
 
 
+CODESIGN = [
+    new_markdown_cell(
+        "# 03 · Co-design: when does the analog circuit beat digital backprop?\n\n"
+        "The circuit settles in physical time `t_settle` (a multiple of `tau = C / g0`) and "
+        "burns energy in its error springs, its crossbar cells and the static power of its "
+        "amplifiers. A digital machine runs backprop as a chain of kernels: its batch-1 "
+        "latency is dominated by kernel launches, its throughput by FLOP/s, its energy by "
+        "energy per FLOP (a roofline model of a reference GPU; `docs/hardware.md` gives the "
+        "sources of every number). This notebook\n\n"
+        "1. puts one network's settle next to backprop and digital PC (`timing_report`),\n"
+        "2. sweeps network size through an executor and marks where the analog/digital "
+        "ratios cross 1,\n"
+        "3. sweeps device bits and write noise (quantised, noisy conductances) and measures "
+        "how far the settled state moves, on local processes and on a Dask cluster.\n\n"
+        "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
+    ),
+    new_code_cell(
+        "import os\n"
+        "\n"
+        "import matplotlib.pyplot as plt\n"
+        "import numpy as np\n"
+        "\n"
+        "import pc_analog as pa\n"
+        "from pc_analog.plots import plot_crossover, sweep_figures\n"
+        "from pc_analog.sweep import RATIO_COLUMNS, crossover_table, run_sweep\n"
+        "from pc_analog.timing import timing_report\n"
+        "\n"
+        "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
+        "WORKERS = 2\n"
+        "print('small sizes:', SMALL)"
+    ),
+    new_markdown_cell(
+        "## One network: analog settle vs backprop and digital PC\n\n"
+        "Latency is one sample (batch 1); throughput a batch of 256 on the digital side and "
+        "one circuit settling sample after sample on the analog side. Digital PC runs the "
+        "same gradient flow in Euler steps until it reaches the residual the analog "
+        "circuit had at its settling time."
+    ),
+    new_code_cell(
+        "sizes = [16, 32, 32, 10] if SMALL else [64, 128, 128, 10]\n"
+        "net = pa.Network.random(sizes, 'tanh', seed=0)\n"
+        "rng = np.random.default_rng(0)\n"
+        "x0 = rng.uniform(0, 1, size=(1, sizes[0]))\n"
+        "y = rng.uniform(-1, 1, size=(1, sizes[-1]))\n"
+        "report = timing_report(net, x0, y, digital=('gpu-a100', 'cpu-measured'),\n"
+        "                       repeats=3 if SMALL else 7)\n"
+        "print(report.table())"
+    ),
+    new_markdown_cell(
+        "## Crossover against network size\n\n"
+        "A sweep is data: a grid of parameter lists, fixed settings, a seed and the "
+        "quantities to measure (`docs/sweeps.md`). Each point runs `timing_report` on its "
+        "own network in a worker process; the rows come back in grid order whatever the "
+        "order in which the workers finish. Ratios are analog / digital: below 1 the "
+        "circuit wins, and a diamond marks where a ratio crosses 1."
+    ),
+    new_code_cell(
+        "widths = [8, 16, 32] if SMALL else [8, 16, 32, 64, 128]\n"
+        "size_sweep = {\n"
+        "    'format': 'pc-analog.sweep/1',\n"
+        "    'grid': {'dynamics': ['RC', 'inertial'], 'width': widths},\n"
+        "    'fixed': {'depth': 4, 'activation': 'tanh', 'digital': 'gpu-a100'},\n"
+        "    'seed': 0,\n"
+        "    'quantities': ['timing'],\n"
+        "}\n"
+        "sizes_res = run_sweep(size_sweep, max_workers=WORKERS, progress=False)\n"
+        "print(f'{len(sizes_res.rows)} points on {sizes_res.executor} in '\n"
+        "      f'{sizes_res.seconds:.1f} s')\n"
+        "for t in crossover_table(sizes_res.rows, varying=['dynamics', 'width']):\n"
+        "    where = ('no crossing in range' if t['crossover'] is None\n"
+        "             else f\"crosses 1 at {t['crossover']:.3g} weights\")\n"
+        "    print(f\"{t['dynamics']:8s} {t['ratio']:18s} {t['min']:8.3g} .. {t['max']:8.3g}\"\n"
+        "          f'  {where}')\n"
+        "fig, ax = plt.subplots(figsize=(7, 4.5))\n"
+        "plot_crossover(sizes_res.rows, x='n_weights', ratios=RATIO_COLUMNS,\n"
+        "               by='dynamics', ax=ax)\n"
+        "ax.set_title('analog / digital (A100 roofline), depth 4');"
+    ),
+    new_markdown_cell(
+        "## Devices: bits and write noise, through the executor\n\n"
+        "Every point programs the network's weights into its devices (a bounded "
+        "conductance range, `2**bits` levels, write noise as a fraction of the range; "
+        "`pc_analog.devices`) and settles both the programmed and the ideal network with "
+        "input and target clamped. Each point draws its device noise from "
+        "`(seed, point index)`, so the same rows come back from any executor: here local "
+        "processes, then a Dask cluster (a `LocalCluster` on this machine; on a real "
+        "cluster pass its scheduler address, `run_sweep(cfg, 'dask://host:8786')`)."
+    ),
+    new_code_cell(
+        "device_sweep = {\n"
+        "    'format': 'pc-analog.sweep/1',\n"
+        "    'grid': {'write_noise': [0.0, 0.02],\n"
+        "             'bits': [2, 4, 6] if SMALL else [2, 3, 4, 5, 6, 8]},\n"
+        "    'fixed': {'device': 'bounded', 'depth': 3, 'width': 16, 'batch': 8},\n"
+        "    'seed': 0,\n"
+        "    'quantities': ['devices', 'settling'],\n"
+        "}\n"
+        "dev_res = run_sweep(device_sweep, max_workers=WORKERS, progress=False)\n"
+        "for r in dev_res.rows:\n"
+        "    print(f\"bits {r['bits']}  write noise {r['write_noise']:.2f}: \"\n"
+        "          f\"|W_dev - W|/|W| = {r['weight_rel_error']:.4f}, \"\n"
+        "          f\"rms |x_dev* - x*| = {r['state_error_rms_V'] * 1e3:7.2f} mV, \"\n"
+        "          f\"settles in {r['settling_time_tau']:.1f} tau\")\n"
+        "sweep_figures(dev_res)['device_error'];"
+    ),
+    new_code_cell(
+        "try:\n"
+        "    from dask.distributed import LocalCluster\n"
+        "except ImportError:\n"
+        "    print('dask[distributed] is not installed: pip install \"pc-analog[dask]\"')\n"
+        "else:\n"
+        "    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,\n"
+        "                      dashboard_address=None) as cluster:\n"
+        "        dask_res = run_sweep(device_sweep, cluster.scheduler_address, progress=False)\n"
+        "    print(f'{dask_res.executor}: {len(dask_res.rows)} points in '\n"
+        "          f'{dask_res.seconds:.1f} s; rows identical to the local processes: '\n"
+        "          f'{list(dask_res.rows) == list(dev_res.rows)}')"
+    ),
+]
+
+
 def write(name: str, cells) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
@@ -241,3 +362,4 @@ def write(name: str, cells) -> None:
 if __name__ == "__main__":
     write("01_settling.ipynb", SETTLING)
     write("02_hebbian_training.ipynb", NOTEBOOK_02)
+    write("03_codesign.ipynb", CODESIGN)
