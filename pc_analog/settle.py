@@ -163,7 +163,14 @@ class EquilibriumBackend(Backend):
             r.message,
             r.grad_max,
             x_eq=r.x,
-            stats={"nit": r.nit, "nfev": r.nfev, "njev": r.njev, "nhev": r.nhev, "nfact": r.nfact},
+            stats={
+                "nit": r.nit,
+                "nfev": r.nfev,
+                "njev": r.njev,
+                "nhev": r.nhev,
+                "nfact": r.nfact,
+                "method": r.method,
+            },
         )
 
 

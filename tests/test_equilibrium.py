@@ -250,3 +250,141 @@ def test_low_rank_solve_matches_dense_linear_algebra():
     np.testing.assert_allclose(
         p, np.linalg.solve(H, r[:, :, None])[:, :, 0], rtol=1e-10, atol=1e-12
     )
+
+
+# --------------------------------------------------------------------------------------
+# The structured path (Gauss-Newton in error coordinates) against the dense reference.
+
+# Both paths stopped at max |dF/dx| <= STRUCTURED_GTOL rest within STRUCTURED_ATOL of each
+# other (the distance is about |H^-1| gtol on these well-conditioned problems).
+STRUCTURED_GTOL = 1e-12
+STRUCTURED_ATOL = 1e-9
+
+
+def _layered_case(sizes, act, clamped, seed, precisions=1.0, batch=5, gain=1.5):
+    net = pa.Network.random(sizes, act, precisions=precisions, seed=seed, gain=gain)
+    rng = np.random.default_rng(1000 + seed)
+    clamp = pa.Clamp.layers(sizes, clamped)
+    values = tuple(rng.uniform(-1.0, 1.0, size=(batch, n)) for n in sizes)
+    return net, pa.initial_state(net, clamp, values), clamp
+
+
+def _assert_same_rest(net, x, clamp, method="gauss-newton"):
+    fast = pa.solve_equilibrium(net, x, clamp, gtol=STRUCTURED_GTOL)
+    ref = pa.solve_equilibrium(net, x, clamp, gtol=STRUCTURED_GTOL, structured=False)
+    assert fast.success and ref.success
+    assert fast.method == method and ref.method == "newton"
+    for a, b in zip(fast.x, ref.x):
+        np.testing.assert_allclose(a, b, rtol=0, atol=STRUCTURED_ATOL)
+    for a, v, m in zip(fast.x, x, clamp.masks):
+        np.testing.assert_array_equal(a[:, m], v[:, m])  # clamped units never move
+    # The reported energy and gradient are those of the returned state.
+    np.testing.assert_allclose(fast.energy, pa.energy(net, fast.x), rtol=1e-12, atol=1e-15)
+    g = pa.grad_x(net, fast.x)
+    free = [np.abs(gl[:, ~m]).max(axis=1) for gl, m in zip(g, clamp.masks) if (~m).any()]
+    np.testing.assert_allclose(fast.grad_max, np.max(free, axis=0), rtol=1e-6, atol=1e-15)
+    assert np.all(np.max(free, axis=0) <= STRUCTURED_GTOL * (1 + 1e-6))
+    return fast, ref
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus", "linear"])
+@pytest.mark.parametrize(
+    "sizes", [[10, 24, 3], [10, 24, 16, 3], [8, 20, 16, 12, 4], [6, 12, 12, 12, 12, 2]]
+)
+def test_structured_path_equals_dense_path(sizes, act):
+    """Input and output clamped, 1 to 4 free layers, diagonal precisions, batch 5."""
+    rng = np.random.default_rng(len(sizes))
+    precisions = [rng.uniform(0.5, 2.0, n) if l % 2 else 0.8 for l, n in enumerate(sizes[1:])]
+    net, x, clamp = _layered_case(sizes, act, [0, -1], seed=len(sizes), precisions=precisions)
+    _assert_same_rest(net, x, clamp)
+
+
+@pytest.mark.parametrize(
+    "sizes, clamped",
+    [
+        ([6, 14, 5, 12, 9, 3], [0, 2, 5]),  # a clamped middle layer: two closed segments
+        ([6, 14, 5, 12, 9, 3], [0, 2]),  # a closed segment below an open one (top free)
+        ([6, 14, 12, 3], [0, 1, 3]),  # one free layer, everything around it clamped
+    ],
+)
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_structured_path_with_clamped_middle_layers(sizes, clamped, act):
+    rng = np.random.default_rng(3)
+    precisions = [rng.uniform(0.5, 2.0, n) for n in sizes[1:]]
+    net, x, clamp = _layered_case(sizes, act, clamped, seed=4, precisions=precisions)
+    _assert_same_rest(net, x, clamp)
+
+
+def test_structured_path_linear_network_equals_closed_form():
+    """A second oracle: for a linear network one Gauss-Newton step is the exact solve."""
+    net, x, clamp = _layered_case([5, 9, 7, 6, 3], "linear", [0, 4], seed=6, precisions=0.7)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success and res.method == "gauss-newton" and res.nit == 1
+    for a, b in zip(res.x, _linear_closed_form(net, clamp, x)):
+        np.testing.assert_allclose(a, b, rtol=EXACT_RTOL, atol=EXACT_RTOL)
+
+
+def test_layered_segments_condition():
+    from pc_analog._gauss_newton import layered_segments
+
+    net = pa.Network.random([6, 14, 5, 12, 9, 3], "tanh", seed=0)
+    sizes = net.sizes
+    assert layered_segments(net, pa.Clamp.layers(sizes, [0, 5])) == [(1, 4)]
+    assert layered_segments(net, pa.Clamp.layers(sizes, [0, 2, 5])) == [(1, 1), (3, 4)]
+    assert layered_segments(net, pa.Clamp.layers(sizes, [0, 2])) == [(1, 1), (3, 5)]
+    assert layered_segments(net, pa.Clamp.layers(sizes, [0])) == [(1, 5)]
+    assert layered_segments(net, pa.Clamp.layers(sizes, range(6))) == []
+    # not layered: the input free, or a partly clamped layer
+    assert layered_segments(net, pa.Clamp.layers(sizes, [5])) is None
+    masks = list(pa.Clamp.layers(sizes, [0, 5]).masks)
+    masks[2] = np.arange(5) == 0
+    assert layered_segments(net, pa.Clamp(tuple(masks))) is None
+    # a clamped top wider than the segment below it: the low-rank part would not be low
+    wide = pa.Network.random([4, 3, 8], "tanh", seed=0)
+    assert layered_segments(wide, pa.Clamp.layers(wide.sizes, [0, 2])) is None
+
+
+@pytest.mark.parametrize("how", ["partial-hidden", "free-input", "wide-top"])
+def test_other_clamps_take_the_dense_path(how):
+    rng = np.random.default_rng(7)
+    if how == "wide-top":
+        net = pa.Network.random([4, 3, 8], "tanh", seed=1, gain=1.5)
+        clamp = pa.Clamp.layers(net.sizes, [0, 2])
+    else:
+        net = pa.Network.random([5, 9, 7, 3], "tanh", seed=1, gain=1.5)
+        masks = list(pa.Clamp.layers(net.sizes, [0, 3]).masks)
+        if how == "partial-hidden":
+            masks[2] = np.arange(7) % 2 == 0  # a clamp in the middle of a layer
+        else:
+            masks[0] = np.arange(5) < 3  # some input units free
+        clamp = pa.Clamp(tuple(masks))
+    values = tuple(rng.uniform(-1.0, 1.0, size=(4, n)) for n in net.sizes)
+    x = pa.initial_state(net, clamp, values)
+    _assert_same_rest(net, x, clamp, method="newton")
+
+
+def test_structured_path_hands_stalled_samples_to_the_dense_path(monkeypatch):
+    """A line search that never accepts a step (forced here) ends the Gauss-Newton
+    phase for those samples; the dense path finishes them from where they are."""
+    import pc_analog._gauss_newton as gnm
+
+    net, x, clamp = _layered_case([8, 12, 10, 3], "tanh", [0, 3], seed=2)
+    monkeypatch.setattr(gnm, "_BACKTRACKS", 0)
+    res = pa.solve_equilibrium(net, x, clamp, gtol=STRUCTURED_GTOL)
+    ref = pa.solve_equilibrium(net, x, clamp, gtol=STRUCTURED_GTOL, structured=False)
+    assert res.success and res.method == "gauss-newton+newton"
+    assert res.nit == 1 + ref.nit  # one (refused) Gauss-Newton step, then the same Newton
+    for a, b in zip(res.x, ref.x):
+        np.testing.assert_allclose(a, b, rtol=0, atol=STRUCTURED_ATOL)
+
+
+def test_structured_path_is_faster_in_work_than_the_dense_path(monkeypatch):
+    """Two free 64-unit layers: no Hessian block is ever formed on the structured path."""
+    import pc_analog.equilibrium as eqm
+
+    calls = []
+    inner = eqm.hessian_blocks
+    monkeypatch.setattr(eqm, "hessian_blocks", lambda *a, **k: calls.append(1) or inner(*a, **k))
+    net, x, clamp = _layered_case([16, 64, 64, 4], "tanh", [0, 3], seed=9, gain=1.0)
+    res = pa.solve_equilibrium(net, x, clamp)
+    assert res.success and res.method == "gauss-newton" and not calls
