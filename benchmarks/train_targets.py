@@ -8,6 +8,10 @@ Cases (the targets of the Hebbian-learning issue):
   d  digits 64-128-10 tanh, batch size 1 (online), against BP with batch size 1
      (a comparison; the issue sets no number)
 
+Inputs are standardized (``TrainConfig.standardize_inputs``: one offset and one gain for
+all input drivers, from the training samples); on the seed-0 digits split this lifts a
+plain SGD backprop MLP from ~96 % to ~98 % validation accuracy, for PC and BP alike.
+
 Every run is :func:`pc_analog.train` with the ``equilibrium`` backend: settle the circuit
 with input and label clamped, read the Hebbian update from the settled node voltages,
 program it into the devices; the backprop twin starts from the same weights and sees
@@ -86,18 +90,20 @@ class Case:
         return ", ".join(parts) if parts else "none (comparison)"
 
 
-DIGITS = dict(dataset="digits", arch=(64, 128, 10), activation="tanh")
-FASHION = dict(dataset="fashion-mnist", arch=(784, 256, 10), activation="tanh")
+DIGITS = dict(dataset="digits", arch=(64, 128, 10), activation="tanh", standardize_inputs=True)
+FASHION = dict(
+    dataset="fashion-mnist", arch=(784, 256, 10), activation="tanh", standardize_inputs=True
+)
 
 CASES = {
     "a": Case(
         "a",
         "digits 64-128-10 tanh, ideal devices",
         dict(DIGITS, device="ideal", batch_size=32),
-        lrs=(0.1, 0.2, 0.4),
+        lrs=(0.05, 0.1),
         precisions_output=(1.0, 0.1),
         schedules=("constant", "cosine"),
-        epochs=(40, 80),
+        epochs=(40, 100),
         seeds=(0, 1, 2),
         min_accuracy=0.97,
         max_gap=POINT,
@@ -106,10 +112,10 @@ CASES = {
         "b",
         "digits 64-128-10 tanh, 4-bit conductances, 2 % write noise (4bit-noisy)",
         dict(DIGITS, device="4bit-noisy", batch_size=32),
-        lrs=(0.1, 0.2, 0.4),
+        lrs=(0.05, 0.1),
         precisions_output=(1.0, 0.1),
         schedules=("constant", "cosine"),
-        epochs=(40, 80),
+        epochs=(40, 100),
         seeds=(0, 1, 2),
         min_accuracy=0.93,
     ),
@@ -132,9 +138,9 @@ CASES = {
         "d",
         "digits 64-128-10 tanh, ideal devices, batch size 1 (online) vs BP batch size 1",
         dict(DIGITS, device="ideal", batch_size=1),
-        lrs=(0.003, 0.01, 0.03),
+        lrs=(0.003, 0.01),
         precisions_output=(0.1,),
-        schedules=("constant", "cosine"),
+        schedules=("constant",),
         epochs=(10, 20),
         seeds=(0, 1, 2),
     ),
@@ -427,6 +433,8 @@ def render(results: dict) -> str:
         "label clamped, Hebbian update `dW = eta pi eps phi(x)^T` read from the settled node "
         "voltages, programmed through the device model) next to its digital backprop twin "
         "(same initial weights, batches and learning rates; MSE loss on one-hot targets). "
+        "Inputs standardized for both (`--standardize`: one offset and one gain for all "
+        "input drivers, computed from the training samples). "
         "Test accuracy after the last epoch, no early stopping. Seconds per epoch are wall "
         "time of one `train` epoch: PC settle + programming, the BP twin step, and the "
         "train/test evaluation of both. Command: "

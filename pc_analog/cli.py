@@ -319,6 +319,7 @@ def _cmd_train(args) -> int:
         seed=args.seed,
         limit_train=args.limit_train,
         limit_test=args.limit_test,
+        standardize_inputs=args.standardize,
         hardware={"c_F": args.c_F, "g0_S": args.g0_S, "g_unit_S": args.g_unit_S},
     )
     with warnings.catch_warnings():
@@ -684,6 +685,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--eval", dest="eval_mode", default="feedforward", choices=("feedforward", "settle")
+    )
+    t.add_argument(
+        "--standardize",
+        action="store_true",
+        help="shift and scale the inputs to zero mean, unit spread (one offset, one gain)",
     )
     t.add_argument("--no-bp", action="store_true", help="skip the backprop twin")
     t.add_argument("--limit-train", type=_positive_int)

@@ -31,6 +31,7 @@ __all__ = [
     "FASHION_MNIST_DIR",
     "DATASET_SPECS",
     "one_hot",
+    "standardize",
     "read_idx",
     "load_digits",
     "load_idx_dataset",
@@ -143,6 +144,43 @@ def one_hot(labels, n_classes: int) -> np.ndarray:
     out = np.zeros((labels.size, n_classes), dtype=np.float64)
     out[np.arange(labels.size), labels.astype(np.intp)] = 1.0
     return out
+
+
+def standardize(x_train, *others) -> tuple[np.ndarray, ...]:
+    """Shift and scale features by one offset and one gain taken from the training data.
+
+    ``x' = (x - m) / s`` with ``m`` the mean and ``s`` the standard deviation of *all*
+    entries of ``x_train`` (scalars, not per feature): on the circuit this is one DC
+    offset and one gain shared by every input driver, so it needs no per-pixel trim.
+    The other arrays (test data) are mapped with the training statistics.
+
+    Parameters
+    ----------
+    x_train : array_like, shape (n, d)
+    *others : array_like, shape (m, d)
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(x_train', *others', m, s)``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``x_train`` is empty or constant.
+    """
+    x_train = np.asarray(x_train, dtype=np.float64)
+    if x_train.size == 0:
+        raise InvalidInputError("standardize: the training data is empty")
+    m, s = float(x_train.mean()), float(x_train.std())
+    if not (s > 0 and np.isfinite(s)):
+        raise InvalidInputError("standardize: the training data is constant (zero spread)")
+    return (
+        (x_train - m) / s,
+        *((np.asarray(x, dtype=np.float64) - m) / s for x in others),
+        m,
+        s,
+    )
 
 
 def _stratified_split(

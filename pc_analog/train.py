@@ -30,7 +30,7 @@ import numpy as np
 
 from .activations import get_activation
 from .circuit import DifferentialPair, Hardware
-from .data import load_dataset, one_hot
+from .data import load_dataset, one_hot, standardize
 from .devices import DeviceArray, DeviceConfig, load_device_config
 from .energy import feedforward
 from .errors import ConvergenceWarning, InvalidInputError
@@ -83,6 +83,10 @@ class TrainConfig:
         Scale of the PyTorch-style initial weights.
     limit_train, limit_test : int or None
         Use only the first samples (quick runs).
+    standardize_inputs : bool
+        Map the input features to zero mean and unit spread with one offset and one gain
+        from the training samples used (:func:`pc_analog.data.standardize`); the test
+        data gets the same map.
     hardware : dict
         ``Hardware`` fields (``c_F``, ``g0_S``, ``g_unit_S``).
     """
@@ -105,6 +109,7 @@ class TrainConfig:
     init_gain: float = 1.0
     limit_train: int | None = None
     limit_test: int | None = None
+    standardize_inputs: bool = False
     hardware: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -400,6 +405,8 @@ def train(
         x_tr, lab_tr = x_tr[: cfg.limit_train], lab_tr[: cfg.limit_train]
     if cfg.limit_test:
         x_te, lab_te = x_te[: cfg.limit_test], lab_te[: cfg.limit_test]
+    if cfg.standardize_inputs:
+        x_tr, x_te, _, _ = standardize(x_tr, x_te)
     if cfg.arch[0] != x_tr.shape[1] or cfg.arch[-1] != data.n_classes:
         raise InvalidInputError(
             f"arch: {'-'.join(map(str, cfg.arch))} does not fit {cfg.dataset} "

@@ -23,6 +23,7 @@ from pc_analog.data import (
     load_idx_dataset,
     one_hot,
     read_idx,
+    standardize,
 )
 from pc_analog.errors import InvalidInputError
 
@@ -364,3 +365,24 @@ def test_fashion_mnist_missing_default_names_package(monkeypatch, tmp_path):
     assert "dataset-fashion-mnist" in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "\n" not in message
+
+
+# ------------------------------------------------------------------ standardize
+def test_standardize_uses_one_offset_and_gain_from_the_training_data():
+    rng = np.random.default_rng(0)
+    x_tr = rng.uniform(0, 1, size=(50, 7)) * np.arange(1, 8)
+    x_te = rng.uniform(0, 1, size=(20, 7))
+    a, b, m, s = standardize(x_tr, x_te)
+    assert abs(a.mean()) < 1e-12 and abs(a.std() - 1) < 1e-12
+    assert m == pytest.approx(x_tr.mean()) and s == pytest.approx(x_tr.std())
+    # the test data gets the training map: an affine map with the same two scalars
+    np.testing.assert_allclose(b * s + m, x_te, rtol=0, atol=1e-12)
+    # per-feature structure is kept (scalars, not per-feature statistics)
+    np.testing.assert_allclose(np.diff(a, axis=1), np.diff(x_tr, axis=1) / s, atol=1e-12)
+
+
+def test_standardize_rejects_empty_or_constant_data():
+    with pytest.raises(InvalidInputError, match="empty"):
+        standardize(np.zeros((0, 3)))
+    with pytest.raises(InvalidInputError, match="constant"):
+        standardize(np.ones((4, 3)))

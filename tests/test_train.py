@@ -31,7 +31,9 @@ import pytest
 
 from pc_analog.circuit import Hardware
 from pc_analog.cli import main
+from pc_analog.data import load_dataset, standardize
 from pc_analog.devices import PRESETS, weights
+from pc_analog.energy import feedforward
 from pc_analog.errors import InvalidInputError
 from pc_analog.formats import load_network
 from pc_analog.hebbian import HardwareNetwork
@@ -516,3 +518,25 @@ def test_hardware_is_normalised_so_api_and_cli_checkpoints_match():
 
     with pytest.raises(InvalidInputError, match="hardware"):
         TrainConfig(hardware={"c_F": 1e-12, "bogus": 1})
+
+
+def test_standardized_inputs_are_used_for_training_and_evaluation(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(
+        ["train", *TINY, "--standardize", "--no-plots", "--json", "--out", out_dir], capsys
+    )
+    assert rc == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    saved = json.loads((out_dir / "config.json").read_text())["config"]
+    assert saved["standardize_inputs"] is True
+    # The reported test accuracy is the final network's on the test data mapped with the
+    # training statistics, and differs from reading the raw test data through it.
+    data = load_dataset("digits")
+    x_tr, x_te = data.x_train[: saved["limit_train"]], data.x_test[: saved["limit_test"]]
+    lab = data.y_test[: saved["limit_test"]]
+    _, x_te_std, _, _ = standardize(x_tr, x_te)
+    net = load_network(out_dir / "final_network.json")
+    acc = float(np.mean(feedforward(net, x_te_std)[-1].argmax(1) == lab))
+    assert acc == summary["test_accuracy"]
+    raw = feedforward(net, x_te)[-1]
+    assert not np.allclose(raw, feedforward(net, x_te_std)[-1])
