@@ -15,6 +15,12 @@ __all__ = [
     "plot_conductance_histogram",
     "plot_crossover",
     "sweep_figures",
+    "plot_error_arrival",
+    "plot_fpa_alignment",
+    "plot_variance_ratio",
+    "plot_pc_timing",
+    "plot_saddle",
+    "plot_fisher",
 ]
 
 
@@ -267,3 +273,163 @@ def sweep_figures(result) -> dict:
             fig.tight_layout()
             figs["crossover"] = fig
     return figs
+
+
+# ------------------------------------------------------------ the seeds' claims
+
+
+def plot_error_arrival(results: Sequence, *, axes=None):
+    """Seed 001 Theorem 1: ``||eps_l||`` per layer (rows) and step (columns), one panel per
+    :class:`~pc_analog.claims.ErrorArrivalResult`; exact zeros are white and the
+    predicted first step ``L - l`` is outlined in red.  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    for ax, r in zip(axes, results):
+        norms = np.ma.masked_equal(r.error_norms.T, 0.0)
+        im = ax.imshow(np.ma.log10(norms), origin="lower", aspect="auto", cmap="viridis")
+        L = r.n_layers
+        ax.step(
+            [L - l for l in range(1, L + 1)],
+            np.arange(L),
+            where="mid",
+            color="red",
+            lw=1.5,
+            label="t = L - l",
+        )
+        ax.set_xlabel("inference step t")
+        ax.set_ylabel("layer l")
+        ax.set_yticks(range(L), [str(l) for l in range(1, L + 1)])
+        ax.set_title(f"{r.method.upper()}, step {r.step_size:g}: {'holds' if r.holds else 'FAILS'}")
+        fig.colorbar(im, ax=ax, label="log10 ||eps_l||")
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fpa_alignment(result):
+    """Seed 001 Figs. 3-5: cosine similarity of FPA-PC to backprop and test accuracy
+    against ``T / L``, one colour per step size, one line style per depth; backprop's
+    accuracy dotted.  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    styles = ["-", "--", ":", "-."]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    r = result
+    for i, h in enumerate(r.n_hidden):
+        L = h + 1
+        for j, gamma in enumerate(r.step_sizes):
+            t_over_L = r.n_steps[i, j] / L
+            kw = dict(color=colors[j % len(colors)], ls=styles[i % len(styles)], marker="o", ms=3)
+            a1.plot(t_over_L, r.cosine[i, j], label=f"SS {gamma:g}, L = {L}", **kw)
+            a2.plot(t_over_L, r.test_accuracy[i, j], **kw)
+        a2.axhline(r.bp_test_accuracy[i], color="grey", ls=styles[i % len(styles)], lw=0.8)
+    for ax in (a1, a2):
+        ax.axvline(1.0, color="k", lw=0.5)
+        ax.set_xlabel("inference steps / layers  (T / L)")
+    a1.set_ylabel("cosine similarity to backprop")
+    a2.set_ylabel("test accuracy (grey: backprop)")
+    a1.legend(fontsize=7, ncol=2)
+    a1.set_title("update alignment, mean over training")
+    a2.set_title(f"after {r.epochs} epochs")
+    fig.tight_layout()
+    return fig
+
+
+def plot_variance_ratio(result, *, ax=None):
+    """Standard PC's equilibrium update against backprop's as the output variance grows:
+    ``1 - cos`` and the relative error against the ratio ``r`` (log-log)."""
+    ax = _axes(ax)
+    ax.loglog(result.ratios, 1 - result.cosine, "o-", label="1 - cosine")
+    ax.loglog(result.ratios, result.rel_error, "s-", label="|dW_PC/r - dW_BP| / |dW_BP|")
+    ax.set_xlabel("output precision ratio r (variance ratio 1/r)")
+    ax.invert_xaxis()
+    ax.legend(loc="best")
+    ax.set_title("standard PC -> backprop as r -> 0")
+    return ax
+
+
+def plot_pc_timing(result, *, ax=None):
+    """Wall time per batch of backprop and digital PC variants against depth (log-log)."""
+    ax = _axes(ax)
+    L = np.array(result.n_hidden) + 1
+    for name, t in (
+        ("backprop", result.bp_s),
+        ("FPA-PC, step 1, T = L-1", result.fpa_s),
+        ("Z-IL", result.zil_s),
+        (f"standard PC to gtol {result.pc_gtol:g}", result.pc_s),
+    ):
+        ax.loglog(L, t * 1e3, "o-", label=name)
+    ax.set_xlabel("layers L")
+    ax.set_ylabel("time per batch (ms)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"digital PC vs backprop (batch {result.batch}, width {result.width})")
+    return ax
+
+
+def plot_saddle(results: Sequence, *, lim: float = 1.6, n: int = 161):
+    """Seed 002 toy ``f(x) = w2 w1 x``: the loss (left) and the equilibrated energy
+    ``F* = Loss / (1 + w2^2)`` (right) with the GD and PC paths from the same starts,
+    and the loss along each path.  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .claims import toy_landscape
+
+    r0 = results[0]
+    g = np.linspace(-lim, lim, n)
+    w1, w2 = np.meshgrid(g, g, indexing="xy")
+    loss, fstar = toy_landscape(w1, w2, x=r0.x, y=r0.y)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for ax, z, title, key in (
+        (axes[0], loss, "loss  1/2 (y - w2 w1 x)^2: gradient descent", "gd_path"),
+        (axes[1], fstar, "equilibrated energy F*: PC", "pc_path"),
+    ):
+        ax.contourf(w1, w2, z, levels=30, cmap="viridis")
+        for r in results:
+            p = getattr(r, key)
+            ax.plot(p[:, 0], p[:, 1], "w.-", ms=2, lw=0.8)
+            ax.plot(*r.start, "ro", ms=4)
+        ax.plot(0, 0, "kx")
+        ax.set_xlabel("w1")
+        ax.set_ylabel("w2")
+        ax.set_title(title, fontsize=9)
+    for k, r in enumerate(results):
+        (line,) = axes[2].semilogy(r.gd_loss, lw=1, label="GD" if k == 0 else None)
+        axes[2].semilogy(r.pc_loss, ls="--", color=line.get_color(), label="PC" if k == 0 else None)
+    axes[2].axhline(r0.escape_loss, color="k", lw=0.5)
+    axes[2].set_xlabel("iteration (same learning rate)")
+    axes[2].set_ylabel("loss")
+    axes[2].legend()
+    axes[2].set_title("escape: loss below half the saddle's")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fisher(results: Sequence, *, ax=None):
+    """Seed 003: Monte Carlo Fisher information (diagonal, +-2 standard errors) against
+    the analytic value, for the layer's own factor (the seed's ``pi_l``) and for the
+    full model (``pi_l + J^T pi_{l+1} J``)."""
+    ax = _axes(ax)
+    lo, hi = np.inf, -np.inf
+    for r in results:
+        for what, exact, mc, se, marker in (
+            ("own factor", r.own_analytic, r.own_mc, r.own_se, "o"),
+            ("with the layer above", r.full_analytic, r.full_mc_score, r.full_score_se, "s"),
+        ):
+            if what != "own factor" and np.array_equal(r.full_analytic, r.own_analytic):
+                continue  # the output layer: nothing above it
+            x, y, e = np.diag(exact), np.diag(mc), 2 * np.diag(se)
+            ax.errorbar(
+                x, y, yerr=e, ls="none", marker=marker, ms=4, label=f"layer {r.layer}, {what}"
+            )
+            lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
+    ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="y = x")
+    ax.set_xlabel("analytic E[d2F/dx2] (diagonal)")
+    ax.set_ylabel("Monte Carlo E[s s^T] (diagonal)")
+    ax.legend(fontsize=7)
+    ax.set_title("Fisher information of the activities")
+    return ax
