@@ -240,8 +240,9 @@ class _Segment:
         G[n - 1] = self.W[self.t][None, :, :] * pt.df[n - 1][:, None, :]
         for i in range(n - 2, -1, -1):
             l = self.layers[i]
-            Gi = G[i + 1].reshape(B * self.k, -1) @ self.W[l + 1]
-            G[i] = Gi.reshape(B, self.k, -1) * pt.df[i][:, None, :]
+            Gi = (G[i + 1].reshape(B * self.k, -1) @ self.W[l + 1]).reshape(B, self.k, -1)
+            Gi *= pt.df[i][:, None, :]  # in place: a fresh product here costs a GEMM's time
+            G[i] = Gi
         D, GD = [], []
         M = np.zeros((B, self.k, self.k))
         M[:, np.arange(self.k), np.arange(self.k)] = 1.0 / self.pi[self.t]

@@ -141,19 +141,32 @@ class DiscreteBackend(Backend):
 
 
 class EquilibriumBackend(Backend):
-    """The rest point found directly by damped Newton (:func:`solve_equilibrium`)."""
+    """The rest point found directly (:func:`solve_equilibrium`).
+
+    Parameters
+    ----------
+    gtol, max_iter :
+        As for :func:`solve_equilibrium`.
+    structured : bool
+        ``False`` forces the dense block-Newton path (for comparisons).
+    """
 
     name = "equilibrium"
 
-    def __init__(self, gtol: float = GTOL_DEFAULT, max_iter: int = 200):
+    def __init__(self, gtol: float = GTOL_DEFAULT, max_iter: int = 200, structured: bool = True):
         if not gtol > 0 or max_iter < 1:
             raise InvalidInputError("equilibrium backend: need gtol > 0 and max_iter >= 1")
-        self.gtol, self.max_iter = gtol, max_iter
+        self.gtol, self.max_iter, self.structured = gtol, max_iter, bool(structured)
 
     def settle(self, circuit):
         net = _require_symmetric(circuit, self.name)
         r = solve_equilibrium(
-            net, circuit.x_init, circuit.clamp, gtol=self.gtol, max_iter=self.max_iter
+            net,
+            circuit.x_init,
+            circuit.clamp,
+            gtol=self.gtol,
+            max_iter=self.max_iter,
+            structured=self.structured,
         )
         return SettleResult(
             self.name,
