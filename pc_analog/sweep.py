@@ -777,7 +777,8 @@ def crossover_table(rows: Sequence[Mapping], *, x: str = "n_weights", varying=()
     Returns
     -------
     list of dict
-        One per group and ratio: the group's parameters, ``ratio`` (label of
+        One per group and ratio that has a finite value (a digital reference without an
+        energy figure has no energy row): the group's parameters, ``ratio`` (label of
         :data:`RATIO_COLUMNS`), ``min``/``max`` of the ratio over the group, and
         ``crossover`` (the ``x`` where it crosses 1, :func:`find_crossover`, or
         ``None``).
@@ -793,6 +794,8 @@ def crossover_table(rows: Sequence[Mapping], *, x: str = "n_weights", varying=()
             if col not in rs[0]:
                 continue
             ys = [np.nan if r[col] is None else r[col] for r in rs]
+            if not np.isfinite(ys).any():  # e.g. energy against a machine without a figure
+                continue
             out.append(
                 {
                     **dict(zip(keys, g)),

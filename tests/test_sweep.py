@@ -376,6 +376,9 @@ def test_crossover_table_groups_by_the_non_size_parameters(timing_rows):
         assert t["min"] == min(ys) and t["max"] == max(ys)
         assert t["crossover"] == find_crossover([r["n_weights"] for r in rs], ys)
         assert (t["crossover"] is None) == (t["min"] > 1 or t["max"] < 1)
+    # A ratio with no value (a machine without an energy figure) has no row, and no warning.
+    blank = [{**r, "energy_ratio": None} for r in timing_rows]
+    assert [t["ratio"] for t in crossover_table(blank)] == ["latency (batch 1)", "throughput"]
 
 
 def test_sweep_figures_follow_the_grid(timing_rows):
@@ -475,3 +478,13 @@ def test_cli_out_must_be_a_folder_and_scheduler_must_answer(tmp_path, capsys, mo
     )
     assert "dask scheduler" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_every_parameter_and_quantity_is_documented():
+    from pathlib import Path
+
+    from pc_analog.sweep import QUANTITIES
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    for name in [*PARAMETERS, *QUANTITIES]:
+        assert f"`{name}`" in doc, name
