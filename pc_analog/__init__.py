@@ -3,9 +3,9 @@
 The public surface, in data-flow order: the network and its energy, the
 digital reference (backprop, discrete PC and its variants), the equilibrium
 solver and the :func:`settle` entry point, the timing stage (hardware specs and
-:func:`timing_report`), file formats and data sets.
-``import pc_analog`` needs only numpy, scipy and networkx; PySpice, matplotlib
-and scikit-learn are imported lazily where they are used.
+:func:`timing_report`), co-design sweeps (:func:`run_sweep`), file formats and data sets.
+``import pc_analog`` needs only numpy, scipy and networkx; PySpice, matplotlib,
+scikit-learn and dask are imported lazily where they are used.
 """
 
 from .activations import ACTIVATIONS, Activation, get_activation
@@ -58,6 +58,7 @@ from .specs import (
     load_analog_spec,
     load_digital_spec,
 )
+from .sweep import SweepConfig, SweepResult, load_sweep_config, read_sweep_csv, run_sweep
 from .timing import TimingReport, energy_per_inference, flop_counts, roofline, timing_report
 from .train import TrainConfig, TrainReport, train
 
@@ -129,4 +130,9 @@ __all__ = [
     "load_digital_spec",
     "roofline",
     "timing_report",
+    "SweepConfig",
+    "SweepResult",
+    "load_sweep_config",
+    "read_sweep_csv",
+    "run_sweep",
 ]
