@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._threads import single_threaded_blas
 from .circuit import Circuit, Hardware, compile_network
 from .equilibrium import GTOL_DEFAULT, solve_equilibrium
 from .errors import InvalidInputError
@@ -259,5 +260,8 @@ def settle(
         if any(v is not None for v in (x0, target, clamp, values, hardware)):
             raise InvalidInputError("settle: a compiled circuit already holds its clamps")
         return be.settle(net)
-    circuit = compile_network(net, x0, target, clamp=clamp, values=values, hardware=hardware)
+    # The feedforward start is (batch x n) products: BLAS threads only contend there
+    # (see pc_analog._threads), and on a shared machine they cost more than the solve.
+    with single_threaded_blas():
+        circuit = compile_network(net, x0, target, clamp=clamp, values=values, hardware=hardware)
     return be.settle(circuit)
