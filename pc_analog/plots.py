@@ -311,12 +311,13 @@ def plot_error_arrival(results: Sequence, *, axes=None):
 
 
 def plot_fpa_alignment(result):
-    """Seed 001 Figs. 3-5: cosine similarity of FPA-PC to backprop and test accuracy
-    against ``T / L``, one colour per step size, one line style per depth; backprop's
-    accuracy dotted.  Returns the figure."""
+    """Seed 001 Figs. 3-5: cosine similarity of FPA-PC to backprop (at the initial
+    weights, where every run shares them, and averaged over training, where each run
+    follows its own updates) and test accuracy against ``T / L``; one colour per step
+    size, one line style per depth, backprop's accuracy in grey.  Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(15, 4))
     styles = ["-", "--", ":", "-."]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     r = result
@@ -325,16 +326,19 @@ def plot_fpa_alignment(result):
         for j, gamma in enumerate(r.step_sizes):
             t_over_L = r.n_steps[i, j] / L
             kw = dict(color=colors[j % len(colors)], ls=styles[i % len(styles)], marker="o", ms=3)
-            a1.plot(t_over_L, r.cosine[i, j], label=f"SS {gamma:g}, L = {L}", **kw)
+            a0.plot(t_over_L, r.cosine_init[i, j], label=f"SS {gamma:g}, L = {L}", **kw)
+            a1.plot(t_over_L, r.cosine[i, j], **kw)
             a2.plot(t_over_L, r.test_accuracy[i, j], **kw)
         a2.axhline(r.bp_test_accuracy[i], color="grey", ls=styles[i % len(styles)], lw=0.8)
-    for ax in (a1, a2):
+    for ax in (a0, a1, a2):
         ax.axvline(1.0, color="k", lw=0.5)
         ax.set_xlabel("inference steps / layers  (T / L)")
+    a0.set_ylabel("cosine similarity to backprop")
     a1.set_ylabel("cosine similarity to backprop")
     a2.set_ylabel("test accuracy (grey: backprop)")
-    a1.legend(fontsize=7, ncol=2)
-    a1.set_title("update alignment, mean over training")
+    a0.legend(fontsize=7, ncol=2)
+    a0.set_title("at the initial weights (first batch)")
+    a1.set_title("mean over training")
     a2.set_title(f"after {r.epochs} epochs")
     fig.tight_layout()
     return fig
