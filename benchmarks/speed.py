@@ -328,6 +328,9 @@ def measure_a_b(cfg) -> dict:
             t0 = time.perf_counter()
             pa.backprop(net, x0, y)
             walls["bp_def"].append(time.perf_counter() - t0)
+        # OpenBLAS worker threads spin for a while after a threaded call, taking the
+        # other core (and CPU time) from whatever runs next: let them park.
+        time.sleep(0.05)
     med = {k: float(np.median(v)) for k, v in walls.items()}
     out.update(
         bp_default_s=med["bp_def"],
@@ -619,7 +622,8 @@ def report(a, c, prof, cfg, load) -> str:
         f"{db['rel_diff']:.1e} of each other (relative).",
         "",
         f"Timed in {cfg['bp_rounds']} alternating rounds (one `settle`, then three backprop "
-        "passes with one BLAS thread and three with the default threads; medians), so that "
+        "passes with one BLAS thread and three with the default threads, then a 50 ms pause "
+        "so that idle OpenBLAS threads stop spinning; medians), so that "
         "the load of other processes falls on both alike; the `solve_equilibrium` and dense "
         "rows are medians of separate runs. Against the faster backprop time: "
         f"**{a['ratio_b']:.1f}x** (goal <= {GOAL_BP_RATIO:.0f}x: "
