@@ -324,13 +324,13 @@ def measure_a_b(cfg) -> dict:
                 pa.backprop(net, x0, y)
                 walls["bp_one"].append(time.perf_counter() - t0)
                 cpus["bp_one"].append(time.process_time() - c0)
-        for _ in range(3):
-            t0 = time.perf_counter()
-            pa.backprop(net, x0, y)
-            walls["bp_def"].append(time.perf_counter() - t0)
-        # OpenBLAS worker threads spin for a while after a threaded call, taking the
-        # other core (and CPU time) from whatever runs next: let them park.
-        time.sleep(0.05)
+    # Backprop with the default BLAS threads, timed after the rounds: on this machine a
+    # threaded OpenBLAS call leaves the next single-threaded solve ~1.7x slower (measured),
+    # so it must not sit between the alternating timings.
+    for _ in range(3 * cfg["bp_rounds"]):
+        t0 = time.perf_counter()
+        pa.backprop(net, x0, y)
+        walls["bp_def"].append(time.perf_counter() - t0)
     med = {k: float(np.median(v)) for k, v in walls.items()}
     out.update(
         bp_default_s=med["bp_def"],
@@ -627,10 +627,11 @@ def report(a, c, prof, cfg, load) -> str:
         f"{db['rel_diff']:.1e} of each other (relative).",
         "",
         f"Timed in {cfg['bp_rounds']} alternating rounds (one `settle`, then three backprop "
-        "passes with one BLAS thread and three with the default threads, then a 50 ms pause "
-        "so that idle OpenBLAS threads stop spinning; medians), so that "
-        "the load of other processes falls on both alike; the `solve_equilibrium` and dense "
-        "rows are medians of separate runs. Against the faster backprop time: "
+        "passes with one BLAS thread; medians), so that the load of other processes falls "
+        "on both alike; backprop with the default threads is timed after the rounds (a "
+        "threaded OpenBLAS call slows the next single-threaded solve here), and the "
+        "`solve_equilibrium` and dense rows are medians of separate runs. Against the "
+        "faster backprop time: "
         f"**{a['ratio_b']:.1f}x** (goal <= {GOAL_BP_RATIO:.0f}x: "
         f"**{_verdict(a['pass_b'])}**). In CPU time (`time.process_time`, which leaves out "
         "the time spent waiting for a core) the same rounds give "
