@@ -650,7 +650,8 @@ def report(a, c, prof, cfg, load) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     big = c["rows"][-1]
-    g_held = big["traced_peak_mib"] * 2**20 / (SCALING_BATCH * SIZES[-1] * 2 * big["width"] * 8)
+    g_mib = SCALING_BATCH * SIZES[-1] * 2 * big["width"] * 8 / 2**20
+    k_mib = SIZES[-1] * big["width"] ** 2 * 8 / 2**20
     for r in c["rows"]:
         dense_s = _fmt_s(r["dense_s"]) if "dense_s" in r else "-"
         lines.append(
@@ -668,10 +669,12 @@ def report(a, c, prof, cfg, load) -> str:
         f"{SIZES[-1]}); its traced memory p = {c['p_mem']:.2f}. The dense path's time "
         f"p = {c['p_dense']:.2f} over h <= {DENSE_MAX_WIDTH} (O(n^3) per sample against n^2 "
         f"weights: it tends to 1.5); both paths rest within {dense_diff:.1e} of each other. "
-        f"Memory: at h = {big['width']} the traced peak is {g_held:.1f} times the "
-        f"({SCALING_BATCH}, {SIZES[-1]}, {2 * big['width']}) float64 array `G` (the "
-        "Jacobian of the clamped top in the errors, the largest thing the structured path "
-        "holds), i.e. O(batch k n) memory instead of the dense path's O(batch n^2).",
+        f"Memory: at h = {big['width']} the traced peak is {big['traced_peak_mib']:.0f} MiB; "
+        "the structured path's largest arrays are `G` (the Jacobian of the clamped top in "
+        f"the errors, ({SCALING_BATCH}, {SIZES[-1]}, {2 * big['width']}) float64, "
+        f"{g_mib:.0f} MiB) and `K` (k copies of W_2, {k_mib:.0f} MiB, independent of the "
+        "batch), i.e. O(batch k n + k n^2) memory instead of the dense path's "
+        "O(batch n^2) (its Hessian blocks, Schur complements and factors).",
         "",
         "ngspice on one sample of the same family, `.op` as an `ngspice -b` subprocess "
         f"(median of 3 runs; one run where a run takes over {SPICE_SLOW_S:g} s); elements "
@@ -731,11 +734,11 @@ def report(a, c, prof, cfg, load) -> str:
         f"(G, the flops of {SIZES[-1]} backward passes, then M) {gn_fact / 1e3:.0f} kFLOP, one "
         f"backprop pass {bp / 1e3:.0f} kFLOP, one dense block-Newton iteration "
         f"{newton / 1e3:.0f} kFLOP. The solve at gtol {GTOL_B:g} is ~{gn_total / bp:.1f} "
-        "backprop passes by flops; measured it is "
-        f"{a['ratio_b_solver']:.1f}x, because `np.tanh` (a scalar libm call per element; "
-        "its row in the table) is evaluated once per layer in every forward pass, and "
-        "small batched products (`(B,k,n)@(B,n,1)`, the batched 10x10 inverse) run far "
-        "below the GEMM flop rate. Backprop pays `np.tanh` too (forward pass, derivative).",
+        f"backprop passes by flops; measured it is {a['ratio_b_solver']:.1f}x. Beyond the "
+        "flops: `np.tanh` (a scalar libm call per element, its row in the table) runs once "
+        "per free layer in every forward pass, and the small batched products "
+        "(`(B,k,n)@(B,n,1)`, the batched 10x10 inverse) run far below the GEMM flop rate; "
+        "backprop pays `np.tanh` too (forward pass and derivative).",
     ]
     if missed:
         lines += ["", "What would close the gaps:", ""]
