@@ -53,8 +53,9 @@ line search keeps ``F`` from rising.  The stop test is the solver's:
 An open segment (``b = L``) has ``F = sum 1/2 eps^T Pi eps``: its only stationary point
 is ``eps = 0``, the feedforward pass from layer ``a-1``, reached in one step.
 
-Samples whose line search fails are reported as stalled; the caller hands them (and
-any left unconverged) to the dense solver.  No Python loop runs over samples or units:
+Samples whose line search fails, or whose gradient has not fallen tenfold in
+``SLOW_ITERS`` iterations, are reported as stalled; the caller hands them (and any left unconverged)
+to the dense solver.  No Python loop runs over samples or units:
 each iteration is a few batched matrix products per layer.
 """
 
@@ -72,6 +73,10 @@ __all__ = ["layered_segments", "solve_segments", "SegmentsOutcome"]
 #: Rebuild ``G`` and ``M`` when an iteration lowers ``max |dF/dx|`` of some sample by
 #: less than this factor (the kept factors have gone stale).
 REFRESH_RATIO = 0.1
+#: A sample whose ``max |dF/dx|`` has not fallen tenfold in this many iterations goes on
+#: with the dense Newton path (Gauss-Newton's linear rate has degraded there; on the
+#: benchmark networks it falls 10-20x per iteration).
+SLOW_ITERS = 8
 #: Floor of the diagonal ``D_l`` relative to ``pi_l`` (keeps the matrix positive definite
 #: where the activation's curvature would make it indefinite).
 D_FLOOR = 0.1
@@ -341,6 +346,7 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int):
     nit = nhev = nfact = 0
     batch = gm.shape[0]
     stalled = np.zeros(batch, dtype=bool)
+    mark, since = gm.copy(), np.zeros(batch, dtype=int)  # progress check
     fac = None
     while nit < max_iter:
         active = (gm > gtol) & ~stalled
@@ -384,6 +390,13 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int):
             gt = seg.gradient(pt)
             njev += 1
         g, q, gm_new = gt
+        # Too slow: a sample whose gradient has not fallen tenfold in SLOW_ITERS iterations
+        # (the Gauss-Newton model is poor there: large errors, strong curvature) is
+        # stalled too.
+        gained = gm_new <= 0.1 * mark
+        mark = np.where(gained, gm_new, mark)
+        since = np.where(gained, 0, since + active)
+        stalled |= active & (since >= SLOW_ITERS) & (gm_new > gtol)
         still = active & ~stalled & (gm_new > gtol)
         if seg.cheap_factors or backtracked or np.any(still & (gm_new > REFRESH_RATIO * gm)):
             fac = None
