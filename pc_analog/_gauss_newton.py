@@ -163,7 +163,7 @@ class SegmentsOutcome:
 
     grad_max: np.ndarray  # per sample, max |dF/dx| over the free units of all segments
     energy: np.ndarray  # per sample, the whole network's energy at the final state
-    stalled: np.ndarray  # per sample: a line search failed in some segment
+    stalled: np.ndarray  # per sample: a line search failed, or progress too slow
     nit: int
     nfev: int
     njev: int
