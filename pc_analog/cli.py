@@ -320,6 +320,7 @@ def _cmd_train(args) -> int:
         limit_train=args.limit_train,
         limit_test=args.limit_test,
         standardize_inputs=args.standardize,
+        update_mode=args.update_mode,
         hardware={"c_F": args.c_F, "g0_S": args.g0_S, "g_unit_S": args.g_unit_S},
     )
     with warnings.catch_warnings():
@@ -690,6 +691,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--standardize",
         action="store_true",
         help="shift and scale the inputs to zero mean, unit spread (one offset, one gain)",
+    )
+    t.add_argument(
+        "--update-mode",
+        default="stochastic",
+        metavar="MODE",
+        help="stochastic (each batch's update rounded stochastically to whole pulses) | "
+        "accumulate (mixed precision: per-pair digital accumulators, only whole pulses "
+        "programmed; needs a pulsed device)",
     )
     t.add_argument("--no-bp", action="store_true", help="skip the backprop twin")
     t.add_argument("--limit-train", type=_positive_int)

@@ -11,6 +11,8 @@ says how those conductances behave when they are programmed, updated and read:
   the fabrication-time step multipliers of every device, and the pulse count;
 - :func:`fabricate` -- build a crossbar and program initial weights into it;
 - :func:`apply_update` -- apply a desired weight change through the device physics;
+- :func:`apply_accumulated` -- the same through a per-pair digital accumulator
+  (mixed-precision training: only whole pulses are programmed);
 - :func:`read` / :func:`weights` -- the weights a read sees (noisy, drifted) or the
   noiseless programmed ones.
 
@@ -67,6 +69,7 @@ __all__ = [
     "load_device_config",
     "fabricate",
     "apply_update",
+    "apply_accumulated",
     "read",
     "weights",
 ]
@@ -597,6 +600,19 @@ def fabricate(config: DeviceConfig, W, g_unit_S: float, rng) -> DeviceArray:
     return DeviceArray(config, _pair(G), up, down, 0)
 
 
+def _pulse(c: DeviceConfig, G: np.ndarray, n: np.ndarray, up: np.ndarray, m: np.ndarray):
+    """``G`` after ``n`` pulses of step ``m * pulse_step`` (up where ``up``), no noise.
+
+    Hard bounds: ``G +- n s``; soft bounds: the per-pulse factor ``(1 - s/R)`` applied
+    ``n`` times in closed form (see :func:`apply_update`).  Not yet clipped or rounded.
+    """
+    s = m * c.pulse_step_S
+    if c.soft_bounds:
+        f = np.clip(1.0 - s / c.range_S, 0.0, 1.0) ** n
+        return np.where(up, c.g_max_S - (c.g_max_S - G) * f, c.g_min_S + (G - c.g_min_S) * f)
+    return G + np.where(up, n * s, -n * s)
+
+
 def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArray, int]:
     """Apply a desired weight change ``dW`` through the device physics.
 
@@ -683,12 +699,7 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
         n = fl + (rng.random(G.shape) < x - fl)
         written = n > 0
         n_pulses = int(n.sum())
-        s = m * c.pulse_step_S
-        if c.soft_bounds:
-            f = np.clip(1.0 - s / R, 0.0, 1.0) ** n
-            new = np.where(up, c.g_max_S - (c.g_max_S - G) * f, c.g_min_S + (G - c.g_min_S) * f)
-        else:
-            new = G + np.where(up, n * s, -n * s)
+        new = _pulse(c, G, n, up, m)
     new = np.where(written, new, G)
     if c.write_noise > 0:
         noise = rng.normal(0.0, c.write_noise * R, G.shape)
@@ -697,6 +708,123 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
     if c.levels is not None:
         new = _quantize(c, new, rng.random(G.shape))
     return replace(arr, pair=_pair(new), pulses=arr.pulses + n_pulses), n_pulses
+
+
+def apply_accumulated(
+    arr: DeviceArray, chi, dW, g_unit_S: float, rng
+) -> tuple[DeviceArray, np.ndarray, int]:
+    """Mixed-precision update: accumulate ``dW`` digitally, program only whole pulses.
+
+    The update scheme of Nandakumar et al., "Mixed-precision deep learning based on
+    computational memory", Frontiers in Neuroscience 14:406 (2020): every differential
+    pair has a high-precision (float64) accumulator ``chi`` in weight units, kept in
+    digital memory beside the crossbar.  With the weight step of one pulse on one
+    device of a pair,
+
+        epsilon = pulse_step / g_unit,
+
+    one update is
+
+        chi   <- chi + dW
+        n     =  trunc(chi / epsilon)          (an integer, sign kept)
+        chi   <- chi - n epsilon
+
+    and the pair receives ``|n|`` pulses in sign-magnitude fashion, as in the paper's
+    differential configuration where each pulse goes to one device: for ``n > 0``
+    the G- device is first stepped down, by at most the whole steps it holds above
+    ``g_min`` (``floor((G- - g_min) / pulse_step)``), and the remaining pulses step
+    G+ up (mirrored for ``n < 0``).  So one device of a pair stays at ``g_min`` as
+    :func:`fabricate` programs it, and, unlike the even split of
+    :func:`apply_update`, no half of an update is lost to a device sitting at
+    ``g_min``.  The nominal amount ``n epsilon`` is subtracted (open loop, nothing is
+    read back but the coarse "which device is above ``g_min``"); what the devices
+    fail to follow (``g_max``, soft-bound shrinking, asymmetry, d2d multipliers,
+    write noise) is not returned to ``chi``.  Sub-step requests wait in ``chi``
+    instead of becoming random pulses, so noise and level rounding act only when a
+    device really is written: devices without pulses are left exactly as they are
+    and get no write-noise draw.
+
+    Parameters
+    ----------
+    arr : DeviceArray
+        The crossbar before the update; its config must have a pulse step
+        (``levels`` or ``pulse_step_S``).
+    chi : array_like
+        The accumulators before the update, shape ``arr.shape`` (weight units; start
+        from zeros).
+    dW : array_like
+        Desired weight change, shape ``arr.shape``.
+    g_unit_S : float
+        Conductance of a unit weight (siemens).
+    rng : numpy.random.Generator or int
+        Source of write noise and level rounding.
+
+    Returns
+    -------
+    new : DeviceArray
+        The crossbar after the update (``pulses`` increased by ``n_pulses``).
+    chi : ndarray
+        The accumulators after the update, ``|chi| < epsilon`` elementwise (new array).
+    n_pulses : int
+        Device pulses applied, ``sum |n|``.
+
+    Raises
+    ------
+    InvalidInputError
+        For an analog config (no pulse step: there is no whole pulse to wait for),
+        or bad shapes and non-finite numbers.
+
+    Notes
+    -----
+    The physics of a written device is that of :func:`apply_update` (steps
+    ``m pulse_step`` with the d2d and asymmetry multipliers, soft bounds in closed
+    form, one write-noise draw of std ``write_noise * (g_max - g_min)``, clipping,
+    stochastic level rounding).  Random numbers are drawn only for the ``w`` written
+    devices, in a fixed order: ``w`` write-noise normals (if ``write_noise > 0``),
+    then ``w`` level-rounding uniforms (if ``levels``), in C order over
+    ``(2,) + shape``.
+    """
+    if not isinstance(arr, DeviceArray):
+        raise InvalidInputError("arr: must be a DeviceArray (see fabricate)")
+    c = arr.config
+    if c.pulse_step_S is None:
+        raise InvalidInputError(
+            f"device {c.name!r}: accumulated (mixed-precision) updates need a pulse step "
+            "(levels or pulse_step_S); this device is analog"
+        )
+    g = _g_unit(g_unit_S)
+    dW = _finite(dW, "dW", arr.shape)
+    chi = _finite(chi, "chi", arr.shape)
+    rng = _as_rng(rng)
+    eps = c.pulse_step_S / g
+    total = chi + dW
+    k = np.trunc(_snap(total / eps))
+    chi_new = total - k * eps
+    G = arr.conductances_S
+    # Sign-magnitude programming: first take the opposite device down towards g_min
+    # (as many whole steps as it holds above g_min), the rest goes up on the own one.
+    room = np.floor(_snap((G - c.g_min_S) / c.pulse_step_S))  # whole steps above g_min
+    a = np.abs(k)
+    grow = np.where(k > 0, 0, 1)  # index of the device that goes up: 0 = G+, 1 = G-
+    other = np.take_along_axis(room, (1 - grow)[None], 0)[0]
+    down = np.minimum(a, other)
+    rest = a - down
+    dev = np.arange(2).reshape((2,) + (1,) * k.ndim)
+    n = np.where(dev == grow, rest, down)
+    up = (dev == grow) & (n > 0)
+    m = np.where(up, arr.up_scale, (1.0 - c.asymmetry) * arr.down_scale)
+    written = n > 0
+    count = int(np.count_nonzero(written))
+    n_pulses = int(n.sum())
+    new = np.where(written, _pulse(c, G, n, up, m), G)
+    if count:
+        if c.write_noise > 0:
+            new[written] += rng.normal(0.0, c.write_noise * c.range_S, count)
+        new[written] = np.clip(new[written], c.g_min_S, c.g_max_S)
+        if c.levels is not None:
+            new[written] = _quantize(c, new[written], rng.random(count))
+    out = replace(arr, pair=_pair(new), pulses=arr.pulses + n_pulses)
+    return out, chi_new, n_pulses
 
 
 def read(arr: DeviceArray, g_unit_S: float, rng=None, t_s: float | None = None) -> np.ndarray:

@@ -14,6 +14,12 @@ settle backends; :meth:`HardwareNetwork.hebbian_step` reads a settled result and
 programs the devices.  With ``separate_feedback`` the feedback crossbar is its own
 physical copy, written by the same pulses but with its own device noise, so weight
 symmetry holds only as well as the devices allow.
+
+Two update modes: ``stochastic`` programs every batch's update directly
+(:func:`~pc_analog.devices.apply_update`, stochastic rounding to whole pulses);
+``accumulate`` is mixed-precision training (Nandakumar et al., Frontiers in
+Neuroscience 14:406, 2020): per-pair digital accumulators collect the updates and
+only whole pulses are programmed (:func:`~pc_analog.devices.apply_accumulated`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .circuit import Circuit, DifferentialPair, Hardware, compile_network
-from .devices import DeviceArray, DeviceConfig, apply_update, fabricate, read, weights
+from .devices import (
+    DeviceArray,
+    DeviceConfig,
+    apply_accumulated,
+    apply_update,
+    fabricate,
+    read,
+    weights,
+)
+from .errors import InvalidInputError
 from .network import Network, State
 from .reference import Gradients, hebbian_update
 
@@ -59,6 +74,11 @@ class HardwareNetwork:
         layer's weight range onto the device range (see :meth:`fabricate`); the
         circuit IR receives the read weights, i.e. the same currents expressed
         with the global ``hardware.g_unit_S``.
+    chi_forward, chi_bias : tuple of ndarray or None
+        The per-pair update accumulators (weight units) of the forward and bias
+        crossbars in the ``accumulate`` update mode (see :meth:`with_accumulators`);
+        ``None`` in the ``stochastic`` mode.  Separate feedback copies have none of
+        their own: they receive the pulses of their forward crossbar.
     """
 
     forward: tuple[DeviceArray, ...]
@@ -68,6 +88,51 @@ class HardwareNetwork:
     activations: tuple[str, ...]
     hardware: Hardware
     g_units: tuple[float, ...] = ()
+    chi_forward: tuple[np.ndarray, ...] | None = None
+    chi_bias: tuple[np.ndarray, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.chi_forward is None) != (self.chi_bias is None):
+            raise InvalidInputError("chi_forward, chi_bias: give both accumulators or neither")
+        if self.chi_forward is None:
+            return
+        for name, chis, arrs in (
+            ("chi_forward", self.chi_forward, self.forward),
+            ("chi_bias", self.chi_bias, self.bias),
+        ):
+            if len(chis) != len(arrs) or any(np.shape(c) != a.shape for c, a in zip(chis, arrs)):
+                raise InvalidInputError(f"{name}: one accumulator per crossbar, of its shape")
+            frozen = []
+            for c in chis:
+                c = np.array(c, dtype=float)
+                if not np.all(np.isfinite(c)):
+                    raise InvalidInputError(f"{name}: contains non-finite numbers")
+                c.setflags(write=False)
+                frozen.append(c)
+            object.__setattr__(self, name, tuple(frozen))
+
+    @property
+    def update_mode(self) -> str:
+        """``"accumulate"`` when the accumulators are kept, else ``"stochastic"``."""
+        return "stochastic" if self.chi_forward is None else "accumulate"
+
+    def with_accumulators(self) -> HardwareNetwork:
+        """The same devices in the ``accumulate`` update mode, every accumulator zero.
+
+        Needs a pulsed device (``levels`` or ``pulse_step_S``); see
+        :func:`~pc_analog.devices.apply_accumulated`.
+        """
+        for a in self.forward + self.bias:
+            if a.config.pulse_step_S is None:
+                raise InvalidInputError(
+                    f"update_mode: 'accumulate' needs a pulsed device (levels or "
+                    f"pulse_step_S); device {a.config.name!r} is analog"
+                )
+        return dataclasses.replace(
+            self,
+            chi_forward=tuple(np.zeros(a.shape) for a in self.forward),
+            chi_bias=tuple(np.zeros(a.shape) for a in self.bias),
+        )
 
     @classmethod
     def fabricate(
@@ -143,7 +208,14 @@ class HardwareNetwork:
     def apply(
         self, grads: Gradients, lr: float, rng: np.random.Generator
     ) -> tuple[HardwareNetwork, int]:
-        """Program ``lr * grads`` into every crossbar; returns the new state and the pulse count."""
+        """Program ``lr * grads`` into every crossbar; returns the new state and the pulse count.
+
+        In the ``accumulate`` mode the updates go through the accumulators and a
+        separate feedback copy receives exactly the pulse counts of its forward
+        crossbar (transposed), with its own write noise.
+        """
+        if self.chi_forward is not None:
+            return self._apply_accumulated(grads, lr, rng)
         pulses = 0
         fwd, bias, fb = [], [], []
         for l in range(len(self.forward)):
@@ -163,6 +235,35 @@ class HardwareNetwork:
             forward=tuple(fwd),
             bias=tuple(bias),
             feedback=tuple(fb) if self.feedback is not None else None,
+        )
+        return new, pulses
+
+    def _apply_accumulated(self, grads: Gradients, lr: float, rng: np.random.Generator):
+        pulses = 0
+        fwd, bias, fb, chi_f, chi_b = [], [], [], [], []
+        for l in range(len(self.forward)):
+            g = self._g(l)
+            chi = self.chi_forward[l]
+            a, c, n = apply_accumulated(self.forward[l], chi, lr * grads.dW[l], g, rng)
+            fwd.append(a)
+            chi_f.append(c)
+            pulses += n
+            a, c, n = apply_accumulated(self.bias[l], self.chi_bias[l], lr * grads.db[l], g, rng)
+            bias.append(a)
+            chi_b.append(c)
+            pulses += n
+            if self.feedback is not None:
+                # the old forward accumulator, transposed: the same whole-pulse counts
+                a, _, n = apply_accumulated(self.feedback[l], chi.T, lr * grads.dW[l].T, g, rng)
+                fb.append(a)
+                pulses += n
+        new = dataclasses.replace(
+            self,
+            forward=tuple(fwd),
+            bias=tuple(bias),
+            feedback=tuple(fb) if self.feedback is not None else None,
+            chi_forward=tuple(chi_f),
+            chi_bias=tuple(chi_b),
         )
         return new, pulses
 

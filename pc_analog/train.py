@@ -44,6 +44,7 @@ __all__ = ["TrainConfig", "TrainReport", "train", "load_checkpoint", "CHECKPOINT
 
 CHECKPOINT = "checkpoint.npz"
 _SCHEDULES = ("constant", "cosine", "step")
+_UPDATE_MODES = ("stochastic", "accumulate")
 # Seeds for the independent random streams: (seed, purpose, epoch, step).
 _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
 
@@ -89,6 +90,17 @@ class TrainConfig:
         data gets the same map.
     hardware : dict
         ``Hardware`` fields (``c_F``, ``g0_S``, ``g_unit_S``).
+    update_mode : str
+        How a batch's update reaches pulsed devices.  ``stochastic``: programmed at
+        once, ``n = floor(x) + Bernoulli(x - floor(x))`` pulses for ``x`` pulse steps
+        (:func:`pc_analog.devices.apply_update`).  ``accumulate``: mixed-precision
+        training (Nandakumar et al., "Mixed-precision deep learning based on
+        computational memory", Front. Neurosci. 14:406, 2020): each pair's update is
+        added to a float64 accumulator ``chi``, the pair gets the whole pulses
+        ``n = trunc(chi / epsilon)`` it holds and ``chi -= n epsilon``
+        (:func:`pc_analog.devices.apply_accumulated`); the accumulators are saved
+        in the checkpoints.  Needs a pulsed device: with an analog one (no levels,
+        no pulse step, e.g. ``ideal``) :func:`train` refuses it.
     """
 
     dataset: str = "digits"
@@ -111,8 +123,13 @@ class TrainConfig:
     limit_test: int | None = None
     standardize_inputs: bool = False
     hardware: dict = field(default_factory=dict)
+    update_mode: str = "stochastic"
 
     def __post_init__(self) -> None:
+        if self.update_mode not in _UPDATE_MODES:
+            raise InvalidInputError(
+                f"update_mode: unknown {self.update_mode!r} ({', '.join(_UPDATE_MODES)})"
+            )
         object.__setattr__(self, "arch", tuple(int(a) for a in self.arch))
         if len(self.arch) < 2 or min(self.arch) < 1:
             raise InvalidInputError("arch: need at least two positive layer widths, e.g. 64-128-10")
@@ -272,6 +289,10 @@ def _save_checkpoint(
     _pack_devices("forward", hw.forward, arrays, meta)
     _pack_devices("feedback", hw.feedback, arrays, meta)
     _pack_devices("bias", hw.bias, arrays, meta)
+    if hw.chi_forward is not None:
+        for name, chis in (("forward", hw.chi_forward), ("bias", hw.chi_bias)):
+            for i, c in enumerate(chis):
+                arrays[f"chi.{name}.{i}"] = c
     if bp_net is not None:
         for l in range(1, bp_net.n_layers + 1):
             arrays[f"bp.W{l}"] = bp_net.W(l)
@@ -287,7 +308,9 @@ def load_checkpoint(path, cfg: TrainConfig | None = None) -> dict:
     """Read and verify a checkpoint.
 
     Returns a dict with ``epoch``, ``history``, ``config``, ``forward``,
-    ``feedback``, ``bias`` (device arrays) and ``bp`` (weights, biases or None).
+    ``feedback``, ``bias`` (device arrays), ``chi_forward``, ``chi_bias`` (the
+    update accumulators, or None in the ``stochastic`` mode) and ``bp`` (weights,
+    biases or None).
 
     Raises
     ------
@@ -309,8 +332,12 @@ def load_checkpoint(path, cfg: TrainConfig | None = None) -> dict:
     if stored is None or bytes(stored).decode(errors="replace") != _digest(arrays):
         raise InvalidInputError(f"checkpoint: {p} is corrupt (checksum mismatch)")
     meta = json.loads(bytes(arrays["meta"]).decode())
+    # Checkpoints from before the update modes were all stochastic.
+    meta["config"].setdefault("update_mode", "stochastic")
     if cfg is not None and meta["config"] != cfg.to_dict():
-        diff = sorted(k for k in meta["config"] if meta["config"][k] != cfg.to_dict().get(k))
+        want = cfg.to_dict()
+        keys = set(meta["config"]) | set(want)
+        diff = sorted(k for k in keys if meta["config"].get(k) != want.get(k))
         raise InvalidInputError(
             f"checkpoint: {p} was written with another configuration "
             f"(differs in: {', '.join(diff)})"
@@ -322,6 +349,12 @@ def load_checkpoint(path, cfg: TrainConfig | None = None) -> dict:
             [arrays[f"bp.W{l}"] for l in range(1, L + 1)],
             [arrays[f"bp.b{l}"] for l in range(1, L + 1)],
         )
+    chi = {}
+    for name in ("forward", "bias"):
+        keys = sorted(
+            (k for k in arrays if k.startswith(f"chi.{name}.")), key=lambda k: int(k.split(".")[2])
+        )
+        chi[name] = tuple(arrays[k] for k in keys) if keys else None
     return {
         "epoch": meta["epoch"],
         "history": meta["history"],
@@ -329,6 +362,8 @@ def load_checkpoint(path, cfg: TrainConfig | None = None) -> dict:
         "forward": _unpack_devices("forward", arrays, meta),
         "feedback": _unpack_devices("feedback", arrays, meta),
         "bias": _unpack_devices("bias", arrays, meta),
+        "chi_forward": chi["forward"],
+        "chi_bias": chi["bias"],
         "g_units": tuple(meta.get("g_units", ())),
         "bp": bp,
     }
@@ -397,6 +432,11 @@ def train(
             "the forward crossbars, which the gradient-flow backends cannot settle; use "
             "backend 'ode' or 'ngspice'"
         )
+    if cfg.update_mode == "accumulate" and device.pulse_step_S is None:
+        raise InvalidInputError(
+            f"update_mode: 'accumulate' needs a pulsed device (levels or pulse_step_S); "
+            f"device {device.name!r} is analog"
+        )
     hw_params = Hardware(**cfg.hardware)
     data = load_dataset(cfg.dataset)
     x_tr, lab_tr = data.x_train, data.y_train
@@ -435,7 +475,17 @@ def train(
             net0.activations,
             hw_params,
             state["g_units"],
+            state["chi_forward"],
+            state["chi_bias"],
         )
+        if hw.update_mode != cfg.update_mode:
+            raise InvalidInputError(
+                f"checkpoint: {ckpt} holds no update accumulators for update_mode "
+                f"{cfg.update_mode!r}"
+                if hw.chi_forward is None
+                else f"checkpoint: {ckpt} holds update accumulators, update_mode is "
+                f"{cfg.update_mode!r}"
+            )
         bp_net = None
         if state["bp"] is not None:
             bp_net = net0.replace(weights=tuple(state["bp"][0]), biases=tuple(state["bp"][1]))
@@ -450,6 +500,8 @@ def train(
             separate_feedback=cfg.separate_feedback,
             rng=np.random.default_rng([cfg.seed, _FAB]),
         )
+        if cfg.update_mode == "accumulate":
+            hw = hw.with_accumulators()
         bp_net = net0 if cfg.bp_baseline else None
     atomic_write_text(
         out / "config.json",

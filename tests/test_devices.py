@@ -20,6 +20,7 @@ from pc_analog.devices import (
     PRESETS,
     DeviceArray,
     DeviceConfig,
+    apply_accumulated,
     apply_update,
     fabricate,
     load_device_config,
@@ -483,3 +484,133 @@ def test_same_seed_same_result_different_seed_different(name):
     e1, _ = apply_update(a, np.full((8, 8), 0.01), G_UNIT, 5)
     e2, _ = apply_update(a, np.full((8, 8), 0.01), G_UNIT, np.random.default_rng(5))
     np.testing.assert_array_equal(_stack(e1), _stack(e2))
+
+
+# ------------------------------------------------- accumulated (mixed-precision) updates
+ACC_STEPS = 300  # updates in the conservation test
+ACC_PAIRS = 400  # pairs in the pulse-count comparison
+ACC_T = 1000  # updates in the pulse-count comparison
+ACC_SMALL = 0.05  # size of those updates, in pulse steps (random sign)
+ACC_RATIO_MAX = 0.2  # accumulated / stochastic pulses (random walk theory: ~ACC_SMALL)
+NOISE_PAIRS = 20000  # pairs in the write-noise check
+
+
+def test_accumulate_conserves_the_requested_updates_and_counts_pulses():
+    """No noise: programmed weight + accumulator = initial weight + sum of requests."""
+    c = DeviceConfig("acc", g_max_S=R, levels=64)
+    rng = np.random.default_rng(0)
+    W0 = rng.uniform(-0.5, 0.5, (6, 7))  # |W| <= 0.5: 16 of 63 steps, far from g_max
+    arr = fabricate(c, W0, G_UNIT, 1)
+    W0 = weights(arr, G_UNIT)  # on the level grid
+    eps = c.pulse_step_S / G_UNIT
+    chi = np.zeros(W0.shape)
+    requested = W0.copy()
+    pulses = 0
+    for i in range(ACC_STEPS):
+        # mostly sub-step requests, now and then several steps at once
+        dW = rng.normal(0.0, 0.3 * eps, W0.shape) * (1.0 + 10.0 * (i % 50 == 0))
+        G_old = arr.conductances_S
+        arr, chi, n = apply_accumulated(arr, chi, dW, G_UNIT, rng)
+        requested += dW
+        G = arr.conductances_S
+        assert G.max() < c.g_max_S  # not saturated: the invariant must hold exactly
+        np.testing.assert_allclose(weights(arr, G_UNIT) + chi, requested, rtol=0, atol=FLOAT)
+        assert np.all(np.abs(chi) < eps)
+        # pulses: the whole steps each device moved (levels = pulse steps here)
+        moved = np.abs(G - G_old) / c.pulse_step_S
+        np.testing.assert_allclose(moved, np.rint(moved), atol=GRID * 63)
+        assert n == int(np.rint(moved).sum())
+        # sign-magnitude: one device of every pair stays at g_min
+        assert np.all(np.minimum(G[0], G[1]) == c.g_min_S)
+        pulses += n
+    assert arr.pulses == pulses > 0
+
+
+def test_accumulate_uses_far_fewer_pulses_than_stochastic_rounding():
+    """Many small random-sign requests: stochastic rounding pulses on every one of them.
+
+    Stochastic mode splits each request over the pair, so each device is asked for
+    ACC_SMALL / 2 steps and pulses with that probability: E = 2 pairs T ACC_SMALL / 2,
+    checked within NSIG standard errors.  Accumulated mode pulses only when a pair's
+    random walk leaves (-eps, eps), about once every ACC_SMALL^-2 updates (ratio
+    ~ACC_SMALL): far fewer.
+    """
+    c = DeviceConfig("acc", g_max_S=R, levels=256)
+    eps = c.pulse_step_S / G_UNIT
+    rng = np.random.default_rng(3)
+    signs = rng.choice([-1.0, 1.0], size=(ACC_T, ACC_PAIRS))
+    mid = np.full(ACC_PAIRS, 0.5 * R)
+    sto = acc = _at(c, mid, mid, (ACC_PAIRS,))
+    chi = np.zeros(ACC_PAIRS)
+    n_sto = n_acc = 0
+    for s in signs:
+        dW = ACC_SMALL * eps * s
+        sto, n = apply_update(sto, dW, G_UNIT, rng)
+        n_sto += n
+        acc, chi, n = apply_accumulated(acc, chi, dW, G_UNIT, rng)
+        n_acc += n
+    # apply_update splits dW over the pair: each device is asked for ACC_SMALL / 2 steps
+    p = ACC_SMALL / 2
+    expect = 2 * ACC_PAIRS * ACC_T * p
+    assert abs(n_sto - expect) < NSIG * math.sqrt(2 * ACC_PAIRS * ACC_T * p * (1 - p))
+    assert n_acc < ACC_RATIO_MAX * n_sto
+    # and never more than the requests' total size in steps (plus the start residue)
+    assert n_acc <= ACC_PAIRS * ACC_T * ACC_SMALL
+
+
+def test_accumulate_write_noise_only_on_pulsed_devices():
+    c = DeviceConfig("acc", g_max_S=R, pulse_step_S=R / 100, write_noise=0.02)
+    eps = c.pulse_step_S / G_UNIT
+    g = np.full(NOISE_PAIRS, 0.5 * R)
+    arr = _at(c, g, g, (NOISE_PAIRS,))
+    chi = np.where(np.arange(NOISE_PAIRS) % 2 == 0, 0.6 * eps, 0.0)  # even pairs: one pulse
+    rng = np.random.default_rng(7)
+    new, chi_new, n = apply_accumulated(arr, chi, np.full(NOISE_PAIRS, 0.5 * eps), G_UNIT, rng)
+    even = np.arange(NOISE_PAIRS) % 2 == 0
+    assert n == NOISE_PAIRS // 2
+    np.testing.assert_allclose(chi_new, np.where(even, 0.1 * eps, 0.5 * eps), atol=FLOAT)
+    G0, G = arr.conductances_S, new.conductances_S
+    # untouched devices: exactly as before (no noise draw)
+    np.testing.assert_array_equal(G[:, ~even], G0[:, ~even])
+    np.testing.assert_array_equal(G[0, even], G0[0, even])  # G- went down, G+ rested
+    # the pulsed devices: one step down plus noise of std write_noise * range
+    err = G[1, even] - (G0[1, even] - c.pulse_step_S)
+    sd = c.write_noise * R
+    k = err.size
+    assert abs(err.mean()) < NSIG * sd / math.sqrt(k)
+    assert abs(err.std() / sd - 1) < STD_REL
+    # exactly k normals were drawn: the generator is where k draws leave it
+    ref = np.random.default_rng(7)
+    ref.normal(size=k)
+    assert rng.random() == ref.random()
+
+
+def test_accumulate_needs_a_pulsed_device_and_valid_input():
+    for name in ("ideal", "bounded"):
+        arr = fabricate(PRESETS[name], np.zeros(3), G_UNIT, 0)
+        with pytest.raises(pa.InvalidInputError, match="pulse step"):
+            apply_accumulated(arr, np.zeros(3), np.zeros(3), G_UNIT, 0)
+    arr = fabricate(PRESETS["4bit"], np.zeros((2, 3)), G_UNIT, 0)
+    with pytest.raises(pa.InvalidInputError, match="chi"):
+        apply_accumulated(arr, np.zeros((3, 2)), np.zeros((2, 3)), G_UNIT, 0)
+    with pytest.raises(pa.InvalidInputError, match="dW"):
+        apply_accumulated(arr, np.zeros((2, 3)), np.full((2, 3), np.inf), G_UNIT, 0)
+
+
+def test_accumulate_is_deterministic_per_seed():
+    c = PRESETS["rram"]
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        arr = fabricate(c, np.random.default_rng(0).normal(size=(8, 8)), G_UNIT, rng)
+        chi = np.zeros((8, 8))
+        for i in range(20):
+            dW = 0.3 * np.sin(np.arange(64) + i).reshape(8, 8)
+            arr, chi, _ = apply_accumulated(arr, chi, dW, G_UNIT, rng)
+        return arr, chi
+
+    (a, ca), (b, cb), (d, _) = run(42), run(42), run(43)
+    np.testing.assert_array_equal(_stack(a), _stack(b))
+    np.testing.assert_array_equal(ca, cb)
+    assert a.pulses == b.pulses > 0
+    assert not np.array_equal(_stack(a), _stack(d))

@@ -237,6 +237,85 @@ def test_pulsed_devices_count_pulses(name):
     )
 
 
+def test_accumulate_mode_programs_the_summed_updates_and_keeps_copies_equal():
+    """Noiseless pulsed devices: weights + accumulators = initial weights + sum lr * grads.
+
+    The feedback copy gets the same whole-pulse counts, so it stays the exact transpose.
+    """
+    c = DeviceConfig("acc", g_max_S=2e-5, levels=256)
+    net, x0, y = _problem((8, 6, 4), batch=16)
+    hw = HardwareNetwork.fabricate(
+        net, c, separate_feedback=True, weight_headroom=16.0, rng=np.random.default_rng(1)
+    )  # room enough that no device reaches g_max: nothing is lost at a bound
+    hw = hw.with_accumulators()
+    assert hw.update_mode == "accumulate"
+    start = hw.ideal_network()
+    total_dW = [np.zeros_like(w) for w in start.weights]
+    total_db = [np.zeros_like(b) for b in start.biases]
+    lr, pulses_total = 0.05, 0
+    for k in range(20):
+        fwd = hw.ideal_network()
+        grads = pa.hebbian_update(fwd, pa.settle(fwd, x0, y).x)
+        hw, pulses = hw.apply(grads, lr, np.random.default_rng([7, k]))
+        pulses_total += pulses
+        for l in range(net.n_layers):
+            total_dW[l] += lr * grads.dW[l]
+            total_db[l] += lr * grads.db[l]
+    now = hw.ideal_network()
+    for l in range(net.n_layers):
+        np.testing.assert_allclose(
+            now.weights[l] + hw.chi_forward[l],
+            start.weights[l] + total_dW[l],
+            rtol=0,
+            atol=PROGRAM_ATOL,
+        )
+        np.testing.assert_allclose(
+            now.biases[l] + hw.chi_bias[l], start.biases[l] + total_db[l], rtol=0, atol=PROGRAM_ATOL
+        )
+        eps = c.pulse_step_S / hw.g_units[l]
+        assert np.all(np.abs(hw.chi_forward[l]) < eps)
+        assert hw.forward[l].conductances_S.max() < c.g_max_S
+        np.testing.assert_array_equal(
+            hw.feedback[l].conductances_S, hw.forward[l].conductances_S.transpose(0, 2, 1)
+        )
+    assert pulses_total > 0
+    assert pulses_total == sum(a.pulses for a in hw.forward + hw.feedback + hw.bias)
+
+
+def test_accumulate_mode_needs_pulsed_devices_and_matching_accumulators():
+    net, _, _ = _problem((8, 6, 4))
+    hw = HardwareNetwork.fabricate(net, PRESETS["ideal"], rng=np.random.default_rng(1))
+    assert hw.update_mode == "stochastic"
+    with pytest.raises(pa.InvalidInputError, match="update_mode"):
+        hw.with_accumulators()
+    hw = HardwareNetwork.fabricate(net, PRESETS["4bit"], rng=np.random.default_rng(1))
+    acc = hw.with_accumulators()
+    with pytest.raises(pa.InvalidInputError, match="chi_forward"):
+        HardwareNetwork(
+            hw.forward,
+            None,
+            hw.bias,
+            hw.precisions,
+            hw.activations,
+            hw.hardware,
+            hw.g_units,
+            acc.chi_forward[:1],
+            acc.chi_bias,
+        )
+    with pytest.raises(pa.InvalidInputError, match="both"):
+        HardwareNetwork(
+            hw.forward,
+            None,
+            hw.bias,
+            hw.precisions,
+            hw.activations,
+            hw.hardware,
+            hw.g_units,
+            acc.chi_forward,
+            None,
+        )
+
+
 # --------------------------------------------------------------- read noise
 def test_circuit_read_noise_follows_the_generator():
     c = load_device_config("rram")

@@ -153,7 +153,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
 
 
 # ------------------------------------------------------------- kill and resume
-def _kill_cmd(out: Path, limit_train: int) -> list[str]:
+def _kill_cmd(out: Path, limit_train: int, mode: str = "stochastic") -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -171,6 +171,8 @@ def _kill_cmd(out: Path, limit_train: int) -> list[str]:
         "--json",
         "--device",
         "4bit-noisy",
+        "--update-mode",
+        mode,
     ]
 
 
@@ -211,10 +213,13 @@ def _run_and_kill(cmd: list[str], out: Path, log: Path):
     return rc, load_checkpoint(ckpt)
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("mode", ["stochastic", "accumulate"])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, mode):
     for limit in KILL_LIMITS:
         killed = tmp_path / f"killed-{limit}"
-        rc, state = _run_and_kill(_kill_cmd(killed, limit), killed, tmp_path / f"kill-{limit}.log")
+        rc, state = _run_and_kill(
+            _kill_cmd(killed, limit, mode), killed, tmp_path / f"kill-{limit}.log"
+        )
         if rc == -signal.SIGKILL and state["epoch"] < 4:
             break  # the kill landed mid-training
         # too late: the run had finished its last epoch; try a longer run
@@ -228,7 +233,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     straight = tmp_path / f"straight-{limit}"
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for cmd in (_kill_cmd(killed, limit) + ["--resume"], _kill_cmd(straight, limit))
+        for cmd in (
+            _kill_cmd(killed, limit, mode) + ["--resume"],
+            _kill_cmd(straight, limit, mode),
+        )
     ]
     (res_out, res_err), (ref_out, ref_err) = (p.communicate(timeout=KILL_TIMEOUT_S) for p in procs)
     assert procs[0].returncode == 0, res_err
@@ -259,6 +267,14 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         assert da.pulses == db.pulses
     for xa, xb in zip(a["bp"][0] + a["bp"][1], b["bp"][0] + b["bp"][1]):
         np.testing.assert_array_equal(xa, xb)
+    # the update accumulators (mixed precision) were saved and restored
+    if mode == "accumulate":
+        assert state["chi_forward"] is not None
+        for ca, cb in zip(a["chi_forward"] + a["chi_bias"], b["chi_forward"] + b["chi_bias"]):
+            np.testing.assert_array_equal(ca, cb)
+        assert any(np.any(c != 0) for c in a["chi_forward"])
+    else:
+        assert a["chi_forward"] is None and a["chi_bias"] is None
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -423,6 +439,9 @@ def test_cli_json_summary(tmp_path, capsys):
         (["--dataset", "idx:/no/such/folder"], "no such"),
         (["--epochs", "0"], "epochs"),
         (["--lr", "-1"], "lr"),
+        (["--update-mode", "sometimes"], "update_mode"),
+        (["--update-mode", "accumulate", "--device", "ideal"], "update_mode"),
+        (["--update-mode", "accumulate", "--device", "bounded"], "update_mode"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, field):
@@ -540,3 +559,28 @@ def test_standardized_inputs_are_used_for_training_and_evaluation(tmp_path, caps
     assert acc == summary["test_accuracy"]
     raw = feedforward(net, x_te)[-1]
     assert not np.allclose(raw, feedforward(net, x_te_std)[-1])
+
+
+# ------------------------------------------------------------ update modes
+def test_update_mode_is_validated_and_accumulate_checkpoints_its_accumulators(tmp_path):
+    with pytest.raises(InvalidInputError, match="update_mode"):
+        TrainConfig(update_mode="sometimes")
+    assert TrainConfig().update_mode == "stochastic"
+    cfg = TrainConfig(**TINY_CFG, device="4bit-noisy", update_mode="accumulate")
+    rep = train(cfg, tmp_path / "acc", progress=False, plots=False)
+    state = load_checkpoint(tmp_path / "acc" / CHECKPOINT, cfg)
+    assert state["config"]["update_mode"] == "accumulate"
+    assert [c.shape for c in state["chi_forward"]] == [(8, 64), (10, 8)]
+    assert [c.shape for c in state["chi_bias"]] == [(8,), (10,)]
+    hw = _hardware_from_checkpoint(state)
+    for l, c in enumerate(state["chi_forward"]):
+        eps = PRESETS["4bit-noisy"].pulse_step_S / hw.g_units[l]
+        assert np.all(np.abs(c) < eps)
+    assert rep.history[-1]["pulses_total"] == sum(a.pulses for a in hw.forward + hw.bias)
+    # resuming under the other mode is refused as a configuration change
+    other = TrainConfig(**TINY_CFG, device="4bit-noisy")
+    with pytest.raises(InvalidInputError, match="update_mode"):
+        train(other, tmp_path / "acc", resume=True, progress=False, plots=False)
+    # a stochastic run's checkpoint carries no accumulators
+    train(other, tmp_path / "sto", progress=False, plots=False)
+    assert load_checkpoint(tmp_path / "sto" / CHECKPOINT)["chi_forward"] is None
