@@ -303,7 +303,7 @@ class _Segment:
             scale.append(sl)
             G[i] *= sl[:, None, :]  # S_l
             M += G[i] @ np.transpose(G[i], (0, 2, 1))
-        return G, scale, np.linalg.inv(M)
+        return G, scale, _inv_or_nan(M)
 
     def step(self, g, fac):
         """``p = -(D^{-1} g - D^{-1/2} S^T M^{-1} S D^{-1/2} g)`` (Woodbury)."""
@@ -318,6 +318,30 @@ class _Segment:
             ui *= si
             np.negative(ui, out=ui)
         return u
+
+
+def _inv_or_nan(M: np.ndarray) -> np.ndarray:
+    """Batched inverse of the ``(B, k, k)`` matrices ``M``; NaN for samples where it fails.
+
+    ``M = Pi_t^{-1} + sum_l S_l S_l^T`` is symmetric positive definite in exact
+    arithmetic, but weights that have blown up (a diverging training run) can make it
+    non-finite or numerically singular.  Those samples get a NaN inverse: their step
+    fails the line search and they go on with the dense path, which reports them as not
+    converged, instead of one sample's LinAlgError ending the whole batch.
+    """
+    finite = np.isfinite(M).all(axis=(1, 2))
+    if finite.all():
+        try:
+            return np.linalg.inv(M)
+        except np.linalg.LinAlgError:
+            pass
+    out = np.full_like(M, np.nan)
+    for b in np.flatnonzero(finite):  # failure path only: one sample at a time
+        try:
+            out[b] = np.linalg.inv(M[b])
+        except np.linalg.LinAlgError:
+            pass
+    return out
 
 
 def _merge(ok: np.ndarray, new: _Point, old: _Point) -> _Point:

@@ -204,7 +204,17 @@ def _woodbury_solve(net: Network, x: State, l: int, idx: np.ndarray, rhs: np.nda
     k = M.shape[1]
     M[:, np.arange(k), np.arange(k)] += 1.0 / pi_next
     u = rhs / d
-    v = np.linalg.solve(M, (J @ u[:, :, None]))[:, :, 0]
+    Ju = J @ u[:, :, None]
+    try:
+        v = np.linalg.solve(M, Ju)[:, :, 0]
+    except np.linalg.LinAlgError:  # numerically singular M (blown-up weights): flag those
+        v = np.zeros(u.shape[:1] + (k,))
+        for b in range(M.shape[0]):
+            try:
+                v[b] = np.linalg.solve(M[b], Ju[b])[:, 0]
+            except np.linalg.LinAlgError:
+                bad[b] = True
+    bad |= ~np.isfinite(v).all(axis=1)
     p = u - (np.transpose(JD, (0, 2, 1)) @ v[:, :, None])[:, :, 0]
     return [p], bad
 

@@ -407,3 +407,31 @@ def test_slow_samples_go_on_with_the_dense_path():
     assert np.abs(np.concatenate(g, axis=1)[:, free]).max() <= 1e-10 * (1 + 1e-6)
     H = pa.dense_hessian(net, res.x)[:, free][:, :, free]
     assert np.linalg.eigvalsh(H).min() >= -1e-8
+
+
+# ------------------------------------------------------------------ blown-up samples
+def test_inverse_of_a_batch_gives_nan_only_for_the_failing_samples():
+    from pc_analog._gauss_newton import _inv_or_nan
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 3, 3))
+    M = A @ np.transpose(A, (0, 2, 1)) + np.eye(3)
+    M[1] = 0.0  # singular
+    M[2, 0, 0] = np.inf  # non-finite
+    inv = _inv_or_nan(M)
+    for b in (0, 3):
+        np.testing.assert_allclose(inv[b] @ M[b], np.eye(3), atol=1e-12)
+    assert np.isnan(inv[1]).all() and np.isnan(inv[2]).all()
+
+
+def test_a_blown_up_sample_fails_alone_instead_of_raising():
+    net = pa.Network.random([6, 8, 3], "linear", seed=0)
+    rng = np.random.default_rng(1)
+    x0, y = rng.normal(size=(3, 6)), rng.normal(size=(3, 3))
+    x0[2] *= 1e160  # its energy overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pa.settle(net, x0, y, backend="equilibrium")
+    assert not res.success
+    assert np.all(res.grad_max[:2] <= GTOL_DEFAULT)
+    assert not np.isfinite(res.grad_max[2]) or res.grad_max[2] > GTOL_DEFAULT
