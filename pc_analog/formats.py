@@ -33,11 +33,18 @@ __all__ = [
 FORMAT = "pc-analog.network/1"
 
 
-def _read_json(path: str | os.PathLike, what: str):
+def _read_json(path: str | os.PathLike, what: str, *, missing_ok: bool = False):
+    """Parse a JSON file; every failure is an InvalidInputError naming ``what``.
+
+    With ``missing_ok`` a file that does not exist gives ``None`` (the caller then tries
+    another reading of ``path``, e.g. as a preset name).
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if missing_ok:
+            return None
         raise InvalidInputError(f"{what}: file not found: {p}") from None
     except IsADirectoryError:
         raise InvalidInputError(f"{what}: is a directory: {p}") from None

@@ -28,13 +28,13 @@ import math
 import os
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from .circuit import Hardware
 from .errors import InvalidInputError
+from .formats import _read_json
 
 __all__ = [
     "ANALOG_SPEC_FORMAT",
@@ -317,23 +317,7 @@ def _measure_cpu_spec() -> DigitalSpec:
 
 # ------------------------------------------------------------------ loading
 def _read_spec_json(spec, what: str):
-    p = Path(spec)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{what}: is a directory: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{what}: cannot read {p}: {exc}") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise InvalidInputError(f"{what}: JSON nested too deeply in {p}") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"{what}: invalid JSON in {p}: {exc.msg} at line {exc.lineno}"
-        ) from None
+    return _read_json(spec, what, missing_ok=True)
 
 
 def load_analog_spec(spec: str | os.PathLike | AnalogSpec | None = None) -> AnalogSpec:

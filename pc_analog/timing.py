@@ -27,7 +27,6 @@ on latency to its launch overheads can still win on throughput.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,13 @@ from .network import Network, as_batch
 from .ode import OdeBackend, slowest_mode
 from .reference import backprop, discrete_inference
 from .settle import SettleResult
-from .specs import AnalogSpec, DigitalSpec, load_analog_spec, load_digital_spec
+from .specs import (
+    AnalogSpec,
+    DigitalSpec,
+    _median_time,
+    load_analog_spec,
+    load_digital_spec,
+)
 from .studies import predicted_settling_tau
 from .transient import SETTLE_BAND_DEFAULT
 
@@ -459,15 +464,6 @@ def _clean(o):
 def _div(a: float, b: float) -> float:
     """``a / b`` with ``inf`` for ``b == 0`` and ``nan`` propagated."""
     return math.inf if b == 0 else a / b
-
-
-def _median_time(fn, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
 
 
 def _state_at(traj, t, ts_b: float, b: int):
