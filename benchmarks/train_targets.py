@@ -30,7 +30,7 @@ date.  Each case's results are also stored in that section (an HTML comment hold
 JSON), so ``--case c`` re-measures case c and keeps the others.
 
 Run:  .venv/bin/python benchmarks/train_targets.py [--quick] [--case a|b|b2|c|d ...]
-      [--budget-min 40] [--no-write]
+      [--budget-min 40] [--final-epochs N] [--no-write]
 """
 
 from __future__ import annotations
@@ -570,6 +570,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--budget-min", type=float, default=40.0, help="time budget of case c's final run"
     )
+    ap.add_argument(
+        "--final-epochs", type=int, help="epochs of the final runs (overrides the case's)"
+    )
     ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     args = ap.parse_args(argv)
     keys = args.case or sorted(CASES)
@@ -577,6 +580,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="pc-analog-train-targets-") as tmp:
         for k in keys:
             case = _quick(CASES[k]) if args.quick else CASES[k]
+            if args.final_epochs:
+                case = dataclasses.replace(case, epochs_final=args.final_epochs)
             work = Path(tmp) / k
             work.mkdir()
             results[k] = run_case(case, work, 60 * args.budget_min)
