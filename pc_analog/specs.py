@@ -316,10 +316,6 @@ def _measure_cpu_spec() -> DigitalSpec:
 
 
 # ------------------------------------------------------------------ loading
-def _read_spec_json(spec, what: str):
-    return _read_json(spec, what, missing_ok=True)
-
-
 def load_analog_spec(spec: str | os.PathLike | AnalogSpec | None = None) -> AnalogSpec:
     """An :class:`AnalogSpec` from a preset name, a JSON file, or a spec (returned as is).
 
@@ -334,7 +330,7 @@ def load_analog_spec(spec: str | os.PathLike | AnalogSpec | None = None) -> Anal
         return ANALOG_PRESETS[spec]
     if not isinstance(spec, (str, os.PathLike)):
         raise InvalidInputError(f"hardware: expected a preset name or a path, got {spec!r}")
-    d = _read_spec_json(spec, "hardware")
+    d = _read_json(spec, "hardware", missing_ok=True)
     if d is None:
         raise InvalidInputError(
             f"hardware: {str(spec)!r} is neither a preset ({', '.join(ANALOG_PRESETS)}) nor a file"
@@ -352,7 +348,7 @@ def load_digital_spec(spec: str | os.PathLike | DigitalSpec) -> DigitalSpec:
         return DIGITAL_PRESETS[spec]
     if not isinstance(spec, (str, os.PathLike)):
         raise InvalidInputError(f"digital: expected a preset name or a path, got {spec!r}")
-    d = _read_spec_json(spec, "digital")
+    d = _read_json(spec, "digital", missing_ok=True)
     if d is None:
         known = ", ".join([*DIGITAL_PRESETS, "cpu-measured"])
         raise InvalidInputError(f"digital: {str(spec)!r} is neither a preset ({known}) nor a file")
