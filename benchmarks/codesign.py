@@ -1,7 +1,7 @@
 """Co-design crossover: where the analog circuit and digital backprop trade places.
 
-Two sweeps (``pc_analog.sweep``, run through a local process pool), every point a
-:func:`pc_analog.timing.timing_report` of a seeded tanh network (input and target
+Two sweeps (``pc_analog.experiments.sweep``, run through a local process pool), every point a
+:func:`pc_analog.costs.timing.timing_report` of a seeded tanh network (input and target
 clamped, one sample) against two digital references:
 
 - ``gpu-a100``: roofline model of an A100 (FP32 peak, HBM bandwidth, kernel launch
@@ -14,9 +14,9 @@ analog / digital -- latency (batch 1), throughput (time per sample with the digi
 side at batch 256 and one analog circuit settling sample after sample), energy per
 inference -- the section lists its range and where it crosses 1 against the number of
 weights (log-log interpolation between the bracketing points,
-:func:`pc_analog.sweep.find_crossover`).  When it does not cross inside the measured
+:func:`pc_analog.experiments.sweep.find_crossover`).  When it does not cross inside the measured
 range, a power-law fit of the ratio against the number of weights
-(:func:`pc_analog.studies.fit_power_law`) gives the size where it *would*, marked as an
+(:func:`pc_analog.experiments.studies.fit_power_law`) gives the size where it *would*, marked as an
 extrapolation (and "never" when the fit moves away from 1).
 
 Run:  .venv/bin/python benchmarks/codesign.py [--quick] [--no-write] [--workers N]
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_line, replace_section  # noqa: E402
 
-from pc_analog.formats import atomic_write_bytes  # noqa: E402
-from pc_analog.studies import fit_power_law  # noqa: E402
-from pc_analog.sweep import RATIO_COLUMNS, crossover_table, run_sweep  # noqa: E402
+from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, run_sweep  # noqa: E402
+from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
 
 SECTION = "Co-design crossover"
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -113,7 +113,7 @@ def _figure(rows, key: str, spec: dict) -> bytes:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from pc_analog.plots import plot_crossover
+    from pc_analog.viz.plots import plot_crossover
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     for ax, dig in zip(axes, DIGITAL):
@@ -190,7 +190,7 @@ def run(quick: bool, workers: int | None) -> tuple[str, str]:
             machine_line(),
             f"Load average {os.getloadavg()[0]:.1f} at the end (other jobs share the cores); "
             f"sweeps took {total_s:.0f} s.  Produced by `benchmarks/codesign.py` "
-            "(`pc_analog.sweep` + `pc_analog.timing`); hardware assumptions in "
+            "(`pc_analog.experiments.sweep` + `pc_analog.costs.timing`); hardware assumptions in "
             "`docs/hardware.md`.",
             "",
             "Every point: a seeded 1-sample tanh network, input and target clamped, settled "

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_line, replace_section  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
-from pc_analog._spice_raw import run_ngspice_batch  # noqa: E402
-from pc_analog.circuit import compile_network  # noqa: E402
-from pc_analog.netlist import write_netlist  # noqa: E402
-from pc_analog.studies import fit_power_law  # noqa: E402
+from pc_analog.circuit.ir import compile_network  # noqa: E402
+from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.spice.netlist import write_netlist  # noqa: E402
+from pc_analog.spice.raw import run_ngspice_batch  # noqa: E402
 
 TRAN_MAX_WEIGHTS = 6000
 

@@ -8,7 +8,7 @@ Both libraries run in one process (the separate environment ``.venv-pcx`` made b
   precisions 1; its weights are copied into a pcx model whose forward pass is
   ``x_l = vode_l(linear_l(phi_{l-1}(x_{l-1})))`` (the activation on the *previous* value,
   pc-analog's convention), with pcx's squared-error energy ``1/2 ||h - u||^2``;
-- data: the first 256 training digits (``pc_analog.data.load_digits``), input clamped,
+- data: the first 256 training digits (``pc_analog.io.data.load_digits``), input clamped,
   one-hot label clamped on the output (a frozen pcx vode); float64 in jax;
 - start: the feedforward state (pcx ``STATUS.INIT``, pc-analog ``io_state``).
 
@@ -51,7 +51,7 @@ sys.path.insert(0, str(HERE.parent))  # pc_analog from this checkout, installed 
 from _report import machine_line, replace_section  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
-from pc_analog.data import load_digits, one_hot  # noqa: E402
+from pc_analog.io.data import load_digits, one_hot  # noqa: E402
 
 SECTION = "Against pcx"
 PCX_VERSION = "0.6.3"

@@ -58,9 +58,9 @@ from _report import machine_line, replace_section  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog import claims  # noqa: E402
-from pc_analog.data import load_digits  # noqa: E402
-from pc_analog.formats import atomic_write_bytes  # noqa: E402
-from pc_analog.studies import fit_power_law  # noqa: E402
+from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.io.data import load_digits  # noqa: E402
+from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 MC_SIGMAS = 5.0
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from pc_analog import plots
+    from pc_analog.viz import plots
 
     t_start = time.perf_counter()
     quick = args.quick

@@ -17,7 +17,7 @@ Every goal's PASS/MISS is computed here from the numbers.  The section always gi
 where the time goes (cProfile of the library path, the cost of its kernels on this
 batch, a flop count), and for a missed goal what would close it.  With input and label
 clamped ``solve_equilibrium`` takes its structured path (Gauss-Newton in error
-coordinates, :mod:`pc_analog._gauss_newton`); the dense block-Newton path it keeps for
+coordinates, :mod:`pc_analog.solvers._gauss_newton`); the dense block-Newton path it keeps for
 other clamps (``structured=False``) is timed beside it on the same batch.
 
 Tolerances (max |dF/dx| on free units): (a) uses the library default, because it must
@@ -53,12 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_line, replace_section  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
-from pc_analog.circuit import compile_network, node_name  # noqa: E402
-from pc_analog.data import load_digits, one_hot  # noqa: E402
-from pc_analog.equilibrium import GTOL_DEFAULT  # noqa: E402
-from pc_analog.netlist import write_netlist  # noqa: E402
-from pc_analog.ngspice import run_netlist, run_netlists, shared_available  # noqa: E402
-from pc_analog.studies import fit_power_law  # noqa: E402
+from pc_analog.circuit.ir import compile_network, node_name  # noqa: E402
+from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.io.data import load_digits, one_hot  # noqa: E402
+from pc_analog.solvers.equilibrium import GTOL_DEFAULT  # noqa: E402
+from pc_analog.spice.netlist import write_netlist  # noqa: E402
+from pc_analog.spice.ngspice import run_netlist, run_netlists, shared_available  # noqa: E402
 
 SECTION = "Settling engine speed"
 
@@ -377,7 +377,7 @@ def profile_fast_path() -> tuple[list[tuple], float, dict]:
 
     # Kernels of the structured path at the start state (two free 128-unit layers, a
     # clamped top of k = 10), each timed alone; the counts per solve come from its stats.
-    from pc_analog._gauss_newton import _Segment
+    from pc_analog.solvers._gauss_newton import _Segment
 
     res = pa.solve_equilibrium(net, xs, clamp, gtol=GTOL_B)
     k, n = SIZES[-1], SIZES[1]

@@ -15,7 +15,8 @@ Inputs are standardized (``TrainConfig.standardize_inputs``: one offset and one 
 all input drivers, from the training samples); on the seed-0 digits split this lifts a
 plain SGD backprop MLP from ~96 % to ~98 % validation accuracy, for PC and BP alike.
 
-Every run is :func:`pc_analog.train` with the ``equilibrium`` backend: settle the circuit
+Every run is :func:`pc_analog.learning.train.train` with the ``equilibrium`` backend: settle
+the circuit
 with input and label clamped, read the Hebbian update from the settled node voltages,
 program it into the devices; the backprop twin starts from the same weights and sees
 the same batches and learning rates.
@@ -62,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import BENCHMARKS, machine_line, replace_section  # noqa: E402
 
 from pc_analog import TrainConfig, train  # noqa: E402
-from pc_analog.data import load_dataset  # noqa: E402
+from pc_analog.io.data import load_dataset  # noqa: E402
 
 SECTION = "Hebbian training targets"
 STORE = "train_targets.json"

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from pc_analog.cli.main import main
 
 sys.exit(main())

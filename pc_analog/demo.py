@@ -18,11 +18,10 @@ import time
 
 import numpy as np
 
-from .data import load_digits, one_hot
-from .energy import io_state
-from .equilibrium import solve_equilibrium
-from .network import Network
-from .reference import (
+from pc_analog.io.data import load_digits, one_hot
+from pc_analog.model.energy import io_state
+from pc_analog.model.network import Network
+from pc_analog.reference.variants import (
     backprop,
     cosine_similarity,
     fpa_inference,
@@ -30,13 +29,14 @@ from .reference import (
     pc_gradients,
     zil_gradients,
 )
+from pc_analog.solvers.equilibrium import solve_equilibrium
 
 __all__ = ["main", "train_sgd", "accuracy"]
 
 
 def accuracy(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples whose feedforward output is largest at the true label."""
-    from .energy import feedforward
+    from pc_analog.model.energy import feedforward
 
     return float(np.mean(np.argmax(feedforward(net, x)[-1], axis=1) == labels))
 
@@ -56,7 +56,7 @@ def train_sgd(
     """Plain mini-batch SGD with the updates of ``method`` (mean over the batch).
 
     ``W_l <- W_l + lr * dW_l / batch`` where ``dW`` is the descent-direction
-    update of :func:`pc_analog.reference.gradients`.
+    update of :func:`pc_analog.reference.variants.gradients`.
     """
     from tqdm.auto import tqdm
 
@@ -170,10 +170,10 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
     import shutil
     import warnings
 
-    from .circuit import compile_network
-    from .errors import BackendUnavailableError, ConvergenceWarning
-    from .netlist import write_netlist
-    from .settle import settle
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.errors import BackendUnavailableError, ConvergenceWarning
+    from pc_analog.settling.registry import settle
+    from pc_analog.spice.netlist import write_netlist
 
     x0 = data.x_test[:n_samples]
     y = one_hot(data.y_test[:n_samples], data.n_classes)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from pc_analog import Network, save_network
-from pc_analog.cli import main as cli_main
-from pc_analog.formats import atomic_write_text
+from pc_analog.cli.main import main as cli_main
+from pc_analog.io.formats import atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent
 CHAIN_DEPTH = 12
@@ -69,7 +69,7 @@ def _write_vector(path: Path, values) -> None:
 
 
 def _make_inputs(out: Path) -> None:
-    from pc_analog.data import load_digits
+    from pc_analog.io.data import load_digits
 
     save_network(Network.random([3, 4, 2], "linear", seed=1), out / "linear_2layer.json")
     _write_vector(out / "linear_2layer_input.json", [0.5, -1.0, 0.25])

@@ -10,7 +10,7 @@ budget that fails means the solver now does more work for the same answer: find 
 why before raising it.
 
 Input and label clamped is a layered clamp, so these cases take the structured path
-(Gauss-Newton in error coordinates, :mod:`pc_analog._gauss_newton`); the dense block
+(Gauss-Newton in error coordinates, :mod:`pc_analog.solvers._gauss_newton`); the dense block
 Newton keeps its own budgets through ``structured=False``.  The fast paths are checked
 against the reference path too: ``structured=True`` must rest where ``structured=False``
 (block Cholesky on the full Hessian) rests.
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-import pc_analog.equilibrium as eqm
+import pc_analog.solvers.equilibrium as eqm
 
 # --- 64-128-10 tanh classifier, input and label clamped: a one-layer segment, where the
 # structured path rebuilds its rank-10 Woodbury factors every iteration and each step is
@@ -86,7 +86,7 @@ def _classifier_case(sizes, seed, batch=BATCH):
 
 
 class _Spy:
-    """Counts calls of a module-level function of :mod:`pc_analog.equilibrium`."""
+    """Counts calls of a module-level function of :mod:`pc_analog.solvers.equilibrium`."""
 
     def __init__(self, monkeypatch, name):
         self.calls = 0

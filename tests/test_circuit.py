@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog.circuit import Circuit, DifferentialPair, Hardware, compile_network
+from pc_analog.circuit.ir import Circuit, DifferentialPair, Hardware, compile_network
 
 
 def _net():

@@ -1,6 +1,6 @@
 """Tests of the ``pc-analog`` command line (SPEC section 4): ``settle`` and ``grads``.
 
-Most runs call :func:`pc_analog.cli.main` in-process (fast); a few run the installed
+Most runs call :func:`pc_analog.cli.main.main` in-process (fast); a few run the installed
 console script and ``python -m pc_analog`` in a subprocess.
 
 Oracles: the energy, its gradient, the feedforward pass, the backprop loss and the
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import pc_analog
-from pc_analog.cli import main
-from pc_analog.formats import network_to_dict
-from pc_analog.network import Network
+from pc_analog.cli.main import main
+from pc_analog.io.formats import network_to_dict
+from pc_analog.model.network import Network
 
 # ------------------------------------------------------------ numpy oracle
 

@@ -1,4 +1,4 @@
-"""Tests of pc_analog.data.
+"""Tests of pc_analog.io.data.
 
 Oracles: IDX files are written here byte by byte with ``struct`` (independently of
 the reader), the digits split is checked against scikit-learn's own arrays, and the
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pc_analog.data import (
+from pc_analog.errors import InvalidInputError
+from pc_analog.io.data import (
     FASHION_MNIST_DIR,
     Dataset,
     load_dataset,
@@ -25,7 +26,6 @@ from pc_analog.data import (
     read_idx,
     standardize,
 )
-from pc_analog.errors import InvalidInputError
 
 # struct format character and type code for each element type in the IDX spec
 _STRUCT_CODES = {
@@ -358,7 +358,7 @@ def test_fashion_mnist_via_spec():
 
 
 def test_fashion_mnist_missing_default_names_package(monkeypatch, tmp_path):
-    monkeypatch.setattr("pc_analog.data.FASHION_MNIST_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr("pc_analog.io.data.FASHION_MNIST_DIR", str(tmp_path / "none"))
     with pytest.raises(InvalidInputError) as info:
         load_fashion_mnist()
     message = str(info.value)

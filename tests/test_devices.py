@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog.circuit import DifferentialPair
-from pc_analog.devices import (
+from pc_analog.circuit.ir import DifferentialPair
+from pc_analog.hardware.devices import (
     PRESETS,
     DeviceArray,
     DeviceConfig,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pc_analog as pa
-from pc_analog.activations import ACTIVATIONS
+from pc_analog.model.activations import ACTIVATIONS
 
 # Central differences with step 1e-6 on O(1) values: truncation ~1e-12, rounding ~1e-10.
 FD_STEP = 1e-6
@@ -113,7 +113,7 @@ def test_energy_is_zero_at_feedforward_and_errors_vanish():
     net = pa.Network.random([6, 7, 4], "tanh", precisions=[2.0, 0.5], seed=0)
     x = pa.feedforward(net, np.random.default_rng(0).normal(size=(4, 6)))
     assert np.all(pa.energy(net, x) == 0.0)
-    for e in pa.errors(net, x):
+    for e in pa.prediction_errors(net, x):
         assert np.all(e == 0.0)
 
 
@@ -160,7 +160,7 @@ def test_property_energy_nonnegative_and_gradient_identities(case):
     assert np.all(F >= 0)
     # F is the sum of 1/2 pi eps^2 over the weighted errors: 2F = sum e * eps.
     e = pa.weighted_errors(net, x)
-    eps = pa.errors(net, x)
+    eps = pa.prediction_errors(net, x)
     np.testing.assert_allclose(
         2 * F, sum((el * ep).sum(axis=1) for el, ep in zip(e, eps)), rtol=1e-12, atol=1e-12
     )

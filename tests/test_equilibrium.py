@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog.equilibrium import GTOL_DEFAULT, _block_solve, _free_blocks
+from pc_analog.solvers.equilibrium import GTOL_DEFAULT, _block_solve, _free_blocks
 
 # Agreement between two exact methods in float64 on well-conditioned problems.
 EXACT_RTOL = 1e-9
@@ -235,7 +235,7 @@ def test_low_rank_path_equals_general_path(act):
 
 
 def test_low_rank_solve_matches_dense_linear_algebra():
-    from pc_analog.equilibrium import _low_rank_layer, _woodbury_solve
+    from pc_analog.solvers.equilibrium import _low_rank_layer, _woodbury_solve
 
     rng = np.random.default_rng(23)
     net = pa.Network.random([5, 16, 3], "tanh", precisions=[2.0, [0.5, 1.0, 1.5]], seed=24)
@@ -325,7 +325,7 @@ def test_structured_path_linear_network_equals_closed_form():
 
 
 def test_layered_segments_condition():
-    from pc_analog._gauss_newton import layered_segments
+    from pc_analog.solvers._gauss_newton import layered_segments
 
     net = pa.Network.random([6, 14, 5, 12, 9, 3], "tanh", seed=0)
     sizes = net.sizes
@@ -366,7 +366,7 @@ def test_other_clamps_take_the_dense_path(how):
 def test_structured_path_hands_stalled_samples_to_the_dense_path(monkeypatch):
     """A line search that never accepts a step (forced here) ends the Gauss-Newton
     phase for those samples; the dense path finishes them from where they are."""
-    import pc_analog._gauss_newton as gnm
+    import pc_analog.solvers._gauss_newton as gnm
 
     net, x, clamp = _layered_case([8, 12, 10, 3], "tanh", [0, 3], seed=2)
     monkeypatch.setattr(gnm, "_BACKTRACKS", 0)
@@ -380,7 +380,7 @@ def test_structured_path_hands_stalled_samples_to_the_dense_path(monkeypatch):
 
 def test_structured_path_is_faster_in_work_than_the_dense_path(monkeypatch):
     """Two free 64-unit layers: no Hessian block is ever formed on the structured path."""
-    import pc_analog.equilibrium as eqm
+    import pc_analog.solvers.equilibrium as eqm
 
     calls = []
     inner = eqm.hessian_blocks
@@ -411,7 +411,7 @@ def test_slow_samples_go_on_with_the_dense_path():
 
 # ------------------------------------------------------------------ blown-up samples
 def test_inverse_of_a_batch_gives_nan_only_for_the_failing_samples():
-    from pc_analog._gauss_newton import _inv_or_nan
+    from pc_analog.solvers._gauss_newton import _inv_or_nan
 
     rng = np.random.default_rng(0)
     A = rng.normal(size=(4, 3, 3))

@@ -1,4 +1,4 @@
-"""Tests of pc_analog.formats: the ``pc-analog.network/1`` JSON file, ``.npz`` and vectors.
+"""Tests of pc_analog.io.formats: the ``pc-analog.network/1`` JSON file, ``.npz`` and vectors.
 
 Oracles: round trips are checked bit for bit against the saved network; the JSON layout
 is read back with the standard ``json`` module and compared with SPEC section 2 and with
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pc_analog.errors import InvalidInputError
-from pc_analog.formats import (
+from pc_analog.io.formats import (
     FORMAT,
     load_network,
     load_vectors,
@@ -24,7 +24,7 @@ from pc_analog.formats import (
     network_to_dict,
     save_network,
 )
-from pc_analog.network import Network
+from pc_analog.model.network import Network
 
 SPEC_KEYS = {"format", "sizes", "activations", "precisions", "weights", "biases"}
 

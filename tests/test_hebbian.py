@@ -3,7 +3,7 @@
 Oracles:
 
 - the update read from a settled circuit is checked against central finite
-  differences of the energy (:func:`pc_analog.energy.energy`) in every weight and bias,
+  differences of the energy (:func:`pc_analog.model.energy.energy`) in every weight and bias,
   at the very state the circuit settled to (equilibrium and ode backends);
 - with the output precision small against the hidden ones the update points along
   backprop's gradient (Whittington & Bogacz), and a control with equal precisions shows
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog.devices import PRESETS, DeviceConfig, load_device_config, weights
-from pc_analog.energy import energy
-from pc_analog.hebbian import HardwareNetwork, hebbian_from_state
-from pc_analog.network import Network
+from pc_analog.hardware.devices import PRESETS, DeviceConfig, load_device_config, weights
+from pc_analog.hardware.hebbian import HardwareNetwork, hebbian_from_state
+from pc_analog.model.energy import energy
+from pc_analog.model.network import Network
 
 FD_STEP = 1e-4  # central-difference step in a weight (F is quadratic in each weight)
 FD_RTOL = 1e-7  # |Hebbian + dF/dW|_max / |dF/dW|_max (round-off of F / FD_STEP ~ 1e-12)

@@ -28,10 +28,15 @@ from pc_analog import (
     dense_hessian,
     solve_equilibrium,
 )
-from pc_analog.circuit import DifferentialPair, Hardware, compile_network
-from pc_analog.cli import main as cli_main
-from pc_analog.formats import load_network, load_vectors
-from pc_analog.netlist import GENERATOR_MARKER, SPICE_DERIVATIVES, default_t_stop, write_netlist
+from pc_analog.circuit.ir import DifferentialPair, Hardware, compile_network
+from pc_analog.cli.main import main as cli_main
+from pc_analog.io.formats import load_network, load_vectors
+from pc_analog.spice.netlist import (
+    GENERATOR_MARKER,
+    SPICE_DERIVATIVES,
+    default_t_stop,
+    write_netlist,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NETLISTS = REPO / "netlists"
@@ -76,7 +81,7 @@ def _read_raw_minimal(path: Path) -> dict[str, np.ndarray]:
 
 def _read_raw(path: Path) -> dict[str, np.ndarray]:
     try:
-        from pc_analog._spice_raw import read_raw
+        from pc_analog.spice.raw import read_raw
     except ImportError:  # the project's reader is optional for this test
         return _read_raw_minimal(path)
     plot = read_raw(path)[0]

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog import ngspice as ngs
-from pc_analog.circuit import Circuit, CircuitLayer, DifferentialPair, compile_network
-from pc_analog.cli import main
+from pc_analog.circuit.ir import Circuit, CircuitLayer, DifferentialPair, compile_network
+from pc_analog.cli.main import main
 from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInputError
-from pc_analog.formats import network_to_dict
-from pc_analog.netlist import write_netlist
-from pc_analog.ngspice import NgspiceBackend, SpiceRun, check_netlist, run_netlist
-from pc_analog.ode import OdeBackend
+from pc_analog.io.formats import network_to_dict
+from pc_analog.solvers.ode import OdeBackend
+from pc_analog.spice import ngspice as ngs
+from pc_analog.spice.netlist import write_netlist
+from pc_analog.spice.ngspice import NgspiceBackend, SpiceRun, check_netlist, run_netlist
 
 # ------------------------------------------------------------------ tolerances
 #: ngspice's rest point (.op, end of .tran) vs the equilibrium solver and the ode
@@ -252,7 +252,7 @@ def test_asymmetric_feedback_rests_where_the_ode_does():
 @needs_ngspice
 def test_uic_deck_gets_the_initial_condition_prepended(monkeypatch):
     """With ``uic`` ngspice writes no t = 0 point; the backend adds x(0) itself."""
-    import pc_analog.netlist as nl
+    import pc_analog.spice.netlist as nl
 
     real = nl.write_netlist
 
@@ -459,7 +459,7 @@ def test_bad_options_are_invalid_input():
 _FRESH_PROCESS = """
 import json, sys
 from pc_analog.errors import BackendError
-from pc_analog.ngspice import run_netlist
+from pc_analog.spice.ngspice import run_netlist
 out = {}
 deck = "q\\nR1 a 0 1k\\nV1 a 0 1\\n.op\\n.end\\n"
 r = run_netlist(deck, mode="shared")

@@ -10,14 +10,14 @@ from scipy.linalg import eigh
 from scipy.optimize import brentq
 
 import pc_analog as pa
-from pc_analog.circuit import (
+from pc_analog.circuit.ir import (
     Circuit,
     CircuitLayer,
     DifferentialPair,
     Hardware,
     compile_network,
 )
-from pc_analog.ode import OdeBackend, slowest_mode
+from pc_analog.solvers.ode import OdeBackend, slowest_mode
 
 # Tolerances named once: the ODE runs at rtol 1e-10 for the analytic comparisons.
 TRANSIENT_RTOL = 1e-6  # issue: transient vs expm(-H t / tau), relative to |x0 - x*|

@@ -196,7 +196,7 @@ def test_discrete_inference_energy_never_rises_for_small_steps():
 def test_gradients_dispatch_and_bad_arguments():
     net = _net()
     x0, y = _data(net)
-    for m in pa.reference.METHODS:
+    for m in pa.reference.variants.METHODS:
         assert pa.gradients(net, x0, y, m).method == m
     with pytest.raises(pa.InvalidInputError, match="method"):
         pa.gradients(net, x0, y, "magic")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import pc_analog as pa
-from pc_analog import claims
-from pc_analog.data import Dataset, load_digits
+from pc_analog.experiments import claims
+from pc_analog.io.data import Dataset, load_digits
 
 # Monte Carlo estimates must lie within this many standard errors of the exact value
 # (a two-sided 5-sigma band: a false alarm about once in 1.7 million per entry).

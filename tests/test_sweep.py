@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from pc_analog.circuit import Hardware
+from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
-from pc_analog.studies import settling_vs_depth
-from pc_analog.sweep import (
+from pc_analog.experiments.studies import settling_vs_depth
+from pc_analog.experiments.sweep import (
     PARAMETERS,
     SWEEP_FORMAT,
     SweepConfig,
@@ -123,7 +123,7 @@ def test_toml_and_json_give_the_same_config(tmp_path):
 
 
 def test_unset_hardware_comes_from_the_analog_spec():
-    from pc_analog.specs import ANALOG_PRESETS
+    from pc_analog.costs.specs import ANALOG_PRESETS
 
     cfg = load_sweep_config(
         {"format": SWEEP_FORMAT, "grid": {"analog": ["default", "low-power", "rram"]}}
@@ -234,7 +234,7 @@ def _strip(rows):
 
 def test_timing_columns(timing_rows):
     """Headline ratios are the report's numbers; the report's settle agrees with the
-    settling quantity (a second path: pc_analog.studies.settling_row)."""
+    settling quantity (a second path: pc_analog.experiments.studies.settling_row)."""
     for r in timing_rows:
         assert r["n_weights"] == r["depth"] * r["width"] ** 2
         assert r["config.sizes"] == "-".join([str(r["width"])] * (r["depth"] + 1))
@@ -309,7 +309,7 @@ def test_dask_local_cluster_gives_identical_rows(serial_rows, timing_rows):
 
 def test_import_pc_analog_does_not_import_dask():
     code = (
-        "import sys, pc_analog, pc_analog.sweep, pc_analog.plots\n"
+        "import sys, pc_analog, pc_analog.experiments.sweep, pc_analog.viz.plots\n"
         "bad = [m for m in ('dask', 'distributed', 'matplotlib') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -317,10 +317,10 @@ def test_import_pc_analog_does_not_import_dask():
 
 
 def test_bad_executor_and_unreachable_scheduler(monkeypatch):
-    import pc_analog.sweep
+    import pc_analog.experiments.sweep
     from pc_analog.errors import BackendUnavailableError
 
-    monkeypatch.setattr(pc_analog.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(pc_analog.experiments.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(InvalidInputError, match="executor"):
         run_sweep(TINY, executor=42, progress=False)
     pytest.importorskip("dask.distributed")
@@ -349,7 +349,7 @@ def test_csv_round_trip(tmp_path, serial_rows):
 
 
 def test_find_crossover_is_exact_for_power_laws():
-    from pc_analog.sweep import find_crossover
+    from pc_analog.experiments.sweep import find_crossover
 
     x = np.array([1.0, 3.0, 10.0, 30.0, 100.0])
     for x0, p in ((5.0, -1.3), (42.0, 0.7)):
@@ -365,7 +365,7 @@ def test_find_crossover_is_exact_for_power_laws():
 
 
 def test_crossover_table_groups_by_the_non_size_parameters(timing_rows):
-    from pc_analog.sweep import RATIO_COLUMNS, crossover_table, find_crossover
+    from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, find_crossover
 
     table = crossover_table(timing_rows, varying=["depth", "dynamics"])
     assert len(table) == 2 * len(RATIO_COLUMNS)
@@ -386,8 +386,8 @@ def test_sweep_figures_follow_the_grid(timing_rows):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pc_analog.plots import sweep_figures
-    from pc_analog.sweep import SweepResult
+    from pc_analog.experiments.sweep import SweepResult
+    from pc_analog.viz.plots import sweep_figures
 
     figs = sweep_figures(SweepResult(load_sweep_config(TIMING), tuple(timing_rows)))
     assert set(figs) == {"settling_vs_depth", "crossover"}
@@ -411,7 +411,7 @@ def test_sweep_figures_follow_the_grid(timing_rows):
 
 
 def _main(args):
-    from pc_analog.cli import main
+    from pc_analog.cli.main import main
 
     return main(args)
 
@@ -459,7 +459,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, config, extr
 
 
 def test_cli_out_must_be_a_folder_and_scheduler_must_answer(tmp_path, capsys, monkeypatch):
-    import pc_analog.sweep
+    import pc_analog.experiments.sweep
 
     cfg = tmp_path / "s.json"
     cfg.write_text(json.dumps(TINY))
@@ -470,7 +470,7 @@ def test_cli_out_must_be_a_folder_and_scheduler_must_answer(tmp_path, capsys, mo
     assert _main(["bench", "sweep", str(tmp_path / "none.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(pc_analog.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(pc_analog.experiments.sweep, "_DASK_CONNECT_TIMEOUT_S", 1.0)
     out = tmp_path / "o"
     assert (
         _main(["bench", "sweep", str(cfg), "--out", str(out), "--scheduler", "dask://127.0.0.1:1"])
@@ -483,7 +483,7 @@ def test_cli_out_must_be_a_folder_and_scheduler_must_answer(tmp_path, capsys, mo
 def test_every_parameter_and_quantity_is_documented():
     from pathlib import Path
 
-    from pc_analog.sweep import QUANTITIES
+    from pc_analog.experiments.sweep import QUANTITIES
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
     for name in [*PARAMETERS, *QUANTITIES]:

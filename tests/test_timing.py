@@ -22,10 +22,8 @@ from scipy.linalg import eigh
 from scipy.optimize import brentq
 
 import pc_analog as pa
-from pc_analog.circuit import Circuit, CircuitLayer, DifferentialPair, Hardware, compile_network
-from pc_analog.errors import InvalidInputError
-from pc_analog.ode import OdeBackend
-from pc_analog.specs import (
+from pc_analog.circuit.ir import Circuit, CircuitLayer, DifferentialPair, Hardware, compile_network
+from pc_analog.costs.specs import (
     ANALOG_PRESETS,
     DIGITAL_PRESETS,
     AnalogSpec,
@@ -35,7 +33,7 @@ from pc_analog.specs import (
     load_digital_spec,
     save_spec,
 )
-from pc_analog.timing import (
+from pc_analog.costs.timing import (
     Kernel,
     amplifier_count,
     energy_per_inference,
@@ -43,6 +41,8 @@ from pc_analog.timing import (
     roofline,
     timing_report,
 )
+from pc_analog.errors import InvalidInputError
+from pc_analog.solvers.ode import OdeBackend
 
 SETTLING_RTOL = 1e-2  # issue: settling time within 1 % of the exact solution
 ONE_MODE_RTOL = 1e-5  # a single mode: the spectral prediction is exact
@@ -249,7 +249,7 @@ def _exact_settling(circ: Circuit, band: float) -> np.ndarray:
     net = circ.network()
     free = np.concatenate(circ.clamp.free)
     H = pa.dense_hessian(net, circ.x_init)[:, free][:, :, free]
-    from pc_analog.equilibrium import solve_equilibrium
+    from pc_analog.solvers.equilibrium import solve_equilibrium
 
     eq = solve_equilibrium(net, circ.x_init, circ.clamp, gtol=1e-13)
     X0 = np.concatenate(circ.x_init, axis=1)[:, free]
@@ -386,7 +386,7 @@ def test_report_with_a_device_preset_runs():
 
 # ------------------------------------------------------------------ command line
 def _cli(argv, capsys):
-    from pc_analog.cli import main
+    from pc_analog.cli.main import main
 
     code = main(argv)
     out = capsys.readouterr()

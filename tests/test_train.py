@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pc_analog.circuit import Hardware
-from pc_analog.cli import main
-from pc_analog.data import load_dataset, standardize
-from pc_analog.devices import PRESETS, weights
-from pc_analog.energy import feedforward
+from pc_analog.circuit.ir import Hardware
+from pc_analog.cli.main import main
 from pc_analog.errors import InvalidInputError
-from pc_analog.formats import load_network
-from pc_analog.hebbian import HardwareNetwork
-from pc_analog.train import CHECKPOINT, TrainConfig, load_checkpoint, train
+from pc_analog.hardware.devices import PRESETS, weights
+from pc_analog.hardware.hebbian import HardwareNetwork
+from pc_analog.io.data import load_dataset, standardize
+from pc_analog.io.formats import load_network
+from pc_analog.learning.train import CHECKPOINT, TrainConfig, load_checkpoint, train
+from pc_analog.model.energy import feedforward
 
 CHANCE = 0.1  # ten digit classes
 LEARNED_MIN = 0.6  # accuracy after 3 short epochs (measured ~0.85 for both PC and BP)
@@ -527,8 +527,8 @@ def test_separate_feedback_trains_with_the_ode_backend(tmp_path):
 
 def test_hardware_is_normalised_so_api_and_cli_checkpoints_match():
     """A run started through the API resumes from the CLI: both spell the hardware fully."""
-    from pc_analog.circuit import Hardware
-    from pc_analog.train import TrainConfig
+    from pc_analog.circuit.ir import Hardware
+    from pc_analog.learning.train import TrainConfig
 
     hw = Hardware()
     explicit = TrainConfig(hardware={"c_F": hw.c_F, "g0_S": hw.g0_S, "g_unit_S": hw.g_unit_S})

@@ -1,0 +1,2 @@
+"""Stage 3, the circuit IR: the physical circuit a network compiles to, and its graph views.
+"""

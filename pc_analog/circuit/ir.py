@@ -1,0 +1,450 @@
+"""The circuit IR: one immutable description of the physical circuit a network compiles to.
+
+The IR carries every physical number; the netlist writer, the ODE builder and the
+graph views all read it, so ngspice and scipy simulate the same circuit.  Device
+effects (Hebbian learning through device models) produce a new IR; no backend is
+ever patched on its own.
+
+Physics (behavioural level, SPEC section 3, DESIGN "The physics mapping"):
+
+- node ``x<l>_<i>``: a capacitor ``C`` to ground; its voltage is the activity ``x_{l,i}``;
+- prediction ``mu_l = W_l phi(x_{l-1}) + b_l``: an ideal (buffered) source at node
+  ``m<l>_<i>``; the weights are read from a forward crossbar of differential pairs,
+  ``W = (G+ - G-) / g_unit``, the bias from a column driven at 1 V;
+- error spring: a conductance ``pi_l g0`` between ``x<l>_<i>`` and ``m<l>_<i>``; the
+  prediction error ``eps = v(x) - v(m)`` is also buffered at node ``e<l>_<i>``;
+- feedback into ``x_{l-1,i}``: a current ``g0 phi'(x_{l-1,i}) sum_j Wfb_ij pi_j eps_j``
+  read from a feedback crossbar (a separate physical copy of the conductances, kept in
+  step with the forward one; ideal devices make ``Wfb = W^T``);
+- clamped units are ideal voltage sources.
+
+KCL at a free node then reads ``C dx/dt = -g0 dF/dx`` (when ``Wfb = W^T``), so the
+circuit *is* PC inference with ``tau = C / g0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pc_analog.errors import InvalidInputError
+from pc_analog.model.energy import initial_state, io_state
+from pc_analog.model.network import Clamp, Network, State
+
+__all__ = [
+    "Hardware",
+    "DifferentialPair",
+    "CircuitLayer",
+    "Circuit",
+    "compile_network",
+    "node_name",
+]
+
+
+def node_name(kind: str, l: int, i: int) -> str:
+    """SPEC node names: ``x<l>_<i>`` activity, ``e<l>_<i>`` error, ``m<l>_<i>`` prediction."""
+    return f"{kind}{l}_{i}"
+
+
+def _ro(a) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Physical parameters of the analog substrate (SI units).
+
+    Attributes
+    ----------
+    c_F : float
+        Node capacitance ``C`` (farad).  Default 1 pF.
+    g0_S : float
+        Unit conductance ``g0`` (siemens): a precision ``pi`` becomes ``pi * g0``.
+        Default 1 uS, so ``tau = C / g0 = 1 us``.
+    g_unit_S : float
+        Crossbar conductance of a unit weight: ``W = (G+ - G-) / g_unit``.  The
+        transimpedance stage that reads a row has feedback resistance ``1 / g_unit``.
+        Default 10 uS (a mid-range RRAM/PCM conductance).
+    """
+
+    c_F: float = 1e-12
+    g0_S: float = 1e-6
+    g_unit_S: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("c_F", "g0_S", "g_unit_S"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise InvalidInputError(f"hardware.{name}: must be a positive number, got {v!r}")
+
+    @property
+    def tau_s(self) -> float:
+        """The time constant ``C / g0`` in seconds."""
+        return self.c_F / self.g0_S
+
+
+@dataclass(frozen=True, eq=False)
+class DifferentialPair:
+    """A signed weight array stored as two non-negative conductance arrays.
+
+    ``W = (g_pos_S - g_neg_S) / g_unit_S``.
+    """
+
+    g_pos_S: np.ndarray
+    g_neg_S: np.ndarray
+
+    def __post_init__(self) -> None:
+        gp, gn = _ro(self.g_pos_S), _ro(self.g_neg_S)
+        if gp.shape != gn.shape:
+            raise InvalidInputError("differential pair: G+ and G- shapes differ")
+        if (
+            np.any(gp < 0)
+            or np.any(gn < 0)
+            or not (np.all(np.isfinite(gp)) and np.all(np.isfinite(gn)))
+        ):
+            raise InvalidInputError("differential pair: conductances must be finite and >= 0")
+        object.__setattr__(self, "g_pos_S", gp)
+        object.__setattr__(self, "g_neg_S", gn)
+
+    @classmethod
+    def ideal(cls, w, g_unit_S: float) -> DifferentialPair:
+        """The minimal ideal pair: ``G+ = g_unit max(W, 0)``, ``G- = g_unit max(-W, 0)``."""
+        w = np.asarray(w, dtype=float)
+        return cls(g_unit_S * np.maximum(w, 0.0), g_unit_S * np.maximum(-w, 0.0))
+
+    def weights(self, g_unit_S: float) -> np.ndarray:
+        """The signed weights ``(G+ - G-) / g_unit``."""
+        return (self.g_pos_S - self.g_neg_S) / g_unit_S
+
+
+@dataclass(frozen=True, eq=False)
+class CircuitLayer:
+    """The elements between activity layers ``l-1`` and ``l`` (``l = 1..L``).
+
+    Attributes
+    ----------
+    forward : DifferentialPair
+        ``n_l x n_{l-1}`` crossbar computing ``W_l phi(x_{l-1})``.
+    feedback : DifferentialPair
+        ``n_{l-1} x n_l`` crossbar computing ``Wfb_l (pi_l eps_l)`` (ideally ``W_l^T``).
+    bias : DifferentialPair
+        ``(n_l,)`` bias column, driven at 1 V.
+    g_spring_S : ndarray
+        ``(n_l,)`` error-spring conductances ``pi_l g0``.
+    activation : str
+        ``phi_{l-1}``, applied to ``x_{l-1}``.
+    """
+
+    forward: DifferentialPair
+    feedback: DifferentialPair
+    bias: DifferentialPair
+    g_spring_S: np.ndarray
+    activation: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "g_spring_S", _ro(self.g_spring_S))
+        n_out, n_in = self.forward.g_pos_S.shape
+        if self.feedback.g_pos_S.shape != (n_in, n_out):
+            raise InvalidInputError(
+                "circuit layer: feedback crossbar must be the forward's transpose shape"
+            )
+        if self.bias.g_pos_S.shape != (n_out,) or self.g_spring_S.shape != (n_out,):
+            raise InvalidInputError("circuit layer: bias and spring arrays must have n_l entries")
+        if np.any(self.g_spring_S <= 0):
+            raise InvalidInputError("circuit layer: spring conductances must be > 0")
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    """A compiled circuit: elements, clamps and the initial condition, for a batch of samples.
+
+    Attributes
+    ----------
+    hardware : Hardware
+    layers : tuple of CircuitLayer
+        ``layers[l-1]`` connects activity layers ``l-1`` and ``l``.
+    clamp : Clamp
+        Which units are voltage sources.
+    x_init : tuple of ndarray
+        ``(batch, n_l)`` per layer: clamp voltages on clamped units, the
+        feedforward start (the ``.ic``) on free units.
+    name : str
+        A title for netlists and reports.
+    """
+
+    hardware: Hardware
+    layers: tuple[CircuitLayer, ...]
+    clamp: Clamp
+    x_init: State
+    name: str = "pc-analog circuit"
+    _network: Network | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InvalidInputError("circuit: needs at least one layer")
+        sizes = self.sizes
+        for l in range(1, len(self.layers)):
+            if self.layers[l].forward.g_pos_S.shape[1] != sizes[l]:
+                raise InvalidInputError(f"circuit: layer {l + 1} does not chain with layer {l}")
+        self.clamp.check(sizes)
+        if len(self.x_init) != len(sizes):
+            raise InvalidInputError("circuit: x_init needs one array per activity layer")
+        x = tuple(_ro(v) for v in self.x_init)
+        batch = x[0].shape[0] if x[0].ndim == 2 else -1
+        for l, (v, n) in enumerate(zip(x, sizes)):
+            if v.ndim != 2 or v.shape != (batch, n) or not np.all(np.isfinite(v)):
+                raise InvalidInputError(f"circuit: x_init[{l}] must be finite, shape (batch, {n})")
+        object.__setattr__(self, "x_init", x)
+
+    # ----------------------------------------------------------------- shape
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths ``(n_0, ..., n_L)``."""
+        first = self.layers[0].forward.g_pos_S.shape[1]
+        return (first,) + tuple(L.forward.g_pos_S.shape[0] for L in self.layers)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def batch(self) -> int:
+        return self.x_init[0].shape[0]
+
+    @property
+    def tau_s(self) -> float:
+        return self.hardware.tau_s
+
+    # ------------------------------------------------------- derived values
+    def _effective(self):
+        """Signed weights read from the conductances, computed once (the IR is immutable)."""
+        cache = self.__dict__.get("_eff")
+        if cache is None:
+            g = self.hardware.g_unit_S
+            cache = tuple(
+                (
+                    _ro(L.forward.weights(g)),
+                    _ro(L.feedback.weights(g)),
+                    _ro(L.bias.weights(g)),
+                    _ro(L.g_spring_S / self.hardware.g0_S),
+                )
+                for L in self.layers
+            )
+            object.__setattr__(self, "_eff", cache)
+        return cache
+
+    def forward_weights(self, l: int) -> np.ndarray:
+        """Effective ``W_l = (G+ - G-) / g_unit`` of the forward crossbar (``l = 1..L``)."""
+        return self._effective()[l - 1][0]
+
+    def feedback_weights(self, l: int) -> np.ndarray:
+        """Effective ``Wfb_l`` (``n_{l-1} x n_l``) of the feedback crossbar."""
+        return self._effective()[l - 1][1]
+
+    def biases(self, l: int) -> np.ndarray:
+        """Effective ``b_l`` of the bias column."""
+        return self._effective()[l - 1][2]
+
+    def precisions(self, l: int) -> np.ndarray:
+        """``pi_l = g_spring / g0``."""
+        return self._effective()[l - 1][3]
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether every feedback crossbar equals its forward crossbar transposed (to 1e-12)."""
+        return all(
+            np.allclose(self.feedback_weights(l), self.forward_weights(l).T, rtol=0, atol=1e-12)
+            for l in range(1, self.n_layers + 1)
+        )
+
+    def network(self) -> Network:
+        """The PC network the circuit implements (forward crossbars, springs, activations).
+
+        When :attr:`symmetric` holds the circuit's dynamics are exactly
+        ``C dx/dt = -g0 dF/dx`` for this network's energy ``F``.
+        """
+        if self._network is not None:
+            return self._network
+        net = Network(
+            tuple(self.forward_weights(l) for l in range(1, self.n_layers + 1)),
+            tuple(self.biases(l) for l in range(1, self.n_layers + 1)),
+            tuple(self.precisions(l) for l in range(1, self.n_layers + 1)),
+            tuple(L.activation for L in self.layers),
+        )
+        object.__setattr__(self, "_network", net)
+        return net
+
+    def n_elements(self) -> dict[str, int]:
+        """Element counts of the behavioural circuit (crossbar cells counted where G > 0)."""
+        free = sum(int((~m).sum()) for m in self.clamp.masks)
+        clamped = sum(int(m.sum()) for m in self.clamp.masks)
+        cells = sum(
+            int(np.count_nonzero(p.g_pos_S) + np.count_nonzero(p.g_neg_S))
+            for L in self.layers
+            for p in (L.forward, L.feedback, L.bias)
+        )
+        return {
+            "capacitors": free,
+            "voltage_sources": clamped,
+            "springs": sum(int((~self.clamp.masks[l]).sum()) for l in range(1, self.n_layers + 1)),
+            "crossbar_cells": cells,
+        }
+
+    # --------------------------------------------------------------- graphs
+    def to_networkx(self, *, sample: int = 0):
+        """The circuit as a ``networkx.MultiDiGraph``: nodes are circuit nodes, edges elements.
+
+        Edge attributes: ``element`` (``"capacitor"``, ``"spring"``, ``"clamp"``,
+        ``"forward_cell"``, ``"feedback_cell"``, ``"bias_cell"``), ``value`` and ``unit``.
+        Crossbar cells run from the node whose voltage drives the column to the
+        node whose row current they feed; ``sign`` tells the differential-pair side.
+        """
+        import networkx as nx
+
+        hw = self.hardware
+        G = nx.MultiDiGraph(name=self.name, tau_s=self.tau_s, c_F=hw.c_F, g0_S=hw.g0_S)
+        G.add_node("0", kind="ground")
+        for l, n in enumerate(self.sizes):
+            for i in range(n):
+                x = node_name("x", l, i)
+                clamped = bool(self.clamp.masks[l][i])
+                G.add_node(
+                    x,
+                    kind="activity",
+                    layer=l,
+                    index=i,
+                    clamped=clamped,
+                    v_init=float(self.x_init[l][sample, i]),
+                )
+                if clamped:
+                    G.add_edge(
+                        x, "0", element="clamp", value=float(self.x_init[l][sample, i]), unit="V"
+                    )
+                else:
+                    G.add_edge(x, "0", element="capacitor", value=hw.c_F, unit="F")
+        for l, layer in enumerate(self.layers, start=1):
+            for j in range(self.sizes[l]):
+                m, e, x = node_name("m", l, j), node_name("e", l, j), node_name("x", l, j)
+                G.add_node(m, kind="prediction", layer=l, index=j)
+                G.add_node(e, kind="error", layer=l, index=j)
+                G.add_edge(x, m, element="spring", value=float(layer.g_spring_S[j]), unit="S")
+                for sign, arr in (("+", layer.bias.g_pos_S), ("-", layer.bias.g_neg_S)):
+                    if arr[j] > 0:
+                        G.add_edge(
+                            "0", m, element="bias_cell", sign=sign, value=float(arr[j]), unit="S"
+                        )
+            for sign, arr in (("+", layer.forward.g_pos_S), ("-", layer.forward.g_neg_S)):
+                for j, i in zip(*np.nonzero(arr)):
+                    G.add_edge(
+                        node_name("x", l - 1, i),
+                        node_name("m", l, j),
+                        element="forward_cell",
+                        sign=sign,
+                        value=float(arr[j, i]),
+                        unit="S",
+                    )
+            for sign, arr in (("+", layer.feedback.g_pos_S), ("-", layer.feedback.g_neg_S)):
+                for i, j in zip(*np.nonzero(arr)):
+                    G.add_edge(
+                        node_name("e", l, j),
+                        node_name("x", l - 1, i),
+                        element="feedback_cell",
+                        sign=sign,
+                        value=float(arr[i, j]),
+                        unit="S",
+                    )
+        return G
+
+    def spring_network(self, *, sample: int = 0, mass_Fs: float = 0.0):
+        """The mechanical view as a ``networkx.Graph``.
+
+        Nodes: activities ``x<l>_<i>`` (attributes ``damping`` = C in farad,
+        ``mass`` in F*s, ``clamped``, ``position`` = initial voltage) and lever
+        points ``mu<l>_<i>`` where the prediction holds a spring's far end.
+        Edges: ``spring`` between ``x<l>_<j>`` and ``mu<l>_<j>`` with ``stiffness``
+        ``pi g0`` (siemens, i.e. newton per metre in the analogy), and ``lever``
+        edges ``x<l-1>_<i>`` -- ``mu<l>_<j>`` with ``gain`` ``W_ji`` and the
+        activation that bends the lever.  Export with ``networkx.write_graphml``.
+        """
+        import networkx as nx
+
+        hw = self.hardware
+        G = nx.Graph(name=self.name, tau_s=self.tau_s)
+        for l, n in enumerate(self.sizes):
+            for i in range(n):
+                G.add_node(
+                    node_name("x", l, i),
+                    kind="activity",
+                    layer=l,
+                    index=i,
+                    clamped=bool(self.clamp.masks[l][i]),
+                    damping=hw.c_F,
+                    mass=float(mass_Fs),
+                    position=float(self.x_init[l][sample, i]),
+                )
+        for l, layer in enumerate(self.layers, start=1):
+            W = self.forward_weights(l)
+            b = self.biases(l)
+            for j in range(self.sizes[l]):
+                mu = f"mu{l}_{j}"
+                G.add_node(mu, kind="lever_point", layer=l, index=j, offset=float(b[j]))
+                G.add_edge(
+                    node_name("x", l, j), mu, kind="spring", stiffness=float(layer.g_spring_S[j])
+                )
+                for i in np.flatnonzero(W[j]):
+                    G.add_edge(
+                        node_name("x", l - 1, i),
+                        mu,
+                        kind="lever",
+                        gain=float(W[j, i]),
+                        activation=layer.activation,
+                    )
+        return G
+
+
+def compile_network(
+    net: Network,
+    x0=None,
+    target=None,
+    *,
+    clamp: Clamp | None = None,
+    values: State | None = None,
+    hardware: Hardware | None = None,
+    name: str | None = None,
+) -> Circuit:
+    """Compile ``net`` with its clamps into a :class:`Circuit` (ideal devices).
+
+    Give either ``x0`` (input, clamped) and optionally ``target`` (output, clamped),
+    or a ``clamp`` with batched ``values``.  The initial condition is the
+    feedforward start (SPEC section 1).  Weights map to ideal differential pairs
+    ``G+ = g_unit max(W, 0)``, ``G- = g_unit max(-W, 0)``; the feedback crossbar is
+    the forward one transposed; precisions map to springs ``pi g0``.
+    """
+    hw = hardware if hardware is not None else Hardware()
+    if clamp is not None:
+        if values is None or x0 is not None or target is not None:
+            raise InvalidInputError("compile: pass either x0/target or clamp with values")
+        x_init = initial_state(net, clamp, values)
+    else:
+        if x0 is None:
+            raise InvalidInputError("compile: need an input x0 (or clamp and values)")
+        x_init, clamp = io_state(net, x0, target)
+    layers = []
+    for l in range(1, net.n_layers + 1):
+        W = net.W(l)
+        layers.append(
+            CircuitLayer(
+                forward=DifferentialPair.ideal(W, hw.g_unit_S),
+                feedback=DifferentialPair.ideal(W.T, hw.g_unit_S),
+                bias=DifferentialPair.ideal(net.b(l), hw.g_unit_S),
+                g_spring_S=net.pi(l) * hw.g0_S,
+                activation=net.activations[l - 1],
+            )
+        )
+    title = name or f"pc-analog {'-'.join(map(str, net.sizes))} {'/'.join(net.activations)}"
+    x_ro = tuple(_ro(v) for v in x_init)
+    circ = Circuit(hw, tuple(layers), clamp, x_ro, title)
+    return circ

@@ -1,0 +1,2 @@
+"""Stage 13, the command line ``pc-analog`` (one module per subcommand).
+"""

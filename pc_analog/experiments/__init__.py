@@ -1,0 +1,2 @@
+"""Stage 11, experiments: settling studies, the seed claims and co-design sweeps.
+"""

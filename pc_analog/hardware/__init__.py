@@ -1,0 +1,2 @@
+"""Stage 8, hardware learning: device models (conductance pairs) and the Hebbian stage.
+"""

@@ -1,0 +1,284 @@
+"""Network and vector files: ``pc-analog.network/1`` JSON (SPEC section 2) and ``.npz``.
+
+Loading validates everything and raises :class:`~pc_analog.errors.InvalidInputError`
+with a one-line message naming the field.  Saving is atomic (write to a temporary
+file beside the target, then rename), so no half-written file is ever left.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pc_analog.errors import InvalidInputError
+from pc_analog.model.activations import ACTIVATIONS
+from pc_analog.model.network import Network
+
+__all__ = [
+    "FORMAT",
+    "network_from_dict",
+    "network_to_dict",
+    "load_network",
+    "save_network",
+    "load_vectors",
+    "atomic_write_text",
+    "atomic_write_bytes",
+]
+
+FORMAT = "pc-analog.network/1"
+
+
+def _read_json(path: str | os.PathLike, what: str, *, missing_ok: bool = False):
+    """Parse a JSON file; every failure is an InvalidInputError naming ``what``.
+
+    With ``missing_ok`` a file that does not exist gives ``None`` (the caller then tries
+    another reading of ``path``, e.g. as a preset name).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise InvalidInputError(f"{what}: file not found: {p}") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{what}: is a directory: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{what}: cannot read {p}: {exc}") from None
+    try:
+        # NaN/Infinity tokens parse to floats here and are rejected by _numeric,
+        # which knows the field they sit in.
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInputError(f"{what}: JSON nested too deeply in {p}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{what}: invalid JSON in {p}: {exc.msg} at line {exc.lineno}"
+        ) from None
+
+
+def _numeric(value, name: str, ndim: int) -> np.ndarray:
+    """A finite float array of exactly ``ndim`` dimensions from nested JSON lists."""
+
+    def check(v, depth, path):
+        if depth == 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidInputError(f"{path}: expected a number, got {type(v).__name__}")
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an integer literal too large for a float
+                finite = False
+            if not finite:
+                raise InvalidInputError(f"{path}: non-finite number")
+            return
+        if not isinstance(v, list):
+            raise InvalidInputError(f"{path}: expected a list, got {type(v).__name__}")
+        for i, item in enumerate(v):
+            check(item, depth - 1, f"{path}[{i}]")
+
+    check(value, ndim, name)
+    if ndim >= 1 and len(value) == 0:
+        raise InvalidInputError(f"{name}: empty")
+    if ndim == 2:
+        lengths = {len(r) for r in value}
+        if len(lengths) > 1:
+            raise InvalidInputError(f"{name}: rows have different lengths {sorted(lengths)}")
+        if lengths == {0}:
+            raise InvalidInputError(f"{name}: empty rows")
+    if ndim == 0:
+        return np.array(float(value))
+    return np.array(value, dtype=float).reshape((len(value),) + ((-1,) if ndim == 2 else ()))
+
+
+def network_from_dict(d: dict) -> Network:
+    """Build and validate a :class:`Network` from a decoded ``pc-analog.network/1`` object."""
+    if not isinstance(d, dict):
+        raise InvalidInputError("network: the file must hold a JSON object")
+    if "format" not in d:
+        raise InvalidInputError(f"format: missing (expected {FORMAT!r})")
+    if d["format"] != FORMAT:
+        raise InvalidInputError(f"format: unknown {d['format']!r} (expected {FORMAT!r})")
+    for key in ("sizes", "activations", "precisions", "weights", "biases"):
+        if key not in d:
+            raise InvalidInputError(f"{key}: missing")
+    sizes = d["sizes"]
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
+    ):
+        raise InvalidInputError("sizes: must be a list of at least two positive integers")
+    L = len(sizes) - 1
+    for key in ("activations", "precisions", "weights", "biases"):
+        if not isinstance(d[key], list) or len(d[key]) != L:
+            raise InvalidInputError(f"{key}: must be a list of {L} entries (one per layer 1..{L})")
+    for i, a in enumerate(d["activations"]):
+        if not isinstance(a, str) or a not in ACTIVATIONS:
+            raise InvalidInputError(
+                f"activations[{i}]: unknown {a!r} (known: {', '.join(sorted(ACTIVATIONS))})"
+            )
+    weights, biases, precisions = [], [], []
+    for i in range(L):
+        W = _numeric(d["weights"][i], f"weights[{i}]", 2)
+        if W.shape != (sizes[i + 1], sizes[i]):
+            raise InvalidInputError(
+                f"weights[{i}]: shape {W.shape[0]}x{W.shape[1] if W.ndim == 2 else 0} disagrees "
+                f"with sizes (expected {sizes[i + 1]}x{sizes[i]})"
+            )
+        b = _numeric(d["biases"][i], f"biases[{i}]", 1)
+        if b.shape != (sizes[i + 1],):
+            raise InvalidInputError(
+                f"biases[{i}]: length {b.size} disagrees with sizes (expected {sizes[i + 1]})"
+            )
+        p = d["precisions"][i]
+        p = _numeric(p, f"precisions[{i}]", 1 if isinstance(p, list) else 0)
+        if p.ndim == 1 and p.shape != (sizes[i + 1],):
+            raise InvalidInputError(
+                f"precisions[{i}]: length {p.size} disagrees with sizes (expected {sizes[i + 1]})"
+            )
+        if np.any(p <= 0):
+            raise InvalidInputError(f"precisions[{i}]: must be > 0")
+        weights.append(W)
+        biases.append(b)
+        precisions.append(p)
+    return Network(tuple(weights), tuple(biases), tuple(precisions), tuple(d["activations"]))
+
+
+def network_to_dict(net: Network) -> dict:
+    """The ``pc-analog.network/1`` object for ``net`` (numbers as Python floats)."""
+    return {
+        "format": FORMAT,
+        "sizes": list(net.sizes),
+        "activations": list(net.activations),
+        "precisions": [p.tolist() for p in net.precisions],
+        "weights": [W.tolist() for W in net.weights],
+        "biases": [b.tolist() for b in net.biases],
+    }
+
+
+def _load_npz(path: Path) -> Network:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            fmt = str(z["format"]) if "format" in z else None
+            if fmt is None:
+                raise InvalidInputError(f"format: missing in {path}")
+            if fmt != FORMAT:
+                raise InvalidInputError(f"format: unknown {fmt!r} in {path} (expected {FORMAT!r})")
+            sizes_arr = z["sizes"]
+            if sizes_arr.ndim != 1 or sizes_arr.dtype.kind not in "iu":
+                raise InvalidInputError(f"sizes: must be a 1-D integer array in {path}")
+            sizes = [int(s) for s in sizes_arr]
+            acts = z["activations"]
+            if acts.ndim != 1:
+                raise InvalidInputError(f"activations: must be a 1-D array of names in {path}")
+            L = len(sizes) - 1
+            d = {
+                "format": fmt,
+                "sizes": sizes,
+                "activations": [str(a) for a in acts],
+                "precisions": [z[f"pi{l}"].tolist() for l in range(1, L + 1)],
+                "weights": [z[f"W{l}"].tolist() for l in range(1, L + 1)],
+                "biases": [z[f"b{l}"].tolist() for l in range(1, L + 1)],
+            }
+    except InvalidInputError:
+        raise
+    except KeyError as exc:
+        raise InvalidInputError(f"{exc.args[0]}: missing in {path}") from None
+    except Exception:  # zipfile / pickle / format errors of every kind
+        raise InvalidInputError(
+            f"network: {path} is not a pc-analog .npz network file (unreadable or corrupt)"
+        ) from None
+    return network_from_dict(d)
+
+
+def load_network(path: str | os.PathLike) -> Network:
+    """Load a network from ``.json`` (``pc-analog.network/1``) or ``.npz``."""
+    p = Path(path)
+    if p.suffix == ".npz":
+        if not p.exists():
+            raise InvalidInputError(f"network: file not found: {p}")
+        return _load_npz(p)
+    return network_from_dict(_read_json(p, "network"))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.")
+    try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (or keep the
+        # mode of the file being replaced).
+        mode = p.stat().st_mode & 0o777 if p.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_network(net: Network, path: str | os.PathLike) -> None:
+    """Save as JSON, or as compressed ``.npz`` when the name ends in ``.npz``."""
+    p = Path(path)
+    if p.suffix == ".npz":
+        import io
+
+        arrays = {
+            "format": np.array(FORMAT),
+            "sizes": np.array(net.sizes),
+            "activations": np.array(net.activations),
+        }
+        for l in range(1, net.n_layers + 1):
+            arrays[f"W{l}"] = net.W(l)
+            arrays[f"b{l}"] = net.b(l)
+            arrays[f"pi{l}"] = net.precisions[l - 1]
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(p, buf.getvalue())
+    else:
+        atomic_write_text(p, json.dumps(network_to_dict(net)) + "\n")
+
+
+def load_vectors(path: str | os.PathLike, n: int, what: str) -> tuple[np.ndarray, bool]:
+    """Read a JSON vector file: a list of ``n`` numbers (one sample) or a list of such lists.
+
+    Returns
+    -------
+    x : ndarray, shape (batch, n)
+    single : bool
+        Whether the file held one sample (a flat list).
+    """
+    v = _read_json(path, what)
+    if not isinstance(v, list) or not v:
+        raise InvalidInputError(f"{what}: must be a non-empty list of numbers or of lists ({path})")
+    single = not isinstance(v[0], list)
+    arr = _numeric(v, what, 1 if single else 2)
+    if single:
+        arr = arr[None, :]
+    if arr.shape[1] != n:
+        raise InvalidInputError(
+            f"{what}: {arr.shape[1]} numbers per sample, the network needs {n} ({path})"
+        )
+    return arr, single

@@ -1,0 +1,2 @@
+"""Stage 9, training in the simulated circuit: configuration, loop, checkpoints, figures.
+"""

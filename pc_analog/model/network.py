@@ -1,0 +1,271 @@
+"""The layered predictive-coding network (SPEC section 1) and its clamp masks.
+
+A network holds weights ``W_l`` (shape ``n_l x n_{l-1}``), biases ``b_l``,
+precisions ``pi_l`` (scalar or diagonal) and activations ``phi_{l-1}`` for
+``l = 1..L``.  Python lists are 0-based, so ``weights[l-1]`` is ``W_l``, exactly as
+in the network file.  Activity states are tuples of arrays ``x[l]`` of shape
+``(batch, n_l)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pc_analog.errors import InvalidInputError
+from pc_analog.model.activations import Activation, get_activation
+
+__all__ = ["Network", "Clamp", "State", "as_batch"]
+
+State = tuple[np.ndarray, ...]
+
+
+def _finite_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name}: not an array of numbers") from None
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in ndims:
+        raise InvalidInputError(
+            f"{name}: expected {' or '.join(f'{d}-D' for d in ndims)}, got {arr.ndim}-D"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name}: contains non-finite numbers (NaN or inf)")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A layered PC network with energy ``F = sum_l 1/2 eps_l^T diag(pi_l) eps_l``.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``weights[l-1]`` is ``W_l`` with shape ``(n_l, n_{l-1})``.
+    biases : sequence of array_like
+        ``biases[l-1]`` is ``b_l`` with shape ``(n_l,)``.
+    precisions : sequence of float or array_like
+        ``precisions[l-1]`` is ``pi_l > 0``: a scalar or a vector of length ``n_l``.
+    activations : sequence of str
+        ``activations[l-1]`` is ``phi_{l-1}``, applied to ``x_{l-1}`` to predict layer ``l``.
+
+    Notes
+    -----
+    Predictions and errors are ``mu_l = W_l phi_{l-1}(x_{l-1}) + b_l`` and
+    ``eps_l = x_l - mu_l``.  All arrays are stored read-only; use
+    :meth:`replace` to derive a modified network.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    precisions: tuple[np.ndarray, ...]
+    activations: tuple[str, ...]
+    _acts: tuple[Activation, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        weights = tuple(_finite_array(w, f"weights[{i}]", 2) for i, w in enumerate(self.weights))
+        L = len(weights)
+        if L == 0:
+            raise InvalidInputError("weights: a network needs at least one layer of weights")
+        for name in ("biases", "precisions", "activations"):
+            if len(getattr(self, name)) != L:
+                raise InvalidInputError(
+                    f"{name}: has {len(getattr(self, name))} entries, expected {L} (one per W_l)"
+                )
+        for i in range(1, L):
+            if weights[i].shape[1] != weights[i - 1].shape[0]:
+                raise InvalidInputError(
+                    f"weights[{i}]: shape {weights[i].shape} does not chain with "
+                    f"weights[{i - 1}] of shape {weights[i - 1].shape}"
+                )
+        biases = []
+        for i, b in enumerate(self.biases):
+            b = _finite_array(b, f"biases[{i}]", 1)
+            if b.shape != (weights[i].shape[0],):
+                raise InvalidInputError(
+                    f"biases[{i}]: length {b.shape[0]} disagrees with "
+                    f"n_{i + 1}={weights[i].shape[0]}"
+                )
+            biases.append(b)
+        precisions = []
+        for i, p in enumerate(self.precisions):
+            p = _finite_array(p, f"precisions[{i}]", (0, 1))
+            if p.ndim == 1 and p.shape != (weights[i].shape[0],):
+                raise InvalidInputError(
+                    f"precisions[{i}]: length {p.shape[0]} disagrees with "
+                    f"n_{i + 1}={weights[i].shape[0]}"
+                )
+            if np.any(p <= 0):
+                raise InvalidInputError(f"precisions[{i}]: must be > 0")
+            precisions.append(p)
+        acts = tuple(get_activation(a) for a in self.activations)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "biases", tuple(biases))
+        object.__setattr__(self, "precisions", tuple(precisions))
+        object.__setattr__(self, "activations", tuple(a.name for a in acts))
+        object.__setattr__(self, "_acts", acts)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths ``(n_0, ..., n_L)``."""
+        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+
+    @property
+    def n_layers(self) -> int:
+        """``L``, the number of weight layers (the network has ``L + 1`` activity layers)."""
+        return len(self.weights)
+
+    @property
+    def n_params(self) -> int:
+        """Number of weights and biases."""
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    # ------------------------------------------------------------- accessors
+    def W(self, l: int) -> np.ndarray:  # noqa: E743 - the paper's name
+        """``W_l`` for ``l = 1..L``."""
+        return self.weights[l - 1]
+
+    def b(self, l: int) -> np.ndarray:
+        """``b_l`` for ``l = 1..L``."""
+        return self.biases[l - 1]
+
+    def pi(self, l: int) -> np.ndarray:
+        """The precision of layer ``l = 1..L`` as a vector of length ``n_l``."""
+        return np.broadcast_to(self.precisions[l - 1], (self.sizes[l],))
+
+    def phi(self, l: int) -> Activation:
+        """The activation applied to ``x_l`` (``l = 0..L-1``) when predicting layer ``l+1``."""
+        return self._acts[l]
+
+    # --------------------------------------------------------- construction
+    @classmethod
+    def random(
+        cls,
+        sizes: Sequence[int],
+        activations: str | Sequence[str] = "tanh",
+        precisions: float | Sequence = 1.0,
+        *,
+        seed: int | np.random.Generator | None = 0,
+        gain: float = 1.0,
+        bias: bool = True,
+    ) -> Network:
+        """A network with PyTorch-style initial weights ``U(-k, k)``, ``k = gain/sqrt(n_{l-1})``.
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            ``(n_0, ..., n_L)``.
+        activations : str or sequence of str
+            One name for every layer, or ``L`` names.  A single name applies
+            ``"linear"`` to the input (``activations[0]``) and the name elsewhere.
+        precisions : float or sequence
+            One scalar for all layers, or ``L`` entries (scalars or vectors).
+        seed : int or numpy.random.Generator, optional
+            Source of randomness.
+        gain : float
+            Multiplies the initialisation range.
+        bias : bool
+            Whether biases are drawn too (else zero).
+        """
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise InvalidInputError("sizes: need at least two layers of positive width")
+        L = len(sizes) - 1
+        if isinstance(activations, str):
+            activations = ["linear"] + [activations] * (L - 1)
+        if isinstance(precisions, (int, float, np.floating, np.integer)):
+            precisions = [float(precisions)] * L
+        rng = np.random.default_rng(seed)
+        weights, biases = [], []
+        for l in range(1, L + 1):
+            k = gain / np.sqrt(sizes[l - 1])
+            weights.append(rng.uniform(-k, k, size=(sizes[l], sizes[l - 1])))
+            biases.append(rng.uniform(-k, k, size=sizes[l]) if bias else np.zeros(sizes[l]))
+        return cls(tuple(weights), tuple(biases), tuple(precisions), tuple(activations))
+
+    def replace(self, **changes) -> Network:
+        """A copy with some of ``weights``, ``biases``, ``precisions``, ``activations`` replaced."""
+        kw = dict(
+            weights=self.weights,
+            biases=self.biases,
+            precisions=self.precisions,
+            activations=self.activations,
+        )
+        kw.update(changes)
+        return Network(**kw)
+
+    def __repr__(self) -> str:
+        sizes = "-".join(map(str, self.sizes))
+        return f"Network(sizes={sizes}, activations={list(self.activations)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Clamp:
+    """Which units are held fixed (voltage sources in the circuit).
+
+    Attributes
+    ----------
+    masks : tuple of ndarray of bool
+        ``masks[l]`` has shape ``(n_l,)``; ``True`` marks a clamped unit.  The
+        same units are clamped in every sample of a batch.
+    """
+
+    masks: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        masks = []
+        for m in self.masks:
+            m = np.array(m, dtype=bool).reshape(-1)
+            m.setflags(write=False)
+            masks.append(m)
+        object.__setattr__(self, "masks", tuple(masks))
+
+    @classmethod
+    def layers(cls, sizes: Sequence[int], clamped: Sequence[int]) -> Clamp:
+        """Clamp whole layers listed in ``clamped`` (negative indices count from the end)."""
+        n = len(sizes)
+        idx = {c % n for c in clamped}
+        return cls(tuple(np.full(s, l in idx) for l, s in enumerate(sizes)))
+
+    @classmethod
+    def io(cls, sizes: Sequence[int], *, target: bool) -> Clamp:
+        """The discriminative default: the input layer, and the output layer if ``target``."""
+        return cls.layers(sizes, [0, -1] if target else [0])
+
+    def check(self, sizes: Sequence[int]) -> None:
+        """Raise :class:`InvalidInputError` unless the masks fit ``sizes``."""
+        if len(self.masks) != len(sizes):
+            raise InvalidInputError(
+                f"clamp: has {len(self.masks)} layer masks, the network has {len(sizes)} layers"
+            )
+        for l, (m, n) in enumerate(zip(self.masks, sizes)):
+            if m.shape != (n,):
+                raise InvalidInputError(
+                    f"clamp: mask of layer {l} has {m.size} units, expected {n}"
+                )
+
+    @property
+    def free(self) -> tuple[np.ndarray, ...]:
+        """The complementary masks (``True`` marks a free unit)."""
+        return tuple(~m for m in self.masks)
+
+    def n_free(self) -> int:
+        """Number of free units per sample."""
+        return int(sum((~m).sum() for m in self.masks))
+
+
+def as_batch(x, n: int, name: str) -> np.ndarray:
+    """``x`` as a read-write float array of shape ``(batch, n)``; a 1-D ``x`` is one sample."""
+    arr = np.array(x, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != n:
+        raise InvalidInputError(f"{name}: expected {n} numbers per sample, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name}: contains non-finite numbers (NaN or inf)")
+    return arr

@@ -1,0 +1,156 @@
+"""Digital PC inference: Euler steps of the gradient flow, ``x <- x - gamma dF/dx``.
+
+:func:`discrete_inference` is the computation a digital PC implementation runs;
+:class:`DiscreteBackend` exposes it through the backend protocol.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from pc_analog.errors import ConvergenceWarning, InvalidInputError
+from pc_analog.model.energy import check_state, energy, grad_x
+from pc_analog.model.network import Clamp, Network, State
+from pc_analog.solvers.base import Backend, SettleResult, _require_symmetric
+
+__all__ = ["DiscreteResult", "discrete_inference", "DiscreteBackend"]
+
+
+@dataclass(frozen=True)
+class DiscreteResult:
+    """Outcome of :func:`discrete_inference` (or :func:`fpa_inference`).
+
+    Attributes
+    ----------
+    x : tuple of ndarray
+        The final state.
+    energy : ndarray
+        Per-sample energy at ``x``.
+    energy_trace : ndarray
+        ``(n_steps + 1, batch)`` energy after each step (row 0: the start).
+    errors_trace : list of tuple of ndarray, or None
+        If recorded: ``errors_trace[t][l]`` is ``eps_l`` after step ``t``.
+    grad_max : ndarray
+        Per-sample ``max |dF/dx|`` over free units at the end.
+    n_steps : int
+        Steps taken.
+    success : bool
+        Whether ``gtol`` was met (always ``True`` when no ``gtol`` was asked for).
+    message : str
+    """
+
+    x: State
+    energy: np.ndarray
+    energy_trace: np.ndarray
+    errors_trace: list | None
+    grad_max: np.ndarray
+    n_steps: int
+    success: bool
+    message: str
+
+
+def discrete_inference(
+    net: Network,
+    x_init: State,
+    clamp: Clamp,
+    *,
+    step_size: float = 0.1,
+    n_steps: int = 100,
+    gtol: float | None = None,
+    record_errors: bool = False,
+) -> DiscreteResult:
+    """Standard PC inference: ``x_f <- x_f - gamma dF/dx_f`` for ``n_steps`` steps.
+
+    Parameters
+    ----------
+    net, x_init, clamp :
+        The network, the start state (normally the feedforward start) and the clamp.
+    step_size : float
+        ``gamma``, in units of ``tau``; Euler is stable for ``gamma < 2 / lambda_max(H)``.
+    n_steps : int
+        Maximum number of steps.
+    gtol : float, optional
+        Stop early once ``max |dF/dx_free| <= gtol`` for every sample.
+    record_errors : bool
+        Keep ``eps_l`` after every step (for the error-propagation theorem).
+    """
+    from pc_analog.model.energy import errors as _errors
+
+    if not step_size > 0:
+        raise InvalidInputError("step_size: must be > 0")
+    clamp.check(net.sizes)
+    x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
+    free = clamp.free
+    trace = [energy(net, tuple(x))]
+    err_trace = [_errors(net, tuple(x))] if record_errors else None
+    gm = None
+    t = 0
+    for t in range(1, n_steps + 1):
+        g = grad_x(net, tuple(x))
+        if gtol is not None:
+            gm = _free_max(g, free)
+            if np.all(gm <= gtol):
+                t -= 1
+                break
+        for l in range(len(x)):
+            x[l][:, free[l]] -= step_size * g[l][:, free[l]]
+        trace.append(energy(net, tuple(x)))
+        if record_errors:
+            err_trace.append(_errors(net, tuple(x)))
+    gm = _free_max(grad_x(net, tuple(x)), free)
+    ok = gtol is None or bool(np.all(gm <= gtol))
+    msg = f"{t} steps of size {step_size:g}; max |dF/dx| = {gm.max():.3g}"
+    if not ok:
+        msg = "not converged: " + msg
+        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    return DiscreteResult(tuple(x), trace[-1], np.array(trace), err_trace, gm, t, ok, msg)
+
+
+def _free_max(g: State, free) -> np.ndarray:
+    parts = [np.abs(gl[:, f]).max(axis=1) for gl, f in zip(g, free) if f.any()]
+    return np.max(np.stack(parts), axis=0) if parts else np.zeros(g[0].shape[0])
+
+
+class DiscreteBackend(Backend):
+    """Digital PC: Euler steps ``x <- x - gamma dF/dx`` until ``max |dF/dx| <= gtol``.
+
+    Parameters
+    ----------
+    step_size : float
+        ``gamma`` (in units of ``tau``).
+    max_steps : int
+    gtol : float
+    """
+
+    name = "discrete"
+
+    def __init__(self, step_size: float = 0.1, max_steps: int = 100_000, gtol: float = 1e-8):
+        if not step_size > 0 or max_steps < 1 or not gtol > 0:
+            raise InvalidInputError(
+                "discrete backend: need step_size > 0, max_steps >= 1, gtol > 0"
+            )
+        self.step_size, self.max_steps, self.gtol = step_size, max_steps, gtol
+
+    def settle(self, circuit):
+        net = _require_symmetric(circuit, self.name)
+        r = discrete_inference(
+            net,
+            circuit.x_init,
+            circuit.clamp,
+            step_size=self.step_size,
+            n_steps=self.max_steps,
+            gtol=self.gtol,
+        )
+        return SettleResult(
+            self.name,
+            r.x,
+            r.energy,
+            r.success,
+            r.message,
+            r.grad_max,
+            energy_trace=r.energy_trace,
+            stats={"n_steps": r.n_steps, "step_size": self.step_size},
+        )

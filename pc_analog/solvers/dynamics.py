@@ -1,0 +1,186 @@
+"""KCL of the compiled circuit: node currents and their Jacobian, read from the IR.
+
+At a free activity node ``x_{l,i}`` the current into its capacitor is
+
+    I_l = -g_spring_l * eps_l  +  g0 * phi_l'(x_l) * (Wfb_{l+1} (pi_{l+1} * eps_{l+1}))
+
+with ``eps_l = x_l - W_l phi_{l-1}(x_{l-1}) - b_l`` (forward crossbar ``W``,
+feedback crossbar ``Wfb``, springs ``g_spring = pi g0``).  ``C dx/dt = I``.  With
+ideal devices ``Wfb = W^T`` and ``I = -g0 dF/dx``, so ``dI/dx = -g0 H``.
+The Jacobian is block tridiagonal (per sample) but not symmetric when the
+feedback copy differs from the forward crossbar.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from pc_analog.circuit.ir import Circuit
+from pc_analog.model.energy import energy
+from pc_analog.model.network import State
+
+__all__ = [
+    "node_currents",
+    "current_jacobian_blocks",
+    "FreeIndex",
+    "residual_max",
+    "energy_trace",
+]
+
+
+def _eps(circ: Circuit, x: State, l: int, act) -> np.ndarray:
+    return x[l] - (act.f(x[l - 1]) @ circ.forward_weights(l).T + circ.biases(l))
+
+
+def node_currents(circ: Circuit, x: State) -> State:
+    """Current into every activity node (amperes), ``(batch, n_l)`` per layer.
+
+    Clamped nodes get the current the clamp source absorbs; callers mask them.
+    """
+    net = circ.network()
+    L = circ.n_layers
+    g0 = circ.hardware.g0_S
+    eps = [None] + [_eps(circ, x, l, net.phi(l - 1)) for l in range(1, L + 1)]
+    out = []
+    for l in range(L + 1):
+        I = np.zeros_like(x[l])
+        if l > 0:
+            I -= circ.layers[l - 1].g_spring_S * eps[l]
+        if l < L:
+            u = circ.precisions(l + 1) * eps[l + 1]
+            I += g0 * net.phi(l).df(x[l]) * (u @ circ.feedback_weights(l + 1).T)
+        out.append(I)
+    return tuple(out)
+
+
+def current_jacobian_blocks(circ: Circuit, x: State):
+    """``dI/dx`` as per-sample blocks.
+
+    Returns
+    -------
+    diag : list, ``diag[l]`` = ``dI_l/dx_l``, ``(batch, n_l, n_l)``
+    upper : list, ``upper[l]`` = ``dI_l/dx_{l+1}``, ``(batch, n_l, n_{l+1})``
+    lower : list, ``lower[l]`` = ``dI_{l+1}/dx_l``, ``(batch, n_{l+1}, n_l)``
+    """
+    net = circ.network()
+    L = circ.n_layers
+    g0 = circ.hardware.g0_S
+    batch = x[0].shape[0]
+    diag, upper, lower = [], [], []
+    for l in range(L + 1):
+        n = circ.sizes[l]
+        idx = np.arange(n)
+        D = np.zeros((batch, n, n))
+        if l > 0:
+            D[:, idx, idx] -= circ.layers[l - 1].g_spring_S
+        if l < L:
+            W = circ.forward_weights(l + 1)  # (n_{l+1}, n_l)
+            Wfb = circ.feedback_weights(l + 1)  # (n_l, n_{l+1})
+            pi = circ.precisions(l + 1)
+            act = net.phi(l)
+            d1, d2 = act.df(x[l]), act.d2f(x[l])
+            eps = _eps(circ, x, l + 1, act)
+            s = (pi * eps) @ Wfb.T  # (B, n_l)
+            D[:, idx, idx] += g0 * d2 * s
+            # g0 diag(phi') Wfb diag(pi) (-W diag(phi'))
+            A = (Wfb * pi)[None] * d1[:, :, None]  # (B, n_l, n_{l+1})
+            D -= g0 * (A @ W)[:, :, :] * d1[:, None, :]
+            upper.append(g0 * A)
+            g_spring = circ.layers[l].g_spring_S
+            lower.append((g_spring[:, None] * W)[None] * d1[:, None, :])
+        diag.append(D)
+    return diag, upper, lower
+
+
+class FreeIndex:
+    """Packs the free units of a batched state into one flat vector and back.
+
+    The flat vector is sample-major: ``[sample 0 free units, sample 1 ..., ...]``,
+    within a sample layer by layer.
+    """
+
+    def __init__(self, circ: Circuit):
+        self.circuit = circ
+        self.blocks = [(l, np.flatnonzero(f)) for l, f in enumerate(circ.clamp.free) if f.any()]
+        self.n_free = sum(idx.size for _, idx in self.blocks)
+        self.batch = circ.batch
+        offs = np.cumsum([0] + [idx.size for _, idx in self.blocks])
+        self.offsets = offs
+
+    @property
+    def size(self) -> int:
+        return self.n_free * self.batch
+
+    def pack(self, x: State) -> np.ndarray:
+        if not self.blocks:
+            return np.zeros(0)
+        return np.concatenate([x[l][:, idx] for l, idx in self.blocks], axis=1).ravel()
+
+    def pack_many(self, traj: State) -> np.ndarray:
+        """``(n_t, batch, n_free)`` from per-layer ``(n_t, batch, n_l)`` arrays."""
+        if not self.blocks:
+            return np.zeros(traj[0].shape[:2] + (0,))
+        return np.concatenate([traj[l][:, :, idx] for l, idx in self.blocks], axis=2)
+
+    def unpack(self, y: np.ndarray, base: State | None = None) -> State:
+        """A full state: clamped units from ``base`` (default the IR's ``x_init``)."""
+        base = self.circuit.x_init if base is None else base
+        x = [np.array(v, dtype=float) for v in base]
+        Y = y.reshape(self.batch, self.n_free)
+        for k, (l, idx) in enumerate(self.blocks):
+            x[l][:, idx] = Y[:, self.offsets[k] : self.offsets[k + 1]]
+        return tuple(x)
+
+    def unpack_many(self, Y: np.ndarray) -> State:
+        """Per-layer ``(n_t, batch, n_l)`` from ``(n_t, batch * n_free)``."""
+        n_t = Y.shape[0]
+        Y = Y.reshape(n_t, self.batch, self.n_free)
+        out = [np.broadcast_to(v, (n_t,) + v.shape).copy() for v in self.circuit.x_init]
+        for k, (l, idx) in enumerate(self.blocks):
+            out[l][:, :, idx] = Y[:, :, self.offsets[k] : self.offsets[k + 1]]
+        return tuple(out)
+
+    def sparse(self, diag, upper, lower) -> sp.csr_matrix:
+        """The free-unit Jacobian of the whole batch as one sparse matrix (block diagonal
+        over samples, block tridiagonal within a sample)."""
+        rows, cols, vals = [], [], []
+        B, N = self.batch, self.n_free
+        base = (np.arange(B) * N)[:, None, None]
+
+        def put(block, ra, ca):
+            r = base + ra[None, :, None] + np.zeros((1, 1, ca.size), int)
+            c = base + ca[None, None, :] + np.zeros((1, ra.size, 1), int)
+            rows.append(r.ravel())
+            cols.append(c.ravel())
+            vals.append(block.ravel())
+
+        for k, (l, idx) in enumerate(self.blocks):
+            ra = np.arange(self.offsets[k], self.offsets[k + 1])
+            put(diag[l][:, idx[:, None], idx[None, :]], ra, ra)
+            if k + 1 < len(self.blocks) and self.blocks[k + 1][0] == l + 1:
+                idx2 = self.blocks[k + 1][1]
+                rb = np.arange(self.offsets[k + 1], self.offsets[k + 2])
+                put(upper[l][:, idx[:, None], idx2[None, :]], ra, rb)
+                put(lower[l][:, idx2[:, None], idx[None, :]], rb, ra)
+        if not rows:
+            return sp.csr_matrix((0, 0))
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(B * N, B * N),
+        )
+
+
+def residual_max(circ: Circuit, fi: FreeIndex, x: State) -> np.ndarray:
+    """Per-sample ``max |I| / g0`` over free units: ``max |dF/dx|`` for ideal devices."""
+    if fi.n_free == 0:
+        return np.zeros(circ.batch)
+    I = fi.pack(node_currents(circ, x)).reshape(circ.batch, fi.n_free)
+    return np.abs(I).max(axis=1) / circ.hardware.g0_S
+
+
+def energy_trace(circ: Circuit, traj: State) -> np.ndarray:
+    """``F`` along a transient: ``(n_t, batch)`` from per-layer ``(n_t, batch, n_l)`` arrays."""
+    n_t = traj[0].shape[0]
+    flat = tuple(v.reshape(n_t * circ.batch, -1) for v in traj)
+    return energy(circ.network(), flat).reshape(n_t, circ.batch)

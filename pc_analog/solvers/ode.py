@@ -1,0 +1,301 @@
+"""The ``ode`` backend: the circuit's KCL integrated by scipy in physical time.
+
+First order (the RC circuit):   ``C dx/dt = I(x)``.
+Second order (spring network with mass): ``m d2x/dt2 + gamma dx/dt = I(x)``, with
+the damping ``gamma`` set by a damping ratio ``zeta`` of the slowest mode at the
+equilibrium: ``gamma = 2 zeta sqrt(m g0 lambda_min(H))``.  ``m`` is in F*s, ``gamma``
+in F (so ``gamma = C`` and ``m = 0`` is the RC circuit).
+
+Both integrate :func:`scipy.integrate.solve_ivp` over the free units of the whole
+batch, with the analytic sparse Jacobian (block diagonal over samples, block
+tridiagonal within one), and stop on a steady-state event: every sample's distance
+to the equilibrium has shrunk by a factor far below the settling band.  The solver
+works in the dimensionless time ``s = t / tau`` (and velocities in volts per
+``tau``) so that positions and velocities share one scale; every time it reports is
+physical, ``t = s tau``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.integrate import solve_ivp
+
+from pc_analog.circuit.ir import Circuit
+from pc_analog.errors import ConvergenceWarning, InvalidInputError
+from pc_analog.model.energy import dense_hessian, energy
+from pc_analog.solvers.base import Backend, SettleResult
+from pc_analog.solvers.dynamics import (
+    FreeIndex,
+    current_jacobian_blocks,
+    energy_trace,
+    node_currents,
+    residual_max,
+)
+from pc_analog.solvers.equilibrium import solve_equilibrium
+from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
+
+__all__ = ["OdeBackend", "slowest_mode"]
+
+_METHODS = ("auto", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+# LSODA takes a dense Jacobian only; above this many states "auto" uses sparse BDF.
+_AUTO_DENSE_MAX = 2000
+_STIFF = ("Radau", "BDF", "LSODA")
+# The run stops once every sample is this much deeper inside the band than the band itself.
+_EVENT_DEPTH = 1e-4
+
+
+def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
+    """``lambda_min`` of the free-unit Hessian at ``x_eq``, per sample (units of ``g0/C``-rate)."""
+    free = np.concatenate(circuit.clamp.free)
+    if not free.any():
+        return np.full(circuit.batch, np.inf)
+    H = dense_hessian(circuit.network(), x_eq)[:, free][:, :, free]
+    return np.linalg.eigvalsh(H)[:, 0]
+
+
+class OdeBackend(Backend):
+    """Integrate the circuit with :func:`scipy.integrate.solve_ivp`.
+
+    Parameters
+    ----------
+    method : str
+        A ``solve_ivp`` method; stiff ones (``Radau``, ``BDF``) get the analytic
+        sparse Jacobian, ``LSODA`` the same as a dense matrix.  Default ``"auto"``:
+        ``LSODA`` (which switches between Adams and BDF as the problem turns stiff
+        or oscillatory) up to 2000 states, sparse ``BDF`` beyond.
+    rtol, atol : float
+        Integration tolerances (``atol`` in volts).
+    settle_band : float
+        ``delta`` of the SPEC settling time.
+    t_max_s : float, optional
+        Hard stop; default ``100 ln(1/delta) / lambda_min`` time constants.
+    inertial : bool
+        Second-order (spring network with mass) dynamics instead of RC.
+    mass_Fs : float, optional
+        Mass per node for inertial dynamics (F*s); default ``C * tau``, so a unit
+        spring's natural period is ``2 pi tau``.
+    damping_ratio : float
+        ``zeta`` of the slowest mode (inertial only); 1 is critical damping.
+    t_eval_points : int, optional
+        If given, report the transient at this many evenly spaced times
+        (from the dense output) instead of the solver's own steps.
+    """
+
+    name = "ode"
+
+    def __init__(
+        self,
+        method: str = "auto",
+        rtol: float = 1e-8,
+        atol: float = 1e-12,
+        settle_band: float = SETTLE_BAND_DEFAULT,
+        t_max_s: float | None = None,
+        inertial: bool = False,
+        mass_Fs: float | None = None,
+        damping_ratio: float = 1.0,
+        t_eval_points: int | None = None,
+    ):
+        if method not in _METHODS:
+            raise InvalidInputError(
+                f"ode method: unknown {method!r} (known: {', '.join(_METHODS)})"
+            )
+        if not (rtol > 0 and atol > 0 and 0 < settle_band < 1 and damping_ratio > 0):
+            raise InvalidInputError("ode backend: need rtol, atol, damping_ratio > 0, 0 < band < 1")
+        if mass_Fs is not None and not mass_Fs > 0:
+            raise InvalidInputError("ode backend: mass_Fs must be > 0")
+        self.method, self.rtol, self.atol = method, rtol, atol
+        self.settle_band, self.t_max_s = settle_band, t_max_s
+        self.inertial, self.mass_Fs, self.damping_ratio = inertial, mass_Fs, damping_ratio
+        self.t_eval_points = t_eval_points
+
+    def settle(self, circuit: Circuit) -> SettleResult:
+        C = circuit.hardware.c_F
+        tau = circuit.tau_s
+        fi = FreeIndex(circuit)
+        x_init = circuit.x_init
+        # The reference rest point: the equilibrium solver where the dynamics are a
+        # gradient flow; otherwise the transient's own end point.
+        x_eq = None
+        if circuit.symmetric:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                eq = solve_equilibrium(circuit.network(), x_init, circuit.clamp, gtol=1e-13)
+            x_eq = eq.x
+            lam = slowest_mode(circuit, x_eq)
+        else:
+            lam = slowest_mode(circuit, x_init)  # a scale for the time horizon only
+        lam_min = float(np.min(lam)) if np.all(np.isfinite(lam)) else 1.0
+        if not lam_min > 0:
+            lam_min = 1e-3
+        y0 = fi.pack(x_init)
+        N = y0.size
+        if N == 0:
+            return self._trivial(circuit)
+
+        g0 = circuit.hardware.g0_S
+
+        def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
+            return fi.pack(node_currents(circuit, fi.unpack(y))) / g0
+
+        def jac_force(y):
+            d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
+            return fi.sparse(d, u, lo) / g0
+
+        if self.inertial:
+            m = self.mass_Fs if self.mass_Fs is not None else C * tau
+            gamma = 2.0 * self.damping_ratio * np.sqrt(m * g0 * lam_min)
+            rate = min(gamma / (2 * m), np.sqrt(g0 * lam_min / m))
+            if self.damping_ratio > 1:  # overdamped: the slow root sets the rate
+                z = self.damping_ratio
+                rate = np.sqrt(g0 * lam_min / m) * (z - np.sqrt(z * z - 1))
+            # In s = t/tau with w = tau dx/dt:  dw/ds = (tau^2 g0 / m) f - (gamma tau / m) w.
+            k_f = tau * tau * g0 / m
+            k_d = gamma * tau / m
+
+            def rhs(s, z):
+                return np.concatenate([z[N:], k_f * force(z[:N]) - k_d * z[N:]])
+
+            def jac(s, z):
+                Z = sp.csr_matrix((N, N))
+                eye = sp.identity(N, format="csr")
+                top = sp.hstack([Z, eye])
+                bot = sp.hstack([k_f * jac_force(z[:N]), -k_d * eye])
+                return sp.vstack([top, bot], format="csc")
+
+            z0 = np.concatenate([y0, np.zeros(N)])
+        else:
+            m = 0.0
+            gamma = C
+            rate = g0 * lam_min / C
+
+            def rhs(s, z):
+                return force(z)
+
+            def jac(s, z):
+                return jac_force(z).tocsc()
+
+            z0 = y0
+
+        band = self.settle_band
+        t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / rate
+        s_max = t_max / tau
+        if x_eq is not None:
+            y_eq = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
+            d0 = np.abs(y0.reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
+            scale = np.where(d0 > 0, d0, 1.0)
+
+            def settled(s, z):
+                dev = np.abs(z[:N].reshape(circuit.batch, fi.n_free) - y_eq).max(axis=1)
+                return float(np.max(dev / scale)) - band * _EVENT_DEPTH
+
+        else:
+            # No rest point known in advance (feedback copies differ from the forward
+            # crossbars): stop on the vector field itself, once every sample's velocity
+            # has fallen far below its initial value.
+            v0 = np.abs(rhs(0.0, z0)).reshape(-1, circuit.batch, fi.n_free).max(axis=(0, 2))
+            vscale = np.where(v0 > 0, v0, 1.0)
+
+            def settled(s, z):
+                v = np.abs(rhs(s, z)).reshape(-1, circuit.batch, fi.n_free).max(axis=(0, 2))
+                return float(np.max(v / vscale)) - band * _EVENT_DEPTH
+
+        settled.terminal = True
+        settled.direction = -1
+        events = [settled]
+        method = self.method
+        if method == "auto":
+            method = "LSODA" if z0.size <= _AUTO_DENSE_MAX else "BDF"
+        kw = {}
+        if method == "LSODA":
+            kw["jac"] = lambda s, z: jac(s, z).toarray()
+        elif method in _STIFF:
+            kw["jac"] = jac
+        sol = solve_ivp(
+            rhs,
+            (0.0, s_max),
+            z0,
+            method=method,
+            rtol=self.rtol,
+            atol=self.atol,
+            dense_output=True,
+            events=events,
+            **kw,
+        )
+        if self.t_eval_points:
+            s_out = np.linspace(0.0, sol.t[-1], self.t_eval_points)
+            Y = sol.sol(s_out).T[:, :N]
+        else:
+            s_out = sol.t
+            Y = sol.y.T[:, :N]
+        t = s_out * tau
+        traj = fi.unpack_many(Y)
+        x_final = tuple(v[-1] for v in traj)
+        if x_eq is None:
+            x_eq = x_final
+        net = circuit.network()
+        n_t = t.size
+        e_trace = energy_trace(circuit, traj)
+        y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
+
+        def dense(ts):
+            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
+
+        st = settling_time(
+            t, Y.reshape(n_t, circuit.batch, fi.n_free), y_eq_b, band=band, dense=dense
+        )
+        reached = bool(sol.status == 1 or (sol.status == 0 and not np.any(np.isnan(st))))
+        ok = sol.status >= 0 and reached and not np.any(np.isnan(st))
+        if ok:
+            msg = (
+                f"settled: {method}, {'inertial' if self.inertial else 'RC'} dynamics; "
+                f"max settling time {np.max(st):.4g} s = {np.max(st) / tau:.4g} tau"
+            )
+        else:
+            msg = f"not settled within {t[-1]:.3g} s ({sol.message})"
+            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        gm = residual_max(circuit, fi, x_final)
+        return SettleResult(
+            self.name,
+            x_final,
+            energy(net, x_final),
+            bool(ok),
+            msg,
+            gm,
+            t=t,
+            energy_trace=e_trace,
+            settling_time_s=st,
+            tau_s=tau,
+            trajectory=traj,
+            x_eq=x_eq,
+            stats={
+                "method": method,
+                "nfev": int(sol.nfev),
+                "njev": int(sol.njev),
+                "nlu": int(sol.nlu),
+                "n_points": int(t.size),
+                "t_end_s": float(sol.t[-1] * tau),
+                "lambda_min": lam_min,
+                "mass_Fs": float(m),
+                "damping_F": float(gamma),
+            },
+        )
+
+    def _trivial(self, circuit):
+        net = circuit.network()
+        x = circuit.x_init
+        z = np.zeros(circuit.batch)
+        return SettleResult(
+            self.name,
+            x,
+            energy(net, x),
+            True,
+            "no free units",
+            z,
+            t=np.zeros(1),
+            settling_time_s=z,
+            tau_s=circuit.tau_s,
+            x_eq=x,
+        )

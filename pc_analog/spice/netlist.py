@@ -1,0 +1,597 @@
+"""The SPICE backend's front half: a circuit IR written as an ngspice netlist.
+
+:func:`write_netlist` turns one sample of a :class:`~pc_analog.circuit.ir.Circuit`
+into a self-contained ngspice deck (SPEC section 3): it runs as it is under
+``ngspice -b -r out.raw deck.cir`` with no file beside it, and saves the
+activity nodes ``x<l>_<i>`` and the error nodes ``e<l>_<i>``.  Voltages are
+activities one to one (1 V = 1 unit of activity).
+
+Two levels describe the same physics (DESIGN "The physics mapping"):
+
+``"behavioural"``
+    The exact PC dynamics with ideal behavioural sources.  Free unit: a
+    capacitor ``C`` at ``x<l>_<i>``; clamped unit: a DC voltage source.
+    Prediction ``m<l>_<j> = sum_i W_ji phi(v(x<l-1>_i)) + b_j`` (B source);
+    spring: a resistor ``1 / (pi_j g0)`` from ``x<l>_<j>`` to ``m<l>_<j>`` (free
+    units only); error ``e<l>_<j> = v(x<l>_<j>) - v(m<l>_<j>)`` (B source);
+    feedback: a B current source injecting
+    ``g0 phi'(v(x<l-1>_i)) sum_j Wfb_ij pi_j v(e<l>_<j>)`` into every free
+    ``x<l-1>_<i>``.  Sums of more than 32 terms are split into partial sums at
+    nodes ``pm<l>_<j>_<k>`` / ``pf<l-1>_<i>_<k>`` (ngspice parses a B source in
+    time quadratic in its number of inputs).  KCL at a free node is then
+
+        C dx/dt = -pi g0 (x - mu) + g0 phi'(x) Wfb^T (pi eps) = -g0 dF/dx
+
+    (the last equality when ``Wfb = W^T``), i.e. PC inference with ``tau = C/g0``.
+
+``"crossbar"``
+    The weights as real conductances.  Forward crossbar of layer ``l``: columns
+    driven at ``a<l-1>_<i> = phi(v(x<l-1>_i))`` and ``an<l-1>_<i> = -a``; rows
+    ``r<l>_<j>`` held at virtual ground by 0 V sources ``Vr<l>_<j>`` that measure
+    the row current ``sum_i (G+_ji - G-_ji) a_i + (Gb+_j - Gb-_j) * 1 V``; a
+    transimpedance stage (CCVS, gain ``1/g_unit``) gives
+    ``m<l>_<j> = W a + b``.  Feedback crossbar (its own conductances): columns
+    ``u<l>_<j> = pi_j v(e<l>_<j>)`` and ``un = -u``, rows ``f<l-1>_<i>`` at virtual
+    ground, CCVS ``s<l-1>_<i> = (Wfb u)_i``, and a B current source injecting
+    ``g0 phi'(v(x<l-1>_i)) v(s<l-1>_<i>)`` into every free ``x<l-1>_<i>`` (rows
+    that would feed a clamped unit are left out).  Zero-conductance cells are
+    omitted.  Ideal devices settle to the behavioural equilibrium.
+
+Analyses: ``"tran"`` (``.tran`` from the feedforward start, set by ``.ic``)
+or ``"op"`` (``.op`` with ``.nodeset`` at the feedforward start, so DC Newton
+finds the flow's rest point).  The transient deliberately omits ``uic``:
+ngspice then solves the initial point with the ``.ic`` nodes held, so every
+node (predictions, errors, crossbar rows) starts consistent and the raw file
+holds the ``t = 0`` point (with ``uic`` ngspice 39 writes none).
+
+Numbers are written with Python's shortest round-trip ``repr``, so the deck
+reproduces the IR exactly and the text is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from scipy import sparse
+
+from pc_analog.circuit.ir import Circuit, node_name
+from pc_analog.errors import InvalidInputError
+from pc_analog.model.activations import get_activation
+from pc_analog.model.energy import hessian_blocks, weighted_errors
+
+__all__ = [
+    "GENERATOR_MARKER",
+    "LEVELS",
+    "ANALYSES",
+    "SPICE_DERIVATIVES",
+    "spice_derivative",
+    "default_t_stop",
+    "write_netlist",
+]
+
+#: The comment line (second line of every deck) that marks a pc-analog netlist.
+GENERATOR_MARKER = "* generator: pc-analog"
+
+LEVELS = ("behavioural", "crossbar")
+ANALYSES = ("tran", "op")
+
+#: ``phi'`` as ngspice expressions in ``{x}``, keyed by activation name.  Squares
+#: are written as products: ngspice's ``^``/``pow`` are avoided on purpose.
+SPICE_DERIVATIVES: dict[str, str] = {
+    "linear": "1",
+    "tanh": "(1-tanh({x})*tanh({x}))",
+    # sigmoid s = 0.5 + 0.5 tanh(x/2): s (1 - s) = 0.25 (1 - tanh(x/2)^2)
+    "sigmoid": "(0.25*(1-tanh(0.5*{x})*tanh(0.5*{x})))",
+    # softplus' = the sigmoid
+    "softplus": "(0.5+0.5*tanh(0.5*{x}))",
+}
+
+# The transient runs until the slowest mode of the linearised flow has decayed
+# by this factor (exp(-lambda_min t / tau) = _SETTLE_FACTOR), bounded below and above.
+_SETTLE_FACTOR = 1e-9
+_T_STOP_MIN_TAU = 10.0
+_T_STOP_MAX_TAU = 1e4
+# Default maximum time step: this fraction of t_stop.
+_STEPS_PER_RUN = 1000
+# Free units above which lambda_min is estimated with a sparse eigensolver.
+_DENSE_EIG_MAX = 2000
+# Terms per physical line in long expressions and .save/.ic lists.
+_TERMS_PER_LINE = 6
+# Most non-zero terms in one B-source expression (see _fan_in).
+_MAX_FAN_IN = 32
+# Conductances whose resistance 1/G is not a finite double are open circuits.
+_G_MIN = 1e-300
+
+
+def _num(v) -> str:
+    """Shortest round-trip decimal of a float (deterministic, exact)."""
+    return repr(float(v))
+
+
+def _subst(template: str, arg: str) -> str:
+    return template.replace("{x}", arg)
+
+
+def _v(node: str) -> str:
+    return f"v({node})"
+
+
+def spice_derivative(activation: str) -> str:
+    """``phi'`` of ``activation`` as an ngspice expression template in ``{x}``.
+
+    Raises
+    ------
+    InvalidInputError
+        If no derivative expression is known for the activation.
+    """
+    name = get_activation(activation).name
+    try:
+        return SPICE_DERIVATIVES[name]
+    except KeyError:
+        raise InvalidInputError(
+            f"activation {name!r}: no ngspice expression for its derivative "
+            f"(known: {', '.join(sorted(SPICE_DERIVATIVES))})"
+        ) from None
+
+
+def _linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> list[str]:
+    """``sum c_k * expr_k + const`` as chunks (one per physical line).
+
+    Zero terms are omitted and unit coefficients not written.
+    """
+    parts: list[str] = []
+    for c, expr in terms:
+        if c == 0.0:
+            continue
+        term = expr if abs(c) == 1.0 else f"{_num(abs(c))}*{expr}"
+        if not parts:
+            parts.append(f"{'-' if c < 0 else ''}{term}")
+        else:
+            parts.append(f"{'-' if c < 0 else '+'} {term}")
+    if const != 0.0:
+        if not parts:
+            parts.append(_num(const))
+        else:
+            parts.append(f"{'-' if const < 0 else '+'} {_num(abs(const))}")
+    if not parts:
+        return ["0"]
+    return [" ".join(parts[k : k + _TERMS_PER_LINE]) for k in range(0, len(parts), _TERMS_PER_LINE)]
+
+
+def _fan_in(
+    terms: list[tuple[float, str]], const: float, prefix: str
+) -> tuple[list[str], list[str]]:
+    """A long sum split into partial sums of at most ``_MAX_FAN_IN`` terms.
+
+    ngspice differentiates a B source's expression symbolically once per
+    controlling node, so parsing one source of ``n`` terms costs ``O(n^2)``
+    (measured: 16 sources of 512 terms take 1.3 s, 256 sources of 784 terms
+    50 s).  Sums of more than ``_MAX_FAN_IN`` non-zero terms are therefore
+    computed in B sources at partial-sum nodes ``<prefix>_<k>``, whose voltages
+    are then added.  Returns the partial-sum source lines and the chunks of
+    the final expression.
+    """
+    terms = [(c, e) for c, e in terms if c != 0.0]
+    lines: list[str] = []
+    k = 0
+    while len(terms) > _MAX_FAN_IN:
+        partial = []
+        for start in range(0, len(terms), _MAX_FAN_IN):
+            node = f"{prefix}_{k}"
+            k += 1
+            group = terms[start : start + _MAX_FAN_IN]
+            lines += _element(f"B{node} {node} 0 V=", _linear_combination(group))
+            partial.append((1.0, _v(node)))
+        terms = partial
+    return lines, _linear_combination(terms, const)
+
+
+def _element(head: str, chunks: list[str], tail: str = "") -> list[str]:
+    """An element line ``head chunk0`` with continuation lines ``+ chunk_k``."""
+    lines = [f"{head}{chunks[0]}"]
+    lines.extend(f"+ {c}" for c in chunks[1:])
+    if tail:
+        lines[-1] += tail
+    return lines
+
+
+def _listing(keyword: str, items: list[str]) -> list[str]:
+    return [
+        f"{keyword} " + " ".join(items[k : k + _TERMS_PER_LINE])
+        for k in range(0, len(items), _TERMS_PER_LINE)
+    ]
+
+
+def _lambda_min(diag, upper, free: np.ndarray) -> float:
+    """Smallest eigenvalue of the block-tridiagonal matrix restricted to ``free``."""
+    blocks = [[None] * len(diag) for _ in diag]
+    for l, D in enumerate(diag):
+        blocks[l][l] = D[0]
+    for l, U in enumerate(upper):
+        blocks[l][l + 1], blocks[l + 1][l] = U[0], U[0].T
+    H = sparse.bmat(blocks, format="csr")[free][:, free]
+    if H.shape[0] <= _DENSE_EIG_MAX:
+        return float(np.linalg.eigvalsh(H.toarray())[0])
+    from scipy.sparse.linalg import eigsh  # pragma: no cover - large networks only
+
+    try:  # pragma: no cover
+        return float(eigsh(H, k=1, which="SA", tol=1e-3)[0][0])
+    except Exception:  # pragma: no cover - no convergence: the caller takes the longest run
+        return 0.0
+
+
+def default_t_stop(circuit: Circuit, *, sample: int = 0) -> float:
+    """A transient length (seconds) long enough for ``sample`` to settle.
+
+    ``t_stop = ln(1/delta) / lambda_min * tau`` with ``delta = 1e-9`` and
+    ``lambda_min`` the smallest eigenvalue of the energy's Hessian restricted
+    to the free units at the start state (the slowest mode of the linearised
+    flow ``tau dx/dt = -H dx``), clipped to ``[10, 1e4] * tau`` and rounded to
+    two significant digits.  Where the start is not a convex point (``H`` has a
+    non-positive eigenvalue) the Gauss-Newton part ``J^T diag(pi) J`` of ``H``
+    is used instead.  The estimate assumes symmetric crossbars
+    (``Wfb = W^T``); pass ``t_stop_s`` to :func:`write_netlist` otherwise.
+    """
+    tau = circuit.tau_s
+    free = np.concatenate(circuit.clamp.free)
+    n_free = int(free.sum())
+    if n_free == 0:
+        return _T_STOP_MIN_TAU * tau
+    net = circuit.network()
+    x = tuple(xl[sample : sample + 1] for xl in circuit.x_init)
+    diag, upper = hessian_blocks(net, x)
+    lam = _lambda_min(diag, upper, free)
+    if lam <= 0:
+        # An indefinite start (phi'' times a large error): use the Gauss-Newton part
+        # J^T diag(pi) J of the Hessian instead, which is positive semi-definite.
+        e = weighted_errors(net, x)
+        for l in range(net.n_layers):
+            curvature = net.phi(l).d2f(x[l]) * (e[l + 1] @ net.W(l + 1))
+            idx = np.arange(net.sizes[l])
+            diag[l][:, idx, idx] += curvature
+        lam = _lambda_min(diag, upper, free)
+    n_tau = math.log(1.0 / _SETTLE_FACTOR) / lam if lam > 0 else _T_STOP_MAX_TAU
+    # Two significant digits: an estimate needs no more, and the netlist text then
+    # does not depend on the last bits of the eigensolver (BLAS) result.
+    return float(f"{float(np.clip(n_tau, _T_STOP_MIN_TAU, _T_STOP_MAX_TAU)) * tau:.2g}")
+
+
+def _clamp_summary(circuit: Circuit) -> str:
+    parts = []
+    for l, m in enumerate(circuit.clamp.masks):
+        k = int(m.sum())
+        if k == 0:
+            continue
+        if k == m.size:
+            parts.append(f"layer {l} all {k}")
+        else:
+            parts.append(f"layer {l} units {','.join(str(int(i)) for i in np.flatnonzero(m))}")
+    return "; ".join(parts) if parts else "none"
+
+
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def _header(circuit: Circuit, *, sample: int, level: str, analysis: str, tran: str) -> list[str]:
+    from pc_analog._version import __version__
+
+    hw = circuit.hardware
+    sizes = "-".join(map(str, circuit.sizes))
+    acts = ", ".join(L.activation for L in circuit.layers)
+    name = _UNSAFE.sub(" ", circuit.name)
+    return [
+        f"* pc-analog netlist {sizes} ({level}, {analysis})",
+        GENERATOR_MARKER,
+        f"* generator version: pc-analog {__version__}",
+        f"* circuit: {name}",
+        f"* sizes: {sizes} (n_0..n_L, L = {circuit.n_layers})",
+        f"* activations phi_0..phi_(L-1): {acts}",
+        f"* hardware: C = {_num(hw.c_F)} F, g0 = {_num(hw.g0_S)} S, g_unit = {_num(hw.g_unit_S)} S",
+        f"* tau = C/g0 = {_num(hw.tau_s)} s",
+        f"* level: {level}",
+        f"* analysis: {analysis}{tran}",
+        f"* sample: {sample} of batch {circuit.batch}",
+        f"* clamped (DC voltage sources): {_clamp_summary(circuit)}",
+        "* nodes: x<l>_<i> activity (1 V = 1 unit), e<l>_<i> prediction error, m<l>_<i> prediction",
+    ]
+
+
+def _clamps_and_caps(circuit: Circuit, l: int, sample: int) -> list[str]:
+    out = []
+    mask = circuit.clamp.masks[l]
+    c = _num(circuit.hardware.c_F)
+    for i in range(circuit.sizes[l]):
+        x = node_name("x", l, i)
+        if mask[i]:
+            out.append(f"V{x} {x} 0 DC {_num(circuit.x_init[l][sample, i])}")
+        else:
+            out.append(f"C{x} {x} 0 {c}")
+    return out
+
+
+def _springs_and_errors(circuit: Circuit, l: int) -> list[str]:
+    out = []
+    g = circuit.layers[l - 1].g_spring_S
+    mask = circuit.clamp.masks[l]
+    for j in range(circuit.sizes[l]):
+        x, m, e = node_name("x", l, j), node_name("m", l, j), node_name("e", l, j)
+        if not mask[j]:
+            out.append(f"Rs{l}_{j} {x} {m} {_num(1.0 / g[j])}")
+        out.append(f"B{e} {e} 0 V={_v(x)}-{_v(m)}")
+    return out
+
+
+def _behavioural_layer(circuit: Circuit, l: int) -> list[str]:
+    """Prediction sources of layer ``l`` and the feedback currents into layer ``l-1``."""
+    layer = circuit.layers[l - 1]
+    phi = get_activation(layer.activation).spice
+    W, b = circuit.forward_weights(l), circuit.biases(l)
+    acts = [_subst(phi, _v(node_name("x", l - 1, i))) for i in range(circuit.sizes[l - 1])]
+    out = [f"* layer {l}: prediction m{l} = W{l} phi_{l - 1}(x{l - 1}) + b{l}"]
+    for j in range(circuit.sizes[l]):
+        m = node_name("m", l, j)
+        partial, chunks = _fan_in(list(zip(W[j], acts)), b[j], f"pm{l}_{j}")
+        out += partial
+        out += _element(f"B{m} {m} 0 V=", chunks)
+    out.append(f"* layer {l}: springs pi*g0 (free units) and error nodes")
+    out += _springs_and_errors(circuit, l)
+    out += _feedback_currents(circuit, l, _behavioural_feedback_sums(circuit, l))
+    return out
+
+
+def _behavioural_feedback_sums(circuit: Circuit, l: int) -> dict[int, tuple[list[str], list[str]]]:
+    """Per free unit ``i`` of layer ``l-1``: partial-sum lines and ``sum_j Wfb_ij pi_j v(e_j)``."""
+    Wfb, pi = circuit.feedback_weights(l), circuit.precisions(l)
+    errs = [_v(node_name("e", l, j)) for j in range(circuit.sizes[l])]
+    free = np.flatnonzero(~circuit.clamp.masks[l - 1])
+    return {int(i): _fan_in(list(zip(Wfb[i] * pi, errs)), 0.0, f"pf{l - 1}_{i}") for i in free}
+
+
+def _feedback_currents(
+    circuit: Circuit, l: int, sums: dict[int, tuple[list[str], list[str]]]
+) -> list[str]:
+    """B current sources ``g0 phi'(x) * sum`` injected into the free units of layer ``l-1``.
+
+    ``sums[i]`` holds the lines of any partial-sum sources and the sum's expression chunks.
+    """
+    if not sums:
+        return []
+    layer = circuit.layers[l - 1]
+    dphi = spice_derivative(layer.activation)
+    g0 = _num(circuit.hardware.g0_S)
+    out = [f"* feedback into free units of layer {l - 1}: g0 phi_{l - 1}'(x) (Wfb{l} pi{l} e{l})"]
+    for i, (partial, chunks) in sums.items():
+        out += partial
+        x = node_name("x", l - 1, i)
+        d = _subst(dphi, _v(x))
+        gain = g0 if d == "1" else f"{g0}*{d}"
+        out += _element(f"Bf{x} 0 {x} I={gain}*(", chunks, ")")
+    return out
+
+
+def _crossbar_cells(kind: str, row_node: str, cells: list[tuple[float, float, str, str, str]]):
+    """Resistors ``1/G`` from column nodes to a row node; zero cells are skipped.
+
+    Each cell is ``(G+, G-, column+, column-, id)``; the resistors are named
+    ``R<kind>p<id>`` and ``R<kind>n<id>``.
+    """
+    out = []
+    for gp, gn, col_p, col_n, cid in cells:
+        if gp > _G_MIN:
+            out.append(f"R{kind}p{cid} {col_p} {row_node} {_num(1.0 / gp)}")
+        if gn > _G_MIN:
+            out.append(f"R{kind}n{cid} {col_n} {row_node} {_num(1.0 / gn)}")
+    return out
+
+
+def _crossbar_layer(circuit: Circuit, l: int) -> list[str]:
+    """Forward and feedback crossbars of layer ``l`` with their drivers and readouts."""
+    layer = circuit.layers[l - 1]
+    phi = get_activation(layer.activation).spice
+    g_unit = circuit.hardware.g_unit_S
+    rt = _num(1.0 / g_unit)
+    n_in, n_out = circuit.sizes[l - 1], circuit.sizes[l]
+    fp, fn = layer.forward.g_pos_S, layer.forward.g_neg_S
+    bp, bn = layer.bias.g_pos_S, layer.bias.g_neg_S
+    out = [f"* layer {l}: forward crossbar columns a{l - 1} = phi_{l - 1}(x{l - 1}), an = -a"]
+    for i in range(n_in):
+        a, an = node_name("a", l - 1, i), node_name("an", l - 1, i)
+        out.append(f"B{a} {a} 0 V={_subst(phi, _v(node_name('x', l - 1, i)))}")
+        out.append(f"B{an} {an} 0 V=-{_v(a)}")
+    out.append(
+        f"* layer {l}: forward rows r{l} at virtual ground; m{l} = I(Vr)/g_unit = W{l} a + b{l}"
+    )
+    for j in range(n_out):
+        r, m = node_name("r", l, j), node_name("m", l, j)
+        out.append(f"V{r} {r} 0 DC 0")
+        cells = [
+            (fp[j, i], fn[j, i], f"a{l - 1}_{i}", f"an{l - 1}_{i}", f"{l}_{j}_{i}")
+            for i in range(n_in)
+        ]
+        out += _crossbar_cells("w", r, cells)
+        out += _crossbar_cells("b", r, [(bp[j], bn[j], "one", "onen", f"{l}_{j}")])
+        out.append(f"H{m} {m} 0 V{r} {rt}")
+    out.append(f"* layer {l}: springs pi*g0 (free units) and error nodes")
+    out += _springs_and_errors(circuit, l)
+
+    free = np.flatnonzero(~circuit.clamp.masks[l - 1])
+    if free.size == 0:
+        return out
+    pi = circuit.precisions(l)
+    kp, kn = layer.feedback.g_pos_S, layer.feedback.g_neg_S
+    out.append(f"* layer {l}: feedback crossbar columns u{l} = pi{l} e{l}, un = -u")
+    for j in range(n_out):
+        u, un = node_name("u", l, j), node_name("un", l, j)
+        out.append(f"B{u} {u} 0 V={_num(pi[j])}*{_v(node_name('e', l, j))}")
+        out.append(f"B{un} {un} 0 V=-{_v(u)}")
+    out.append(
+        f"* layer {l}: feedback rows f{l - 1} at virtual ground (free units of layer {l - 1}); "
+        f"s{l - 1} = I(Vf)/g_unit = Wfb{l} u"
+    )
+    sums = {}
+    for i in free:
+        i = int(i)
+        f, s = node_name("f", l - 1, i), node_name("s", l - 1, i)
+        out.append(f"V{f} {f} 0 DC 0")
+        cells = [
+            (kp[i, j], kn[i, j], f"u{l}_{j}", f"un{l}_{j}", f"{l}_{i}_{j}") for j in range(n_out)
+        ]
+        out += _crossbar_cells("k", f, cells)
+        out.append(f"H{s} {s} 0 V{f} {rt}")
+        sums[i] = ([], [_v(s)])
+    out += _feedback_currents(circuit, l, sums)
+    return out
+
+
+def _check_positive(name: str, v) -> None:
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    if not (ok and math.isfinite(v) and v > 0):
+        raise InvalidInputError(f"{name}: must be a positive number, got {v!r}")
+
+
+def write_netlist(
+    circuit: Circuit,
+    *,
+    sample: int = 0,
+    level: str = "behavioural",
+    analysis: str = "tran",
+    t_stop_s: float | None = None,
+    t_step_s: float | None = None,
+    reltol: float = 1e-6,
+    vntol: float = 1e-9,
+    abstol: float | None = None,
+    chgtol: float | None = None,
+    trtol: float = 1e-3,
+    method: str = "gear",
+) -> str:
+    """One sample of ``circuit`` as an ngspice netlist (the deck's text).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The compiled circuit (read only; it is the single source of truth).
+    sample : int
+        Which sample of the batch supplies clamp values and initial conditions.
+    level : {"behavioural", "crossbar"}
+        Ideal behavioural sources, or conductance crossbars with transimpedance
+        readout (see the module docstring).  Both settle to the same equilibrium.
+    analysis : {"tran", "op"}
+        ``"tran"``: ``.tran t_step t_stop 0 t_step`` from ``.ic`` at the
+        feedforward start ``circuit.x_init`` (an initial operating point with
+        the ``.ic`` nodes held, not ``uic``).  ``"op"``: ``.op`` with
+        ``.nodeset`` at the feedforward start.
+    t_stop_s : float, optional
+        Transient length; default :func:`default_t_stop`.
+    t_step_s : float, optional
+        Print step and maximum time step; default ``t_stop / 1000``.
+    reltol, vntol : float
+        ngspice relative tolerance and absolute voltage tolerance (V).
+    abstol : float, optional
+        ngspice absolute current tolerance (A); default ``vntol * g0``, a
+        current as small, relative to the unit conductance, as ``vntol``.
+    chgtol : float, optional
+        ngspice charge tolerance (C) of the time-step control; default
+        ``vntol * C``.  ngspice's own default (1e-14 C, 10 mV on 1 pF) is far
+        too loose for picofarad nodes.
+    trtol : float
+        ngspice truncation-error factor (its default, 7, overestimates the
+        error).  The default 1e-3 keeps a single RC decay within about 3e-5
+        (relative) of ``exp(-t/tau)`` over 8 time constants.
+    method : {"gear", "trap"}
+        Integration method.
+
+    Returns
+    -------
+    str
+        The deck: title line (never containing the word "error"),
+        :data:`GENERATOR_MARKER`, header comments (sizes, activations, ``C``,
+        ``g0``, ``g_unit``, ``tau = C/g0``, level, sample, clamps), elements,
+        analysis, ``.save`` of every ``x`` and ``e`` node, ``.end``.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown level, analysis or method, a sample outside the batch,
+        non-positive times or tolerances, or an activation without a known
+        ngspice derivative.
+    """
+    if level not in LEVELS:
+        raise InvalidInputError(f"level: unknown {level!r} (known: {', '.join(LEVELS)})")
+    if analysis not in ANALYSES:
+        raise InvalidInputError(f"analysis: unknown {analysis!r} (known: {', '.join(ANALYSES)})")
+    if method not in ("gear", "trap"):
+        raise InvalidInputError(f"method: unknown {method!r} (known: gear, trap)")
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
+        raise InvalidInputError(f"sample: must be an integer, got {sample!r}")
+    if not 0 <= sample < circuit.batch:
+        raise InvalidInputError(f"sample: {sample} outside the batch of {circuit.batch}")
+    sample = int(sample)
+    for name, v in (("t_stop_s", t_stop_s), ("t_step_s", t_step_s), ("abstol", abstol)):
+        if v is not None:
+            _check_positive(name, v)
+    if chgtol is not None:
+        _check_positive("chgtol", chgtol)
+    for name, v in (("reltol", reltol), ("vntol", vntol), ("trtol", trtol)):
+        _check_positive(name, v)
+    for layer in circuit.layers:
+        spice_derivative(layer.activation)
+
+    hw = circuit.hardware
+    tran = ""
+    if analysis == "tran":
+        t_stop = float(t_stop_s) if t_stop_s is not None else default_t_stop(circuit, sample=sample)
+        t_step = float(t_step_s) if t_step_s is not None else t_stop / _STEPS_PER_RUN
+        if t_step > t_stop:
+            raise InvalidInputError(f"t_step_s: {t_step!r} exceeds t_stop_s {t_stop!r}")
+        tran = (
+            f" (t_stop = {_num(t_stop)} s = {t_stop / hw.tau_s:.6g} tau, max step {_num(t_step)} s)"
+        )
+    abstol = float(abstol) if abstol is not None else vntol * hw.g0_S
+    chgtol = float(chgtol) if chgtol is not None else vntol * hw.c_F
+
+    lines = _header(circuit, sample=sample, level=level, analysis=analysis, tran=tran)
+    lines.append("")
+    if level == "crossbar":
+        lines.append("* bias column drive: 1 V and its inverse")
+        lines.append("Vone one 0 DC 1")
+        lines.append("Vonen onen 0 DC -1")
+    for l in range(circuit.n_layers + 1):
+        lines.append(f"* layer {l}: activity nodes (capacitor C if free, DC source if clamped)")
+        lines += _clamps_and_caps(circuit, l, sample)
+    for l in range(1, circuit.n_layers + 1):
+        lines += (_crossbar_layer if level == "crossbar" else _behavioural_layer)(circuit, l)
+
+    free_x = [
+        (node_name("x", l, i), circuit.x_init[l][sample, i])
+        for l in range(circuit.n_layers + 1)
+        for i in np.flatnonzero(~circuit.clamp.masks[l])
+    ]
+    starts = [f"v({x})={_num(v)}" for x, v in free_x]
+    lines.append("")
+    lines.append(
+        f".options reltol={_num(reltol)} vntol={_num(vntol)} abstol={_num(abstol)} "
+        f"chgtol={_num(chgtol)} trtol={_num(trtol)} method={method}"
+    )
+    if analysis == "tran":
+        lines.append("* initial condition: the feedforward start")
+        lines += _listing(".ic", starts)
+        lines.append(f".tran {_num(t_step)} {_num(t_stop)} 0 {_num(t_step)}")
+    else:
+        lines.append("* DC Newton starts at the feedforward start")
+        lines += _listing(".nodeset", starts)
+        lines.append(".op")
+    saves = [
+        _v(node_name("x", l, i))
+        for l in range(circuit.n_layers + 1)
+        for i in range(circuit.sizes[l])
+    ]
+    saves += [
+        _v(node_name("e", l, j))
+        for l in range(1, circuit.n_layers + 1)
+        for j in range(circuit.sizes[l])
+    ]
+    lines += _listing(".save", saves)
+    lines.append(".end")
+    return "\n".join(lines) + "\n"

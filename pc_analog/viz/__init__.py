@@ -1,0 +1,2 @@
+"""Stage 12, figures (matplotlib imported lazily).
+"""
