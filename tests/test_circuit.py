@@ -8,6 +8,8 @@ import pytest
 
 import pc_analog as pa
 from pc_analog.circuit.ir import Circuit, DifferentialPair, Hardware, compile_network
+from pc_analog.errors import InvalidInputError
+from pc_analog.model.network import Network
 
 
 def _net():
@@ -116,3 +118,40 @@ def test_circuit_is_immutable():
     with pytest.raises(AttributeError):
         c.hardware = Hardware()  # type: ignore[misc]
     assert isinstance(c, Circuit)
+
+
+def test_replace_after_network_never_keeps_a_stale_network():
+    """``dataclasses.replace(circuit, layers=...)`` after ``circuit.network()`` settles the
+    new layers: the derived network is a per-instance cache, not a copied field."""
+    import dataclasses
+
+    net = Network.random([3, 4, 2], "tanh", seed=3)
+    c = compile_network(net, np.ones(3), np.zeros(2))
+    w_before = c.network().W(1).copy()
+    doubled = tuple(
+        dataclasses.replace(
+            L,
+            forward=DifferentialPair(2 * L.forward.g_pos_S, 2 * L.forward.g_neg_S),
+            feedback=DifferentialPair(2 * L.feedback.g_pos_S, 2 * L.feedback.g_neg_S),
+        )
+        for L in c.layers
+    )
+    c2 = dataclasses.replace(c, layers=doubled)
+    np.testing.assert_array_equal(c2.network().W(1), 2 * w_before)
+    np.testing.assert_array_equal(c.network().W(1), w_before)
+
+
+def test_per_layer_g_unit_scales_the_read_weights():
+    """``W_l = (G+ - G-) / g_unit_l``: a layer's own read-out gain, not the global one."""
+    import dataclasses
+
+    net = Network.random([3, 4, 2], "linear", seed=4)
+    c = compile_network(net, np.ones(3))
+    g = c.hardware.g_unit_S
+    layers = (dataclasses.replace(c.layers[0], g_unit_S=2 * g),) + c.layers[1:]
+    c2 = dataclasses.replace(c, layers=layers)
+    assert c2.g_unit(1) == 2 * g and c2.g_unit(2) == g
+    np.testing.assert_allclose(c2.forward_weights(1), net.W(1) / 2, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(c2.forward_weights(2), net.W(2), rtol=0, atol=1e-15)
+    with pytest.raises(InvalidInputError, match="g_unit_S"):
+        dataclasses.replace(c.layers[0], g_unit_S=-1.0)

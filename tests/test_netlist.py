@@ -213,7 +213,7 @@ def test_crossbar_with_overlapping_differential_pairs(tmp_path):
         dataclasses.replace(L, forward=shifted(L.forward), feedback=shifted(L.feedback))
         for L in c.layers
     )
-    c2 = dataclasses.replace(c, layers=layers, _network=None)
+    c2 = dataclasses.replace(c, layers=layers)
     text = write_netlist(c2, level="crossbar", analysis="op")
     assert text.count("\nRwn") == sum(L.forward.g_neg_S.size for L in c.layers)
     vec = run_ngspice(text, tmp_path)

@@ -24,7 +24,7 @@ circuit *is* PC inference with ``tau = C / g0``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -136,6 +136,11 @@ class CircuitLayer:
         ``(n_l,)`` error-spring conductances ``pi_l g0``.
     activation : str
         ``phi_{l-1}``, applied to ``x_{l-1}``.
+    g_unit_S : float or None
+        This layer's conductance of a unit weight (the gain of its read-out stage):
+        ``W_l = (G+ - G-) / g_unit_S``.  ``None``: the circuit's
+        ``hardware.g_unit_S``.  Bounded devices map each layer's weight range onto
+        the device range, so layers differ (:meth:`HardwareNetwork.fabricate`).
     """
 
     forward: DifferentialPair
@@ -143,9 +148,15 @@ class CircuitLayer:
     bias: DifferentialPair
     g_spring_S: np.ndarray
     activation: str
+    g_unit_S: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "g_spring_S", _ro(self.g_spring_S))
+        g = self.g_unit_S
+        if g is not None:
+            if not (isinstance(g, (int, float)) and np.isfinite(g) and g > 0):
+                raise InvalidInputError(f"circuit layer: g_unit_S must be > 0, got {g!r}")
+            object.__setattr__(self, "g_unit_S", float(g))
         n_out, n_in = self.forward.g_pos_S.shape
         if self.feedback.g_pos_S.shape != (n_in, n_out):
             raise InvalidInputError(
@@ -180,7 +191,6 @@ class Circuit:
     clamp: Clamp
     x_init: State
     name: str = "pc-analog circuit"
-    _network: Network | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -219,19 +229,27 @@ class Circuit:
         return self.hardware.tau_s
 
     # ------------------------------------------------------- derived values
+    def g_unit(self, l: int) -> float:
+        """Conductance of a unit weight of layer ``l`` (``l = 1..L``), in siemens."""
+        g = self.layers[l - 1].g_unit_S
+        return self.hardware.g_unit_S if g is None else g
+
     def _effective(self):
-        """Signed weights read from the conductances, computed once (the IR is immutable)."""
+        """Signed weights read from the conductances, computed once per instance.
+
+        The cache lives in the instance's ``__dict__``, not in a dataclass field, so
+        ``dataclasses.replace`` (which builds a new instance) can never carry a stale one.
+        """
         cache = self.__dict__.get("_eff")
         if cache is None:
-            g = self.hardware.g_unit_S
             cache = tuple(
                 (
-                    _ro(L.forward.weights(g)),
-                    _ro(L.feedback.weights(g)),
-                    _ro(L.bias.weights(g)),
+                    _ro(L.forward.weights(self.g_unit(l))),
+                    _ro(L.feedback.weights(self.g_unit(l))),
+                    _ro(L.bias.weights(self.g_unit(l))),
                     _ro(L.g_spring_S / self.hardware.g0_S),
                 )
-                for L in self.layers
+                for l, L in enumerate(self.layers, start=1)
             )
             object.__setattr__(self, "_eff", cache)
         return cache
@@ -266,15 +284,15 @@ class Circuit:
         When :attr:`symmetric` holds the circuit's dynamics are exactly
         ``C dx/dt = -g0 dF/dx`` for this network's energy ``F``.
         """
-        if self._network is not None:
-            return self._network
-        net = Network(
-            tuple(self.forward_weights(l) for l in range(1, self.n_layers + 1)),
-            tuple(self.biases(l) for l in range(1, self.n_layers + 1)),
-            tuple(self.precisions(l) for l in range(1, self.n_layers + 1)),
-            tuple(L.activation for L in self.layers),
-        )
-        object.__setattr__(self, "_network", net)
+        net = self.__dict__.get("_net")
+        if net is None:
+            net = Network(
+                tuple(self.forward_weights(l) for l in range(1, self.n_layers + 1)),
+                tuple(self.biases(l) for l in range(1, self.n_layers + 1)),
+                tuple(self.precisions(l) for l in range(1, self.n_layers + 1)),
+                tuple(L.activation for L in self.layers),
+            )
+            object.__setattr__(self, "_net", net)
         return net
 
     def n_elements(self) -> dict[str, int]:

@@ -390,8 +390,7 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[str]:
     """Forward and feedback crossbars of layer ``l`` with their drivers and readouts."""
     layer = circuit.layers[l - 1]
     phi = get_activation(layer.activation).spice
-    g_unit = circuit.hardware.g_unit_S
-    rt = _num(1.0 / g_unit)
+    rt = _num(1.0 / circuit.g_unit(l))
     n_in, n_out = circuit.sizes[l - 1], circuit.sizes[l]
     fp, fn = layer.forward.g_pos_S, layer.forward.g_neg_S
     bp, bn = layer.bias.g_pos_S, layer.bias.g_neg_S
