@@ -155,3 +155,20 @@ def test_per_layer_g_unit_scales_the_read_weights():
     np.testing.assert_allclose(c2.forward_weights(2), net.W(2), rtol=0, atol=1e-15)
     with pytest.raises(InvalidInputError, match="g_unit_S"):
         dataclasses.replace(c.layers[0], g_unit_S=-1.0)
+
+
+def test_with_stimulus_keeps_structure_and_equals_a_fresh_compile():
+    """A new stimulus on the same elements is the circuit ``compile_network`` would build."""
+    net = Network.random([3, 4, 2], "tanh", seed=5)
+    rng = np.random.default_rng(5)
+    c = compile_network(net, rng.normal(size=(2, 3)), rng.normal(size=(2, 2)))
+    x1, y1 = rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
+    c1 = c.with_stimulus(x1, y1)
+    fresh = compile_network(net, x1, y1)
+    assert c1.layers is c.layers
+    for a, b in zip(c1.x_init, fresh.x_init):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(c1.clamp.masks, fresh.clamp.masks):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidInputError):
+        c.with_stimulus()

@@ -228,6 +228,32 @@ class Circuit:
     def tau_s(self) -> float:
         return self.hardware.tau_s
 
+    # -------------------------------------------------------------- stimulus
+    def with_stimulus(
+        self, x0=None, target=None, *, clamp: Clamp | None = None, values: State | None = None
+    ) -> Circuit:
+        """The same elements with a new stimulus (clamp set, clamp values, start state).
+
+        Structure (conductances, springs, activations, hardware) is kept as it is;
+        only the clamps and the initial condition (the feedforward start of the
+        circuit's own network) change, so a training batch or a new input does not
+        rebuild the IR.  Arguments as for :func:`compile_network`.
+        """
+        net = self.network()
+        if clamp is not None:
+            if values is None or x0 is not None or target is not None:
+                raise InvalidInputError("stimulus: pass either x0/target or clamp with values")
+            x_init = initial_state(net, clamp, values)
+        else:
+            if x0 is None:
+                raise InvalidInputError("stimulus: need an input x0 (or clamp and values)")
+            x_init, clamp = io_state(net, x0, target)
+        new = Circuit(self.hardware, self.layers, clamp, tuple(_ro(v) for v in x_init), self.name)
+        for key in ("_eff", "_net"):  # derived from the layers only: still valid
+            if key in self.__dict__:
+                object.__setattr__(new, key, self.__dict__[key])
+        return new
+
     # ------------------------------------------------------- derived values
     def g_unit(self, l: int) -> float:
         """Conductance of a unit weight of layer ``l`` (``l = 1..L``), in siemens."""
