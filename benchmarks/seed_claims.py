@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_line, replace_section  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
-from pc_analog import claims  # noqa: E402
+from pc_analog.experiments import claims  # noqa: E402
 from pc_analog.experiments.studies import fit_power_law  # noqa: E402
 from pc_analog.io.data import load_digits  # noqa: E402
 from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
