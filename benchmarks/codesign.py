@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, replace_section  # noqa: E402
+from _report import machine_line, write_results  # noqa: E402
 
 from pc_analog.experiments.studies import fit_power_law  # noqa: E402
 from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, run_sweep  # noqa: E402
@@ -128,7 +128,7 @@ def _figure(rows, key: str, spec: dict) -> bytes:
     return buf.getvalue()
 
 
-def run(quick: bool, workers: int | None) -> tuple[str, str]:
+def run(quick: bool, workers: int | None) -> tuple[str, str, dict]:
     lines_tab = [
         "| sweep | digital | dynamics | ratio (analog / digital) | range | crosses 1 at |",
         "|---|---|---|---|---|---|",
@@ -136,12 +136,15 @@ def run(quick: bool, workers: int | None) -> tuple[str, str]:
     detail = []
     summary = []
     figs = {}
+    raw = {"seconds": {}, "rows": {}}
     total_s = 0.0
     for key, spec in SWEEPS.items():
         cfg = _config(spec, quick, key)
         res = run_sweep(cfg, max_workers=workers, progress=True)
         total_s += res.seconds
         rows = list(res.rows)
+        raw["rows"][key] = rows
+        raw["seconds"][key] = res.seconds
         bad = [r for r in rows if not r["analog.success"]]
         table = crossover_table(rows, varying=["digital", "dynamics"])
         for t in table:
@@ -218,23 +221,27 @@ def run(quick: bool, workers: int | None) -> tuple[str, str]:
         FIGURES.mkdir(exist_ok=True)
         atomic_write_bytes(FIGURES / "codesign_width.png", figs["W"])
         atomic_write_bytes(FIGURES / "codesign_depth.png", figs["D"])
-    return text, "; ".join(summary)
+    return text, "; ".join(summary), raw
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="three sizes per sweep, no write")
-    ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only: no results file, BENCHMARKS.md unchanged",
+    )
     ap.add_argument("--workers", type=int, default=None, help="local processes (default all)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    text, summary = run(args.quick, args.workers)
+    text, summary, raw = run(args.quick, args.workers)
     print(text)
     print(summary)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if not args.quick and not args.no_write:
-        replace_section(SECTION, text)
-        print(f"wrote section '{SECTION}' to BENCHMARKS.md")
+        path = write_results("codesign", SECTION, text, script="benchmarks/codesign.py", raw=raw)
+        print(f"wrote {path} and re-rendered BENCHMARKS.md")
     return 0
 
 

@@ -4,8 +4,8 @@ For tanh networks ``n - h - h - 10`` of growing hidden width ``h`` (input and ta
 clamped), measures side by side in one run: netlist generation, ngspice ``.op``
 (only the rest point) and ``.tran`` (the full transient) as subprocesses, and the
 ``equilibrium`` / ``ode`` backends on the same circuit; fits the exponent of time
-against the number of weights.  Results go to BENCHMARKS.md (section
-``ngspice scaling``) with machine and date.
+against the number of weights.  Results go to ``benchmarks/results/ngspice_scaling.json``
+(with machine, date and versions), from which BENCHMARKS.md is re-rendered.
 
 Run:  .venv/bin/python benchmarks/ngspice_scaling.py [--quick]
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, replace_section  # noqa: E402
+from _report import machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.circuit.ir import compile_network  # noqa: E402
@@ -44,7 +44,11 @@ def _time(fn, repeats):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="three small sizes, one repeat")
-    ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only: no results file, BENCHMARKS.md unchanged",
+    )
     args = ap.parse_args(argv)
     widths = [8, 16, 32] if args.quick else [8, 16, 32, 64, 128, 256]
     repeats = 1 if args.quick else 3
@@ -115,7 +119,14 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write and not args.quick:
-        replace_section("ngspice scaling", text)
+        path = write_results(
+            "ngspice_scaling",
+            "ngspice scaling",
+            text,
+            script="benchmarks/ngspice_scaling.py",
+            raw=dict(rows=rows, fits=fits, repeats=repeats, tran_max_weights=TRAN_MAX_WEIGHTS),
+        )
+        print(f"wrote {path} and re-rendered BENCHMARKS.md")
     return 0
 
 

@@ -48,12 +48,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # pc_analog from this checkout, installed or not
 
-from _report import machine_line, replace_section  # noqa: E402
+from _report import load_after_text, machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.io.data import load_digits, one_hot  # noqa: E402
 
 SECTION = "Against pcx"
+KEY = "pcx_compare"  # benchmarks/results/pcx_compare.json
+SCRIPT = "benchmarks/pcx_compare.py"
 PCX_VERSION = "0.6.3"
 SIZES = (64, 128, 128, 10)
 BATCH = 256
@@ -105,7 +107,7 @@ def _write_failure(what: str, err: str, write: bool) -> int:
     )
     print(body)
     if write:
-        replace_section(SECTION, body)
+        write_results(KEY, SECTION, body, script=SCRIPT, raw=dict(failure=what, error=err))
     return 1
 
 
@@ -143,7 +145,7 @@ def run(args) -> int:
         if not sys.prefix.endswith(".venv-pcx"):
             print(
                 "pcx is not importable here: run `make bench-pcx` (it uses .venv-pcx); "
-                "BENCHMARKS.md left unchanged",
+                "results and BENCHMARKS.md left unchanged",
                 file=sys.stderr,
             )
             return 2
@@ -463,7 +465,8 @@ def run(args) -> int:
         machine_line(),
         f"Separate environment `.venv-pcx`: pcx {v['pcx']}, jax {v['jax']}, jaxlib "
         f"{v['jaxlib']}, equinox {v['equinox']}, optax {v['optax']}; CPU, float64 "
-        f"(`jax_enable_x64`). Load: before, {load_before}; after, {load_after}.",
+        f"(`jax_enable_x64`). Load: before, {load_before}; after, "
+        f"{load_after_text(load_before, load_after)}.",
         f'Same network and data in one process: `Network.random([64, 128, 128, 10], "tanh", '
         f"seed=0)` (mu_1 = W_1 x_0 + b_1, mu_l = W_l tanh(x_(l-1)) + b_l, precisions 1), its "
         f"weights copied into a pcx model `x_l = vode_l(linear_l(phi(x_(l-1))))` with pcx's "
@@ -529,7 +532,24 @@ def run(args) -> int:
     body = "\n\n".join(p for p in paragraphs if p) + "\n"
     print(body)
     if write:
-        replace_section(SECTION, body)
+        goal = dict(
+            goal=f"pc-analog vs pcx at residual {REL_GAP:g}, time ratio pcx / pc-analog",
+            target=f">= {GOAL:g}x faster",
+            measured=f"{ml['ratio']:.3g}x",
+            verdict="met" if verdict == "PASS" else "MISS",
+        )
+        raw = dict(
+            versions=versions,
+            load_before=load_before,
+            load_after=load_after,
+            parity=dict(start_diff=start_diff, energy_rel=e_rel, grad_rel=g_rel),
+            F_star=F_star,
+            F0=F0,
+            levels=levels,
+            gtol_rows=gtol_rows,
+            repeats=args.repeats,
+        )
+        write_results(KEY, SECTION, body, script=SCRIPT, raw=raw, goals=[goal])
     return 0
 
 
@@ -537,7 +557,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="timed runs of each (median)")
     ap.add_argument("--quick", action="store_true", help="a small step-size grid (a smoke run)")
-    ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only: no results file, BENCHMARKS.md unchanged",
+    )
     return run(ap.parse_args(argv))
 
 

@@ -54,7 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, replace_section  # noqa: E402
+from _report import machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.experiments import claims  # noqa: E402
@@ -86,7 +86,9 @@ def _verdict(ok: bool) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write", action="store_true", help="no results file, BENCHMARKS.md unchanged"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
@@ -357,7 +359,7 @@ def main(argv=None) -> int:
             "",
             *table,
             "",
-            "Figures: " + ", ".join(f"`benchmarks/figures/{f}`" for f in figs) + ".",
+            "Figures: " + ", ".join(f"[{f}](benchmarks/figures/{f})" for f in figs) + ".",
             "",
             "Notes. Fig. 3: the paper used MNIST; this run uses scikit-learn's digits (1437 "
             "training images), so the deeper nets (PyTorch initialisation, no normalisation) "
@@ -374,7 +376,20 @@ def main(argv=None) -> int:
     )
     print(body)
     if not args.no_write:
-        replace_section("Seed claims", body)
+        goals = [
+            dict(kind="claim", goal=claim, target=source, verdict=verdict)
+            for claim, source, _measured, verdict in rows
+        ]
+        raw = dict(claims=rows, timings_s=timings, total_s=total, quick=quick, figures=figs)
+        path = write_results(
+            "seed_claims",
+            "Seed claims",
+            body,
+            script="benchmarks/seed_claims.py",
+            raw=raw,
+            goals=goals,
+        )
+        print(f"wrote {path} and re-rendered BENCHMARKS.md")
     return 0
 
 

@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, replace_section  # noqa: E402
+from _report import machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.circuit.ir import compile_network, node_name  # noqa: E402
@@ -564,7 +564,7 @@ def report(a, c, prof, cfg, load) -> str:
         "in ngspice's time. The last column compares each result with the ngspice operating "
         "point on the same samples (max over both ngspice modes). `settle` takes the "
         "library's structured path here (Gauss-Newton in error coordinates, "
-        "`pc_analog/_gauss_newton.py`); the dense block-Newton path (`structured=False`) "
+        "`pc_analog/solvers/_gauss_newton.py`); the dense block-Newton path (`structured=False`) "
         "is shown for comparison.",
         "",
         "| engine | wall | per sample | ngspice per sample / this | vs ngspice `.op` |",
@@ -793,7 +793,11 @@ def summary(a, c) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small subset, < 2 min, no write")
-    ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only: no results file, BENCHMARKS.md unchanged",
+    )
     ap.add_argument("--show", action="store_true", help="print the section text (also --quick)")
     ap.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -824,8 +828,9 @@ def main(argv=None) -> int:
     print(summary(a, c))
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.quick and not args.no_write:
-        replace_section(SECTION, text)
-        print(f"wrote section '{SECTION}' to BENCHMARKS.md")
+        raw = dict(a=a, c=c, profile=prof, cfg=cfg, load=(load0, load1))
+        path = write_results("speed", SECTION, text, script="benchmarks/speed.py", raw=raw)
+        print(f"wrote {path} and re-rendered BENCHMARKS.md")
     return 0
 
 

@@ -26,9 +26,9 @@ trained on a validation hold-out carved from the training part (written as IDX f
 and loaded as ``idx:PATH``); the test set is used only by the final runs.  The grid,
 every validation result and the choice are written to the report.
 
-Results go to BENCHMARKS.md (section ``Hebbian training targets``) with machine and
-date.  Each case's results are also stored in that section (an HTML comment holding
-JSON), so ``--case c`` re-measures case c and keeps the others.
+Results go to ``benchmarks/results/train_targets.json`` (every case's raw results with
+its machine and date; ``--case c`` re-measures case c and keeps the others), from which
+BENCHMARKS.md (section ``Hebbian training targets``) is re-rendered.
 
 Run:  .venv/bin/python benchmarks/train_targets.py [--quick] [--case a|b|b2|c|d ...]
       [--budget-min 40] [--final-epochs N] [--no-write]
@@ -46,9 +46,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import itertools  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
-import re
 import shutil
 import sys
 import tempfile
@@ -60,13 +58,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import BENCHMARKS, machine_line, replace_section  # noqa: E402
+from _report import (  # noqa: E402
+    BENCHMARKS,
+    load_results,
+    machine_line,
+    parse_machine_line,
+    write_results,
+)
 
 from pc_analog import TrainConfig, train  # noqa: E402
 from pc_analog.io.data import load_dataset  # noqa: E402
 
 SECTION = "Hebbian training targets"
-STORE = "train_targets.json"
+KEY = "train_targets"  # benchmarks/results/train_targets.json
 VAL_FRACTION = 0.2  # of the training part, held out for the hyperparameter search
 VAL_SEED = 12345  # the permutation that picks the hold-out
 POINT = 0.01  # one percentage point of accuracy
@@ -441,26 +445,48 @@ def _pts(d: float) -> str:
 
 
 def _load_store() -> dict:
-    if not BENCHMARKS.exists():
-        return {}
-    m = re.search(rf"<!-- {re.escape(STORE)} (.*?) -->", BENCHMARKS.read_text(), re.S)
-    if not m:
-        return {}
-    try:
-        return json.loads(m.group(1))
-    except json.JSONDecodeError:
-        return {}
+    """The cases recorded so far (``raw`` of the results file)."""
+    data = load_results(KEY)
+    return dict(data["raw"]) if data and data.get("raw") else {}
+
+
+def _latest(results: dict) -> dict:
+    """Machine, date and versions of the most recently measured case."""
+    infos = [parse_machine_line(r["machine"]) for r in results.values()]
+    return max((i for i in infos if i), key=lambda i: i["date"])
+
+
+def goals(results: dict) -> list[dict]:
+    """One goal per case: the mean over seeds against the case's target."""
+    verdict = {"PASS": "met", "MISS": "MISS"}
+    out = []
+    for k in sorted(results):
+        r = results[k]
+        n = len(r["finals"])
+        out.append(
+            dict(
+                goal=f"case {k}, {n} seed{'s' if n > 1 else ''}",
+                target=r["target"],
+                measured=f"PC {_pct(r['pc_mean'])}, BP {_pct(r['bp_mean'])}",
+                verdict=verdict.get(r["status"], r["status"]),
+            )
+        )
+    return out
 
 
 def render(results: dict) -> str:
     keys = sorted(results)
-    by_machine: dict[str, list[str]] = {}
+    latest = _latest(results)
+    dates = []
     for k in keys:
-        by_machine.setdefault(results[k]["machine"], []).append(k)
-    lines = []
-    for m, ks in by_machine.items():
-        lines.append(f"Case{'s' if len(ks) > 1 else ''} {', '.join(ks)}: {m}")
-        lines.append("")
+        info = parse_machine_line(results[k]["machine"])
+        same = info and info["machine"] == latest["machine"]
+        same = same and info["versions"] == latest["versions"]
+        dates.append(f"{k} {info['date']}" if same else f"{k}: {results[k]['machine']}")
+    lines = [
+        "The line above is the latest case's; each case's own run: " + "; ".join(dates) + ".",
+        "",
+    ]
     lines += [
         "PC trained in the simulated circuit (`equilibrium` backend: settle with input and "
         "label clamped, Hebbian update `dW = eta pi eps phi(x)^T` read from the settled node "
@@ -497,7 +523,13 @@ def render(results: dict) -> str:
                 f"**{_pts(r['pc_mean'] - r['bp_mean'])}** | {r['finals'][0]['epochs']} | "
                 f"{sp:.1f} | {r['target']} | **{r['status']}** |"
             )
-    lines += ["", "Cases:", ""]
+    lines += [
+        "",
+        "Cases (status from the mean over seeds where there are several; wall time of "
+        f"search + final runs, the machine's {latest['machine']['cores']} cores shared with "
+        "other jobs, so wall times are upper bounds):",
+        "",
+    ]
     for k in keys:
         r = results[k]
         ch = r["chosen"]
@@ -505,11 +537,10 @@ def render(results: dict) -> str:
             f"- **{k}**: {r['title']}; batch size {r['config']['batch_size']}; chosen "
             f"pi_out {ch['precision_output']}, effective lr {ch['lr']} "
             f"(`lr` {ch['lr'] / ch['precision_output']:g}), {ch['schedule']} schedule, "
-            f"{ch['epochs']} epochs; case status "
-            f"**{r['status']}** (from the mean over seeds where there are several). "
-            f"Case wall time {r['seconds_total'] / 60:.1f} min (search + final runs); "
+            f"{ch['epochs']} epochs; status **{r['status']}**; "
+            f"wall time {r['seconds_total'] / 60:.1f} min, "
             f"1-minute load average {r['load'][0]:.1f} at its start, {r['load'][1]:.1f} at "
-            "its end (2 cores, shared with other jobs: wall times are upper bounds)."
+            "its end."
             + (f" {r['note'][0].upper() + r['note'][1:]}." if r["note"] else "")
             + "".join(f" Seed {f['seed']}: {f['error']}." for f in r["finals"] if "error" in f)
         )
@@ -558,7 +589,6 @@ def render(results: dict) -> str:
                 f"{'**yes**' if s.get('chosen') else s.get('error', '')} |"
             )
         lines.append("")
-    lines.append(f"<!-- {STORE} {json.dumps(results, separators=(',', ':'))} -->")
     return "\n".join(lines)
 
 
@@ -574,7 +604,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--final-epochs", type=int, help="epochs of the final runs (overrides the case's)"
     )
-    ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only: no results file, BENCHMARKS.md unchanged",
+    )
     args = ap.parse_args(argv)
     keys = args.case or sorted(CASES)
     results = {}
@@ -588,11 +622,18 @@ def main(argv=None) -> int:
             results[k] = run_case(case, work, 60 * args.budget_min)
     stored = {} if args.quick else _load_store()
     stored.update(results)
-    text = render(stored)
-    print(re.sub(r"<!-- .*? -->", "", text, flags=re.S))
+    print(render(stored))
     if not args.no_write and not args.quick:
-        replace_section(SECTION, text)
-        print(f"wrote section {SECTION!r} of {BENCHMARKS}")
+        path = write_results(
+            KEY,
+            SECTION,
+            script="benchmarks/train_targets.py",
+            raw=stored,
+            goals=goals(stored),
+            render="train_targets",
+            info=_latest(stored),
+        )
+        print(f"wrote {path} and re-rendered {BENCHMARKS}")
     return 0
 
 

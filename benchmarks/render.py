@@ -1,0 +1,133 @@
+"""Render BENCHMARKS.md from ``benchmarks/results/*.json`` alone.
+
+Every benchmark script writes its results file and then calls :func:`write_report`; run
+this script to re-render by hand (``--check`` only compares, exit 1 on a difference).
+Every number in the report comes from a results file: a section is either its script's
+own formatting of ``raw`` (``"render": "<module>"`` in the file, e.g. ``train_targets``)
+or the blocks (text, tables, figures) its script formatted at run time (``body``).
+
+Run:  .venv/bin/python benchmarks/render.py [--check] [--results DIR] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import (  # noqa: E402
+    BENCHMARKS,
+    GOAL_TABLE,
+    RESULTS,
+    machine_text,
+    render_blocks,
+)
+
+# Reading order of the sections; results files not listed here follow, by name.
+ORDER = ["speed", "pcx_compare", "ngspice_scaling", "codesign", "train_targets", "seed_claims"]
+
+HEADER = (
+    "# pc-analog benchmarks\n\n"
+    "Rendered by `benchmarks/render.py` from `benchmarks/results/*.json` (one file per "
+    "section: raw results, machine, date, versions); do not edit by hand. Each script in "
+    "`benchmarks/` writes its results file and re-renders this report."
+)
+
+
+def load_all(results_dir: Path | None = None) -> list[tuple[str, dict]]:
+    d = Path(results_dir or RESULTS)
+    files = {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}
+    keys = [k for k in ORDER if k in files] + sorted(k for k in files if k not in ORDER)
+    return [(k, files[k]) for k in keys]
+
+
+def _anchor(title: str) -> str:
+    return "#" + "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c == "-")
+
+
+def _goal_cell(g: dict) -> str:
+    m = f" ({g['measured']})" if g.get("measured") else ""
+    return f"**{g['verdict']}**{m}"
+
+
+def summary(sections: list[tuple[str, dict]]) -> str:
+    lines = [
+        "## Goals at a glance",
+        "",
+        "| section | goal | target | measured | verdict |",
+        "|---|---|---|---:|---|",
+    ]
+    for _key, d in sections:
+        link = f"[{d['section']}]({_anchor(d['section'])})"
+        rows = [
+            [g["goal"], g["target"], g.get("measured") or "", f"**{g['verdict']}**"]
+            for g in d["goals"]
+            if g.get("kind") != "claim"
+        ]
+        claims = [g for g in d["goals"] if g.get("kind") == "claim"]
+        if claims:
+            n = sum(g["verdict"] == "holds" for g in claims)
+            rest = f", {len(claims) - n} in part (see the table)" if n < len(claims) else ""
+            rows.append([f"{len(claims)} claims of the seeds", "reproduced", "", f"{n} hold{rest}"])
+        if not rows:
+            rows.append(["none (a measurement)", "", "", ""])
+        for i, r in enumerate(rows):
+            lines.append("| " + " | ".join([link if i == 0 else ""] + r) + " |")
+    return "\n".join(lines)
+
+
+def verdict_line(d: dict) -> str:
+    """Each goal's verdict with its measured value (unless a goal table in the body has it)."""
+    goals = [g for g in d["goals"] if g.get("kind") != "claim"]
+    if not goals or any(b.get("table", {}).get("header") == GOAL_TABLE for b in d.get("body", [])):
+        return ""
+    return "**Verdict**: " + "; ".join(f"{g['goal']}: {_goal_cell(g)}" for g in goals) + "."
+
+
+def section(key: str, d: dict) -> str:
+    parts = [f"## {d['section']}", machine_text(d)]
+    v = verdict_line(d)
+    if v:
+        parts.append(v)
+    if d.get("render"):
+        mod = importlib.import_module(d["render"])
+        parts.append(mod.render(d["raw"]).strip("\n"))
+    else:
+        parts.append(render_blocks(d["body"]))
+    return "\n\n".join(parts)
+
+
+def render_report(results_dir: Path | None = None) -> str:
+    sections = load_all(results_dir)
+    parts = [HEADER, summary(sections)] + [section(k, d) for k, d in sections]
+    return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def write_report(results_dir: Path | None = None, report: Path | None = None) -> Path:
+    out = Path(report or BENCHMARKS)
+    out.write_text(render_report(results_dir))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=RESULTS, help="results directory")
+    ap.add_argument("--out", type=Path, default=BENCHMARKS, help="report to write")
+    ap.add_argument("--check", action="store_true", help="compare only; exit 1 if different")
+    args = ap.parse_args(argv)
+    text = render_report(args.results)
+    if args.check:
+        same = args.out.exists() and args.out.read_text() == text
+        print(f"{args.out}: {'up to date' if same else 'differs from its results'}")
+        return 0 if same else 1
+    args.out.write_text(text)
+    print(f"wrote {args.out} ({len(text.encode())} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
