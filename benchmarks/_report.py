@@ -123,6 +123,11 @@ def load_after_text(before: str, after: str) -> str:
     return after
 
 
+def counters_text(stats: dict) -> str:
+    """A solver's counters on one line: ``nit 7, nfev 8, ..., method gauss-newton``."""
+    return ", ".join(f"{k} {v}" for k, v in stats.items())
+
+
 # ------------------------------------------------------------------ markdown <-> blocks
 def _cells(row: str) -> list[str]:
     """The cells of a markdown table row (``\\|`` inside a cell is not a separator)."""

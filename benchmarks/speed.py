@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, write_results  # noqa: E402
+from _report import counters_text, machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.circuit.ir import compile_network, node_name  # noqa: E402
@@ -601,8 +601,9 @@ def report(a, c, prof, cfg, load) -> str:
         lines += ["", f"Shared mode unavailable: {a['shared_unavailable']}."]
     lines += [
         "",
-        f"Equilibrium counters at gtol {GTOL_A:g}: {fa['stats']}, max |dF/dx| "
-        f"{fa['grad_max']:.1e}; at gtol {GTOL_B:g}: {fb['stats']}. Ratio against the fastest "
+        f"Equilibrium counters at gtol {GTOL_A:g}: {counters_text(fa['stats'])}, max |dF/dx| "
+        f"{fa['grad_max']:.1e}; at gtol {GTOL_B:g}: {counters_text(fb['stats'])}. Ratio against "
+        "the fastest "
         f"ngspice path ({a['spice_best_mode']}) at gtol {GTOL_A:g}: **{a['ratio_a']:.0f}x** "
         f"(goal >= {GOAL_SPICE_RATIO:.0f}x: **{_verdict(a['pass_ratio_a'])}**); agreement "
         f"{a['agree_a']:.1e} (goal <= {AGREE_RTOL:g}: **{_verdict(a['pass_agree'])}**).",
@@ -621,7 +622,8 @@ def report(a, c, prof, cfg, load) -> str:
         f"| dense block-Newton path (`structured=False`), gtol {GTOL_B:g} | {_fmt_s(db['s'])} "
         f"| {a['dense_ratio_b']:.0f}x |",
         "",
-        f"Counters of the structured path at gtol {GTOL_B:g}: {fb['stats']} (iterations, "
+        f"Counters of the structured path at gtol {GTOL_B:g}: {counters_text(fb['stats'])} "
+        "(iterations, "
         "forward passes with energy, gradient passes, factorisations of the rank-"
         f"{SIZES[-1]} Woodbury matrices); the two paths rest within "
         f"{db['rel_diff']:.1e} of each other (relative).",
@@ -717,7 +719,7 @@ def report(a, c, prof, cfg, load) -> str:
         "",
         "The kernels of the structured path, timed one by one on this batch (one BLAS "
         "thread, median of 5), with their counts in one solve at gtol "
-        f"{GTOL_B:g} ({kstats}); indented rows are parts of the rows above:",
+        f"{GTOL_B:g} ({counters_text(kstats)}); indented rows are parts of the rows above:",
         "",
         "| kernel | per call | calls per solve | per solve |",
         "|---|---:|---:|---:|",
