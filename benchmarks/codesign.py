@@ -19,6 +19,9 @@ range, a power-law fit of the ratio against the number of weights
 (:func:`pc_analog.experiments.studies.fit_power_law`) gives the size where it *would*, marked as an
 extrapolation (and "never" when the fit moves away from 1).
 
+Results go to ``benchmarks/results/codesign.json`` (raw measurements, machine, date,
+versions), from which BENCHMARKS.md is re-rendered (``benchmarks/render.py``).
+
 Run:  .venv/bin/python benchmarks/codesign.py [--quick] [--no-write] [--workers N]
 """
 

@@ -27,6 +27,9 @@ pc-analog runs ``settle(..., backend="equilibrium")`` (the feedforward start, th
 the same residual.  Timed repeats of the two alternate so that load from other
 processes falls on both.  Goal (issue 6): pc-analog >= 3x faster.
 
+Results go to ``benchmarks/results/pcx_compare.json`` (raw measurements, machine, date,
+versions), from which BENCHMARKS.md is re-rendered (``benchmarks/render.py``).
+
 Run:  make bench-pcx
       (= bash benchmarks/pcx_env.sh && .venv-pcx/bin/python benchmarks/pcx_compare.py)
 """

@@ -39,6 +39,9 @@ Claims and the setups chosen where the source leaves something open:
 
 Figures: benchmarks/figures/seed_*.png.
 
+Results go to ``benchmarks/results/seed_claims.json`` (raw measurements, machine, date,
+versions), from which BENCHMARKS.md is re-rendered (``benchmarks/render.py``).
+
 Run:  .venv/bin/python benchmarks/seed_claims.py [--quick] [--no-write]
 """
 

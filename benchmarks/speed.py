@@ -28,6 +28,9 @@ is timed with the default BLAS threads and with one, and the faster is used (the
 stricter comparison).  The machine's load average is
 recorded, since other jobs may share the cores.
 
+Results go to ``benchmarks/results/speed.json`` (raw measurements, machine, date,
+versions), from which BENCHMARKS.md is re-rendered (``benchmarks/render.py``).
+
 Run:  .venv/bin/python benchmarks/speed.py [--quick] [--no-write] [--show]
 """
 
