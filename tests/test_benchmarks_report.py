@@ -143,3 +143,29 @@ def test_machine_line_round_trips():
     line = _report.machine_line()
     info = _report.parse_machine_line(line)
     assert info is not None and _report.machine_text(info) == line
+
+
+def test_train_targets_case_run_keeps_the_other_cases(tmp_path, monkeypatch):
+    """``train_targets.py --case a`` (training faked) rewrites case a, keeps b..d."""
+    import train_targets
+
+    res = tmp_path / "results"
+    shutil.copytree(RESULTS, res)
+    out = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setattr(_report, "RESULTS", res)
+    monkeypatch.setattr(render, "RESULTS", res)
+    monkeypatch.setattr(render, "BENCHMARKS", out)
+    stored = json.loads((res / "train_targets.json").read_text())["raw"]
+    fake = json.loads(json.dumps(stored["a"]))
+    fake["pc_mean"] = 0.5
+    fake["status"] = "MISS"
+    monkeypatch.setattr(train_targets, "run_case", lambda case, work, budget: fake)
+    assert train_targets.main(["--case", "a"]) == 0
+    d = json.loads((res / "train_targets.json").read_text())
+    assert d["raw"]["a"]["pc_mean"] == 0.5
+    assert {k: v for k, v in d["raw"].items() if k != "a"} == {
+        k: v for k, v in stored.items() if k != "a"
+    }
+    assert [g["verdict"] for g in d["goals"]][0] == "MISS"
+    assert "| **a** | **mean** | **50.00 %** |" in out.read_text()
+    assert out.read_text() == render.render_report(res)
