@@ -484,7 +484,9 @@ def render(results: dict) -> str:
         same = same and info["versions"] == latest["versions"]
         dates.append(f"{k} {info['date']}" if same else f"{k}: {results[k]['machine']}")
     lines = [
-        "The line above is the latest case's; each case's own run: " + "; ".join(dates) + ".",
+        "The date under this section's title is the latest case's; each case's run: "
+        + "; ".join(dates)
+        + ".",
         "",
     ]
     lines += [
