@@ -599,3 +599,68 @@ def test_module_bad_input_no_traceback(files):
     )
     _assert_bad_input(p.returncode, p.stdout, p.stderr)
     assert "weights[1]" in p.stderr
+
+
+def test_module_closed_stdout_is_quiet(files):
+    """A reader that went away (``pc-analog ... | head -c0``): exit 141, nothing on stderr."""
+    r, w = os.pipe()
+    os.close(r)  # closed before the child writes: its first write fails with EPIPE
+    argv = ["settle", files["net"], "--input", files["x"], "--target", files["y"], "--json"]
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "pc_analog", *argv],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr == ""
+
+
+def test_closed_stdout_in_process(monkeypatch, capsys, files):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    rc = main(["settle", files["net"], "--input", files["x"], "--json"])
+    monkeypatch.undo()
+    assert rc == 141
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------- version
+
+
+def test_version_in_process(capsys):
+    rc, out, err = _run(capsys, ["--version"])
+    assert rc == 0
+    assert out == f"pc-analog {pc_analog.__version__}\n"
+    assert err == ""
+
+
+def test_console_script_version():
+    import importlib.metadata
+
+    exe = _console_script()
+    if exe is None:
+        pytest.skip("the pc-analog console script is not installed next to this Python")
+    p = subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, env=_env(), timeout=60, check=False
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"pc-analog {importlib.metadata.version('pc-analog')}\n"
+
+
+def test_help_returns_zero(capsys):
+    rc, out, _ = _run(capsys, ["--help"])
+    assert rc == 0
+    assert "settle" in out and "bench" in out
