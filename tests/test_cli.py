@@ -601,8 +601,17 @@ def test_module_bad_input_no_traceback(files):
     assert "weights[1]" in p.stderr
 
 
-def test_module_closed_stdout_is_quiet(files):
-    """A reader that went away (``pc-analog ... | head -c0``): exit 141, nothing on stderr."""
+@pytest.mark.parametrize("buffered", [True, False])
+def test_module_closed_stdout_is_quiet(files, buffered):
+    """A reader that went away (``pc-analog ... | head -c0``): exit 141, nothing on stderr.
+
+    Buffered (the default for a pipe) the write fails at the flush, unbuffered at the print.
+    """
+    env = _env()
+    if buffered:
+        env.pop("PYTHONUNBUFFERED", None)
+    else:
+        env["PYTHONUNBUFFERED"] = "1"
     r, w = os.pipe()
     os.close(r)  # closed before the child writes: its first write fails with EPIPE
     argv = ["settle", files["net"], "--input", files["x"], "--target", files["y"], "--json"]
@@ -612,7 +621,7 @@ def test_module_closed_stdout_is_quiet(files):
             stdout=w,
             stderr=subprocess.PIPE,
             text=True,
-            env=_env(),
+            env=env,
             timeout=60,
             check=False,
         )
