@@ -194,3 +194,15 @@ def test_rc_and_critically_damped_settling_exponents():
     assert 1.85 < r.rc_exponent < 2.05
     assert 0.9 < r.inertial_exponent < 1.05
     assert all(row["success"] for row in r.rows)
+
+
+def test_claims_package_reexports_every_family_name():
+    """``from pc_analog.experiments.claims import X`` works for each family module's names."""
+    from pc_analog.experiments.claims import inference, landscape, updates
+
+    for module in (inference, landscape, updates):
+        for name in module.__all__:
+            assert name in claims.__all__, name
+            assert getattr(claims, name) is getattr(module, name), name
+    names = [n for m in (inference, landscape, updates) for n in m.__all__]
+    assert sorted(claims.__all__) == sorted(names)
