@@ -3,10 +3,10 @@
 Each subcommand lives in its own module with ``add_parser(sub)`` (its options) and a
 ``run(args) -> int``: :mod:`~pc_analog.cli.settle`, :mod:`~pc_analog.cli.grads`,
 :mod:`~pc_analog.cli.compile`, :mod:`~pc_analog.cli.simulate`, :mod:`~pc_analog.cli.train`,
-:mod:`~pc_analog.cli.bench` (the ``bench`` group and ``bench timing``) and
-:mod:`~pc_analog.cli.sweep` (``bench sweep``); shared argument helpers are in
-:mod:`~pc_analog.cli._common`.  This module builds the parser and maps failures to exit
-statuses in one place.
+:mod:`~pc_analog.cli.bench` (the ``bench`` group), :mod:`~pc_analog.cli.timing`
+(``bench timing``) and :mod:`~pc_analog.cli.sweep` (``bench sweep``); shared argument
+helpers are in :mod:`~pc_analog.cli._common`.  This module builds the parser and maps
+failures to exit statuses in one place.
 
 Exit status: 0 success (``--help``, ``--version`` too); 1 a solver did not converge (the
 result is still printed, with ``"converged": false``); 2 bad input (one line on stderr,
