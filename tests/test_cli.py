@@ -673,3 +673,22 @@ def test_help_returns_zero(capsys):
     rc, out, _ = _run(capsys, ["--help"])
     assert rc == 0
     assert "settle" in out and "bench" in out
+
+
+def test_every_cli_module_is_a_registered_subcommand():
+    """Each subcommand module has ``add_parser`` and ``run`` and is listed, so none is lost."""
+    import importlib
+    import pkgutil
+
+    import pc_analog.cli
+    from pc_analog.cli.bench import BENCH_COMMANDS
+    from pc_analog.cli.main import SUBCOMMANDS
+
+    names = {m.name for m in pkgutil.iter_modules(pc_analog.cli.__path__)}
+    commands = names - {"main", "_common", "bench"}
+    listed = {m.__name__.rpartition(".")[2] for m in SUBCOMMANDS + BENCH_COMMANDS} - {"bench"}
+    assert commands == listed
+    for name in commands:
+        module = importlib.import_module(f"pc_analog.cli.{name}")
+        assert callable(module.add_parser) and callable(module.run), name
+        assert module.__doc__ and module.__doc__.startswith("``pc-analog"), name
