@@ -1,15 +1,19 @@
-"""The package layout follows the data flow: imports only go downstream, and no cycles.
+"""The package layout follows the data flow: imports only go downstream, and no cycles;
+modules and functions stay small enough to read.
 
 Every ``import`` statement in ``pc_analog`` is read from the source (the ones inside
 functions too, so a lazy import cannot hide an upward edge).  Each subpackage has a
 rank in the data flow (``../shared/DESIGN.md`` "Layout follows the flow"); a module may
 import modules of its own stage or of an earlier one, never a later one, and the
-module-level import graph (lazy imports included) has no cycle.
+module-level import graph (lazy imports included) has no cycle.  No module is longer
+than ``MAX_MODULE_LINES``; a function longer than ``MAX_FUNCTION_LINES`` says why in its
+docstring, in a sentence starting "Long because".
 """
 
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
 
 import networkx as nx
@@ -39,6 +43,11 @@ BASE = {"pc_analog.errors", "pc_analog._version", "pc_analog._threads"}
 APP = {"pc_analog.demo", "pc_analog.__main__"}
 #: A module over this many lines must be split (issue 10: "no module over ~600 lines").
 MAX_MODULE_LINES = 600
+#: A function over this many lines (``def`` to its last line) must say "Long because ..."
+#: in its docstring, or be split into helpers.
+MAX_FUNCTION_LINES = 80
+#: The phrase that justifies a long function.
+LONG_BECAUSE = "Long because"
 
 
 def _modules() -> dict[str, Path]:
@@ -144,3 +153,66 @@ def test_errors_is_the_errors_module_and_version_from_metadata():
     assert pc_analog.errors.__name__ == "pc_analog.errors"
     assert issubclass(pc_analog.errors.InvalidInputError, pc_analog.errors.PCAnalogError)
     assert pc_analog.__version__ == importlib.metadata.version("pc-analog")
+
+
+# ------------------------------------------------------------------ sizes
+
+
+def _module_lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def _unexplained_long_functions(path: Path) -> list[tuple[str, int]]:
+    """``(name:line, lines)`` of every function (methods and nested ones too) over
+    ``MAX_FUNCTION_LINES`` whose docstring lacks ``LONG_BECAUSE``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            n = node.end_lineno - node.lineno + 1
+            if n > MAX_FUNCTION_LINES and LONG_BECAUSE not in (ast.get_docstring(node) or ""):
+                out.append((f"{node.name}:{node.lineno}", n))
+    return out
+
+
+@pytest.mark.xfail(strict=False, reason="other modules being split in parallel branches")
+def test_no_module_over_max_lines():
+    long = {m: n for m, p in _modules().items() if (n := _module_lines(p)) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+@pytest.mark.xfail(strict=False, reason="other modules being split in parallel branches")
+def test_long_functions_say_why():
+    unexplained = {
+        m: found for m, p in _modules().items() if (found := _unexplained_long_functions(p))
+    }
+    assert not unexplained, (
+        f"functions over {MAX_FUNCTION_LINES} lines without {LONG_BECAUSE!r} in the "
+        f"docstring: {unexplained}"
+    )
+
+
+def _function_source(name: str, n_lines: int, doc: str = "") -> str:
+    """A function ``n_lines`` long, ``def`` line included."""
+    body = [f'    """{doc}"""\n'] if doc else []
+    body += [f"    x{i} = {i}\n" for i in range(n_lines - 1 - len(body))]
+    return f"def {name}():\n" + "".join(body) + "\n\n"
+
+
+def test_the_size_checks_see_long_modules_and_functions(tmp_path):
+    """The size checks are not blind: they count what they should, and no more."""
+    n = MAX_FUNCTION_LINES
+    method = textwrap.indent(_function_source("method_over", n + 1), "    ")
+    src = tmp_path / "m.py"
+    src.write_text(
+        _function_source("short", 3)
+        + _function_source("at_the_limit", n)
+        + _function_source("over", n + 1)
+        + _function_source("justified", n + 1, doc=f"{LONG_BECAUSE} it is one table.")
+        + "class C:\n"
+        + method
+    )
+    found = {(name.split(":")[0], lines) for name, lines in _unexplained_long_functions(src)}
+    assert found == {("over", n + 1), ("method_over", n + 1)}
+    src.write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert _module_lines(src) == MAX_MODULE_LINES + 1

@@ -599,3 +599,96 @@ def test_module_bad_input_no_traceback(files):
     )
     _assert_bad_input(p.returncode, p.stdout, p.stderr)
     assert "weights[1]" in p.stderr
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_module_closed_stdout_is_quiet(files, buffered):
+    """A reader that went away (``pc-analog ... | head -c0``): exit 141, nothing on stderr.
+
+    Buffered (the default for a pipe) the write fails at the flush, unbuffered at the print.
+    """
+    env = _env()
+    if buffered:
+        env.pop("PYTHONUNBUFFERED", None)
+    else:
+        env["PYTHONUNBUFFERED"] = "1"
+    r, w = os.pipe()
+    os.close(r)  # closed before the child writes: its first write fails with EPIPE
+    argv = ["settle", files["net"], "--input", files["x"], "--target", files["y"], "--json"]
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "pc_analog", *argv],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr == ""
+
+
+def test_closed_stdout_in_process(monkeypatch, capsys, files):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    rc = main(["settle", files["net"], "--input", files["x"], "--json"])
+    monkeypatch.undo()
+    assert rc == 141
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------- version
+
+
+def test_version_in_process(capsys):
+    rc, out, err = _run(capsys, ["--version"])
+    assert rc == 0
+    assert out == f"pc-analog {pc_analog.__version__}\n"
+    assert err == ""
+
+
+def test_console_script_version():
+    import importlib.metadata
+
+    exe = _console_script()
+    if exe is None:
+        pytest.skip("the pc-analog console script is not installed next to this Python")
+    p = subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, env=_env(), timeout=60, check=False
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"pc-analog {importlib.metadata.version('pc-analog')}\n"
+
+
+def test_help_returns_zero(capsys):
+    rc, out, _ = _run(capsys, ["--help"])
+    assert rc == 0
+    assert "settle" in out and "bench" in out
+
+
+def test_every_cli_module_is_a_registered_subcommand():
+    """Each subcommand module has ``add_parser`` and ``run`` and is listed, so none is lost."""
+    import importlib
+    import pkgutil
+
+    import pc_analog.cli
+    from pc_analog.cli.bench import BENCH_COMMANDS
+    from pc_analog.cli.main import SUBCOMMANDS
+
+    names = {m.name for m in pkgutil.iter_modules(pc_analog.cli.__path__)}
+    commands = names - {"main", "_common", "bench"}
+    listed = {m.__name__.rpartition(".")[2] for m in SUBCOMMANDS + BENCH_COMMANDS} - {"bench"}
+    assert commands == listed
+    for name in commands:
+        module = importlib.import_module(f"pc_analog.cli.{name}")
+        assert callable(module.add_parser) and callable(module.run), name
+        assert module.__doc__ and module.__doc__.startswith("``pc-analog"), name

@@ -12,6 +12,7 @@ import pytest
 
 import pc_analog as pa
 from pc_analog.experiments import claims
+from pc_analog.experiments.claims.landscape import _toy_net
 from pc_analog.io.data import Dataset, load_digits
 
 # Monte Carlo estimates must lie within this many standard errors of the exact value
@@ -89,7 +90,7 @@ def test_fisher_bad_input():
 def test_toy_equilibrated_energy_matches_the_closed_form():
     rng = np.random.default_rng(0)
     for w1, w2, x, y in rng.uniform(-2, 2, size=(6, 4)):
-        net = claims._toy_net(w1, w2)
+        net = _toy_net(w1, w2)
         state, clamp = pa.io_state(net, np.array([[x]]), np.array([[y]]))
         eq = pa.solve_equilibrium(net, state, clamp, gtol=1e-13)
         loss, fstar = claims.toy_landscape(w1, w2, x=x, y=y)
@@ -100,7 +101,7 @@ def test_toy_equilibrated_energy_matches_the_closed_form():
 def test_toy_pc_update_is_gradient_descent_on_the_equilibrated_energy():
     """Envelope theorem: the Hebbian update at equilibrium is -dF*/dw (finite differences)."""
     for w1, w2 in [(0.3, -0.2), (0.05, 0.02), (-1.1, 0.7)]:
-        g = pa.pc_gradients(claims._toy_net(w1, w2), [[1.0]], [[1.0]], gtol=1e-13)
+        g = pa.pc_gradients(_toy_net(w1, w2), [[1.0]], [[1.0]], gtol=1e-13)
         d1 = (
             claims.toy_landscape(w1 + FD_STEP, w2)[1] - claims.toy_landscape(w1 - FD_STEP, w2)[1]
         ) / (2 * FD_STEP)
@@ -193,3 +194,15 @@ def test_rc_and_critically_damped_settling_exponents():
     assert 1.85 < r.rc_exponent < 2.05
     assert 0.9 < r.inertial_exponent < 1.05
     assert all(row["success"] for row in r.rows)
+
+
+def test_claims_package_reexports_every_family_name():
+    """``from pc_analog.experiments.claims import X`` works for each family module's names."""
+    from pc_analog.experiments.claims import inference, landscape, updates
+
+    for module in (inference, landscape, updates):
+        for name in module.__all__:
+            assert name in claims.__all__, name
+            assert getattr(claims, name) is getattr(module, name), name
+    names = [n for m in (inference, landscape, updates) for n in m.__all__]
+    assert sorted(claims.__all__) == sorted(names)

@@ -1,2 +1,1 @@
-"""Stage 12, figures (matplotlib imported lazily).
-"""
+"""Stage 12, figures (matplotlib imported lazily)."""

@@ -1,0 +1,100 @@
+"""``pc-analog compile``: write one sample's SPICE netlist (SPEC section 3).
+
+Compiles the network with its clamps into the circuit IR
+(:func:`~pc_analog.circuit.ir.compile_network`) and writes the ngspice netlist
+(:func:`~pc_analog.spice.netlist.write_netlist`) to a file, atomically (never a
+half-written file), or to stdout with ``-o -``.  Without ``--input`` the input layer is
+clamped to zeros.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from pc_analog.cli._common import (
+    EXIT_OK,
+    add_hardware_options,
+    hardware,
+    nonnegative_int,
+    positive_float,
+)
+from pc_analog.errors import InvalidInputError
+
+__all__ = ["add_parser", "run"]
+
+
+def _stimulus(args, net):
+    """The batched input (zeros without ``--input``) and target (or ``None``)."""
+    from pc_analog.io.formats import load_vectors
+
+    if args.input is not None:
+        x0, _ = load_vectors(args.input, net.sizes[0], "input")
+    else:
+        x0 = np.zeros((1, net.sizes[0]))
+    y = None
+    if args.target is not None:
+        y, _ = load_vectors(args.target, net.sizes[-1], "target")
+        if y.shape[0] != x0.shape[0]:
+            raise InvalidInputError(f"target: {y.shape[0]} samples but input has {x0.shape[0]}")
+    return x0, y
+
+
+def run(args) -> int:
+    """Write one sample's SPICE netlist; without ``--input`` the input is clamped to zeros."""
+    from pathlib import Path
+
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.io.formats import atomic_write_text, load_network
+    from pc_analog.spice.netlist import write_netlist
+
+    net = load_network(args.network)
+    x0, y = _stimulus(args, net)
+    circuit = compile_network(net, x0, y, hardware=hardware(args))
+    text = write_netlist(
+        circuit,
+        sample=args.sample,
+        level=args.level,
+        analysis=args.analysis,
+        t_stop_s=args.t_stop_s,
+        t_step_s=args.t_step_s,
+    )
+    if args.output == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output)
+    if out.is_dir():
+        raise InvalidInputError(f"-o: is a directory: {out}")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"-o: no such directory: {out.parent}")
+    try:
+        atomic_write_text(out, text)
+    except OSError as exc:
+        raise InvalidInputError(f"-o: cannot write {out}: {exc.strerror or exc}") from None
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    """Register ``compile`` on the subcommand set ``sub``."""
+    c = sub.add_parser(
+        "compile",
+        help="write a SPICE netlist of one sample (clamps as voltage sources)",
+        description="Write an ngspice netlist (SPEC section 3). Without --input the input "
+        "layer is clamped to zeros; with --target the output layer is clamped too.",
+    )
+    c.add_argument("network", metavar="NET.json")
+    c.add_argument("--input", metavar="X.json", help="input vector(s), clamped (default: zeros)")
+    c.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    c.add_argument(
+        "-o", "--output", required=True, metavar="OUT.cir", help="netlist file, - for stdout"
+    )
+    c.add_argument("--level", default="behavioural", choices=("behavioural", "crossbar"))
+    c.add_argument("--analysis", default="tran", choices=("tran", "op"))
+    c.add_argument("--sample", type=nonnegative_int, default=0, help="sample of a batch (0-based)")
+    c.add_argument("--t-stop-s", type=positive_float, help="transient length (default: settles)")
+    c.add_argument(
+        "--t-step-s", type=positive_float, help="maximum time step (default t_stop/1000)"
+    )
+    add_hardware_options(c)
+    c.set_defaults(func=run)

@@ -1,0 +1,135 @@
+"""``pc-analog settle``: settle a network with its input (and target) clamped.
+
+Loads the network and the vectors, runs :func:`~pc_analog.settling.registry.settle` with
+the chosen backend (``discrete``, ``equilibrium``, ``ode``, ``ngspice``) and prints the
+settled activities, the energy and whether it converged (SPEC section 4), as text or as
+one JSON object.  Exit status 1 when the backend did not converge.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+
+from pc_analog.cli._common import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    add_hardware_options,
+    hardware,
+    layers_out,
+    load_io,
+    positive_float,
+    positive_int,
+    scalar_or_list,
+)
+from pc_analog.errors import ConvergenceWarning
+
+__all__ = ["add_parser", "run"]
+
+
+def _backend_options(args) -> dict:
+    """The keyword options of ``settle`` that apply to ``args.backend``."""
+    if args.backend == "discrete":
+        options = {"step_size": args.step_size, "max_steps": args.max_steps}
+        if args.gtol is not None:
+            options["gtol"] = args.gtol
+        return options
+    if args.backend == "equilibrium" and args.gtol is not None:
+        return {"gtol": args.gtol}
+    if args.backend == "ode":
+        return {
+            "method": args.method,
+            "settle_band": args.settle_band,
+            "inertial": args.inertial,
+            "damping_ratio": args.damping_ratio,
+        }
+    if args.backend == "ngspice":
+        return {
+            "level": args.level,
+            "mode": args.ngspice_mode,
+            "settle_band": args.settle_band,
+        }
+    return {}
+
+
+def run(args) -> int:
+    """Settle and print the result; 0 if converged, else 1."""
+    from pc_analog.io.formats import load_network
+    from pc_analog.settling.registry import settle
+
+    net = load_network(args.network)
+    x0, y, single = load_io(args, net, need_target=False)
+    options = _backend_options(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = settle(net, x0, y, backend=args.backend, hardware=hardware(args), **options)
+    out = {
+        "backend": res.backend,
+        "x": layers_out(res.x, single),
+        "energy": scalar_or_list(res.energy, single),
+        "converged": bool(res.success),
+        "message": res.message,
+        "grad_max": scalar_or_list(res.grad_max, single),
+        "stats": res.stats,
+    }
+    if res.settling_time_s is not None:
+        out["settling_time_s"] = scalar_or_list(res.settling_time_s, single)
+    if res.tau_s is not None:
+        out["tau_s"] = float(res.tau_s)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"backend {res.backend}: {res.message}")
+        for l, xl in enumerate(res.x):
+            print(f"x{l} = {np.array2string(xl[0] if single else xl, precision=6)}")
+        print(f"energy = {out['energy']}")
+    return EXIT_OK if res.success else EXIT_NOT_CONVERGED
+
+
+def add_parser(sub) -> None:
+    """Register ``settle`` on the subcommand set ``sub``."""
+    from pc_analog.settling.registry import BACKENDS
+
+    s = sub.add_parser("settle", help="settle a network from the feedforward start")
+    s.add_argument("network", metavar="NET.json", help="network file (.json or .npz)")
+    s.add_argument("--input", required=True, metavar="X.json", help="input vector(s), clamped")
+    s.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    s.add_argument("--backend", default="equilibrium", choices=sorted(BACKENDS))
+    s.add_argument("--gtol", type=positive_float, help="tolerance on max |dF/dx|")
+    s.add_argument("--step-size", type=positive_float, default=0.1, help="discrete: step in tau")
+    s.add_argument("--max-steps", type=positive_int, default=100_000, help="discrete: step limit")
+    s.add_argument(
+        "--settle-band",
+        type=positive_float,
+        default=1e-3,
+        help="time-domain backends: delta of the settling time (default 1e-3)",
+    )
+    s.add_argument("--method", default="auto", help="ode: solve_ivp method (default auto)")
+    s.add_argument(
+        "--inertial",
+        action="store_true",
+        help="ode: second-order spring-network dynamics (mass and damping)",
+    )
+    s.add_argument(
+        "--damping-ratio",
+        type=positive_float,
+        default=1.0,
+        help="ode --inertial: damping ratio of the slowest mode (default 1)",
+    )
+    s.add_argument(
+        "--level",
+        default="behavioural",
+        choices=("behavioural", "crossbar"),
+        help="ngspice: netlist level (default behavioural)",
+    )
+    s.add_argument(
+        "--ngspice-mode",
+        default="auto",
+        choices=("auto", "shared", "subprocess"),
+        help="ngspice: in-process shared library or ngspice subprocesses (default auto)",
+    )
+    add_hardware_options(s)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=run)
