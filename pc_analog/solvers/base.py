@@ -56,9 +56,7 @@ class Status(enum.Enum):
     STALLED = "no step could lower the energy any further before the tolerance was met"
     NOT_SETTLED = "the transient ended before every sample settled within the band"
     NON_FINITE = "the state is not finite (NaN or infinity)"
-    KCL_RESIDUAL = (
-        "ngspice did not converge: the KCL residual at its operating point is too large"
-    )
+    KCL_RESIDUAL = "ngspice did not converge: the KCL residual at its operating point is too large"
     UNSTABLE = "the circuit is unstable: the state ran away from its rest point"
     BACKEND_FAILED = "the backend's solver failed"
 
@@ -71,6 +69,18 @@ class Status(enum.Enum):
     def success(self) -> bool:
         """bool : Whether this status is :attr:`SUCCESS`."""
         return self is Status.SUCCESS
+
+    @property
+    def backend_failure(self) -> bool:
+        """bool : The backend failed on valid input (SPEC section 4: exit status 3), as
+        opposed to stopping at a limit the caller set (``MAX_ITER``, ``MAX_STEPS``,
+        ``STALLED``, ``NOT_SETTLED``: not converged, exit status 1)."""
+        return self in _BACKEND_FAILURES
+
+
+_BACKEND_FAILURES = frozenset(
+    {Status.NON_FINITE, Status.KCL_RESIDUAL, Status.UNSTABLE, Status.BACKEND_FAILED}
+)
 
 
 def _same(a, b) -> bool:
@@ -237,8 +247,7 @@ class Backend(abc.ABC):
         unknown = [k for k in options if k not in known]
         if unknown:
             raise InvalidInputError(
-                f"{cls.name} backend: unknown option {unknown[0]!r} "
-                f"(known: {', '.join(known)})"
+                f"{cls.name} backend: unknown option {unknown[0]!r} (known: {', '.join(known)})"
             )
         if len(args) > len(known):
             raise InvalidInputError(
@@ -254,9 +263,7 @@ class Backend(abc.ABC):
     def option_names(cls) -> tuple[str, ...]:
         """The constructor's option names, in order (``on_failure`` included)."""
         params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        return tuple(
-            p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        )
+        return tuple(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def settle(self, circuit: Circuit, *, on_failure: str | None = None) -> SettleResult:
         """Settle ``circuit``: check requirements, run :meth:`_settle`, apply ``on_failure``.

@@ -106,7 +106,8 @@ class OdeBackend(Backend):
     Status: ``SUCCESS`` when every sample settled; ``NOT_SETTLED`` when the run
     reached ``t_max_s`` first; ``UNSTABLE`` when it also ended ``UNSTABLE_GROWTH``
     times farther from rest than it started; ``BACKEND_FAILED`` when ``solve_ivp``
-    failed (its message is kept); ``NON_FINITE`` when the state blew up.
+    failed (its message is kept).  A state that became non-finite is ``UNSTABLE``
+    too (a circuit with finite inputs only blows up by running away).
     """
 
     name = "ode"
@@ -144,6 +145,7 @@ class OdeBackend(Backend):
         tau = circuit.tau_s
         fi = FreeIndex(circuit)
         x_eq, eq_ok, lam_min = self._reference(circuit)
+        known_rest = x_eq is not None
         if fi.size == 0:
             return self._trivial(circuit)
         dyn = self._dynamics(circuit, fi, lam_min)
@@ -189,7 +191,9 @@ class OdeBackend(Backend):
         st = settling_time(
             t, Y.reshape(t.size, circuit.batch, fi.n_free), y_eq_b, band=band, dense=dense
         )
-        status, msg = self._status(sol, st, t, tau, method, settled(sol.t[-1], sol.y[:, -1]))
+        with np.errstate(all="ignore"):  # a runaway state is judged in _status
+            end_value = settled(sol.t[-1], sol.y[:, -1])
+        status, msg = self._status(sol, st, t, tau, method, end_value, known_rest)
         return SettleResult(
             self.name,
             x_final,
@@ -323,20 +327,31 @@ class OdeBackend(Backend):
         settled.direction = -1
         return settled
 
-    def _status(self, sol, st, t, tau, method, end_value) -> tuple[Status, str]:
-        """The run's :class:`Status` and message from ``solve_ivp``'s outcome."""
+    def _status(self, sol, st, t, tau, method, end_value, known_rest) -> tuple[Status, str]:
+        """The run's :class:`Status` and message from ``solve_ivp``'s outcome.
+
+        Without a rest point known in advance (``known_rest`` False) the settling
+        time is measured against the run's own end point, so it is finite by
+        construction: only the stop event (``sol.status == 1``, or an end value of
+        the event function at or below zero, as for a run that starts at rest) shows
+        that the run came to rest.
+        """
         what = f"{method}, {'inertial' if self.inertial else 'RC'} dynamics"
         if not np.all(np.isfinite(sol.y[:, -1])):
-            return Status.NON_FINITE, f"{Status.NON_FINITE.message} at t = {t[-1]:.3g} s ({what})"
+            return Status.UNSTABLE, (
+                f"{Status.UNSTABLE.message}: the state became non-finite by "
+                f"t = {t[-1]:.3g} s ({what})"
+            )
         if sol.status < 0:
             return Status.BACKEND_FAILED, f"solve_ivp failed at t = {t[-1]:.3g} s: {sol.message}"
-        if not np.any(np.isnan(st)):  # solve_ivp ended (event or horizon), all settled
+        came_to_rest = sol.status == 1 or known_rest or end_value <= 0
+        if came_to_rest and not np.any(np.isnan(st)):  # every sample settled
             return Status.SUCCESS, (
                 f"settled: {what}; max settling time {np.max(st):.4g} s = "
                 f"{np.max(st) / tau:.4g} tau"
             )
         growth = end_value + self.settle_band * _EVENT_DEPTH
-        if growth > UNSTABLE_GROWTH:
+        if not growth <= UNSTABLE_GROWTH:
             return Status.UNSTABLE, (
                 f"{Status.UNSTABLE.message}: {growth:.3g} times its initial distance from rest "
                 f"at t = {t[-1]:.3g} s ({what})"
