@@ -283,13 +283,13 @@ def test_a_non_finite_state_is_never_a_success():
     assert d.status is Status.NON_FINITE and d.status.backend_failure
 
 
-def _runaway() -> Circuit:
-    """Feedback crossbars reading -5x the forward ones: a growing mode (checked below)."""
+def _runaway(gain: float = 5.0) -> Circuit:
+    """Feedback crossbars reading ``-gain`` x the forward ones: a growing mode."""
     net = pa.Network.random([2, 3, 3, 2], "linear", seed=5)
     circ = compile_network(net, np.ones((1, 2)), None)
     layers = [
         dataclasses.replace(
-            L, feedback=DifferentialPair(L.feedback.g_neg_S * 5, L.feedback.g_pos_S * 5)
+            L, feedback=DifferentialPair(L.feedback.g_neg_S * gain, L.feedback.g_pos_S * gain)
         )
         for L in circ.layers
     ]
@@ -304,7 +304,11 @@ def test_ode_reports_a_runaway_as_unstable_not_settled():
     with np.errstate(all="ignore"):
         r = OdeBackend(t_max_s=200 * bad.tau_s, on_failure="return").settle(bad)
     assert r.status is Status.UNSTABLE, r.message
-    assert r.status.backend_failure
+    assert r.status.backend_failure and "times its initial distance" in r.message
+    # 40x: the state overflows to inf/NaN within the horizon; still UNSTABLE, and said so
+    with np.errstate(all="ignore"):
+        r = OdeBackend(t_max_s=200 * bad.tau_s, on_failure="return").settle(_runaway(40.0))
+    assert r.status is Status.UNSTABLE and "non-finite" in r.message, r.message
 
 
 def test_asymmetric_run_that_never_comes_to_rest_is_not_settled():
