@@ -81,7 +81,11 @@ def train_sgd(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo and print its report; returns the exit status."""
+    """Run the demo and print its report; returns the exit status.
+
+    Over 80 lines: a script, read top to bottom (arguments, then sections 1 and 2;
+    section 3 is :func:`_circuit_report`).
+    """
     ap = argparse.ArgumentParser(
         prog="python -m pc_analog.demo", description=__doc__.split("\n")[0]
     )

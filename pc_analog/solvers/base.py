@@ -35,7 +35,7 @@ import numpy as np
 
 from pc_analog.circuit.ir import Circuit
 from pc_analog.errors import ConvergenceError, ConvergenceWarning, InvalidInputError
-from pc_analog.model.network import Network, State
+from pc_analog.model.network import State
 
 __all__ = ["Status", "SettleResult", "Backend", "ON_FAILURE", "apply_on_failure"]
 
@@ -308,16 +308,3 @@ def _replace_status(res: SettleResult, status: Status, detail: str) -> SettleRes
 
     msg = f"{status.message}: {detail}" if detail else status.message
     return dataclasses.replace(res, status=status, message=msg)
-
-
-def _require_symmetric(circuit: Circuit, who: str) -> Network:
-    """The circuit's network, or :class:`InvalidInputError` when it is not a gradient flow.
-
-    Kept for callers of the old helper; backends declare ``requires_symmetric`` instead.
-    """
-    if not circuit.symmetric:
-        raise InvalidInputError(
-            f"{who} backend: the feedback crossbars differ from the forward ones, so the "
-            "dynamics are not a gradient flow; use backend='ode' or 'ngspice'"
-        )
-    return circuit.network()

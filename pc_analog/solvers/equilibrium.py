@@ -344,7 +344,11 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
 
 
 def _newton(net, x, clamp, gtol, max_iter, lam0, structured) -> EquilibriumResult:
-    """The damped Newton iteration of :func:`solve_equilibrium` (``x`` is updated)."""
+    """The damped Newton iteration of :func:`solve_equilibrium` (``x`` is updated).
+
+    Over 80 lines: one loop whose per-sample state (damping, step, line search,
+    counters) is updated together; the module docstring gives the equations.
+    """
     blocks = _free_blocks(clamp)
     batch = x[0].shape[0]
     nfev = njev = nhev = nfact = nit = 0

@@ -171,26 +171,8 @@ class OdeBackend(Backend):
             events=[settled],
             **kw,
         )
-        N = fi.size
-        if self.t_eval_points:
-            s_out = np.linspace(0.0, sol.t[-1], self.t_eval_points)
-            Y = sol.sol(s_out).T[:, :N]
-        else:
-            s_out = sol.t
-            Y = sol.y.T[:, :N]
-        t = s_out * tau
-        traj = fi.unpack_many(Y)
+        t, Y, traj, x_eq, st = self._transient(circuit, fi, sol, x_eq)
         x_final = tuple(v[-1] for v in traj)
-        if x_eq is None:
-            x_eq = x_final
-        y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
-
-        def dense(ts):
-            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
-
-        st = settling_time(
-            t, Y.reshape(t.size, circuit.batch, fi.n_free), y_eq_b, band=band, dense=dense
-        )
         with np.errstate(all="ignore"):  # a runaway state is judged in _status
             end_value = settled(sol.t[-1], sol.y[:, -1])
         status, msg = self._status(sol, st, t, tau, method, end_value, known_rest)
@@ -226,6 +208,32 @@ class OdeBackend(Backend):
         )
 
     # ------------------------------------------------------------------ helpers
+    def _transient(self, circuit: Circuit, fi: FreeIndex, sol, x_eq):
+        """``(t, Y, trajectory, x_eq, settling times)`` read from ``solve_ivp``'s solution.
+
+        ``Y`` is ``(n_t, batch * n_free)``; without a known ``x_eq`` the run's end
+        point stands in for it.
+        """
+        tau, N = circuit.tau_s, fi.size
+        if self.t_eval_points:
+            s_out = np.linspace(0.0, sol.t[-1], self.t_eval_points)
+            Y = sol.sol(s_out).T[:, :N]
+        else:
+            s_out = sol.t
+            Y = sol.y.T[:, :N]
+        t = s_out * tau
+        traj = fi.unpack_many(Y)
+        if x_eq is None:
+            x_eq = tuple(v[-1] for v in traj)
+        y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
+
+        def dense(ts):
+            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
+
+        shaped = Y.reshape(t.size, circuit.batch, fi.n_free)
+        st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
+        return t, Y, traj, x_eq, st
+
     def _reference(self, circuit: Circuit):
         """``(x_eq or None, whether it converged, lambda_min)``.
 

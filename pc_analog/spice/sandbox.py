@@ -135,6 +135,14 @@ def _check_text(
     seen: set[Path],
     rewrite: bool,
 ) -> str:
+    """The check of :func:`check_netlist` on one file's text (recursing into includes).
+
+    Two passes over the same lines: physical lines for commands (control blocks,
+    ``*#`` lines, shell words), logical lines (``+`` continuations joined) for the
+    files ``.include``/``.lib`` read.  Kept as one function (over 80 lines) because
+    both passes share the line lists, the refusal hint and the rewritten output,
+    and a reviewer of a sandbox should read every rule in one place.
+    """
     if depth > _MAX_INCLUDE_DEPTH:
         raise InvalidInputError(f"{where}: .include nested deeper than {_MAX_INCLUDE_DEPTH}")
     lines = _physical_lines(text)
