@@ -81,7 +81,11 @@ def train_sgd(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo and print its report; returns the exit status."""
+    """Run the demo and print its report; returns the exit status.
+
+    Over 80 lines: a script, read top to bottom (arguments, then sections 1 and 2;
+    section 3 is :func:`_circuit_report`).
+    """
     ap = argparse.ArgumentParser(
         prog="python -m pc_analog.demo", description=__doc__.split("\n")[0]
     )
@@ -168,10 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 def _circuit_report(net: Network, data, *, n_samples: int) -> None:
     """3. The trained network as a circuit, settled by every backend, with their agreement."""
     import shutil
-    import warnings
 
     from pc_analog.circuit.ir import compile_network
-    from pc_analog.errors import BackendUnavailableError, ConvergenceWarning
+    from pc_analog.errors import BackendUnavailableError
     from pc_analog.settling.registry import settle
     from pc_analog.spice.netlist import write_netlist
 
@@ -195,9 +198,7 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
     for name, opts in backends:
         t = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                r = settle(circuit, backend=name, **opts)
+            r = settle(circuit, backend=name, on_failure="return", **opts)
         except BackendUnavailableError as exc:
             print(f"   {name:<28s} unavailable: {exc}")
             continue
@@ -206,7 +207,7 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
             ref = r.x
         rel = max(np.abs(a - b).max() for a, b in zip(r.x, ref)) / max(np.abs(b).max() for b in ref)
         label = name + (" (inertial, zeta=1)" if opts.get("inertial") else " (.op)" if opts else "")
-        label += "" if r.success else " NOT CONVERGED"
+        label += "" if r.success else f" NOT CONVERGED ({r.status.name})"
         st = (
             f"{np.max(r.settling_time_s) / r.tau_s:9.3f} tau"
             if r.settling_time_s is not None

@@ -1,9 +1,12 @@
 """One small exception hierarchy for pc-analog.
 
-Solvers that fail to converge do *not* raise: they return a result with
-``success=False`` and emit :class:`ConvergenceWarning`.  Exceptions are for bad
-input (:class:`InvalidInputError`) and for a backend that cannot run
-(:class:`BackendUnavailableError`).
+Solvers that fail to converge do *not* raise by default: they return a result with
+a failure ``status`` (``success=False``) and emit :class:`ConvergenceWarning`.  The
+caller chooses with ``on_failure``: ``"warn"`` (default), ``"return"`` (no warning,
+read the status) or ``"raise"`` (:class:`ConvergenceError`, carrying the result).
+Exceptions are otherwise for bad input (:class:`InvalidInputError`) and for a
+backend that cannot run (:class:`BackendUnavailableError`) or fails outright
+(:class:`BackendError`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ __all__ = [
     "InvalidInputError",
     "BackendUnavailableError",
     "BackendError",
+    "ConvergenceError",
     "ConvergenceWarning",
 ]
 
@@ -39,3 +43,18 @@ class BackendError(PCAnalogError, RuntimeError):
 
 class ConvergenceWarning(UserWarning):
     """A solver stopped before meeting its tolerance (the result has success=False)."""
+
+
+class ConvergenceError(BackendError):
+    """A solver did not converge and the caller asked for ``on_failure="raise"``.
+
+    Attributes
+    ----------
+    result : object
+        The non-converged result (a ``SettleResult`` from a backend, or the
+        solver's own result object), with its ``status`` and ``message``.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result

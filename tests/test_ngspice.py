@@ -25,6 +25,8 @@ from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInput
 from pc_analog.io.formats import network_to_dict
 from pc_analog.solvers.ode import OdeBackend
 from pc_analog.spice import ngspice as ngs
+from pc_analog.spice import runner as spice_runner
+from pc_analog.spice import shared as spice_shared
 from pc_analog.spice.netlist import write_netlist
 from pc_analog.spice.ngspice import NgspiceBackend, SpiceRun, check_netlist, run_netlist
 
@@ -415,12 +417,12 @@ def test_fallback_to_subprocess_when_the_library_cannot_load(monkeypatch):
     def broken():
         raise ngs._SharedUnavailable("libngspice.so: cannot open shared object file")
 
-    monkeypatch.setattr(ngs, "_shared_instance", broken)
+    monkeypatch.setattr(spice_shared, "_shared_instance", broken)
     for mode in ("auto", "shared"):
         run = run_netlist(DIVIDER, mode=mode)
         assert run.mode == "subprocess"
         assert "cannot open shared object" in run.note
-    monkeypatch.setattr(ngs.shutil, "which", lambda name: None)
+    monkeypatch.setattr(spice_runner.shutil, "which", lambda name: None)
     for mode in ("auto", "shared", "subprocess"):
         with pytest.raises(
             BackendUnavailableError, match="apt-get install ngspice libngspice0-dev"
@@ -430,9 +432,9 @@ def test_fallback_to_subprocess_when_the_library_cannot_load(monkeypatch):
 
 def test_large_decks_run_as_subprocess_in_auto_mode(monkeypatch):
     seen = {}
-    monkeypatch.setattr(ngs.shutil, "which", lambda name: "/usr/bin/ngspice")
+    monkeypatch.setattr(spice_runner.shutil, "which", lambda name: "/usr/bin/ngspice")
     monkeypatch.setattr(
-        ngs, "_run_subprocess", lambda text, t, w: seen.setdefault("sub", ([], "", ""))
+        spice_runner, "_run_subprocess", lambda text, t, w: seen.setdefault("sub", ([], "", ""))
     )
     big = "big\n" + "* filler\n" * (ngs.AUTO_MAX_LINES + 1) + ".end\n"
     run = run_netlist(big, mode="auto")

@@ -6,15 +6,20 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.errors import ConvergenceWarning, InvalidInputError
+from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import check_state, energy, grad_x
 from pc_analog.model.network import Clamp, Network, State
-from pc_analog.solvers.base import Backend, SettleResult, _require_symmetric
+from pc_analog.solvers.base import (
+    Backend,
+    SettleResult,
+    Status,
+    apply_on_failure,
+    check_on_failure,
+)
 
 __all__ = ["DiscreteResult", "discrete_inference", "DiscreteBackend"]
 
@@ -37,8 +42,10 @@ class DiscreteResult:
         Per-sample ``max |dF/dx|`` over free units at the end.
     n_steps : int
         Steps taken.
-    success : bool
-        Whether ``gtol`` was met (always ``True`` when no ``gtol`` was asked for).
+    status : Status
+        ``SUCCESS`` if ``gtol`` was met (always, when no ``gtol`` was asked for and
+        the state stayed finite), ``MAX_STEPS`` if not, ``NON_FINITE`` if the state
+        blew up.
     message : str
     """
 
@@ -48,8 +55,13 @@ class DiscreteResult:
     errors_trace: list | None
     grad_max: np.ndarray
     n_steps: int
-    success: bool
+    status: Status
     message: str
+
+    @property
+    def success(self) -> bool:
+        """bool : Whether ``status`` is ``SUCCESS``."""
+        return self.status is Status.SUCCESS
 
 
 def discrete_inference(
@@ -61,6 +73,7 @@ def discrete_inference(
     n_steps: int = 100,
     gtol: float | None = None,
     record_errors: bool = False,
+    on_failure: str = "warn",
 ) -> DiscreteResult:
     """Standard PC inference: ``x_f <- x_f - gamma dF/dx_f`` for ``n_steps`` steps.
 
@@ -76,11 +89,15 @@ def discrete_inference(
         Stop early once ``max |dF/dx_free| <= gtol`` for every sample.
     record_errors : bool
         Keep ``eps_l`` after every step (for the error-propagation theorem).
+    on_failure : {"warn", "raise", "return"}
+        What a failed run does: a :class:`~pc_analog.errors.ConvergenceWarning`
+        (default), :class:`~pc_analog.errors.ConvergenceError`, or nothing.
     """
     from pc_analog.model.energy import errors as _errors
 
     if not step_size > 0:
         raise InvalidInputError("step_size: must be > 0")
+    check_on_failure(on_failure)
     clamp.check(net.sizes)
     x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
     free = clamp.free
@@ -101,12 +118,17 @@ def discrete_inference(
         if record_errors:
             err_trace.append(_errors(net, tuple(x)))
     gm = _free_max(grad_x(net, tuple(x)), free)
-    ok = gtol is None or bool(np.all(gm <= gtol))
     msg = f"{t} steps of size {step_size:g}; max |dF/dx| = {gm.max():.3g}"
-    if not ok:
-        msg = "not converged: " + msg
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    return DiscreteResult(tuple(x), trace[-1], np.array(trace), err_trace, gm, t, ok, msg)
+    if not all(np.isfinite(v).all() for v in x):
+        status = Status.NON_FINITE
+        msg = f"{status.message}: {msg} (step size above 2 / lambda_max?)"
+    elif gtol is None or bool(np.all(gm <= gtol)):
+        status = Status.SUCCESS
+    else:
+        status = Status.MAX_STEPS
+        msg = f"not converged ({status.message}): {msg} > gtol = {gtol:g}"
+    res = DiscreteResult(tuple(x), trace[-1], np.array(trace), err_trace, gm, t, status, msg)
+    return apply_on_failure(res, on_failure)
 
 
 def _free_max(g: State, free) -> np.ndarray:
@@ -123,34 +145,45 @@ class DiscreteBackend(Backend):
         ``gamma`` (in units of ``tau``).
     max_steps : int
     gtol : float
+    on_failure : {"warn", "raise", "return"}
+        See :class:`~pc_analog.solvers.base.Backend`.
     """
 
     name = "discrete"
+    requires_symmetric = True
 
-    def __init__(self, step_size: float = 0.1, max_steps: int = 100_000, gtol: float = 1e-8):
+    def __init__(
+        self,
+        step_size: float = 0.1,
+        max_steps: int = 100_000,
+        gtol: float = 1e-8,
+        on_failure: str = "warn",
+    ):
+        super().__init__(on_failure=on_failure)
         if not step_size > 0 or max_steps < 1 or not gtol > 0:
             raise InvalidInputError(
                 "discrete backend: need step_size > 0, max_steps >= 1, gtol > 0"
             )
         self.step_size, self.max_steps, self.gtol = step_size, max_steps, gtol
 
-    def settle(self, circuit):
-        net = _require_symmetric(circuit, self.name)
+    def _settle(self, circuit):
         r = discrete_inference(
-            net,
+            circuit.network(),
             circuit.x_init,
             circuit.clamp,
             step_size=self.step_size,
             n_steps=self.max_steps,
             gtol=self.gtol,
+            on_failure="return",
         )
         return SettleResult(
             self.name,
             r.x,
             r.energy,
-            r.success,
+            r.status,
             r.message,
             r.grad_max,
             energy_trace=r.energy_trace,
+            n_steps=r.n_steps,
             stats={"n_steps": r.n_steps, "step_size": self.step_size},
         )

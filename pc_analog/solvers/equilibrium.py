@@ -28,18 +28,23 @@ same minimum for the networks pc-analog targets.  Near the minimum ``lambda ->
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve
 
 from pc_analog._threads import single_threaded_blas
-from pc_analog.errors import ConvergenceWarning, InvalidInputError
+from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import check_state, energy, grad_x, hessian_blocks
 from pc_analog.model.network import Clamp, Network, State
 from pc_analog.solvers._gauss_newton import layered_segments, solve_segments
-from pc_analog.solvers.base import Backend, SettleResult, _require_symmetric
+from pc_analog.solvers.base import (
+    Backend,
+    SettleResult,
+    Status,
+    apply_on_failure,
+    check_on_failure,
+)
 
 __all__ = ["EquilibriumResult", "solve_equilibrium", "GTOL_DEFAULT", "EquilibriumBackend"]
 
@@ -66,8 +71,10 @@ class EquilibriumResult:
         Per-sample energy at ``x``.
     grad_max : ndarray
         Per-sample ``max |dF/dx|`` over free units.
-    success : bool
-        Whether every sample met ``gtol``.
+    status : Status
+        ``SUCCESS`` if every sample met ``gtol``; else ``MAX_ITER`` (the iteration
+        limit was reached), ``STALLED`` (no step was accepted at the largest
+        damping) or ``NON_FINITE``.
     message : str
     nit : int
         Newton iterations.
@@ -89,7 +96,7 @@ class EquilibriumResult:
     x: State
     energy: np.ndarray
     grad_max: np.ndarray
-    success: bool
+    status: Status
     message: str
     nit: int
     nfev: int
@@ -97,6 +104,11 @@ class EquilibriumResult:
     nhev: int
     nfact: int
     method: str = "newton"
+
+    @property
+    def success(self) -> bool:
+        """bool : Whether ``status`` is ``SUCCESS``."""
+        return self.status is Status.SUCCESS
 
 
 def _free_blocks(clamp: Clamp) -> list[tuple[int, np.ndarray]]:
@@ -229,6 +241,7 @@ def solve_equilibrium(
     max_iter: int = 200,
     lam0: float = 1e-3,
     structured: bool = True,
+    on_failure: str = "warn",
 ) -> EquilibriumResult:
     """Find the rest point of ``tau dx/dt = -dF/dx`` on the free units.
 
@@ -254,11 +267,15 @@ def solve_equilibrium(
         clamps whose free units sit in one layer, the Woodbury identity inside the
         dense Newton iteration.  ``False`` forces the general block-Cholesky Newton
         path (the reference the tests compare with).
+    on_failure : {"warn", "raise", "return"}
+        If ``gtol`` was not met: a :class:`~pc_analog.errors.ConvergenceWarning`
+        (default), :class:`~pc_analog.errors.ConvergenceError` carrying the
+        result, or nothing (read ``status``).
 
     Returns
     -------
     EquilibriumResult
-        ``success=False`` (with a :class:`ConvergenceWarning`) if ``gtol`` was not met.
+        ``success=False`` with a failure ``status`` if ``gtol`` was not met.
 
     Notes
     -----
@@ -266,6 +283,7 @@ def solve_equilibrium(
     hand-offs (see :mod:`pc_analog._threads`).  ``nit`` counts the iterations of both
     paths; on the structured path with several segments, their sum.
     """
+    check_on_failure(on_failure)
     clamp.check(net.sizes)
     x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
     with single_threaded_blas():
@@ -274,22 +292,23 @@ def solve_equilibrium(
             res = _newton(net, x, clamp, gtol, max_iter, lam0, structured)
         else:
             res = _structured(net, x, clamp, segments, gtol, max_iter, lam0)
-    if not res.success:
-        warnings.warn(res.message, ConvergenceWarning, stacklevel=2)
-    return res
+    return apply_on_failure(res, on_failure)
 
 
-def _message(gm, gtol, nit, batch, method) -> tuple[bool, str]:
-    success = bool(np.all(gm <= gtol))
+def _message(gm, gtol, nit, batch, method, max_iter, x) -> tuple[Status, str]:
     top = gm.max() if gm.size else 0.0
-    if success:
-        return True, (
+    if not (np.all(np.isfinite(gm)) and all(np.isfinite(v).all() for v in x)):
+        status = Status.NON_FINITE
+    elif bool(np.all(gm <= gtol)):
+        return Status.SUCCESS, (
             f"converged: max |dF/dx| = {top:.3g} <= gtol = {gtol:g} after {nit} iterations "
             f"({method})"
         )
-    return False, (
-        f"not converged: max |dF/dx| = {top:.3g} > gtol = {gtol:g} after {nit} iterations "
-        f"({int(np.sum(gm > gtol))} of {batch} samples; {method})"
+    else:
+        status = Status.MAX_ITER if nit >= max_iter else Status.STALLED
+    return status, (
+        f"not converged ({status.message}): max |dF/dx| = {top:.3g} > gtol = {gtol:g} "
+        f"after {nit} iterations ({int(np.sum(~(gm <= gtol)))} of {batch} samples; {method})"
     )
 
 
@@ -312,12 +331,12 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
         for key in counts:
             counts[key] += getattr(ref, key)
         method = "gauss-newton+newton"
-    success, message = _message(gm, gtol, counts["nit"], gm.shape[0], method)
+    status, message = _message(gm, gtol, counts["nit"], gm.shape[0], method, max_iter, x)
     return EquilibriumResult(
         x=tuple(x),
         energy=F,
         grad_max=gm,
-        success=success,
+        status=status,
         message=message,
         method=method,
         **counts,
@@ -325,7 +344,11 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
 
 
 def _newton(net, x, clamp, gtol, max_iter, lam0, structured) -> EquilibriumResult:
-    """The damped Newton iteration of :func:`solve_equilibrium` (``x`` is updated)."""
+    """The damped Newton iteration of :func:`solve_equilibrium` (``x`` is updated).
+
+    Over 80 lines: one loop whose per-sample state (damping, step, line search,
+    counters) is updated together; the module docstring gives the equations.
+    """
     blocks = _free_blocks(clamp)
     batch = x[0].shape[0]
     nfev = njev = nhev = nfact = nit = 0
@@ -399,12 +422,12 @@ def _newton(net, x, clamp, gtol, max_iter, lam0, structured) -> EquilibriumResul
         gm = gmax(gf)
         if not accepted.any() and np.all(lam[active] >= _LAMBDA_MAX):
             break
-    success, message = _message(gm, gtol, nit, batch, "newton")
+    status, message = _message(gm, gtol, nit, batch, "newton", max_iter, x)
     return EquilibriumResult(
         x=tuple(x),
         energy=energy(net, tuple(x)),
         grad_max=gm,
-        success=success,
+        status=status,
         message=message,
         nit=nit,
         nfev=nfev + 1,
@@ -423,33 +446,47 @@ class EquilibriumBackend(Backend):
         As for :func:`solve_equilibrium`.
     structured : bool
         ``False`` forces the dense block-Newton path (for comparisons).
+    on_failure : {"warn", "raise", "return"}
+        See :class:`~pc_analog.solvers.base.Backend`.
     """
 
     name = "equilibrium"
+    requires_symmetric = True
 
-    def __init__(self, gtol: float = GTOL_DEFAULT, max_iter: int = 200, structured: bool = True):
+    def __init__(
+        self,
+        gtol: float = GTOL_DEFAULT,
+        max_iter: int = 200,
+        structured: bool = True,
+        on_failure: str = "warn",
+    ):
+        super().__init__(on_failure=on_failure)
         if not gtol > 0 or max_iter < 1:
             raise InvalidInputError("equilibrium backend: need gtol > 0 and max_iter >= 1")
         self.gtol, self.max_iter, self.structured = gtol, max_iter, bool(structured)
 
-    def settle(self, circuit):
-        net = _require_symmetric(circuit, self.name)
+    def _settle(self, circuit):
         r = solve_equilibrium(
-            net,
+            circuit.network(),
             circuit.x_init,
             circuit.clamp,
             gtol=self.gtol,
             max_iter=self.max_iter,
             structured=self.structured,
+            on_failure="return",
         )
         return SettleResult(
             self.name,
             r.x,
             r.energy,
-            r.success,
+            r.status,
             r.message,
             r.grad_max,
             x_eq=r.x,
+            nit=r.nit,
+            nfev=r.nfev,
+            njev=r.njev,
+            nfact=r.nfact,
             stats={
                 "nit": r.nit,
                 "nfev": r.nfev,
