@@ -26,19 +26,24 @@ QUANTITIES = ("settling", "devices", "timing")
 
 ``settling``
     ``ode`` backend, first-order (``dynamics="RC"``) or spring-network
-    (``"inertial"``) relaxation of the point's network as programmed into its
-    devices: ``settling_time_s``, ``settling_time_tau``, ``lambda_min`` (slowest mode
-    of the Hessian at the equilibrium), ``predicted_tau`` (one-mode estimate
+    (``"inertial"``) relaxation of the point's device circuit (its network programmed
+    into its devices, :func:`pc_analog.hardware.hebbian.device_circuit`):
+    ``settling_time_s``, ``settling_time_tau``, ``lambda_min`` (slowest mode of the
+    Hessian at the equilibrium), ``predicted_tau`` (one-mode estimate
     ``ln(1/band)/lambda_min``, or ``ln(1/band)/sqrt(lambda_min)`` inertial) and
-    ``success`` (:func:`pc_analog.experiments.studies.settling_row`).
+    ``success`` (the columns of :func:`pc_analog.experiments.studies.settling_row`).
 ``devices``
-    The weights programmed into the point's devices against the ideal ones, and the
-    equilibria (input and target clamped) of both: ``weight_rel_error``
-    ``= ||W_dev - W||_F / ||W||_F`` over all layers, and ``state_error_max_V`` /
+    The device circuit against the ideal compile of the same network (both IRs,
+    effective weights ``(G+ - G-) / g_unit_l``), and the equilibria (input and target
+    clamped) of both: ``weight_rel_error`` ``= ||W_dev - W||_F / ||W||_F`` over all
+    layers (exactly 0 for ideal devices), and ``state_error_max_V`` /
     ``state_error_rms_V``, the largest and RMS ``|x_dev* - x*|`` over the free units.
 ``timing``
-    :func:`pc_analog.costs.timing.timing_report` of the programmed network on the point's
-    analog spec (``analog`` preset with the point's ``c_F``, ``g0_S``, ``g_unit_S``)
+    :func:`pc_analog.costs.timing.timing_report` of the point's network on its analog
+    spec (``analog`` preset with the point's ``c_F``, ``g0_S``, ``g_unit_S`` and
+    ``device``, programmed by the timing stage through the same device path from the
+    point's device seed, so the crossbar energy counts the devices' conductances; not
+    available with ``bits``/``write_noise`` overrides, which a preset name cannot carry)
     against one digital reference (``digital``): every column of
     :meth:`~pc_analog.costs.timing.TimingReport.as_row` (``analog.*``, ``digital.*`` with
     the machine's name dropped, ``cpu.*`` when ``measure_cpu``; of ``config.*`` only
@@ -227,6 +232,13 @@ class SweepConfig:
             raise InvalidInputError(
                 f"{where}.depth: the timing quantity needs depth >= 2 (a free layer to settle)"
             )
+        if "timing" in self.quantities:
+            over = [k for k in ("bits", "write_noise") if any(p[k] is not None for p in pts)]
+            if over:
+                raise InvalidInputError(
+                    f"{over[0]}: the timing quantity cannot use a bits/write_noise override "
+                    "(the timing stage names its device by preset); use 'settling' or 'devices'"
+                )
         keys = {(p["device"], p["bits"], p["write_noise"]) for p in pts}
         for device, bits, wn in keys:  # an override that cannot apply fails here, not in a worker
             _device_config({"device": device, "bits": bits, "write_noise": wn})
