@@ -614,3 +614,24 @@ def test_accumulate_is_deterministic_per_seed():
     np.testing.assert_array_equal(ca, cb)
     assert a.pulses == b.pulses > 0
     assert not np.array_equal(_stack(a), _stack(d))
+
+
+# ------------------------------------------------------------- read_pair
+def test_read_pair_is_the_read_as_conductances():
+    """``read_pair`` makes the draws of ``read``; its pair's weights are ``read``'s, bit for bit."""
+    from pc_analog.hardware.devices import read, read_pair
+
+    c = PRESETS["pcm"]
+    assert c.read_noise > 0 and c.drift_nu > 0
+    arr = fabricate(c, np.random.default_rng(0).uniform(-1, 1, (3, 4)), 1e-5, 0)
+    assert read_pair(arr) is arr.pair  # nothing to read differently: the programmed pair
+    assert read_pair(arr, t_s=0.5 * c.drift_t0_s) is arr.pair  # before t0: no drift
+    for rng, t_s in ((1, None), (None, 100.0), (2, 1e4)):
+        p = read_pair(arr, np.random.default_rng(rng) if rng else None, t_s)
+        w = read(arr, 1e-5, np.random.default_rng(rng) if rng else None, t_s)
+        np.testing.assert_array_equal(p.weights(1e-5), w)
+        assert p is not arr.pair
+    drifted = read_pair(arr, t_s=20.0 * c.drift_t0_s)
+    np.testing.assert_allclose(
+        drifted.g_pos_S, arr.pair.g_pos_S * 20.0 ** (-c.drift_nu), rtol=1e-15, atol=0
+    )

@@ -348,3 +348,207 @@ def test_circuit_read_noise_follows_the_generator():
     i2 = hw_ideal.circuit(x0, y, rng=np.random.default_rng(2))
     for l in range(1, net.n_layers + 1):
         np.testing.assert_array_equal(i1.forward_weights(l), i2.forward_weights(l))
+
+
+# ------------------------------------------ the IR holds the true device state
+# Tolerances of the device-state tests.
+ENERGY_RTOL = 1e-12  # same trapezoid rule on the same samples; only summation order differs
+ROUNDING_RTOL = 1e-12  # old path (ideal pairs at the global g_unit) vs the device pairs
+T_EVAL = 401  # samples of the transient the energy is integrated on
+
+
+def _rram_453(separate_feedback=False):
+    net, x0, y = _problem((4, 5, 3), batch=2)
+    hw = HardwareNetwork.fabricate(
+        net, "rram", separate_feedback=separate_feedback, rng=np.random.default_rng(7)
+    )
+    return net, x0, y, hw
+
+
+def _device_crossbar_power(hw: HardwareNetwork, clamp, traj) -> np.ndarray:
+    """``(n_t, batch)`` crossbar dissipation, summed cell by cell over the device arrays.
+
+    Physics (rows held at virtual ground by their transimpedance stages): a cell of
+    conductance ``G`` with voltage ``V`` across it dissipates ``G V^2``.  A forward pair
+    ``(j, i)`` of layer ``l`` is driven at ``+phi(x_{l-1,i})`` on ``G+`` and ``-phi`` on
+    ``G-``; a bias pair at ``+-1 V``; a feedback pair ``(i, j)`` into unit ``i`` of layer
+    ``l-1`` at ``+-pi_j eps_j`` with ``eps_j = x_{l,j} - (W phi + b)_j``, ``W`` and ``b``
+    read from the same devices, ``(G+ - G-) / g_unit_l``.  A layer's read-out runs when
+    layer ``l`` or ``l-1`` has a free unit; feedback only into free units.  Nothing here
+    reads the circuit IR.
+    """
+    n_t, batch = traj[0].shape[:2]
+    p = np.zeros((n_t, batch))
+    for l in range(1, len(hw.forward) + 1):
+        f, b = hw.forward[l - 1].pair, hw.bias[l - 1].pair
+        fb = hw.feedback[l - 1].pair if hw.feedback is not None else None
+        g = hw.g_units[l - 1]
+        W, bias = (f.g_pos_S - f.g_neg_S) / g, (b.g_pos_S - b.g_neg_S) / g
+        phi = np.tanh(traj[l - 1]) if l > 1 else traj[0]  # input layer read linearly
+        eps = traj[l] - (phi @ W.T + bias)
+        u = hw.precisions[l - 1] * eps
+        free_here, free_below = ~clamp.masks[l], ~clamp.masks[l - 1]
+        for t in range(n_t):
+            for s in range(batch):
+                if free_here.any() or free_below.any():
+                    for j in range(W.shape[0]):
+                        for i in range(W.shape[1]):
+                            v = phi[t, s, i]
+                            p[t, s] += f.g_pos_S[j, i] * v**2 + f.g_neg_S[j, i] * (-v) ** 2
+                        p[t, s] += b.g_pos_S[j] * 1.0**2 + b.g_neg_S[j] * (-1.0) ** 2
+                for i in np.flatnonzero(free_below):
+                    for j in range(W.shape[0]):
+                        gp = fb.g_pos_S[i, j] if fb is not None else f.g_pos_S[j, i]
+                        gn = fb.g_neg_S[i, j] if fb is not None else f.g_neg_S[j, i]
+                        v = u[t, s, j]
+                        p[t, s] += gp * v**2 + gn * (-v) ** 2
+    return p
+
+
+def test_ir_conductances_are_the_device_arrays_and_energy_counts_them():
+    from pc_analog.costs.timing import energy_per_inference
+    from pc_analog.solvers.ode import OdeBackend
+
+    net, x0, y, hw = _rram_453()
+    circ = hw.circuit(x0, y)
+    for l, layer in enumerate(circ.layers):
+        f, b = hw.forward[l].pair, hw.bias[l].pair
+        np.testing.assert_array_equal(layer.forward.g_pos_S, f.g_pos_S)
+        np.testing.assert_array_equal(layer.forward.g_neg_S, f.g_neg_S)
+        np.testing.assert_array_equal(layer.bias.g_pos_S, b.g_pos_S)
+        np.testing.assert_array_equal(layer.bias.g_neg_S, b.g_neg_S)
+        np.testing.assert_array_equal(layer.feedback.g_pos_S, f.g_pos_S.T)  # reverse read
+        np.testing.assert_array_equal(layer.feedback.g_neg_S, f.g_neg_S.T)
+    # the g_min offsets are there: every device conducts, so the IR sums to the devices'
+    dev_sum = float(hw.forward[0].pair.g_pos_S.sum() + hw.forward[0].pair.g_neg_S.sum())
+    ir_sum = float(circ.layers[0].forward.g_pos_S.sum() + circ.layers[0].forward.g_neg_S.sum())
+    assert ir_sum == dev_sum and ir_sum > 2 * 20 * PRESETS["rram"].g_min_S - 1e-18
+    res = OdeBackend(t_eval_points=T_EVAL).settle(circ)
+    en = energy_per_inference(res, circ)
+    traj = tuple(np.asarray(v) for v in res.trajectory)
+    hand = np.trapezoid(_device_crossbar_power(hw, circ.clamp, traj), res.t, axis=0)
+    np.testing.assert_allclose(en.crossbars_total_J, hand, rtol=ENERGY_RTOL, atol=0)
+
+
+def test_ir_keeps_each_layers_g_unit_and_reads_the_old_paths_weights():
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.hardware.devices import read
+
+    net, x0, y, hw = _rram_453(separate_feedback=True)
+    assert len(set(hw.g_units)) == 2 and hw.hardware.g_unit_S not in hw.g_units
+    circ = hw.circuit(x0, y, rng=np.random.default_rng(5))
+    # The old path: read weights (forward, bias, then the feedback copies, one
+    # generator), compiled as ideal pairs at the global g_unit.
+    r = np.random.default_rng(5)
+    old_net = hw.network(rng=r)
+    old_fb = [read(a, hw.g_units[l], rng=r) for l, a in enumerate(hw.feedback)]
+    old = compile_network(old_net, x0, y, hardware=hw.hardware)
+    for l in range(1, net.n_layers + 1):
+        assert circ.layers[l - 1].g_unit_S == hw.g_units[l - 1]
+        assert circ.g_unit(l) == hw.g_units[l - 1]
+        np.testing.assert_array_equal(circ.forward_weights(l), old_net.W(l))
+        np.testing.assert_array_equal(circ.biases(l), old_net.b(l))
+        np.testing.assert_array_equal(circ.feedback_weights(l), old_fb[l - 1])
+        for got, want in (
+            (circ.forward_weights(l), old.forward_weights(l)),
+            (circ.biases(l), old.biases(l)),
+        ):
+            np.testing.assert_allclose(got, want, rtol=ROUNDING_RTOL, atol=0)
+    for a, b in zip(circ.x_init, old.x_init):
+        np.testing.assert_allclose(a, b, rtol=ROUNDING_RTOL, atol=1e-15)
+    # noiseless: the weights the devices were programmed to
+    quiet = hw.circuit(x0, y)
+    for l in range(1, net.n_layers + 1):
+        np.testing.assert_array_equal(
+            quiet.forward_weights(l), weights(hw.forward[l - 1], hw.g_units[l - 1])
+        )
+
+
+def test_ideal_devices_give_the_compiled_circuit():
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.hardware.hebbian import device_circuit
+
+    net, x0, y = _problem()
+    hw = pa.Hardware(g_unit_S=3e-5)
+    got = device_circuit(net, x0, y, device="ideal", hardware=hw, rng=0)
+    want = compile_network(net, x0, y, hardware=hw)
+    for a, b in zip(got.layers, want.layers):
+        for p, q in ((a.forward, b.forward), (a.feedback, b.feedback), (a.bias, b.bias)):
+            np.testing.assert_array_equal(p.g_pos_S, q.g_pos_S)
+            np.testing.assert_array_equal(p.g_neg_S, q.g_neg_S)
+        np.testing.assert_array_equal(a.g_spring_S, b.g_spring_S)
+        assert a.activation == b.activation
+    assert [got.g_unit(l) for l in (1, 2, 3)] == [3e-5] * 3
+    assert got.clamp.masks[-1].all() and got.batch == x0.shape[0]
+
+
+def test_structure_is_built_once_per_device_state():
+    net, x0, y = _problem()
+    hw = HardwareNetwork.fabricate(net, "4bit", rng=0)
+    a = hw.circuit(x0, y, rng=np.random.default_rng(1))
+    b = hw.circuit(x0[:1])
+    assert a.layers is b.layers is hw.structure.layers  # same elements, new stimulus
+    assert a.layers[0].forward is hw.forward[0].pair  # the devices' pair, not a copy
+    np.testing.assert_array_equal(a.x_init[-1], y)
+    assert not b.clamp.masks[-1].any() and b.batch == 1
+    grads = hebbian_from_state(a, pa.settle(a).x)
+    new, _ = hw.apply(grads, 0.5, np.random.default_rng(2))
+    assert new.circuit(x0, y).layers is not a.layers  # a Hebbian step: new conductances
+    assert hw.circuit(x0, y).layers is a.layers  # the old state keeps its structure
+    # with read noise every read is a new set of conductances, drawn from the generator
+    noisy = HardwareNetwork.fabricate(net, "rram", rng=0)
+    r1 = noisy.circuit(x0, y, rng=np.random.default_rng(1))
+    assert r1.layers is not noisy.structure.layers
+    assert noisy.circuit(x0, y).layers is noisy.structure.layers
+
+
+# ------------------------------------------------------- one device path
+def _spy_fabricate(monkeypatch):
+    """Record every call of ``HardwareNetwork.fabricate``: (device name, generator state)."""
+    calls = []
+    orig = HardwareNetwork.fabricate.__func__
+
+    def spy(cls, net, device, *, rng, **kw):
+        g = np.random.default_rng(rng)
+        calls.append((load_device_config(device).name, g.bit_generator.state["state"]))
+        return orig(cls, net, device, rng=g, **kw)
+
+    monkeypatch.setattr(HardwareNetwork, "fabricate", classmethod(spy))
+    return calls
+
+
+def test_train_sweep_and_timing_program_devices_through_one_path(monkeypatch, tmp_path):
+    from pc_analog.costs.timing import timing_report
+    from pc_analog.experiments.sweep import PARAMETERS, run_point
+    from pc_analog.learning.train import TrainConfig, train
+
+    calls = _spy_fabricate(monkeypatch)
+    cfg = TrainConfig(
+        arch=(64, 4, 10), device="rram", epochs=1, limit_train=16, limit_test=16, batch_size=16
+    )
+    train(cfg, tmp_path / "run", progress=False, plots=False)
+    assert [c[0] for c in calls] == ["rram"]
+    calls.clear()
+    params = {k: d for k, (d, _, _) in PARAMETERS.items()}
+    params.update(depth=2, width=3, analog="rram", digital="gpu-a100")
+    run_point(params, (4, 2), ("settling", "timing"))
+    # the sweep point and its timing stage: the same device from the same generator state
+    assert [c[0] for c in calls] == ["rram", "rram"]
+    assert calls[0][1] == calls[1][1]
+    calls.clear()
+    net, x0, y = _problem((3, 4, 2), batch=1)
+    timing_report(net, x0, y, analog="rram", measure_cpu=False, t_eval_points=51)
+    assert [c[0] for c in calls] == ["rram"]
+
+
+def test_reverse_read_of_one_crossbar_sees_the_same_noisy_read():
+    """Without a separate copy the feedback is the forward devices read in reverse: the
+    same read (and its noise), so the circuit stays exactly symmetric under read noise."""
+    net, x0, y, hw = _rram_453()
+    circ = hw.circuit(x0, y, rng=np.random.default_rng(3))
+    assert circ.symmetric
+    for l in range(1, net.n_layers + 1):
+        np.testing.assert_array_equal(circ.feedback_weights(l), circ.forward_weights(l).T)
+        assert not np.array_equal(
+            circ.forward_weights(l), weights(hw.forward[l - 1], hw.g_units[l - 1])
+        )

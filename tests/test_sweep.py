@@ -488,3 +488,24 @@ def test_every_parameter_and_quantity_is_documented():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
     for name in [*PARAMETERS, *QUANTITIES]:
         assert f"`{name}`" in doc, name
+
+
+# ---------------------------------------------------- the point's devices in timing
+def test_timing_counts_the_points_devices_not_ideal_pairs():
+    """With ``rram`` every device conducts (``g_min > 0``), so the timing circuit has two
+    cells per pair in the forward, feedback (the same devices, reverse read) and bias
+    crossbars; ideal pairs of the device weights would have one."""
+    p = {**_defaults(), "depth": 2, "width": 3, "analog": "rram", "throughput_batch": 8}
+    row = run_point(p, (0, 1), ("timing",))
+    assert row["device"] == "rram"
+    pairs = 2 * (3 * 3) + 2 * 3  # weights, biases
+    forward_and_bias, feedback = pairs, 2 * (3 * 3)
+    assert row["analog.devices.crossbar_cells"] == 2 * (forward_and_bias + feedback)
+
+
+def test_timing_refuses_device_overrides_it_cannot_carry():
+    with pytest.raises(InvalidInputError, match="bits: the timing quantity cannot use"):
+        load_sweep_config({**TIMING, "fixed": {**TIMING["fixed"], "device": "4bit", "bits": 3}})
+    p = {**_defaults(), "depth": 2, "width": 3, "device": "bounded", "write_noise": 0.01}
+    with pytest.raises(InvalidInputError, match="override cannot reach the timing stage"):
+        run_point(p, (0, 0), ("timing",))

@@ -584,3 +584,40 @@ def test_update_mode_is_validated_and_accumulate_checkpoints_its_accumulators(tm
     # a stochastic run's checkpoint carries no accumulators
     train(other, tmp_path / "sto", progress=False, plots=False)
     assert load_checkpoint(tmp_path / "sto" / CHECKPOINT)["chi_forward"] is None
+
+
+# ------------------------------------------- structure separate from stimulus
+def test_training_builds_the_circuit_structure_once_per_device_state(tmp_path, monkeypatch):
+    """Batches change the stimulus, Hebbian steps the conductances; only the latter rebuild.
+
+    Counted: constructions of the structural circuit layers.  Every batch settles the
+    structure of the device state left by the previous Hebbian step, and the settle-mode
+    evaluation (two test batches of 256) reads the state after an epoch's last step,
+    which the next epoch's first batch reuses: ``epochs * batches + 1`` distinct states.
+    A device without read noise, so every read sees the programmed conductances.
+    """
+    import pc_analog.hardware.hebbian as hebbian
+
+    built = []
+    orig = hebbian._build_layers
+
+    def counting(hw, rng, t_s):
+        built.append(hw)  # kept alive, so ids below are distinct objects
+        return orig(hw, rng, t_s)
+
+    monkeypatch.setattr(hebbian, "_build_layers", counting)
+    assert PRESETS["4bit"].read_noise == 0
+    cfg = TrainConfig(
+        arch=(64, 8, 10),
+        device="4bit",
+        epochs=2,
+        batch_size=16,
+        limit_train=48,
+        limit_test=300,
+        eval_mode="settle",
+        bp_baseline=False,
+    )
+    train(cfg, tmp_path / "run", progress=False, plots=False)
+    batches = 3
+    assert len(built) == cfg.epochs * batches + 1
+    assert len({id(h) for h in built}) == len(built)  # never twice for one device state

@@ -11,7 +11,19 @@ equals ``-eta dF/dW_l`` at that state.  :class:`HardwareNetwork` holds the
 physical state of every crossbar (forward, feedback and bias columns, each a
 :class:`~pc_analog.hardware.devices.DeviceArray`) and turns it into a circuit IR for the
 settle backends; :meth:`HardwareNetwork.hebbian_step` reads a settled result and
-programs the devices.  With ``separate_feedback`` the feedback crossbar is its own
+programs the devices.
+
+The IR holds the true device state: the programmed pairs ``(G+, G-)`` of every
+crossbar as the devices hold them (``g_min`` offsets, stuck and drifted values
+included) and each layer's ``g_unit_l`` (:attr:`CircuitLayer.g_unit_S`), so energy
+and element counts see the real conductances.  Structure is separate from stimulus:
+:attr:`HardwareNetwork.structure` is built once per device state (again only after
+a Hebbian step changes conductances) and each batch gets its clamps through
+:meth:`Circuit.with_stimulus`; only a noisy or drifted read builds new conductances.
+
+One device path: :meth:`HardwareNetwork.fabricate` (and :func:`device_circuit`, its
+one-call form returning the circuit) is how training, sweeps and the timing stage
+put a network into devices.  With ``separate_feedback`` the feedback crossbar is its own
 physical copy, written by the same pulses but with its own device noise, so weight
 symmetry holds only as well as the devices allow.
 
@@ -25,11 +37,12 @@ only whole pulses are programmed (:func:`~pc_analog.hardware.devices.apply_accum
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.circuit.ir import Circuit, DifferentialPair, Hardware, compile_network
+from pc_analog.circuit.ir import Circuit, CircuitLayer, DifferentialPair, Hardware
 from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.devices import (
     DeviceArray,
@@ -37,13 +50,15 @@ from pc_analog.hardware.devices import (
     apply_accumulated,
     apply_update,
     fabricate,
+    load_device_config,
     read,
+    read_pair,
     weights,
 )
-from pc_analog.model.network import Network, State
+from pc_analog.model.network import Clamp, Network, State
 from pc_analog.reference.variants import Gradients, hebbian_update
 
-__all__ = ["hebbian_from_state", "HardwareNetwork"]
+__all__ = ["hebbian_from_state", "HardwareNetwork", "device_circuit"]
 
 
 def hebbian_from_state(circuit: Circuit, x: State) -> Gradients:
@@ -72,8 +87,8 @@ class HardwareNetwork:
         Conductance of a unit weight per layer (``W = (G+ - G-) / g_unit_l``): the
         gain of the layer's read-out stage.  For bounded devices it maps the
         layer's weight range onto the device range (see :meth:`fabricate`); the
-        circuit IR receives the read weights, i.e. the same currents expressed
-        with the global ``hardware.g_unit_S``.
+        circuit IR carries it per layer (:attr:`CircuitLayer.g_unit_S`).  Empty:
+        every layer uses ``hardware.g_unit_S``.
     chi_forward, chi_bias : tuple of ndarray or None
         The per-pair update accumulators (weight units) of the forward and bias
         crossbars in the ``accumulate`` update mode (see :meth:`with_accumulators`);
@@ -138,20 +153,43 @@ class HardwareNetwork:
     def fabricate(
         cls,
         net: Network,
-        device: DeviceConfig,
+        device: DeviceConfig | str | os.PathLike,
         *,
         hardware: Hardware | None = None,
         separate_feedback: bool = False,
         weight_headroom: float = 4.0,
-        rng: np.random.Generator,
+        rng,
     ) -> HardwareNetwork:
-        """Program ``net``'s weights into freshly fabricated devices.
+        """Program ``net``'s weights into freshly fabricated devices: the one device path.
 
-        For bounded devices each layer gets ``g_unit_l = (g_max - g_min) / w_max_l``
-        with ``w_max_l = weight_headroom * max |W_l|``: the initial weights use
-        ``1/weight_headroom`` of the range, leaving room to learn.  Unbounded devices
-        use ``hardware.g_unit_S``.
+        Training (:func:`pc_analog.learning.train.train`), sweeps
+        (:func:`pc_analog.experiments.sweep.run_point`) and the timing stage put a
+        network into devices through this method (or :func:`device_circuit`).
+
+        Parameters
+        ----------
+        net : Network
+            The weights to program.
+        device : DeviceConfig, str or path-like
+            The technology, or a preset name / JSON file
+            (:func:`~pc_analog.hardware.devices.load_device_config`).
+        hardware : Hardware, optional
+            Node capacitance, ``g0`` and the unit conductance of unbounded devices.
+        separate_feedback : bool
+            Fabricate the feedback crossbars as separate physical copies.
+        weight_headroom : float
+            For bounded devices each layer gets ``g_unit_l = (g_max - g_min) / w_max_l``
+            with ``w_max_l = weight_headroom * max |W_l|``: the initial weights use
+            ``1/weight_headroom`` of the range, leaving room to learn.  Unbounded
+            devices use ``hardware.g_unit_S``.
+        rng : numpy.random.Generator, int or sequence of int
+            Source of the fabrication draws (a seed goes through
+            :func:`numpy.random.default_rng`; a Generator is used and advanced).
+            Draws: every forward crossbar, then the feedback copies, then the bias
+            columns, each as :func:`~pc_analog.hardware.devices.fabricate` draws.
         """
+        device = load_device_config(device)
+        rng = np.random.default_rng(rng)
         hw = hardware if hardware is not None else Hardware()
         L = net.n_layers
         if device.bounded:
@@ -189,21 +227,73 @@ class HardwareNetwork:
             self.activations,
         )
 
-    def circuit(self, x0, target=None, *, rng=None, t_s=None) -> Circuit:
-        """The circuit IR for a batch: forward reads, and the feedback copies if separate."""
-        net = self.network(rng=rng, t_s=t_s)
-        circ = compile_network(net, x0, target, hardware=self.hardware)
-        if self.feedback is None:
-            return circ
-        g = self.hardware.g_unit_S
-        layers = tuple(
-            dataclasses.replace(
-                layer,
-                feedback=DifferentialPair.ideal(read(fb, self._g(l), rng=rng, t_s=t_s), g),
-            )
-            for l, (layer, fb) in enumerate(zip(circ.layers, self.feedback))
+    @property
+    def structure(self) -> Circuit:
+        """The circuit IR of the programmed devices, built once per device state.
+
+        Every crossbar holds the pairs ``(G+, G-)`` as the devices hold them (the
+        same :class:`DifferentialPair` objects, not copies); the feedback crossbar is
+        the separate copy or, without one, the forward pair transposed (the reverse
+        read of the same devices); each layer carries its ``g_unit_l``.  The stimulus
+        is a placeholder (one sample, the input layer clamped, every node at 0 V):
+        use :meth:`circuit` or :meth:`Circuit.with_stimulus` for a batch.  Cached on
+        this instance; a Hebbian step returns a new instance, so a change of
+        conductances is the only thing that rebuilds it.
+        """
+        circ = self.__dict__.get("_structure")
+        if circ is None:
+            circ = _structural_circuit(self, _build_layers(self, None, None))
+            object.__setattr__(self, "_structure", circ)
+        return circ
+
+    def _read_changes(self, rng, t_s) -> bool:
+        """Whether a read with ``rng``/``t_s`` sees other conductances than programmed."""
+        arrs = self.forward + self.bias + (self.feedback or ())
+        noisy = rng is not None and any(a.config.read_noise > 0 for a in arrs)
+        drift = t_s is not None and any(
+            a.config.drift_nu > 0 and t_s > a.config.drift_t0_s for a in arrs
         )
-        return Circuit(circ.hardware, layers, circ.clamp, circ.x_init, circ.name)
+        return noisy or drift
+
+    def circuit(
+        self,
+        x0=None,
+        target=None,
+        *,
+        clamp: Clamp | None = None,
+        values: State | None = None,
+        rng=None,
+        t_s: float | None = None,
+    ) -> Circuit:
+        """The circuit IR for a batch: the devices as a read sees them, with this stimulus.
+
+        Parameters
+        ----------
+        x0, target, clamp, values :
+            The stimulus, as for :func:`~pc_analog.circuit.ir.compile_network`.
+        rng : numpy.random.Generator or int, optional
+            Source of the read noise of this read (a backend reading the crossbars
+            once for a settle); None reads without noise.  Draws, as
+            :func:`~pc_analog.hardware.devices.read_pair` makes them: every forward
+            crossbar, then every bias column, then the separate feedback copies;
+            devices without read noise draw nothing.
+        t_s : float, optional
+            Time since programming (seconds) for drift; None: no drift.
+
+        Returns
+        -------
+        Circuit
+            :attr:`structure` with the new stimulus (no conductance rebuilt) when the
+            read sees the programmed conductances; otherwise a circuit of the read
+            conductances (``G_read = G (t/t0)^-nu (1 + read_noise N(0, 1))`` per
+            device), effective weights ``(G+_read - G-_read) / g_unit_l`` equal to
+            :meth:`network` with the same ``rng``.
+        """
+        if self._read_changes(rng, t_s):
+            base = _structural_circuit(self, _build_layers(self, rng, t_s))
+        else:
+            base = self.structure
+        return base.with_stimulus(x0, target, clamp=clamp, values=values)
 
     def apply(
         self, grads: Gradients, lr: float, rng: np.random.Generator
@@ -291,3 +381,77 @@ class HardwareNetwork:
                 [np.concatenate([a.pair.g_pos_S.ravel(), a.pair.g_neg_S.ravel()]) for a in arrs]
             )
         return out
+
+
+def _build_layers(hw: HardwareNetwork, rng, t_s) -> tuple[CircuitLayer, ...]:
+    """The circuit layers of the devices as a read with ``rng``/``t_s`` sees them."""
+    if rng is not None:
+        rng = np.random.default_rng(rng)
+    fwd = [read_pair(a, rng, t_s) for a in hw.forward]
+    bias = [read_pair(a, rng, t_s) for a in hw.bias]
+    if hw.feedback is not None:
+        fb = [read_pair(a, rng, t_s) for a in hw.feedback]
+    else:
+        fb = [DifferentialPair(p.g_pos_S.T, p.g_neg_S.T) for p in fwd]
+    g0 = hw.hardware.g0_S
+    return tuple(
+        CircuitLayer(
+            forward=fwd[l],
+            feedback=fb[l],
+            bias=bias[l],
+            g_spring_S=np.broadcast_to(hw.precisions[l], fwd[l].g_pos_S.shape[:1]) * g0,
+            activation=hw.activations[l],
+            g_unit_S=hw.g_units[l] if hw.g_units else None,
+        )
+        for l in range(len(hw.forward))
+    )
+
+
+def _structural_circuit(hw: HardwareNetwork, layers: tuple[CircuitLayer, ...]) -> Circuit:
+    """``layers`` as a :class:`Circuit` with a placeholder stimulus (see ``structure``)."""
+    sizes = (layers[0].forward.g_pos_S.shape[1],) + tuple(
+        L.forward.g_pos_S.shape[0] for L in layers
+    )
+    x_init = tuple(np.zeros((1, n)) for n in sizes)
+    return Circuit(hw.hardware, layers, Clamp.io(sizes, target=False), x_init, _title(hw, sizes))
+
+
+def _title(hw: HardwareNetwork, sizes) -> str:
+    name = hw.forward[0].config.name
+    return f"pc-analog {'-'.join(map(str, sizes))} {'/'.join(hw.activations)} ({name} devices)"
+
+
+def device_circuit(
+    net: Network,
+    x0=None,
+    target=None,
+    *,
+    device: DeviceConfig | str | os.PathLike,
+    hardware: Hardware | None = None,
+    rng,
+    separate_feedback: bool = False,
+    weight_headroom: float = 4.0,
+    clamp: Clamp | None = None,
+    values: State | None = None,
+    t_s: float | None = None,
+) -> Circuit:
+    """Program ``net`` into fabricated devices and return the circuit a settle reads.
+
+    ``HardwareNetwork.fabricate(net, device, ..., rng=g).circuit(x0, target, rng=g)``
+    with one generator ``g = numpy.random.default_rng(rng)``: the fabrication draws
+    first, then the read noise of the circuit's read (see
+    :meth:`HardwareNetwork.fabricate` and :meth:`HardwareNetwork.circuit`).  With an
+    ideal device (exact writes, no read noise, no drift) this is the circuit
+    :func:`~pc_analog.circuit.ir.compile_network` builds, conductance for conductance,
+    and no random number is drawn.
+    """
+    g = np.random.default_rng(rng)
+    hwnet = HardwareNetwork.fabricate(
+        net,
+        device,
+        hardware=hardware,
+        separate_feedback=separate_feedback,
+        weight_headroom=weight_headroom,
+        rng=g,
+    )
+    return hwnet.circuit(x0, target, clamp=clamp, values=values, rng=g, t_s=t_s)

@@ -1,24 +1,24 @@
 """Training in the simulated hardware: settle, read the voltages, program the devices.
 
-Each mini-batch: compile the current device state into a circuit with input and
-label clamped, settle it with any backend, read the Hebbian update from the settled
+Each mini-batch: take the devices' circuit IR (their true conductances, built once
+per device state, :attr:`HardwareNetwork.structure`) with the batch's input and label
+clamped as its stimulus, settle it with any backend, read the Hebbian update from the settled
 node voltages and program it into the devices (:mod:`pc_analog.hardware.hebbian`).  A
 digital-backprop twin (same architecture, same initial weights, same batches and
 learning-rate schedule) trains in the same run as the reference.
 
 Determinism and resuming: every random draw comes from a generator seeded by
 ``(seed, purpose, epoch, step)``, so a run resumed from its last checkpoint
-repeats exactly what the uninterrupted run would have done.  Checkpoints are
-written atomically (write, fsync, rename) at the end of every epoch and carry a
-SHA-256 over their contents; a corrupt or truncated checkpoint is refused with a
-clear error, never silently loaded.
+repeats exactly what the uninterrupted run would have done.  Checkpoints
+(:mod:`pc_analog.learning.checkpoints`) are written atomically at the end of every
+epoch and carry a SHA-256 over their contents; a corrupt or truncated checkpoint is
+refused with a clear error, never silently loaded.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import time
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pc_analog.circuit.ir import DifferentialPair, Hardware
+from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import ConvergenceWarning, InvalidInputError
-from pc_analog.hardware.devices import DeviceArray, DeviceConfig, load_device_config
+from pc_analog.hardware.devices import DeviceConfig, load_device_config
 from pc_analog.hardware.hebbian import HardwareNetwork
 from pc_analog.io.data import load_dataset, one_hot, standardize
-from pc_analog.io.formats import atomic_write_bytes, atomic_write_text
+from pc_analog.io.formats import atomic_write_text
+from pc_analog.learning.checkpoints import CHECKPOINT, _save_checkpoint, load_checkpoint
 from pc_analog.model.activations import get_activation
 from pc_analog.model.energy import feedforward
 from pc_analog.model.network import Network
@@ -42,7 +43,6 @@ from pc_analog.settling.registry import get_backend, settle
 
 __all__ = ["TrainConfig", "TrainReport", "train", "load_checkpoint", "CHECKPOINT"]
 
-CHECKPOINT = "checkpoint.npz"
 _SCHEDULES = ("constant", "cosine", "step")
 _UPDATE_MODES = ("stochastic", "accumulate")
 # Seeds for the independent random streams: (seed, purpose, epoch, step).
@@ -212,163 +212,6 @@ class TrainReport:
         }
 
 
-# --------------------------------------------------------------- checkpoints
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        h.update(k.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _pack_devices(prefix: str, arrs, out: dict, meta: dict) -> None:
-    if arrs is None:
-        meta[prefix] = None
-        return
-    metas = []
-    for i, a in enumerate(arrs):
-        m = {}
-        for f in dataclasses.fields(a):
-            v = getattr(a, f.name)
-            key = f"{prefix}.{i}.{f.name}"
-            if isinstance(v, DifferentialPair):
-                out[key + ".g_pos_S"] = v.g_pos_S
-                out[key + ".g_neg_S"] = v.g_neg_S
-            elif isinstance(v, np.ndarray):
-                out[key] = v
-            elif isinstance(v, DeviceConfig):
-                m[f.name] = {"__device__": v.to_dict()}
-            else:
-                m[f.name] = v.item() if isinstance(v, np.generic) else v
-        metas.append(m)
-    meta[prefix] = metas
-
-
-def _unpack_devices(prefix: str, z, meta: dict):
-    if meta.get(prefix) is None:
-        return None
-    arrs = []
-    for i, m in enumerate(meta[prefix]):
-        kw = {}
-        for f in dataclasses.fields(DeviceArray):
-            key = f"{prefix}.{i}.{f.name}"
-            if key + ".g_pos_S" in z:
-                kw[f.name] = DifferentialPair(z[key + ".g_pos_S"], z[key + ".g_neg_S"])
-            elif key in z:
-                kw[f.name] = z[key]
-            elif f.name in m:
-                v = m[f.name]
-                kw[f.name] = (
-                    DeviceConfig.from_dict(v["__device__"])
-                    if isinstance(v, dict) and "__device__" in v
-                    else v
-                )
-        arrs.append(DeviceArray(**kw))
-    return tuple(arrs)
-
-
-def _save_checkpoint(
-    path: Path,
-    *,
-    cfg: TrainConfig,
-    epoch: int,
-    hw: HardwareNetwork,
-    bp_net: Network | None,
-    history: list,
-) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict = {
-        "config": cfg.to_dict(),
-        "epoch": epoch,
-        "history": history,
-        "g_units": [float(g) for g in hw.g_units],
-    }
-    _pack_devices("forward", hw.forward, arrays, meta)
-    _pack_devices("feedback", hw.feedback, arrays, meta)
-    _pack_devices("bias", hw.bias, arrays, meta)
-    if hw.chi_forward is not None:
-        for name, chis in (("forward", hw.chi_forward), ("bias", hw.chi_bias)):
-            for i, c in enumerate(chis):
-                arrays[f"chi.{name}.{i}"] = c
-    if bp_net is not None:
-        for l in range(1, bp_net.n_layers + 1):
-            arrays[f"bp.W{l}"] = bp_net.W(l)
-            arrays[f"bp.b{l}"] = bp_net.b(l)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    arrays["sha256"] = np.frombuffer(_digest(arrays).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path, cfg: TrainConfig | None = None) -> dict:
-    """Read and verify a checkpoint.
-
-    Returns a dict with ``epoch``, ``history``, ``config``, ``forward``,
-    ``feedback``, ``bias`` (device arrays), ``chi_forward``, ``chi_bias`` (the
-    update accumulators, or None in the ``stochastic`` mode) and ``bp`` (weights,
-    biases or None).
-
-    Raises
-    ------
-    InvalidInputError
-        If the file is missing, truncated, corrupt (checksum mismatch) or, when
-        ``cfg`` is given, was written by a run with another configuration.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InvalidInputError(f"checkpoint: not found: {p}")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception:
-        raise InvalidInputError(
-            f"checkpoint: {p} is truncated or corrupt (cannot be read)"
-        ) from None
-    stored = arrays.pop("sha256", None)
-    if stored is None or bytes(stored).decode(errors="replace") != _digest(arrays):
-        raise InvalidInputError(f"checkpoint: {p} is corrupt (checksum mismatch)")
-    meta = json.loads(bytes(arrays["meta"]).decode())
-    # Checkpoints from before the update modes were all stochastic.
-    meta["config"].setdefault("update_mode", "stochastic")
-    if cfg is not None and meta["config"] != cfg.to_dict():
-        want = cfg.to_dict()
-        keys = set(meta["config"]) | set(want)
-        diff = sorted(k for k in keys if meta["config"].get(k) != want.get(k))
-        raise InvalidInputError(
-            f"checkpoint: {p} was written with another configuration "
-            f"(differs in: {', '.join(diff)})"
-        )
-    L = len(meta["config"]["arch"]) - 1
-    bp = None
-    if "bp.W1" in arrays:
-        bp = (
-            [arrays[f"bp.W{l}"] for l in range(1, L + 1)],
-            [arrays[f"bp.b{l}"] for l in range(1, L + 1)],
-        )
-    chi = {}
-    for name in ("forward", "bias"):
-        keys = sorted(
-            (k for k in arrays if k.startswith(f"chi.{name}.")), key=lambda k: int(k.split(".")[2])
-        )
-        chi[name] = tuple(arrays[k] for k in keys) if keys else None
-    return {
-        "epoch": meta["epoch"],
-        "history": meta["history"],
-        "config": meta["config"],
-        "forward": _unpack_devices("forward", arrays, meta),
-        "feedback": _unpack_devices("feedback", arrays, meta),
-        "bias": _unpack_devices("bias", arrays, meta),
-        "chi_forward": chi["forward"],
-        "chi_bias": chi["bias"],
-        "g_units": tuple(meta.get("g_units", ())),
-        "bp": bp,
-    }
-
-
 # ------------------------------------------------------------------ training
 def _accuracy_ff(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(feedforward(net, x)[-1], axis=1) == labels))
@@ -409,21 +252,8 @@ def _plots(out: Path, history: list, hw: HardwareNetwork) -> None:
     plt.close(fig)
 
 
-def train(
-    cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = True, plots: bool = True
-) -> TrainReport:
-    """Train in the simulated hardware (and the backprop twin) and write results to ``out_dir``.
-
-    Writes ``checkpoint.npz`` after every epoch, ``metrics.json``/``metrics.csv``,
-    ``config.json``, and at the end ``final_network.json`` and the plots
-    ``training.png`` and ``conductances.png``.
-    """
-    from tqdm.auto import tqdm
-
-    from pc_analog.io.formats import save_network
-
-    t_start = time.perf_counter()
-    out = Path(out_dir)
+def _check_device(cfg: TrainConfig) -> DeviceConfig:
+    """The run's device config, refused early when the run cannot use it."""
     device = load_device_config(cfg.device)
     ideal_copy = device.exact_writes and device.read_noise == 0 and device.drift_nu == 0
     if cfg.separate_feedback and not ideal_copy and cfg.backend in ("equilibrium", "discrete"):
@@ -437,7 +267,11 @@ def train(
             f"update_mode: 'accumulate' needs a pulsed device (levels or pulse_step_S); "
             f"device {device.name!r} is analog"
         )
-    hw_params = Hardware(**cfg.hardware)
+    return device
+
+
+def _load_data(cfg: TrainConfig):
+    """``(x_tr, lab_tr, x_te, lab_te, n_classes)``: limited, standardised, checked."""
     data = load_dataset(cfg.dataset)
     x_tr, lab_tr = data.x_train, data.y_train
     x_te, lab_te = data.x_test, data.y_test
@@ -452,21 +286,19 @@ def train(
             f"arch: {'-'.join(map(str, cfg.arch))} does not fit {cfg.dataset} "
             f"({x_tr.shape[1]} inputs, {data.n_classes} classes)"
         )
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out: {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
-    y_tr = one_hot(lab_tr, data.n_classes)
-    L = len(cfg.arch) - 1
-    prec = [cfg.precision_hidden] * (L - 1) + [cfg.precision_output]
-    net0 = Network.random(
-        cfg.arch, cfg.activation, precisions=prec, seed=cfg.seed, gain=cfg.init_gain
-    )
+    return x_tr, lab_tr, x_te, lab_te, data.n_classes
 
+
+def _start(cfg: TrainConfig, out: Path, net0: Network, device: DeviceConfig, resume: bool):
+    """``(start_epoch, history, hw, bp_net)``: from the checkpoint, or freshly fabricated.
+
+    A fresh start programs ``net0`` through the one device path,
+    :meth:`HardwareNetwork.fabricate`, seeded by ``(seed, _FAB)``.
+    """
+    hw_params = Hardware(**cfg.hardware)
     ckpt = out / CHECKPOINT
     if resume and ckpt.exists():
         state = load_checkpoint(ckpt, cfg)
-        start = state["epoch"]
-        history = state["history"]
         hw = HardwareNetwork(
             state["forward"],
             state["feedback"],
@@ -489,82 +321,145 @@ def train(
         bp_net = None
         if state["bp"] is not None:
             bp_net = net0.replace(weights=tuple(state["bp"][0]), biases=tuple(state["bp"][1]))
-    else:
-        if resume:
-            warnings.warn(f"no checkpoint in {out}: starting from scratch", stacklevel=2)
-        start, history = 0, []
-        hw = HardwareNetwork.fabricate(
-            net0,
-            device,
-            hardware=hw_params,
-            separate_feedback=cfg.separate_feedback,
-            rng=np.random.default_rng([cfg.seed, _FAB]),
+        return state["epoch"], state["history"], hw, bp_net
+    if resume:
+        warnings.warn(f"no checkpoint in {out}: starting from scratch", stacklevel=3)
+    hw = HardwareNetwork.fabricate(
+        net0,
+        device,
+        hardware=hw_params,
+        separate_feedback=cfg.separate_feedback,
+        rng=np.random.default_rng([cfg.seed, _FAB]),
+    )
+    if cfg.update_mode == "accumulate":
+        hw = hw.with_accumulators()
+    return 0, [], hw, (net0 if cfg.bp_baseline else None)
+
+
+@dataclass(frozen=True)
+class _EpochStats:
+    """What one epoch of mini-batches leaves besides the new weights."""
+
+    energies: list
+    settle_times: list
+    pulses: int
+
+
+def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
+    """One epoch of mini-batches: settle, Hebbian step, and the backprop twin's step.
+
+    Each batch's circuit is the devices' structural IR with the batch as stimulus
+    (:meth:`HardwareNetwork.circuit`); only the Hebbian step, which changes the
+    conductances, makes the next batch's structure new.  Returns
+    ``(hw, bp_net, _EpochStats)``.
+    """
+    lr = cfg.lr_at(epoch)
+    n = x_tr.shape[0]
+    order = np.random.default_rng([cfg.seed, _SHUFFLE, epoch]).permutation(n)
+    energies, settle_times, pulses = [], [], 0
+    for step in range((n + cfg.batch_size - 1) // cfg.batch_size):
+        idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        rng = np.random.default_rng([cfg.seed, _STEP, epoch, step])
+        circ = hw.circuit(x_tr[idx], y_tr[idx], rng=rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = settle(circ, backend=cfg.backend)
+        hw, _, p = hw.hebbian_step(circ, res.x, lr / idx.size, rng)
+        pulses += p
+        energies.append(float(np.mean(res.energy)))
+        if res.settling_time_s is not None:
+            settle_times.append(float(np.nanmean(res.settling_time_s)))
+        if bp_net is not None:
+            g = backprop(bp_net, x_tr[idx], y_tr[idx])
+            k = lr / idx.size
+            bp_net = bp_net.replace(
+                weights=tuple(W + k * d for W, d in zip(bp_net.weights, g.dW)),
+                biases=tuple(b + k * d for b, d in zip(bp_net.biases, g.db)),
+            )
+        bar.update()
+    return hw, bp_net, _EpochStats(energies, settle_times, pulses)
+
+
+def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t_ep) -> dict:
+    """The metrics row of an epoch (evaluation reads the devices with seed ``(seed, _EVAL)``)."""
+    x_tr, lab_tr, x_te, lab_te = data
+    net_now = hw.network(rng=np.random.default_rng([cfg.seed, _EVAL, epoch]))
+    if cfg.eval_mode == "settle":
+        test_acc = _accuracy_settle(
+            hw, cfg.backend, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
         )
-        if cfg.update_mode == "accumulate":
-            hw = hw.with_accumulators()
-        bp_net = net0 if cfg.bp_baseline else None
+    else:
+        test_acc = _accuracy_ff(net_now, x_te, lab_te)
+    return {
+        "epoch": epoch + 1,
+        "lr": cfg.lr_at(epoch),
+        "train_accuracy": _accuracy_ff(net_now, x_tr, lab_tr),
+        "test_accuracy": test_acc,
+        "bp_train_accuracy": _accuracy_ff(bp_net, x_tr, lab_tr) if bp_net else float("nan"),
+        "bp_test_accuracy": _accuracy_ff(bp_net, x_te, lab_te) if bp_net else float("nan"),
+        "energy": float(np.mean(stats.energies)),
+        "mean_settling_time_s": (
+            float(np.mean(stats.settle_times)) if stats.settle_times else float("nan")
+        ),
+        "pulses": int(stats.pulses),
+        "pulses_total": int(pulses_total),
+        "seconds": time.perf_counter() - t_ep,
+    }
+
+
+def train(
+    cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = True, plots: bool = True
+) -> TrainReport:
+    """Train in the simulated hardware (and the backprop twin) and write results to ``out_dir``.
+
+    Writes ``checkpoint.npz`` after every epoch, ``metrics.json``/``metrics.csv``,
+    ``config.json``, and at the end ``final_network.json`` and the plots
+    ``training.png`` and ``conductances.png``.  The stages are helpers: the device and
+    data checks (:func:`_check_device`, :func:`_load_data`), the start from a
+    checkpoint or a fabrication (:func:`_start`), one epoch (:func:`_train_epoch`)
+    and its metrics (:func:`_epoch_row`).
+    """
+    from tqdm.auto import tqdm
+
+    from pc_analog.io.formats import save_network
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    device = _check_device(cfg)
+    x_tr, lab_tr, x_te, lab_te, n_classes = _load_data(cfg)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out: {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
+    y_tr = one_hot(lab_tr, n_classes)
+    L = len(cfg.arch) - 1
+    prec = [cfg.precision_hidden] * (L - 1) + [cfg.precision_output]
+    net0 = Network.random(
+        cfg.arch, cfg.activation, precisions=prec, seed=cfg.seed, gain=cfg.init_gain
+    )
+    start, history, hw, bp_net = _start(cfg, out, net0, device, resume)
     atomic_write_text(
         out / "config.json",
         json.dumps({"config": cfg.to_dict(), "device": device.to_dict()}, indent=1) + "\n",
     )
-    n = x_tr.shape[0]
-    n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
+    n_batches = (x_tr.shape[0] + cfg.batch_size - 1) // cfg.batch_size
     pulses_total = history[-1]["pulses_total"] if history else 0
     for epoch in range(start, cfg.epochs):
         t_ep = time.perf_counter()
-        lr = cfg.lr_at(epoch)
-        order = np.random.default_rng([cfg.seed, _SHUFFLE, epoch]).permutation(n)
-        energies, settle_times, pulses = [], [], 0
         bar = tqdm(
             total=n_batches,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             leave=False,
             disable=None if progress else True,
         )
-        for step in range(n_batches):
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            rng = np.random.default_rng([cfg.seed, _STEP, epoch, step])
-            circ = hw.circuit(x_tr[idx], y_tr[idx], rng=rng)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                res = settle(circ, backend=cfg.backend)
-            hw, _, p = hw.hebbian_step(circ, res.x, lr / idx.size, rng)
-            pulses += p
-            energies.append(float(np.mean(res.energy)))
-            if res.settling_time_s is not None:
-                settle_times.append(float(np.nanmean(res.settling_time_s)))
-            if bp_net is not None:
-                g = backprop(bp_net, x_tr[idx], y_tr[idx])
-                k = lr / idx.size
-                bp_net = bp_net.replace(
-                    weights=tuple(W + k * d for W, d in zip(bp_net.weights, g.dW)),
-                    biases=tuple(b + k * d for b, d in zip(bp_net.biases, g.db)),
-                )
-            bar.update()
+        hw, bp_net, stats = _train_epoch(cfg, epoch, hw, bp_net, x_tr, y_tr, bar)
         bar.close()
-        pulses_total += pulses
-        net_now = hw.network(rng=np.random.default_rng([cfg.seed, _EVAL, epoch]))
-        if cfg.eval_mode == "settle":
-            test_acc = _accuracy_settle(
-                hw, cfg.backend, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
-            )
-        else:
-            test_acc = _accuracy_ff(net_now, x_te, lab_te)
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "train_accuracy": _accuracy_ff(net_now, x_tr, lab_tr),
-            "test_accuracy": test_acc,
-            "bp_train_accuracy": _accuracy_ff(bp_net, x_tr, lab_tr) if bp_net else float("nan"),
-            "bp_test_accuracy": _accuracy_ff(bp_net, x_te, lab_te) if bp_net else float("nan"),
-            "energy": float(np.mean(energies)),
-            "mean_settling_time_s": float(np.mean(settle_times)) if settle_times else float("nan"),
-            "pulses": int(pulses),
-            "pulses_total": int(pulses_total),
-            "seconds": time.perf_counter() - t_ep,
-        }
+        pulses_total += stats.pulses
+        data = (x_tr, lab_tr, x_te, lab_te)
+        row = _epoch_row(cfg, epoch, hw, bp_net, stats, pulses_total, data, t_ep)
         history.append(row)
-        _save_checkpoint(ckpt, cfg=cfg, epoch=epoch + 1, hw=hw, bp_net=bp_net, history=history)
+        _save_checkpoint(
+            out / CHECKPOINT, cfg=cfg, epoch=epoch + 1, hw=hw, bp_net=bp_net, history=history
+        )
         _write_metrics(out, history)
         if progress:
             tqdm.write(

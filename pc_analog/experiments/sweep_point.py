@@ -1,0 +1,208 @@
+"""One sweep point: :func:`run_point`, a pure top-level function of ``(params, seed)``.
+
+Every quantity reads the point's devices through the one device path
+(:func:`pc_analog.hardware.hebbian.device_circuit`); see :data:`QUANTITIES`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from pc_analog.experiments.sweep_config import _device_config, _resolved
+
+__all__ = ["run_point"]
+
+
+def _network_and_data(p: Mapping, seed0: int):
+    from pc_analog.experiments.studies import chain_network
+    from pc_analog.model.network import Network
+
+    L, w, B = p["depth"], p["width"], p["batch"]
+    if p["network"] == "chain":
+        net = chain_network(L, w, activation=p["activation"], gain=p["gain"])
+        return net, np.ones((B, w)), np.zeros((B, w))
+    rng = np.random.default_rng([seed0, p["repeat"]])
+    net = Network.random([w] * (L + 1), p["activation"], seed=rng, gain=p["gain"])
+    return net, rng.uniform(-1, 1, size=(B, w)), rng.uniform(-1, 1, size=(B, w))
+
+
+def run_point(params: Mapping, seed: Sequence[int], quantities: Sequence[str] = ("settling",)):
+    """Evaluate one sweep point; a pure top-level function (picklable for any executor).
+
+    The point's network is programmed into its devices through the one device path,
+    :func:`pc_analog.hardware.hebbian.device_circuit` (fabrication, then one read with
+    read noise, both from the point's device generator); ``settling`` and ``devices``
+    settle that circuit, and ``timing`` hands the same network, device preset and
+    generator seed to :func:`pc_analog.costs.timing.timing_report`, whose circuit
+    comes from the same path.
+
+    Parameters
+    ----------
+    params : mapping
+        A full parameter dict (:meth:`SweepConfig.points`).
+    seed : (int, int)
+        ``(sweep seed, point index)``: the network and data come from
+        ``default_rng([seed[0], params["repeat"]])``, the devices from
+        ``default_rng(list(seed))``.
+    quantities : sequence of str
+        From :data:`QUANTITIES`.
+
+    Returns
+    -------
+    dict
+        ``point``, every parameter, then the measured columns of each quantity.
+
+    Raises
+    ------
+    InvalidInputError
+        ``timing`` with a ``bits``/``write_noise`` override: the timing stage names
+        its device by preset (``AnalogSpec.device``), so an overridden device cannot
+        reach it.
+    """
+    import warnings
+
+    from pc_analog._threads import single_threaded_blas
+    from pc_analog.circuit.ir import Hardware
+    from pc_analog.errors import ConvergenceWarning
+    from pc_analog.hardware.hebbian import device_circuit
+
+    seed0, index = int(seed[0]), int(seed[1])
+    params = _resolved(params)
+    if "timing" in quantities:
+        _check_timing_device(params)
+    net, x0, y = _network_and_data(params, seed0)
+    hw = Hardware(c_F=params["c_F"], g0_S=params["g0_S"], g_unit_S=params["g_unit_S"])
+    circ = device_circuit(
+        net, x0, y, device=_device_config(params), hardware=hw, rng=[seed0, index]
+    )
+    row = {"point": index, "seed": seed0, **params}
+    with single_threaded_blas(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if "settling" in quantities:
+            row.update(_settling_columns(circ, params))
+        if "devices" in quantities:
+            row.update(_device_columns(circ, net, x0, y, hw))
+        if "timing" in quantities:
+            row.update(_timing_columns(net, x0, y, params, (seed0, index)))
+    return row
+
+
+def _check_timing_device(p: Mapping) -> None:
+    from pc_analog.errors import InvalidInputError
+
+    if p["bits"] is not None or p["write_noise"] is not None:
+        raise InvalidInputError(
+            "timing: a bits/write_noise override cannot reach the timing stage, whose "
+            "analog spec names its device by preset; measure overridden devices with "
+            "'settling' or 'devices'"
+        )
+
+
+def _settling_columns(circ, p: Mapping) -> dict:
+    """The ``settling`` quantity: the ode settle of the point's device circuit.
+
+    The same columns as :func:`pc_analog.experiments.studies.settling_row`, which
+    compiles a network itself; here the circuit is the one the devices make.
+    """
+    from pc_analog.solvers.ode import OdeBackend, slowest_mode
+    from pc_analog.solvers.transient import predicted_settling_tau
+
+    inertial = p["dynamics"] == "inertial"
+    res = OdeBackend(
+        settle_band=p["band"], inertial=inertial, damping_ratio=p["damping_ratio"]
+    ).settle(circ)
+    lam = float(np.min(slowest_mode(circ, res.x_eq)))
+    t = float(np.max(res.settling_time_s))
+    return {
+        "settling_time_s": t,
+        "settling_time_tau": t / circ.tau_s,
+        "lambda_min": lam,
+        "predicted_tau": predicted_settling_tau(
+            lam, p["band"], inertial=inertial, damping_ratio=p["damping_ratio"]
+        ),
+        "success": bool(res.success),
+    }
+
+
+def _device_columns(circ, net, x0, y, hw) -> dict:
+    """The ``devices`` quantity: the device circuit against the ideal compile of ``net``.
+
+    Both sides are circuits, so the weights compared are the IR's effective weights
+    ``(G+ - G-) / g_unit_l`` on each side (ideal devices give exactly zero).
+    """
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.settling.registry import settle
+
+    ideal = compile_network(net, x0, y, hardware=hw)
+    L = net.n_layers
+    num = sum(
+        float(np.sum((circ.forward_weights(l) - ideal.forward_weights(l)) ** 2))
+        for l in range(1, L + 1)
+    )
+    den = sum(float(np.sum(ideal.forward_weights(l) ** 2)) for l in range(1, L + 1))
+    ref = settle(ideal, backend="equilibrium")
+    got = settle(circ, backend="equilibrium")
+    d = np.concatenate(
+        [np.abs(a - b).ravel() for a, b in zip(got.x[1:-1], ref.x[1:-1])] + [np.zeros(0)]
+    )
+    return {
+        "weight_rel_error": math.sqrt(num / den) if den > 0 else 0.0,
+        "state_error_max_V": float(d.max()) if d.size else 0.0,
+        "state_error_rms_V": float(np.sqrt(np.mean(d**2))) if d.size else 0.0,
+        "device_success": bool(np.all(ref.success) and np.all(got.success)),
+    }
+
+
+_TIMING_CONFIG_KEPT = ("config.sizes", "config.pc_step_size_tau", "config.pc_steps_same_residual")
+
+
+def _timing_columns(net, x0, y, p: Mapping, seed: tuple[int, int]) -> dict:
+    """The ``timing`` quantity of one point (see :data:`QUANTITIES`).
+
+    The timing stage programs ``net`` into the point's device preset itself, through
+    the same device path and from the same generator seed ``[seed0, index]`` as
+    :func:`run_point`, so its circuit (and the crossbar energy it integrates) is the
+    point's device circuit, not ideal pairs of the device weights.
+    """
+    from pc_analog.costs.specs import load_analog_spec
+    from pc_analog.costs.timing import timing_report
+
+    spec = replace(
+        load_analog_spec(p["analog"]),
+        c_F=p["c_F"],
+        g0_S=p["g0_S"],
+        g_unit_S=p["g_unit_S"],
+        device=p["device"],
+    )
+    rep = timing_report(
+        net,
+        x0,
+        y,
+        analog=spec,
+        digital=(p["digital"],),
+        inertial=p["dynamics"] == "inertial",
+        damping_ratio=p["damping_ratio"],
+        band=p["band"],
+        measure_cpu=p["measure_cpu"],
+        throughput_batch=p["throughput_batch"],
+        seed=list(seed),
+    )
+    name = rep.digital_specs[0].name
+    out = {}
+    for k, v in rep.as_row().items():
+        if k.startswith("config.") and k not in _TIMING_CONFIG_KEPT:
+            continue
+        if k.startswith(f"digital.{name}."):
+            k = "digital." + k[len(f"digital.{name}.") :]
+        out[k] = "-".join(map(str, v)) if isinstance(v, list) else v
+    s = net.sizes
+    out["n_weights"] = int(sum(s[l - 1] * s[l] for l in range(1, len(s))))
+    out["time_ratio"] = out["digital.analog_over_bp_latency"]
+    a_thr, d_thr = out["analog.throughput_per_s"], out["digital.bp_throughput_per_s"]
+    out["throughput_time_ratio"] = None if not (a_thr and d_thr) else d_thr / a_thr
+    out["energy_ratio"] = out["digital.analog_over_bp_energy"]
+    return out
