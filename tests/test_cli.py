@@ -692,3 +692,39 @@ def test_every_cli_module_is_a_registered_subcommand():
         module = importlib.import_module(f"pc_analog.cli.{name}")
         assert callable(module.add_parser) and callable(module.run), name
         assert module.__doc__ and module.__doc__.startswith("``pc-analog"), name
+
+
+# ---------------------------------------------- settle: failure statuses -> exit codes
+
+
+def test_settle_stopped_short_exits_1_with_reason(capsys, files):
+    """An iteration limit is 'not converged' (exit 1): never exit 0, reason on stderr."""
+    rc, out, err = _run(
+        capsys,
+        ["settle", files["net"], "--input", files["x"], "--target", files["y"],
+         "--backend", "discrete", "--max-steps", "1", "--json"],
+    )  # fmt: skip
+    assert rc == 1
+    obj = _strict_json(out)
+    assert obj["converged"] is False and obj["status"] == "MAX_STEPS"
+    assert err.count("\n") == 1 and err.startswith("pc-analog: discrete: ")
+
+
+def test_settle_backend_failure_exits_3_with_reason(capsys, files, monkeypatch):
+    """A backend failing on valid input (ngspice's .op off its KCL residual) is exit 3."""
+    import pc_analog.settling.registry as registry
+    from pc_analog.solvers.base import SettleResult, Status
+
+    real = registry.settle
+
+    def failing(net, x0, y, *, hardware, **_ngspice_options):
+        r = real(net, x0, y, hardware=hardware, backend="equilibrium")
+        return SettleResult("ngspice", r.x, r.energy, Status.KCL_RESIDUAL, "", r.grad_max)
+
+    monkeypatch.setattr(registry, "settle", failing)
+    rc, out, err = _run(
+        capsys, ["settle", files["net"], "--input", files["x"], "--backend", "ngspice", "--json"]
+    )
+    assert rc == 3
+    assert _strict_json(out)["status"] == "KCL_RESIDUAL"
+    assert err.count("\n") == 1 and "did not converge" in err

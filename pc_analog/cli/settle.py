@@ -3,17 +3,20 @@
 Loads the network and the vectors, runs :func:`~pc_analog.settling.registry.settle` with
 the chosen backend (``discrete``, ``equilibrium``, ``ode``, ``ngspice``) and prints the
 settled activities, the energy and whether it converged (SPEC section 4), as text or as
-one JSON object.  Exit status 1 when the backend did not converge.
+one JSON object.  Exit status 1 when the backend stopped short of rest (an iteration
+or time limit); 3 when it failed on valid input (ngspice's operating point off its KCL
+residual, an unstable circuit, a non-finite state), with the reason on stderr.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
+import sys
 
 import numpy as np
 
 from pc_analog.cli._common import (
+    EXIT_BACKEND,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     add_hardware_options,
@@ -24,7 +27,6 @@ from pc_analog.cli._common import (
     positive_int,
     scalar_or_list,
 )
-from pc_analog.errors import ConvergenceWarning
 
 __all__ = ["add_parser", "run"]
 
@@ -55,21 +57,22 @@ def _backend_options(args) -> dict:
 
 
 def run(args) -> int:
-    """Settle and print the result; 0 if converged, else 1."""
+    """Settle and print the result; 0 if converged, 1 if stopped short, 3 if the backend failed."""
     from pc_analog.io.formats import load_network
     from pc_analog.settling.registry import settle
 
     net = load_network(args.network)
     x0, y, single = load_io(args, net, need_target=False)
     options = _backend_options(args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        res = settle(net, x0, y, backend=args.backend, hardware=hardware(args), **options)
+    res = settle(
+        net, x0, y, backend=args.backend, hardware=hardware(args), on_failure="return", **options
+    )
     out = {
         "backend": res.backend,
         "x": layers_out(res.x, single),
         "energy": scalar_or_list(res.energy, single),
         "converged": bool(res.success),
+        "status": res.status.name,
         "message": res.message,
         "grad_max": scalar_or_list(res.grad_max, single),
         "stats": res.stats,
@@ -85,7 +88,10 @@ def run(args) -> int:
         for l, xl in enumerate(res.x):
             print(f"x{l} = {np.array2string(xl[0] if single else xl, precision=6)}")
         print(f"energy = {out['energy']}")
-    return EXIT_OK if res.success else EXIT_NOT_CONVERGED
+    if res.success:
+        return EXIT_OK
+    print(f"pc-analog: {res.backend}: {res.message}", file=sys.stderr)
+    return EXIT_BACKEND if res.status.backend_failure else EXIT_NOT_CONVERGED
 
 
 def add_parser(sub) -> None:
