@@ -26,6 +26,7 @@ from pc_analog._version import __version__
 from pc_analog.errors import (
     BackendError,
     BackendUnavailableError,
+    ConvergenceError,
     ConvergenceWarning,
     InvalidInputError,
     PCAnalogError,
@@ -61,7 +62,7 @@ from pc_analog.io.formats import (
 from pc_analog.circuit.ir import Circuit, Hardware, compile_network
 
 # 4. solvers
-from pc_analog.solvers.base import Backend, SettleResult
+from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.discrete import DiscreteResult, discrete_inference
 from pc_analog.solvers.equilibrium import EquilibriumResult, solve_equilibrium
 
@@ -122,6 +123,7 @@ __all__ = [
     "InvalidInputError",
     "BackendError",
     "BackendUnavailableError",
+    "ConvergenceError",
     "ConvergenceWarning",
     # model
     "ACTIVATIONS",
@@ -153,6 +155,7 @@ __all__ = [
     # solvers
     "Backend",
     "SettleResult",
+    "Status",
     "EquilibriumResult",
     "solve_equilibrium",
     "DiscreteResult",

@@ -52,6 +52,7 @@ METRIC_KEYS = [
     "mean_settling_time_s",
     "pulses",
     "pulses_total",
+    "unsettled_samples",
     "seconds",
 ]
 SUMMARY_KEYS = {"test_accuracy", "bp_test_accuracy", "epochs", "device", "seconds"}
@@ -124,6 +125,7 @@ def test_short_digits_run_learns_and_writes_its_outputs(tmp_path):
     assert rows[-1]["test_accuracy"] == report.test_accuracy
     assert rows[-1]["bp_test_accuracy"] == report.bp_test_accuracy
     assert rows[-1]["pulses_total"] == sum(r["pulses"] for r in rows) > 0
+    assert all(r["unsettled_samples"] == 0 for r in rows)  # equilibrium reaches rest
     csv_lines = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
     assert csv_lines[0].split(",") == METRIC_KEYS
     assert len(csv_lines) == 1 + cfg.epochs

@@ -67,7 +67,9 @@ def settling_row(
     ``ln(1/band)/sqrt(lambda_min)`` (critical damping, unit mass) for inertial.
     """
     circ = compile_network(net, x0, target, hardware=hardware)
-    res = OdeBackend(settle_band=band, inertial=inertial, damping_ratio=damping_ratio).settle(circ)
+    res = OdeBackend(
+        settle_band=band, inertial=inertial, damping_ratio=damping_ratio, on_failure="return"
+    ).settle(circ)
     lam = float(np.min(slowest_mode(circ, res.x_eq)))
     return {
         **labels,
