@@ -64,9 +64,7 @@ def test_euler_converges_to_the_matrix_exponential_with_order_one():
     assert np.all(np.linalg.eigvalsh(H)[:, -1] * S_END / STEPS[0] < 2)  # Euler-stable
     E = [expm(-H[b] * S_END) for b in range(len(H))]
     exact = np.stack([x_star[b] + E[b] @ (X[b] - x_star[b]) for b in range(len(H))])
-    lead = np.stack(
-        [-(S_END / 2) * H[b] @ H[b] @ E[b] @ (X[b] - x_star[b]) for b in range(len(H))]
-    )
+    lead = np.stack([-(S_END / 2) * H[b] @ H[b] @ E[b] @ (X[b] - x_star[b]) for b in range(len(H))])
     gammas, errs = [], []
     for n in STEPS:
         gam = S_END / n

@@ -232,9 +232,7 @@ def test_inertial_one_mode_follows_the_exact_solution(zeta):
     hw = circ.hardware
     m = hw.c_F * circ.tau_s
     assert res.stats["mass_Fs"] == pytest.approx(m, rel=1e-12)
-    assert res.stats["damping_F"] == pytest.approx(
-        2 * zeta * np.sqrt(m * hw.g0_S * LAM), rel=1e-9
-    )
+    assert res.stats["damping_F"] == pytest.approx(2 * zeta * np.sqrt(m * hw.g0_S * LAM), rel=1e-9)
 
 
 @pytest.mark.parametrize("zeta", [1.5, 4.0, 10.0])
