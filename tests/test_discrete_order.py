@@ -21,12 +21,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _tolerances import EULER_LEAD_RTOL_PER_STEP, ODE_LINEAR_TRAJ_RTOL, ORDER_TOL
 from scipy.linalg import expm
 
 import pc_analog as pa
 from pc_analog.circuit.ir import compile_network
 from pc_analog.solvers.ode import OdeBackend
-from tests._tolerances import EULER_LEAD_RTOL_PER_STEP, ODE_LINEAR_TRAJ_RTOL, ORDER_TOL
 
 S_END = 2.0  # the fixed time, in units of tau
 STEPS = (100, 200, 500, 1000)  # gamma from 0.02 to 0.002: one decade, all stable

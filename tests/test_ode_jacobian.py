@@ -18,12 +18,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _tolerances import JAC_FD_RTOL, JAC_FD_STEP
 
 import pc_analog as pa
 import pc_analog.solvers.ode as ode_mod
 from pc_analog.circuit.ir import Circuit, CircuitLayer, DifferentialPair, compile_network
 from pc_analog.solvers.dynamics import FreeIndex, current_jacobian_blocks, node_currents
-from tests._tolerances import JAC_FD_RTOL, JAC_FD_STEP
 
 ACTS = ["linear", "tanh", "sigmoid", "softplus"]
 

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 import pytest
+from _oracles import linear_transient, settling_time_exact
+from _tolerances import ODE_SETTLING_RTOL
 
 from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
@@ -23,8 +25,6 @@ from pc_analog.experiments.sweep import (
     run_point,
     run_sweep,
 )
-from tests._oracles import linear_transient, settling_time_exact
-from tests._tolerances import ODE_SETTLING_RTOL
 
 # A tiny sweep whose rows use every source of randomness: seeded networks and data,
 # device fabrication and write noise (per point), two depths.
@@ -177,7 +177,7 @@ def test_chain_rows_match_the_closed_form_transient():
     Clamped at 1 (input) and 0 (output), the chain starts at all ones (the feedforward
     state) and relaxes to the straight line ``1 - l/L`` with ``H = tridiag(-1, 2, -1)``:
     ``lambda_min = 4 sin^2(pi / 2L)``, and the SPEC settling time of the exact RC or
-    critically damped transient (:mod:`tests._oracles`)."""
+    critically damped transient (tests/_oracles.py)."""
     cfg = {
         "format": SWEEP_FORMAT,
         "grid": {"depth": [2, 4], "dynamics": ["RC", "inertial"]},
@@ -247,7 +247,10 @@ def _strip(rows):
 
 def test_timing_columns(timing_rows):
     """Headline ratios are the report's numbers; the report's settle agrees with the
-    settling quantity (a second path: pc_analog.experiments.studies.settling_row)."""
+    settling quantity.  Both run the ode backend, so that agreement is only a consistency
+    check between two columns; their oracles are the closed-form transients
+    (test_chain_rows_match_the_closed_form_transient here, the exact-solution tests in
+    test_timing.py)."""
     for r in timing_rows:
         assert r["n_weights"] == r["depth"] * r["width"] ** 2
         assert r["config.sizes"] == "-".join([str(r["width"])] * (r["depth"] + 1))

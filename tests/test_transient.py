@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _tolerances import ODE_SETTLING_RTOL, ODE_TRAJ_RTOL, SETTLING_DENSE_RTOL
 from scipy.optimize import brentq
 
 import pc_analog as pa
 from pc_analog.circuit.ir import compile_network
 from pc_analog.solvers.ode import OdeBackend
 from pc_analog.solvers.transient import deviation, predicted_settling_tau, settling_time
-from tests._tolerances import ODE_SETTLING_RTOL, ODE_TRAJ_RTOL, SETTLING_DENSE_RTOL
 
 DELTA = 1e-3
 
