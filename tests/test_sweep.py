@@ -11,10 +11,11 @@ import sys
 
 import numpy as np
 import pytest
+from _oracles import linear_transient, settling_time_exact
+from _tolerances import ODE_SETTLING_RTOL
 
 from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
-from pc_analog.experiments.studies import settling_vs_depth
 from pc_analog.experiments.sweep import (
     PARAMETERS,
     SWEEP_FORMAT,
@@ -170,24 +171,36 @@ def test_grid_expansion_order_last_key_fastest():
 # ---------------------------------------------------------------- points
 
 
-def test_chain_rows_agree_with_the_settling_study():
-    """The sweep's settling of an identity chain is the study's (a second path to it)."""
+def test_chain_rows_match_the_closed_form_transient():
+    """The sweep's settling columns of an identity chain against the exact solution.
+
+    Clamped at 1 (input) and 0 (output), the chain starts at all ones (the feedforward
+    state) and relaxes to the straight line ``1 - l/L`` with ``H = tridiag(-1, 2, -1)``:
+    ``lambda_min = 4 sin^2(pi / 2L)``, and the SPEC settling time of the exact RC or
+    critically damped transient (tests/_oracles.py)."""
     cfg = {
         "format": SWEEP_FORMAT,
         "grid": {"depth": [2, 4], "dynamics": ["RC", "inertial"]},
         "fixed": {"network": "chain", "width": 1, "activation": "linear"},
     }
     rows = run_sweep(cfg, "serial", progress=False).rows
-    for dyn in ("RC", "inertial"):
-        ref = settling_vs_depth([2, 4], inertial=dyn == "inertial")
-        got = [r for r in rows if r["dynamics"] == dyn]
-        for g, r in zip(got, ref):
-            assert g["depth"] == r["depth"]
-            assert g["settling_time_tau"] == pytest.approx(r["settling_time_tau"], rel=1e-12)
-            assert g["lambda_min"] == pytest.approx(r["lambda_min"], rel=1e-12)
-    # The analytic slowest mode of the clamped chain, 4 sin^2(pi / 2L).
+    assert len(rows) == 4
     for r in rows:
-        assert r["lambda_min"] == pytest.approx(4 * math.sin(math.pi / (2 * r["depth"])) ** 2)
+        L, inertial = r["depth"], r["dynamics"] == "inertial"
+        n = L - 1
+        H = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+        x_star = 1 - np.arange(1, L) / L
+        dev = linear_transient(H, np.ones(n), x_star, inertial=inertial, damping_ratio=1.0)
+        exact = settling_time_exact(dev, 60.0 * L * L, band=r["band"])
+        assert r["success"]
+        assert r["settling_time_tau"] == pytest.approx(exact, rel=ODE_SETTLING_RTOL)
+        tau_s = r["c_F"] / r["g0_S"]
+        assert r["settling_time_s"] == pytest.approx(exact * tau_s, rel=ODE_SETTLING_RTOL)
+        # the analytic slowest mode of the clamped chain and the one-mode prediction
+        lam = 4 * math.sin(math.pi / (2 * L)) ** 2
+        assert r["lambda_min"] == pytest.approx(lam, rel=1e-12)
+        rate = math.sqrt(lam) if inertial else lam
+        assert r["predicted_tau"] == pytest.approx(math.log(1 / r["band"]) / rate, rel=1e-12)
 
 
 def test_device_error_vanishes_for_ideal_devices_and_shrinks_with_bits():
@@ -234,7 +247,10 @@ def _strip(rows):
 
 def test_timing_columns(timing_rows):
     """Headline ratios are the report's numbers; the report's settle agrees with the
-    settling quantity (a second path: pc_analog.experiments.studies.settling_row)."""
+    settling quantity.  Both run the ode backend, so that agreement is only a consistency
+    check between two columns; their oracles are the closed-form transients
+    (test_chain_rows_match_the_closed_form_transient here, the exact-solution tests in
+    test_timing.py)."""
     for r in timing_rows:
         assert r["n_weights"] == r["depth"] * r["width"] ** 2
         assert r["config.sizes"] == "-".join([str(r["width"])] * (r["depth"] + 1))

@@ -1,0 +1,60 @@
+"""Closed-form transients shared by the oracle tests (no pc_analog code inside).
+
+A linear network's free units obey, in ``s = t / tau``, either the RC flow
+``x' = -H (x - x*)`` or the inertial one ``x'' + k_d x' + H (x - x*) = 0`` with
+``k_d = 2 zeta sqrt(lambda_min)`` (mass ``C tau``).  Both decouple in the eigenvectors of
+``H``; each mode has a textbook solution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+
+
+def damped_unit_step(s, lam: float, k_d: float):
+    """``q(s)`` with ``q(0) = 1``, ``q'(0) = 0`` solving ``q'' + k_d q' + lam q = 0``."""
+    s = np.asarray(s, float)
+    w = np.sqrt(lam)
+    zeta = k_d / (2 * w)
+    if np.isclose(zeta, 1.0, rtol=1e-12, atol=0):
+        return (1 + w * s) * np.exp(-w * s)
+    if zeta > 1:
+        q = np.sqrt(zeta * zeta - 1)
+        r1, r2 = w * (zeta - q), w * (zeta + q)
+        return (r2 * np.exp(-r1 * s) - r1 * np.exp(-r2 * s)) / (r2 - r1)
+    wd = w * np.sqrt(1 - zeta * zeta)
+    return np.exp(-zeta * w * s) * (np.cos(wd * s) + zeta * w / wd * np.sin(wd * s))
+
+
+def linear_transient(H, x0, x_star, *, inertial=False, damping_ratio=1.0):
+    """``dev(s) -> x(s) - x*`` (shape ``(len(s), n)``) of the free units, from rest."""
+    lam, V = np.linalg.eigh(H)
+    c = V.T @ (np.asarray(x0, float) - np.asarray(x_star, float))
+    k_d = 2 * damping_ratio * np.sqrt(lam[0])
+
+    def dev(s):
+        s = np.atleast_1d(np.asarray(s, float))
+        if inertial:
+            modes = np.stack([damped_unit_step(s, lk, k_d) for lk in lam], axis=1)
+        else:
+            modes = np.exp(-np.outer(s, lam))
+        return (modes * c) @ V.T
+
+    return dev
+
+
+def settling_time_exact(dev, s_max: float, band: float = 1e-3, n_grid: int = 200001):
+    """SPEC settling time of ``dev`` (last exit from the band ``band * max|dev(0)|``),
+    located on a fine grid and polished by ``brentq``."""
+    thresh = band * np.abs(dev(0.0)).max()
+
+    def excess(s):
+        return float(np.abs(dev(s)).max()) - thresh
+
+    grid = np.linspace(0.0, s_max, n_grid)
+    vals = np.abs(dev(grid)).max(axis=1) - thresh
+    above = np.flatnonzero(vals > 0)
+    assert above.size and above[-1] < n_grid - 1, "s_max too short for the band"
+    k = above[-1]
+    return brentq(excess, grid[k], grid[k + 1], xtol=1e-14)
