@@ -65,7 +65,6 @@ __all__ = [
     "GENERATOR_MARKER",
     "LEVELS",
     "ANALYSES",
-    "SPICE_DERIVATIVES",
     "spice_derivative",
     "default_t_stop",
     "write_netlist",
@@ -76,17 +75,6 @@ GENERATOR_MARKER = "* generator: pc-analog"
 
 LEVELS = ("behavioural", "crossbar")
 ANALYSES = ("tran", "op")
-
-#: ``phi'`` as ngspice expressions in ``{x}``, keyed by activation name.  Squares
-#: are written as products: ngspice's ``^``/``pow`` are avoided on purpose.
-SPICE_DERIVATIVES: dict[str, str] = {
-    "linear": "1",
-    "tanh": "(1-tanh({x})*tanh({x}))",
-    # sigmoid s = 0.5 + 0.5 tanh(x/2): s (1 - s) = 0.25 (1 - tanh(x/2)^2)
-    "sigmoid": "(0.25*(1-tanh(0.5*{x})*tanh(0.5*{x})))",
-    # softplus' = the sigmoid
-    "softplus": "(0.5+0.5*tanh(0.5*{x}))",
-}
 
 # The transient runs until the slowest mode of the linearised flow has decayed
 # by this factor (exp(-lambda_min t / tau) = _SETTLE_FACTOR), bounded below and above.
@@ -121,19 +109,14 @@ def _v(node: str) -> str:
 def spice_derivative(activation: str) -> str:
     """``phi'`` of ``activation`` as an ngspice expression template in ``{x}``.
 
+    The expression lives with the activation (:attr:`Activation.dspice`).
+
     Raises
     ------
     InvalidInputError
-        If no derivative expression is known for the activation.
+        If the activation is unknown.
     """
-    name = get_activation(activation).name
-    try:
-        return SPICE_DERIVATIVES[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"activation {name!r}: no ngspice expression for its derivative "
-            f"(known: {', '.join(sorted(SPICE_DERIVATIVES))})"
-        ) from None
+    return get_activation(activation).dspice
 
 
 def _linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> list[str]:
