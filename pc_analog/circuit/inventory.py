@@ -1,0 +1,546 @@
+"""The circuit as one inventory of elements: every view counts, writes and costs the same list.
+
+Each element kind is a class (lcapy's model) that owns, in one place,
+
+- its SPICE text (:meth:`Element.spice`, the lines :func:`~pc_analog.spice.netlist.write_netlist`
+  writes);
+- its part of the circuit equations (:meth:`Element.evaluate`): a source sets the
+  voltage of the node it drives, a two-terminal conductance adds its current
+  ``G (v_a - v_b)`` to the KCL sums of its nodes;
+- its cost: ``amplifiers`` (active stages: every controlled source in the deck),
+  :meth:`Element.power_W` (dissipation at given node voltages) and
+  :meth:`Element.area_m2`;
+- its graph edge (:meth:`Element.edge`, used by :meth:`Circuit.to_networkx`).
+
+:meth:`Circuit.inventory` builds the inventory of one level (``"behavioural"``:
+ideal behavioural sources; ``"crossbar"``: conductance crossbars with drivers and
+transimpedance readouts), in netlist order, grouped under the netlist's section
+comments.
+
+The counting rule (one rule, every view)
+----------------------------------------
+An element exists when, and only when, it is in the deck ngspice runs:
+
+- every activity unit has a node capacitor ``C`` if it is free, a clamp voltage
+  source if it is clamped (never both);
+- a **spring** ``pi g0`` exists only on a *free* unit of layers ``1..L``.  On a
+  clamped unit both of its ends would be held by sources: it would carry current
+  but move no node, so it is not built;
+- the **prediction** (behavioural source, or crossbar row with its transimpedance
+  readout) and the **error buffer** ``e<l>_<j>`` exist for *every* unit of layers
+  ``1..L``: the Hebbian stage reads every error voltage (``dW ~ pi eps phi^T``) and
+  the deck saves every ``e`` node (SPEC section 3), so they exist even when nothing
+  below is free;
+- a **feedback** path (behavioural current source, or feedback-crossbar row,
+  its readout and its ``phi'`` block) exists only into a *free* unit of layer
+  ``l-1``: into a clamped unit its current would flow into the clamp source;
+  the feedback column drivers of layer ``l`` exist when layer ``l-1`` has a free unit;
+- a **crossbar cell** exists when its conductance is positive (``G > 1e-300``,
+  :data:`G_MIN`): a zero-conductance cell is an open circuit that carries no
+  current, dissipates nothing and needs no programmed device; a pair side
+  that is zero is therefore not an element;
+- the bias column drive (``1 V`` and ``-1 V``) is one element per crossbar circuit.
+
+An amplifier is a controlled source in the deck (``B`` or ``H``): prediction,
+error buffer, feedback source, each readout, and two per column driver (the
+``phi`` or ``pi`` block and its inverter).  Partial-sum sources of a long
+behavioural sum belong to their element (an ngspice parsing aid, not hardware).
+Independent sources (clamps, bias drive, the 0 V virtual grounds of the rows)
+are not amplifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pc_analog.circuit import _text as t
+from pc_analog.model.activations import Activation
+
+#: A :class:`~pc_analog.circuit.ir.Circuit` (not imported: the IR imports this module).
+Circuit = Any
+
+__all__ = [
+    "LEVELS",
+    "KINDS",
+    "G_MIN",
+    "Element",
+    "NodeCapacitor",
+    "ClampSource",
+    "Spring",
+    "PredictionSource",
+    "ErrorBuffer",
+    "FeedbackSource",
+    "BiasDrive",
+    "ColumnDriver",
+    "VirtualGround",
+    "CrossbarCell",
+    "RowReadout",
+    "Group",
+    "Inventory",
+]
+
+LEVELS = ("behavioural", "crossbar")
+#: Conductances at or below this are open circuits (their resistance is not a finite double).
+G_MIN = 1e-300
+
+
+def _name(kind: str, l: int, i: int) -> str:
+    return f"{kind}{l}_{i}"
+
+
+# --------------------------------------------------------------------------- elements
+@dataclass(frozen=True, slots=True)
+class Element:
+    """Base of every element kind.  ``kind`` is the key of :attr:`Inventory.counts`."""
+
+    kind: ClassVar[str] = "element"
+    #: Active stages (controlled sources) the element is built from.
+    amplifiers: ClassVar[int] = 0
+
+    def spice(self, circuit: Circuit, sample: int) -> list[str]:
+        """The element's lines in the ngspice deck."""
+        raise NotImplementedError
+
+    def evaluate(self, v: dict, i: dict) -> None:
+        """Its constitutive equation: set driven node voltages in ``v`` or add the
+        currents it injects to ``i`` (amperes into each node), arrays over samples."""
+
+    def power_W(self, v: dict):
+        """Dissipation (watts) at node voltages ``v``; 0 for ideal sources."""
+        return 0.0
+
+    def area_m2(self, spec) -> float:
+        """Area (m^2) under an analog spec (``amp_area_m2``, ``cell_area_m2``, ...)."""
+        return self.amplifiers * spec.amp_area_m2
+
+    def edge(self, circuit: Circuit, sample: int) -> tuple[str, str, dict]:
+        """``(from node, to node, attributes)`` of the element in the graph view."""
+        raise NotImplementedError
+
+
+def _add(i: dict, node: str, current) -> None:
+    i[node] = i.get(node, 0.0) + current
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCapacitor(Element):
+    """``C`` from a free activity node to ground: ``C dx/dt = sum of the currents into x``."""
+
+    kind: ClassVar[str] = "capacitors"
+    node: str
+    c_F: float
+
+    def spice(self, circuit, sample):
+        return [f"C{self.node} {self.node} 0 {t.num(self.c_F)}"]
+
+    def area_m2(self, spec) -> float:
+        return self.c_F / spec.cap_density_F_per_m2
+
+    def edge(self, circuit, sample):
+        return self.node, "0", {"element": "capacitor", "value": self.c_F, "unit": "F"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClampSource(Element):
+    """An ideal DC source holding a clamped unit at its value (from the stimulus)."""
+
+    kind: ClassVar[str] = "clamps"
+    layer: int
+    index: int
+
+    @property
+    def node(self) -> str:
+        return _name("x", self.layer, self.index)
+
+    def value(self, circuit, sample: int) -> float:
+        return float(circuit.x_init[self.layer][sample, self.index])
+
+    def spice(self, circuit, sample):
+        x = self.node
+        return [f"V{x} {x} 0 DC {t.num(self.value(circuit, sample))}"]
+
+    def edge(self, circuit, sample):
+        return (
+            self.node,
+            "0",
+            {"element": "clamp", "value": self.value(circuit, sample), "unit": "V"},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Spring(Element):
+    """The error spring: a conductance ``pi_j g0`` from ``x<l>_<j>`` to ``m<l>_<j>``.
+
+    ``I = pi g0 (v(x) - v(m))`` leaves ``x``; it dissipates ``pi g0 eps^2``.
+    """
+
+    kind: ClassVar[str] = "springs"
+    layer: int
+    index: int
+    g_S: float
+
+    def _nodes(self):
+        return _name("x", self.layer, self.index), _name("m", self.layer, self.index)
+
+    def spice(self, circuit, sample):
+        x, m = self._nodes()
+        return [f"Rs{self.layer}_{self.index} {x} {m} {t.num(1.0 / self.g_S)}"]
+
+    def evaluate(self, v, i):
+        x, m = self._nodes()
+        cur = self.g_S * (v[x] - v[m])
+        _add(i, x, -cur)
+        _add(i, m, cur)
+
+    def power_W(self, v):
+        x, m = self._nodes()
+        return self.g_S * (v[x] - v[m]) ** 2
+
+    def edge(self, circuit, sample):
+        x, m = self._nodes()
+        return x, m, {"element": "spring", "value": self.g_S, "unit": "S"}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PredictionSource(Element):
+    """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``."""
+
+    kind: ClassVar[str] = "predictions"
+    amplifiers: ClassVar[int] = 1
+    layer: int
+    index: int
+    weights: np.ndarray  # row j of W_l
+    bias: float
+    activation: Activation
+
+    def spice(self, circuit, sample):
+        l, j = self.layer, self.index
+        acts = [
+            self.activation.spice_of(t.v(_name("x", l - 1, i))) for i in range(self.weights.size)
+        ]
+        m = _name("m", l, j)
+        partial, chunks = t.fan_in(list(zip(self.weights, acts)), self.bias, f"pm{l}_{j}")
+        return partial + t.element(f"B{m} {m} 0 V=", chunks)
+
+    def evaluate(self, v, i):
+        l = self.layer
+        total = self.bias
+        for k, w in enumerate(self.weights):
+            if w != 0.0:
+                total = total + w * self.activation.f(v[_name("x", l - 1, k)])
+        v[_name("m", l, self.index)] = total
+
+    def edge(self, circuit, sample):
+        return _name("m", self.layer, self.index), "0", {"element": "prediction"}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBuffer(Element):
+    """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read)."""
+
+    kind: ClassVar[str] = "error_buffers"
+    amplifiers: ClassVar[int] = 1
+    layer: int
+    index: int
+
+    def spice(self, circuit, sample):
+        l, j = self.layer, self.index
+        e = _name("e", l, j)
+        return [f"B{e} {e} 0 V={t.v(_name('x', l, j))}-{t.v(_name('m', l, j))}"]
+
+    def evaluate(self, v, i):
+        l, j = self.layer, self.index
+        v[_name("e", l, j)] = v[_name("x", l, j)] - v[_name("m", l, j)]
+
+    def edge(self, circuit, sample):
+        return _name("e", self.layer, self.index), "0", {"element": "error_buffer"}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FeedbackSource(Element):
+    """The ``phi'`` block: current ``g0 phi'(v(x)) sum_k c_k v(n_k)`` into free ``x<l>_<i>``.
+
+    Behavioural: ``n_k = e<l+1>_<k>``, ``c_k = Wfb_ik pi_k``.  Crossbar: one term,
+    the feedback row's readout ``s<l>_<i>`` with ``c = 1``.
+    """
+
+    kind: ClassVar[str] = "feedback_sources"
+    amplifiers: ClassVar[int] = 1
+    layer: int
+    index: int
+    g0_S: float
+    activation: Activation
+    coefs: np.ndarray
+    inputs: tuple[str, ...]
+
+    def spice(self, circuit, sample):
+        l, i = self.layer, self.index
+        x = _name("x", l, i)
+        terms = [(c, t.v(n)) for c, n in zip(self.coefs, self.inputs)]
+        partial, chunks = t.fan_in(terms, 0.0, f"pf{l}_{i}")
+        d = self.activation.spice_of(t.v(x), 1)
+        g0 = t.num(self.g0_S)
+        gain = g0 if d == "1" else f"{g0}*{d}"
+        return partial + t.element(f"Bf{x} 0 {x} I={gain}*(", chunks, ")")
+
+    def evaluate(self, v, i):
+        x = _name("x", self.layer, self.index)
+        s = 0.0
+        for c, n in zip(self.coefs, self.inputs):
+            if c != 0.0:
+                s = s + c * v[n]
+        _add(i, x, self.g0_S * self.activation.df(v[x]) * s)
+
+    def edge(self, circuit, sample):
+        return "0", _name("x", self.layer, self.index), {"element": "feedback_source"}
+
+
+@dataclass(frozen=True, slots=True)
+class BiasDrive(Element):
+    """The bias columns' drive: ``one`` at 1 V and ``onen`` at -1 V (references)."""
+
+    kind: ClassVar[str] = "bias_drives"
+
+    def spice(self, circuit, sample):
+        return ["Vone one 0 DC 1", "Vonen onen 0 DC -1"]
+
+    def evaluate(self, v, i):
+        v["one"], v["onen"] = 1.0, -1.0
+
+    def edge(self, circuit, sample):
+        return "one", "0", {"element": "bias_drive", "value": 1.0, "unit": "V"}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ColumnDriver(Element):
+    """A crossbar column pair: ``v(col) = f(v(src))`` and ``v(coln) = -v(col)`` (two stages).
+
+    Forward (``role="forward"``): ``a<l-1>_<i> = phi(v(x<l-1>_<i>))``.  Feedback
+    (``role="feedback"``): ``u<l>_<j> = pi_j v(e<l>_<j>)``.
+    """
+
+    kind: ClassVar[str] = "column_drivers"
+    amplifiers: ClassVar[int] = 2
+    role: str
+    src: str
+    col: str
+    coln: str
+    activation: Activation | None = None
+    scale: float = 1.0
+
+    def _expr(self) -> str:
+        if self.role == "forward":
+            return self.activation.spice_of(t.v(self.src))
+        return f"{t.num(self.scale)}*{t.v(self.src)}"
+
+    def spice(self, circuit, sample):
+        return [
+            f"B{self.col} {self.col} 0 V={self._expr()}",
+            f"B{self.coln} {self.coln} 0 V=-{t.v(self.col)}",
+        ]
+
+    def evaluate(self, v, i):
+        x = v[self.src]
+        a = self.activation.f(x) if self.role == "forward" else self.scale * x
+        v[self.col], v[self.coln] = a, -a
+
+    def edge(self, circuit, sample):
+        return self.src, self.col, {"element": "column_driver", "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualGround(Element):
+    """A crossbar row held at 0 V by its readout's input; the 0 V source measures its current."""
+
+    kind: ClassVar[str] = "virtual_grounds"
+    node: str
+
+    def spice(self, circuit, sample):
+        return [f"V{self.node} {self.node} 0 DC 0"]
+
+    def evaluate(self, v, i):
+        v[self.node] = 0.0
+
+    def edge(self, circuit, sample):
+        return self.node, "0", {"element": "virtual_ground", "value": 0.0, "unit": "V"}
+
+
+_CELL_ROLES = {"w": "forward_cell", "b": "bias_cell", "k": "feedback_cell"}
+
+
+@dataclass(frozen=True, slots=True)
+class CrossbarCell(Element):
+    """One side of a differential pair: a conductance ``G`` from a column to a row.
+
+    ``role``: ``"w"`` forward, ``"b"`` bias, ``"k"`` feedback; ``sign``: ``"+"`` or
+    ``"-"``.  Current ``G (v(col) - v(row))`` enters the row; it dissipates
+    ``G (v(col) - v(row))^2``.
+    """
+
+    kind: ClassVar[str] = "crossbar_cells"
+    role: str
+    sign: str
+    cid: str
+    col: str
+    row: str
+    g_S: float
+
+    def spice(self, circuit, sample):
+        side = "p" if self.sign == "+" else "n"
+        return [f"R{self.role}{side}{self.cid} {self.col} {self.row} {t.num(1.0 / self.g_S)}"]
+
+    def evaluate(self, v, i):
+        cur = self.g_S * (v[self.col] - v[self.row])
+        _add(i, self.row, cur)
+        _add(i, self.col, -cur)
+
+    def power_W(self, v):
+        return self.g_S * (v[self.col] - v[self.row]) ** 2
+
+    def area_m2(self, spec) -> float:
+        return spec.cell_area_m2
+
+    def edge(self, circuit, sample):
+        attrs = {
+            "element": _CELL_ROLES[self.role],
+            "sign": self.sign,
+            "value": self.g_S,
+            "unit": "S",
+        }
+        return self.col, self.row, attrs
+
+
+@dataclass(frozen=True, slots=True)
+class RowReadout(Element):
+    """Transimpedance stage: ``v(out) = I(V<row>) / g_unit`` (a CCVS of gain ``1/g_unit``)."""
+
+    kind: ClassVar[str] = "row_readouts"
+    amplifiers: ClassVar[int] = 1
+    row: str
+    out: str
+    g_unit_S: float
+
+    def spice(self, circuit, sample):
+        return [f"H{self.out} {self.out} 0 V{self.row} {t.num(1.0 / self.g_unit_S)}"]
+
+    def evaluate(self, v, i):
+        v[self.out] = (1.0 / self.g_unit_S) * i.get(self.row, 0.0)
+
+    def edge(self, circuit, sample):
+        return self.row, self.out, {"element": "row_readout", "value": 1.0 / self.g_unit_S,
+                                    "unit": "Ohm"}  # fmt: skip
+
+
+#: Every kind, in the order the counts list them.
+KINDS = tuple(
+    k.kind
+    for k in (
+        NodeCapacitor, ClampSource, Spring, PredictionSource, ErrorBuffer, FeedbackSource,
+        BiasDrive, ColumnDriver, VirtualGround, CrossbarCell, RowReadout,
+    )
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- inventory
+@dataclass(frozen=True)
+class Group:
+    """Elements written under one comment line of the deck."""
+
+    title: str
+    elements: tuple[Element, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Inventory:
+    """The immutable element list of one circuit at one level, in netlist order.
+
+    Attributes
+    ----------
+    circuit : Circuit
+    level : {"behavioural", "crossbar"}
+    groups : tuple of Group
+    """
+
+    circuit: Circuit = field(repr=False)
+    level: str
+    groups: tuple[Group, ...] = field(repr=False)
+
+    @property
+    def elements(self) -> tuple[Element, ...]:
+        return tuple(e for g in self.groups for e in g.elements)
+
+    @property
+    def by_kind(self):
+        """Read-only mapping ``kind -> tuple of elements`` (every kind, empty ones too)."""
+        out: dict[str, list] = {k: [] for k in KINDS}
+        for e in self.elements:
+            out[e.kind].append(e)
+        return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Elements per kind (every kind in :data:`KINDS`)."""
+        return {k: len(v) for k, v in self.by_kind.items()}
+
+    @property
+    def n_amplifiers(self) -> int:
+        return sum(e.amplifiers for e in self.elements)
+
+    def spice_lines(self, sample: int) -> list[str]:
+        """The deck's element section: each group's comment, then its elements' lines."""
+        out: list[str] = []
+        for g in self.groups:
+            out.append(f"* {g.title}")
+            for e in g.elements:
+                out += e.spice(self.circuit, sample)
+        return out
+
+    def evaluate(self, x) -> tuple[dict, dict]:
+        """Node voltages and KCL sums at the activity state ``x`` (per layer ``(N, n_l)``).
+
+        Elements are evaluated in netlist order, which is causal (a source's inputs
+        are set before it).  Returns ``(v, i)``: node name -> voltage (V) and ->
+        sum of element currents into the node (A), arrays of shape ``(N,)``.
+        """
+        v: dict = {"0": 0.0}
+        for l, xl in enumerate(x):
+            for k in range(xl.shape[1]):
+                v[_name("x", l, k)] = xl[:, k]
+        i: dict = {}
+        for e in self.elements:
+            e.evaluate(v, i)
+        return v, i
+
+    def node_currents(self, x) -> tuple[np.ndarray, ...]:
+        """Current into every activity node from the inventory's elements, ``(N, n_l)`` per layer.
+
+        At a free node this is ``C dx/dt``; clamped nodes get 0 (no spring and no
+        feedback source reaches them).
+        """
+        _, i = self.evaluate(x)
+        out = []
+        for l, xl in enumerate(x):
+            I = np.zeros(xl.shape)
+            for k in range(xl.shape[1]):
+                I[:, k] = i.get(_name("x", l, k), 0.0)
+            out.append(I)
+        return tuple(out)
+
+    def power_W(self, x) -> dict[str, np.ndarray]:
+        """Dissipation per kind (watts, ``(N,)``) at the activity state ``x``."""
+        v, _ = self.evaluate(x)
+        n = x[0].shape[0]
+        out = {k: np.zeros(n) for k in KINDS}
+        for e in self.elements:
+            p = e.power_W(v)
+            if not (isinstance(p, float) and p == 0.0):
+                out[e.kind] += p
+        return out
+
+    def area_m2(self, spec) -> float:
+        """Sum of the elements' areas under an analog spec."""
+        return float(sum(e.area_m2(spec) for e in self.elements))
