@@ -93,7 +93,7 @@ def _name(kind: str, l: int, i: int) -> str:
 
 
 # --------------------------------------------------------------------------- elements
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Element:
     """Base of every element kind.  ``kind`` is the key of :attr:`Inventory.counts`."""
 
@@ -126,7 +126,7 @@ def _add(i: dict, node: str, current) -> None:
     i[node] = i.get(node, 0.0) + current
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NodeCapacitor(Element):
     """``C`` from a free activity node to ground: ``C dx/dt = sum of the currents into x``."""
 
@@ -144,7 +144,7 @@ class NodeCapacitor(Element):
         return self.node, "0", {"element": "capacitor", "value": self.c_F, "unit": "F"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ClampSource(Element):
     """An ideal DC source holding a clamped unit at its value (from the stimulus)."""
 
@@ -171,7 +171,7 @@ class ClampSource(Element):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Spring(Element):
     """The error spring: a conductance ``pi_j g0`` from ``x<l>_<j>`` to ``m<l>_<j>``.
 
@@ -205,7 +205,7 @@ class Spring(Element):
         return x, m, {"element": "spring", "value": self.g_S, "unit": "S"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class PredictionSource(Element):
     """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``."""
 
@@ -238,7 +238,7 @@ class PredictionSource(Element):
         return _name("m", self.layer, self.index), "0", {"element": "prediction"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ErrorBuffer(Element):
     """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read)."""
 
@@ -260,7 +260,7 @@ class ErrorBuffer(Element):
         return _name("e", self.layer, self.index), "0", {"element": "error_buffer"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class FeedbackSource(Element):
     """The ``phi'`` block: current ``g0 phi'(v(x)) sum_k c_k v(n_k)`` into free ``x<l>_<i>``.
 
@@ -299,7 +299,7 @@ class FeedbackSource(Element):
         return "0", _name("x", self.layer, self.index), {"element": "feedback_source"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BiasDrive(Element):
     """The bias columns' drive: ``one`` at 1 V and ``onen`` at -1 V (references)."""
 
@@ -315,7 +315,7 @@ class BiasDrive(Element):
         return "one", "0", {"element": "bias_drive", "value": 1.0, "unit": "V"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class ColumnDriver(Element):
     """A crossbar column pair: ``v(col) = f(v(src))`` and ``v(coln) = -v(col)`` (two stages).
 
@@ -352,7 +352,7 @@ class ColumnDriver(Element):
         return self.src, self.col, {"element": "column_driver", "role": self.role}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VirtualGround(Element):
     """A crossbar row held at 0 V by its readout's input; the 0 V source measures its current."""
 
@@ -372,7 +372,7 @@ class VirtualGround(Element):
 _CELL_ROLES = {"w": "forward_cell", "b": "bias_cell", "k": "feedback_cell"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CrossbarCell(Element):
     """One side of a differential pair: a conductance ``G`` from a column to a row.
 
@@ -414,7 +414,7 @@ class CrossbarCell(Element):
         return self.col, self.row, attrs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RowReadout(Element):
     """Transimpedance stage: ``v(out) = I(V<row>) / g_unit`` (a CCVS of gain ``1/g_unit``)."""
 
