@@ -321,3 +321,52 @@ def test_inventory_is_immutable_and_per_stimulus():
     free_top = c.with_stimulus(clamp=Clamp(masks), values=tuple(np.zeros((1, n)) for n in c.sizes))
     assert free_top.inventory("crossbar").counts["springs"] == sum(c.sizes[1:])
     assert inv.counts["springs"] == sum(c.sizes[1:-1])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_vectorised_kind_hooks_equal_the_per_element_ones(circ, level):
+    """A kind's ``evaluate_all``/``power_all`` (the cost path) equal its elements' own
+    ``evaluate``/``power_W`` applied one by one, in netlist order."""
+    inv = circ.inventory(level)
+    x = _random_state(circ, 11)
+    v_all, i_all = inv.evaluate(x)
+    v_one: dict = {"0": 0.0}
+    for l, xl in enumerate(x):
+        for k in range(xl.shape[1]):
+            v_one[f"x{l}_{k}"] = xl[:, k]
+    i_one: dict = {}
+    for e in inv.elements:
+        e.evaluate(v_one, i_one)
+    assert set(v_one) == set(v_all) and set(i_one) == set(i_all)
+    scale = max(float(np.max(np.abs(np.concatenate(x, axis=1)))), 1.0)
+    for n in v_one:
+        np.testing.assert_allclose(v_all[n], v_one[n], rtol=0, atol=KCL_RTOL * scale, err_msg=n)
+    g = max(circ.hardware.g_unit_S, circ.hardware.g0_S) * scale * 10
+    for n in i_one:
+        np.testing.assert_allclose(i_all[n], i_one[n], rtol=0, atol=KCL_RTOL * g, err_msg=n)
+    power = inv.power_W(x)
+    for kind, els in inv.by_kind.items():
+        one = sum((e.power_W(v_one) for e in els), start=np.zeros(x[0].shape[0]))
+        np.testing.assert_allclose(power[kind], one, rtol=POWER_RTOL, atol=1e-30, err_msg=kind)
+
+
+def test_cell_kind_hooks_with_rows_off_virtual_ground():
+    """The vectorised cell currents and dissipation hold for any row voltage, not only the
+    0 V every built crossbar row sits at (the per-element equations are the oracle)."""
+    from pc_analog.circuit.inventory import CrossbarCell
+
+    rng = np.random.default_rng(0)
+    cells = tuple(
+        CrossbarCell("w", "+-"[k % 2], str(k), f"c{k % 3}", f"r{k % 2}", float(g))
+        for k, g in enumerate(rng.uniform(1e-6, 1e-5, 7))
+    )
+    v = {n: rng.normal(size=5) for n in ("c0", "c1", "c2", "r0", "r1")}
+    i_all: dict = {}
+    i_one: dict = {}
+    CrossbarCell.evaluate_all(cells, v, i_all)
+    for e in cells:
+        e.evaluate(v, i_one)
+    for n in i_one:
+        np.testing.assert_allclose(i_all[n], i_one[n], rtol=1e-12, atol=1e-20, err_msg=n)
+    one = sum(e.power_W(v) for e in cells)
+    np.testing.assert_allclose(CrossbarCell.power_all(cells, v), one, rtol=1e-12)

@@ -55,14 +55,17 @@ def _springs_and_errors(circuit: Circuit, l: int) -> Group:
     return Group(f"layer {l}: springs pi*g0 (free units) and error nodes", tuple(els))
 
 
-def _cells(role: str, row: str, cells) -> list[CrossbarCell]:
-    """The positive sides of ``(G+, G-, col+, col-, id)`` pairs feeding ``row``."""
+def _cells(role: str, row: str, gp, gn, cols_p, cols_n, ids) -> list[CrossbarCell]:
+    """The cells feeding ``row``: for each column ``k``, its ``G+`` side then its ``G-``
+    side, each only where positive (``G > G_MIN``)."""
     out = []
-    for gp, gn, col_p, col_n, cid in cells:
-        if gp > G_MIN:
-            out.append(CrossbarCell(role, "+", cid, col_p, row, float(gp)))
-        if gn > G_MIN:
-            out.append(CrossbarCell(role, "-", cid, col_n, row, float(gn)))
+    pos, neg = (gp > G_MIN).tolist(), (gn > G_MIN).tolist()
+    gp, gn = gp.tolist(), gn.tolist()
+    for k in np.flatnonzero(np.logical_or(pos, neg)).tolist():
+        if pos[k]:
+            out.append(CrossbarCell(role, "+", ids[k], cols_p[k], row, gp[k]))
+        if neg[k]:
+            out.append(CrossbarCell(role, "-", ids[k], cols_n[k], row, gn[k]))
     return out
 
 
@@ -105,14 +108,15 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
         ColumnDriver("forward", _n("x", l - 1, i), _n("a", l - 1, i), _n("an", l - 1, i), act)
         for i in range(n_in)
     )
+    a_cols = [_n("a", l - 1, i) for i in range(n_in)]
+    an_cols = [_n("an", l - 1, i) for i in range(n_in)]
     rows: list = []
     for j in range(n_out):
         r = _n("r", l, j)
         rows.append(VirtualGround(r))
-        cells = [(fp[j, i], fn[j, i], f"a{l - 1}_{i}", f"an{l - 1}_{i}", f"{l}_{j}_{i}")
-                 for i in range(n_in)]  # fmt: skip
-        rows += _cells("w", r, cells)
-        rows += _cells("b", r, [(bp[j], bn[j], "one", "onen", f"{l}_{j}")])
+        ids = [f"{l}_{j}_{i}" for i in range(n_in)]
+        rows += _cells("w", r, fp[j], fn[j], a_cols, an_cols, ids)
+        rows += _cells("b", r, bp[j : j + 1], bn[j : j + 1], ["one"], ["onen"], [f"{l}_{j}"])
         rows.append(RowReadout(r, _n("m", l, j), g_unit))
     groups = [
         Group(
@@ -134,15 +138,16 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
         for j in range(n_out)
     )
     groups.append(Group(f"layer {l}: feedback crossbar columns u{l} = pi{l} e{l}, un = -u", ucols))
+    u_cols = [_n("u", l, j) for j in range(n_out)]
+    un_cols = [_n("un", l, j) for j in range(n_out)]
     frows: list = []
     inputs = {}
     for i in free:
         i = int(i)
         f, s = _n("f", l - 1, i), _n("s", l - 1, i)
         frows.append(VirtualGround(f))
-        cells = [(kp[i, j], kn[i, j], f"u{l}_{j}", f"un{l}_{j}", f"{l}_{i}_{j}")
-                 for j in range(n_out)]  # fmt: skip
-        frows += _cells("k", f, cells)
+        ids = [f"{l}_{i}_{j}" for j in range(n_out)]
+        frows += _cells("k", f, kp[i], kn[i], u_cols, un_cols, ids)
         frows.append(RowReadout(f, s, g_unit))
         inputs[i] = (np.ones(1), (s,))
     groups.append(

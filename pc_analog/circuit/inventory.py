@@ -100,6 +100,28 @@ class Element:
     kind: ClassVar[str] = "element"
     #: Active stages (controlled sources) the element is built from.
     amplifiers: ClassVar[int] = 0
+    #: Evaluation order within a group: 0 drives a voltage from voltages, 1 conducts,
+    #: 2 reads a current (a readout) or injects one from voltages set before.
+    stage: ClassVar[int] = 0
+
+    @classmethod
+    def prepare(cls, elements):
+        """Whatever :meth:`evaluate_all` and :meth:`power_all` reuse across calls (or None)."""
+        return None
+
+    @classmethod
+    def evaluate_all(cls, elements, v: dict, i: dict, prepared=None) -> None:
+        """:meth:`evaluate` of many elements of this kind (a kind may vectorise it)."""
+        for e in elements:
+            e.evaluate(v, i)
+
+    @classmethod
+    def power_all(cls, elements, v: dict, prepared=None):
+        """Summed :meth:`power_W` of many elements of this kind."""
+        total = 0.0
+        for e in elements:
+            total = total + e.power_W(v)
+        return total
 
     def spice(self, circuit: Circuit, sample: int) -> list[str]:
         """The element's lines in the ngspice deck."""
@@ -179,6 +201,7 @@ class Spring(Element):
     """
 
     kind: ClassVar[str] = "springs"
+    stage: ClassVar[int] = 1
     layer: int
     index: int
     g_S: float
@@ -270,6 +293,7 @@ class FeedbackSource(Element):
 
     kind: ClassVar[str] = "feedback_sources"
     amplifiers: ClassVar[int] = 1
+    stage: ClassVar[int] = 2
     layer: int
     index: int
     g0_S: float
@@ -382,6 +406,7 @@ class CrossbarCell(Element):
     """
 
     kind: ClassVar[str] = "crossbar_cells"
+    stage: ClassVar[int] = 1
     role: str
     sign: str
     cid: str
@@ -404,6 +429,67 @@ class CrossbarCell(Element):
     def area_m2(self, spec) -> float:
         return spec.cell_area_m2
 
+    @classmethod
+    def prepare(cls, elements):
+        """Column and row nodes, ``S[row, col]`` (dense: one crossbar's rows and columns, and
+        BLAS is faster than a sparse product over many time points) and its sums."""
+        cols, rows, S = cls._matrix(elements)
+        S = S.toarray()
+        return cols, rows, S, S.sum(axis=1)[:, None], S.sum(axis=0)[:, None]
+
+    @staticmethod
+    def _matrix(cells):
+        """Column and row nodes and the conductance matrix ``S[row, col]`` of ``cells``."""
+        import scipy.sparse as sp
+
+        cols = {n: k for k, n in enumerate(dict.fromkeys(c.col for c in cells))}
+        rows = {n: k for k, n in enumerate(dict.fromkeys(c.row for c in cells))}
+        S = sp.csr_matrix(
+            (
+                np.array([c.g_S for c in cells]),
+                (np.array([rows[c.row] for c in cells]), np.array([cols[c.col] for c in cells])),
+            ),
+            shape=(len(rows), len(cols)),
+        )
+        return list(cols), list(rows), S
+
+    @staticmethod
+    def _voltages(cols, rows, v):
+        """Column and row voltages as ``(n_cols, N)`` and ``(n_rows, N)`` arrays."""
+        shape = np.broadcast_shapes(*(np.shape(v[n]) for n in cols + rows))
+
+        def stack(nodes):
+            return np.stack([np.broadcast_to(np.asarray(v[n], dtype=float), shape) for n in nodes])
+
+        return stack(cols), stack(rows)
+
+    @classmethod
+    def evaluate_all(cls, elements, v, i, prepared=None):
+        """All cells at once: row currents ``S Vc - diag(S 1) Vr`` (a sparse product)."""
+        if not elements:
+            return
+        cols, rows, S, g_row, g_col = prepared or cls.prepare(elements)
+        Vc, Vr = cls._voltages(cols, rows, v)
+        into_rows = S @ Vc - g_row * Vr
+        into_cols = (S.T @ Vr if np.any(Vr != 0.0) else 0.0) - g_col * Vc
+        for k, n in enumerate(rows):
+            _add(i, n, into_rows[k])
+        for k, n in enumerate(cols):
+            _add(i, n, into_cols[k])
+
+    @classmethod
+    def power_all(cls, elements, v, prepared=None):
+        """``sum G (vc - vr)^2 = sum G vc^2 - 2 vc^T S vr + sum G vr^2`` (exact when the rows
+        sit at 0 V, as every crossbar row here does: a virtual ground)."""
+        if not elements:
+            return 0.0
+        cols, rows, S, g_row, g_col = prepared or cls.prepare(elements)
+        Vc, Vr = cls._voltages(cols, rows, v)
+        p = (g_col * Vc**2).sum(axis=0)
+        if np.any(Vr != 0.0):
+            p = p - 2.0 * (Vc * (S.T @ Vr)).sum(axis=0) + (g_row * Vr**2).sum(axis=0)
+        return p
+
     def edge(self, circuit, sample):
         attrs = {
             "element": _CELL_ROLES[self.role],
@@ -420,6 +506,7 @@ class RowReadout(Element):
 
     kind: ClassVar[str] = "row_readouts"
     amplifiers: ClassVar[int] = 1
+    stage: ClassVar[int] = 2
     row: str
     out: str
     g_unit_S: float
@@ -469,17 +556,44 @@ class Inventory:
     level: str
     groups: tuple[Group, ...] = field(repr=False)
 
+    def _cached(self, key: str, make):
+        val = self.__dict__.get(key)
+        if val is None:
+            val = make()
+            object.__setattr__(self, key, val)  # derived from the frozen fields only
+        return val
+
     @property
     def elements(self) -> tuple[Element, ...]:
-        return tuple(e for g in self.groups for e in g.elements)
+        return self._cached("_elements", lambda: tuple(e for g in self.groups for e in g.elements))
 
     @property
     def by_kind(self):
         """Read-only mapping ``kind -> tuple of elements`` (every kind, empty ones too)."""
-        out: dict[str, list] = {k: [] for k in KINDS}
-        for e in self.elements:
-            out[e.kind].append(e)
-        return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+        def make():
+            out: dict[str, list] = {k: [] for k in KINDS}
+            for e in self.elements:
+                out[e.kind].append(e)
+            return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+        return self._cached("_by_kind", make)
+
+    def _stages(self):
+        """Per group, ``(kind class, elements, prepared)`` in evaluation order (stage, then
+        first use); built once."""
+
+        def make():
+            out = []
+            for g in self.groups:
+                parts: dict = {}
+                for e in g.elements:
+                    parts.setdefault(type(e), []).append(e)
+                staged = sorted(parts.items(), key=lambda p: p[0].stage)
+                out += [(c, tuple(es), c.prepare(tuple(es))) for c, es in staged]
+            return tuple(out)
+
+        return self._cached("_stage_list", make)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -502,17 +616,20 @@ class Inventory:
     def evaluate(self, x) -> tuple[dict, dict]:
         """Node voltages and KCL sums at the activity state ``x`` (per layer ``(N, n_l)``).
 
-        Elements are evaluated in netlist order, which is causal (a source's inputs
-        are set before it).  Returns ``(v, i)``: node name -> voltage (V) and ->
-        sum of element currents into the node (A), arrays of shape ``(N,)``.
+        Groups are evaluated in netlist order, which is causal (a group's inputs are
+        set by earlier groups); within a group each kind in :attr:`Element.stage`
+        order (sources, then conductances, then the readouts of their currents), all
+        elements of a kind at once (:meth:`Element.evaluate_all`).  Returns
+        ``(v, i)``: node name -> voltage (V) and -> sum of element currents into the
+        node (A), arrays of shape ``(N,)`` (or scalars for fixed nodes).
         """
         v: dict = {"0": 0.0}
         for l, xl in enumerate(x):
             for k in range(xl.shape[1]):
                 v[_name("x", l, k)] = xl[:, k]
         i: dict = {}
-        for e in self.elements:
-            e.evaluate(v, i)
+        for cls, elements, prepared in self._stages():
+            cls.evaluate_all(elements, v, i, prepared)
         return v, i
 
     def node_currents(self, x) -> tuple[np.ndarray, ...]:
@@ -535,10 +652,8 @@ class Inventory:
         v, _ = self.evaluate(x)
         n = x[0].shape[0]
         out = {k: np.zeros(n) for k in KINDS}
-        for e in self.elements:
-            p = e.power_W(v)
-            if not (isinstance(p, float) and p == 0.0):
-                out[e.kind] += p
+        for cls, elements, prepared in self._stages():
+            out[cls.kind] += cls.power_all(elements, v, prepared)
         return out
 
     def area_m2(self, spec) -> float:
