@@ -68,9 +68,17 @@ def test_networkx_graph_names_and_elements():
         kinds[d["element"]] = kinds.get(d["element"], 0) + 1
     assert kinds["capacitor"] == 4  # the free hidden layer
     assert kinds["clamp"] == 5  # input and output
-    assert kinds["spring"] == 6  # one per unit of layers 1..L
-    W_cells = sum(np.count_nonzero(W) for W in net.weights)
-    assert kinds["forward_cell"] == W_cells and kinds["feedback_cell"] == W_cells
+    assert kinds["spring"] == 4  # free units of layers 1..L only (the output is clamped)
+    assert kinds["error_buffer"] == 6  # every unit of layers 1..L
+    assert kinds["row_readout"] == 6 + 4  # forward rows m1, m2; feedback rows into x1
+    # every non-zero weight is one cell forward; feedback rows exist only into free
+    # units (layer 1), so only W2's transpose has feedback cells
+    assert kinds["forward_cell"] == sum(np.count_nonzero(W) for W in net.weights)
+    assert kinds["feedback_cell"] == np.count_nonzero(net.W(2))
+    # the behavioural graph has sources instead of crossbars
+    B = c.to_networkx(level="behavioural")
+    bk = {d["kind"] for _, _, d in B.edges(data=True)}
+    assert "crossbar_cells" not in bk and "predictions" in bk
     # conductances on the spring edges are pi g0
     for u, _v, d in G.edges(data=True):
         if d["element"] == "spring":
@@ -103,10 +111,15 @@ def test_element_counts():
     net = _net()
     c = compile_network(net, np.ones((1, 3)))
     n = c.n_elements()
-    assert n["capacitors"] == 6 and n["voltage_sources"] == 3 and n["springs"] == 6
-    cells = 2 * sum(np.count_nonzero(W) for W in net.weights)
+    assert n["capacitors"] == 6 and n["clamps"] == 3 and n["springs"] == 6
+    # forward cells of both layers, feedback cells only into the free layer 1, biases
+    cells = sum(np.count_nonzero(W) for W in net.weights) + np.count_nonzero(net.W(2))
     cells += sum(np.count_nonzero(b) for b in net.biases)
     assert n["crossbar_cells"] == cells
+    nb = c.n_elements("behavioural")
+    assert nb["crossbar_cells"] == 0 and nb["predictions"] == 6 and nb["feedback_sources"] == 4
+    with pytest.raises(InvalidInputError, match="level"):
+        c.n_elements("transistor")
 
 
 def test_circuit_is_immutable():

@@ -198,9 +198,10 @@ def test_single_rc_node_dissipates_half_c_v_squared():
     assert e.springs_total_J[0] == pytest.approx(0.5 * hw.c_F * v0**2, rel=1e-6 + ENERGY_RTOL)
     # No weights, no bias, no free unit below: the crossbars carry no current.
     assert e.crossbars_J[0] == 0.0 and e.crossbars_total_J[0] == 0.0
-    # One readout for m1; nothing below layer 1 is free.
-    assert amplifier_count(circ) == 1 == e.n_amplifiers
-    assert e.amplifiers_J[0] == pytest.approx(5e-6 * res.settling_time_s[0])
+    # Crossbar inventory: the column driver of x0 (phi block and inverter), the readout
+    # of m1 and the error buffer e1; nothing below layer 1 is free, so no feedback path.
+    assert amplifier_count(circ) == 2 + 1 + 1 == e.n_amplifiers
+    assert e.amplifiers_J[0] == pytest.approx(4 * 5e-6 * res.settling_time_s[0])
 
 
 def test_clamped_chain_energy_includes_the_steady_current():
@@ -241,8 +242,10 @@ def test_clamped_chain_energy_includes_the_steady_current():
     assert e.springs_J[0] == pytest.approx(springs(T_s), rel=ENERGY_RTOL)
     assert e.crossbars_total_J[0] == pytest.approx(xbar(T_end), rel=ENERGY_RTOL)
     assert e.crossbars_J[0] == pytest.approx(xbar(T_s), rel=ENERGY_RTOL)
-    # m1 readout; m2 readout, e2 buffer and the feedback row into x1.
-    assert amplifier_count(circ) == 4
+    # Per layer: column driver (2), readout and error buffer; layer 2 also the feedback
+    # columns u2 (2), the feedback row's readout into x1 and x1's phi' block.
+    assert amplifier_count(circ) == (2 + 1 + 1) + (2 + 1 + 1) + (2 + 1 + 1) == 12
+    assert amplifier_count(circ, level="behavioural") == 2 + 2 + 1  # m, e and the source
 
 
 # ------------------------------------------------------------------ settling in the report

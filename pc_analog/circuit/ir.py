@@ -321,132 +321,45 @@ class Circuit:
             object.__setattr__(self, "_net", net)
         return net
 
-    def n_elements(self) -> dict[str, int]:
-        """Element counts of the behavioural circuit (crossbar cells counted where G > 0)."""
-        free = sum(int((~m).sum()) for m in self.clamp.masks)
-        clamped = sum(int(m.sum()) for m in self.clamp.masks)
-        cells = sum(
-            int(np.count_nonzero(p.g_pos_S) + np.count_nonzero(p.g_neg_S))
-            for L in self.layers
-            for p in (L.forward, L.feedback, L.bias)
-        )
-        return {
-            "capacitors": free,
-            "voltage_sources": clamped,
-            "springs": sum(int((~self.clamp.masks[l]).sum()) for l in range(1, self.n_layers + 1)),
-            "crossbar_cells": cells,
-        }
+    # ------------------------------------------------------------ inventory
+    def inventory(self, level: str = "behavioural"):
+        """The circuit's elements at ``level`` (``"behavioural"`` or ``"crossbar"``).
+
+        An immutable :class:`~pc_analog.circuit.inventory.Inventory`, built once per
+        instance and level; the netlist writer, the graph views, :meth:`n_elements`
+        and the cost model all read it (the counting rule is in
+        :mod:`pc_analog.circuit.inventory`).  It depends on the clamp set, so
+        :meth:`with_stimulus` does not carry it over.
+        """
+        key = f"_inv_{level}"
+        inv = self.__dict__.get(key)
+        if inv is None:
+            from pc_analog.circuit._build import build_inventory
+
+            inv = build_inventory(self, level)
+            object.__setattr__(self, key, inv)
+        return inv
+
+    def n_elements(self, level: str = "crossbar") -> dict[str, int]:
+        """Element counts per kind of :meth:`inventory` at ``level`` (every kind listed).
+
+        Keys are :data:`pc_analog.circuit.inventory.KINDS` (``capacitors``, ``clamps``,
+        ``springs``, ``crossbar_cells``, ...); the values sum to the element count.
+        """
+        return self.inventory(level).counts
 
     # --------------------------------------------------------------- graphs
-    def to_networkx(self, *, sample: int = 0):
-        """The circuit as a ``networkx.MultiDiGraph``: nodes are circuit nodes, edges elements.
+    def to_networkx(self, *, sample: int = 0, level: str = "crossbar"):
+        """The electrical graph: one edge per element (see :mod:`pc_analog.circuit.graphs`)."""
+        from pc_analog.circuit.graphs import to_networkx
 
-        Edge attributes: ``element`` (``"capacitor"``, ``"spring"``, ``"clamp"``,
-        ``"forward_cell"``, ``"feedback_cell"``, ``"bias_cell"``), ``value`` and ``unit``.
-        Crossbar cells run from the node whose voltage drives the column to the
-        node whose row current they feed; ``sign`` tells the differential-pair side.
-        """
-        import networkx as nx
-
-        hw = self.hardware
-        G = nx.MultiDiGraph(name=self.name, tau_s=self.tau_s, c_F=hw.c_F, g0_S=hw.g0_S)
-        G.add_node("0", kind="ground")
-        for l, n in enumerate(self.sizes):
-            for i in range(n):
-                x = node_name("x", l, i)
-                clamped = bool(self.clamp.masks[l][i])
-                G.add_node(
-                    x,
-                    kind="activity",
-                    layer=l,
-                    index=i,
-                    clamped=clamped,
-                    v_init=float(self.x_init[l][sample, i]),
-                )
-                if clamped:
-                    G.add_edge(
-                        x, "0", element="clamp", value=float(self.x_init[l][sample, i]), unit="V"
-                    )
-                else:
-                    G.add_edge(x, "0", element="capacitor", value=hw.c_F, unit="F")
-        for l, layer in enumerate(self.layers, start=1):
-            for j in range(self.sizes[l]):
-                m, e, x = node_name("m", l, j), node_name("e", l, j), node_name("x", l, j)
-                G.add_node(m, kind="prediction", layer=l, index=j)
-                G.add_node(e, kind="error", layer=l, index=j)
-                G.add_edge(x, m, element="spring", value=float(layer.g_spring_S[j]), unit="S")
-                for sign, arr in (("+", layer.bias.g_pos_S), ("-", layer.bias.g_neg_S)):
-                    if arr[j] > 0:
-                        G.add_edge(
-                            "0", m, element="bias_cell", sign=sign, value=float(arr[j]), unit="S"
-                        )
-            for sign, arr in (("+", layer.forward.g_pos_S), ("-", layer.forward.g_neg_S)):
-                for j, i in zip(*np.nonzero(arr)):
-                    G.add_edge(
-                        node_name("x", l - 1, i),
-                        node_name("m", l, j),
-                        element="forward_cell",
-                        sign=sign,
-                        value=float(arr[j, i]),
-                        unit="S",
-                    )
-            for sign, arr in (("+", layer.feedback.g_pos_S), ("-", layer.feedback.g_neg_S)):
-                for i, j in zip(*np.nonzero(arr)):
-                    G.add_edge(
-                        node_name("e", l, j),
-                        node_name("x", l - 1, i),
-                        element="feedback_cell",
-                        sign=sign,
-                        value=float(arr[i, j]),
-                        unit="S",
-                    )
-        return G
+        return to_networkx(self, sample=sample, level=level)
 
     def spring_network(self, *, sample: int = 0, mass_Fs: float = 0.0):
-        """The mechanical view as a ``networkx.Graph``.
+        """The mechanical view (:func:`pc_analog.circuit.graphs.spring_network`)."""
+        from pc_analog.circuit.graphs import spring_network
 
-        Nodes: activities ``x<l>_<i>`` (attributes ``damping`` = C in farad,
-        ``mass`` in F*s, ``clamped``, ``position`` = initial voltage) and lever
-        points ``mu<l>_<i>`` where the prediction holds a spring's far end.
-        Edges: ``spring`` between ``x<l>_<j>`` and ``mu<l>_<j>`` with ``stiffness``
-        ``pi g0`` (siemens, i.e. newton per metre in the analogy), and ``lever``
-        edges ``x<l-1>_<i>`` -- ``mu<l>_<j>`` with ``gain`` ``W_ji`` and the
-        activation that bends the lever.  Export with ``networkx.write_graphml``.
-        """
-        import networkx as nx
-
-        hw = self.hardware
-        G = nx.Graph(name=self.name, tau_s=self.tau_s)
-        for l, n in enumerate(self.sizes):
-            for i in range(n):
-                G.add_node(
-                    node_name("x", l, i),
-                    kind="activity",
-                    layer=l,
-                    index=i,
-                    clamped=bool(self.clamp.masks[l][i]),
-                    damping=hw.c_F,
-                    mass=float(mass_Fs),
-                    position=float(self.x_init[l][sample, i]),
-                )
-        for l, layer in enumerate(self.layers, start=1):
-            W = self.forward_weights(l)
-            b = self.biases(l)
-            for j in range(self.sizes[l]):
-                mu = f"mu{l}_{j}"
-                G.add_node(mu, kind="lever_point", layer=l, index=j, offset=float(b[j]))
-                G.add_edge(
-                    node_name("x", l, j), mu, kind="spring", stiffness=float(layer.g_spring_S[j])
-                )
-                for i in np.flatnonzero(W[j]):
-                    G.add_edge(
-                        node_name("x", l - 1, i),
-                        mu,
-                        kind="lever",
-                        gain=float(W[j, i]),
-                        activation=layer.activation,
-                    )
-        return G
+        return spring_network(self, sample=sample, mass_Fs=mass_Fs)
 
 
 def compile_network(

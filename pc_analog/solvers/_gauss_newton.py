@@ -65,7 +65,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.model.activations import Activation
 from pc_analog.model.network import Clamp, Network
 
 __all__ = ["layered_segments", "solve_segments", "SegmentsOutcome"]
@@ -117,32 +116,6 @@ def layered_segments(net: Network, clamp: Clamp) -> list[tuple[int, int]] | None
         segments.append((a, b))
         l += 1
     return segments
-
-
-def _f_df(act: Activation, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``phi(x)`` and ``phi'(x)`` with the shared transcendental evaluated once (and no
-    temporaries: on the shared machine a fresh array's page faults cost like the op)."""
-    if act.name == "tanh":
-        t = np.tanh(x)
-        d = np.multiply(t, t)
-        return t, np.subtract(1.0, d, out=d)
-    if act.name == "linear":
-        return x, np.ones_like(x)
-    if act.name == "sigmoid":
-        f = act.f(x)
-        d = np.subtract(1.0, f)
-        d *= f
-        return f, d
-    return act.f(x), act.df(x)
-
-
-def _d2f(act: Activation, x: np.ndarray, f: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """``phi''(x)``, from ``phi`` and ``phi'`` where that saves a transcendental."""
-    if act.name == "tanh":
-        return -2.0 * f * df
-    if act.name == "sigmoid":
-        return df * (1.0 - 2.0 * f)
-    return act.d2f(x)
 
 
 @dataclass
@@ -230,7 +203,7 @@ class _Segment:
                 xl = prev @ self.W[l].T
                 xl += self.bias[l]
                 xl += eps[i]
-            fl, dfl = _f_df(self.act[l], xl)
+            fl, dfl = self.act[l].f_df(xl)
             xs.append(xl)
             fs.append(fl)
             dfs.append(dfl)
@@ -241,7 +214,7 @@ class _Segment:
     def point_from_x(self, x: list) -> _Point:
         """The forward quantities at a given state (``eps`` read off it)."""
         xs = [x[l] for l in self.layers]
-        fd = [_f_df(self.act[l], xl) for l, xl in zip(self.layers, xs)]
+        fd = [self.act[l].f_df(xl) for l, xl in zip(self.layers, xs)]
         fs, dfs = [v[0] for v in fd], [v[1] for v in fd]
         eps = [np.subtract(xs[0], self.c)]
         for i, l in enumerate(self.layers[1:], 1):
@@ -298,7 +271,7 @@ class _Segment:
         M = np.zeros((B, self.k, self.k))
         M[:, np.arange(self.k), np.arange(self.k)] = 1.0 / self.pi[self.t]
         for i, l in enumerate(self.layers):
-            Dl = self.pi[l] - _d2f(self.act[l], pt.x[i], pt.f[i], pt.df[i]) * q[i]
+            Dl = self.pi[l] - self.act[l].d2f_given(pt.x[i], pt.f[i], pt.df[i]) * q[i]
             sl = 1.0 / np.sqrt(np.maximum(Dl, D_FLOOR * self.pi[l]))
             scale.append(sl)
             G[i] *= sl[:, None, :]  # S_l

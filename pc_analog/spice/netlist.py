@@ -6,6 +6,11 @@ into a self-contained ngspice deck (SPEC section 3): it runs as it is under
 activity nodes ``x<l>_<i>`` and the error nodes ``e<l>_<i>``.  Voltages are
 activities one to one (1 V = 1 unit of activity).
 
+The element lines are the circuit's inventory
+(:meth:`~pc_analog.circuit.ir.Circuit.inventory`): each element kind writes its
+own text, and which elements exist (the counting rule) is decided there, once,
+for the netlist, the graph views and the cost model alike.
+
 Two levels describe the same physics (DESIGN "The physics mapping"):
 
 ``"behavioural"``
@@ -35,7 +40,7 @@ Two levels describe the same physics (DESIGN "The physics mapping"):
     ground, CCVS ``s<l-1>_<i> = (Wfb u)_i``, and a B current source injecting
     ``g0 phi'(v(x<l-1>_i)) v(s<l-1>_<i>)`` into every free ``x<l-1>_<i>`` (rows
     that would feed a clamped unit are left out).  Zero-conductance cells are
-    omitted.  Ideal devices settle to the behavioural equilibrium.
+    not elements.  Ideal devices settle to the behavioural equilibrium.
 
 Analyses: ``"tran"`` (``.tran`` from the feedforward start, set by ``.ic``)
 or ``"op"`` (``.op`` with ``.nodeset`` at the feedforward start, so DC Newton
@@ -56,6 +61,9 @@ import re
 import numpy as np
 from scipy import sparse
 
+from pc_analog.circuit._text import TERMS_PER_LINE as _TERMS_PER_LINE
+from pc_analog.circuit._text import num as _num
+from pc_analog.circuit._text import v as _v
 from pc_analog.circuit.ir import Circuit, node_name
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import get_activation
@@ -65,7 +73,6 @@ __all__ = [
     "GENERATOR_MARKER",
     "LEVELS",
     "ANALYSES",
-    "SPICE_DERIVATIVES",
     "spice_derivative",
     "default_t_stop",
     "write_netlist",
@@ -77,17 +84,6 @@ GENERATOR_MARKER = "* generator: pc-analog"
 LEVELS = ("behavioural", "crossbar")
 ANALYSES = ("tran", "op")
 
-#: ``phi'`` as ngspice expressions in ``{x}``, keyed by activation name.  Squares
-#: are written as products: ngspice's ``^``/``pow`` are avoided on purpose.
-SPICE_DERIVATIVES: dict[str, str] = {
-    "linear": "1",
-    "tanh": "(1-tanh({x})*tanh({x}))",
-    # sigmoid s = 0.5 + 0.5 tanh(x/2): s (1 - s) = 0.25 (1 - tanh(x/2)^2)
-    "sigmoid": "(0.25*(1-tanh(0.5*{x})*tanh(0.5*{x})))",
-    # softplus' = the sigmoid
-    "softplus": "(0.5+0.5*tanh(0.5*{x}))",
-}
-
 # The transient runs until the slowest mode of the linearised flow has decayed
 # by this factor (exp(-lambda_min t / tau) = _SETTLE_FACTOR), bounded below and above.
 _SETTLE_FACTOR = 1e-9
@@ -97,104 +93,19 @@ _T_STOP_MAX_TAU = 1e4
 _STEPS_PER_RUN = 1000
 # Free units above which lambda_min is estimated with a sparse eigensolver.
 _DENSE_EIG_MAX = 2000
-# Terms per physical line in long expressions and .save/.ic lists.
-_TERMS_PER_LINE = 6
-# Most non-zero terms in one B-source expression (see _fan_in).
-_MAX_FAN_IN = 32
-# Conductances whose resistance 1/G is not a finite double are open circuits.
-_G_MIN = 1e-300
-
-
-def _num(v) -> str:
-    """Shortest round-trip decimal of a float (deterministic, exact)."""
-    return repr(float(v))
-
-
-def _subst(template: str, arg: str) -> str:
-    return template.replace("{x}", arg)
-
-
-def _v(node: str) -> str:
-    return f"v({node})"
 
 
 def spice_derivative(activation: str) -> str:
     """``phi'`` of ``activation`` as an ngspice expression template in ``{x}``.
 
+    The expression lives with the activation (:attr:`Activation.dspice`).
+
     Raises
     ------
     InvalidInputError
-        If no derivative expression is known for the activation.
+        If the activation is unknown.
     """
-    name = get_activation(activation).name
-    try:
-        return SPICE_DERIVATIVES[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"activation {name!r}: no ngspice expression for its derivative "
-            f"(known: {', '.join(sorted(SPICE_DERIVATIVES))})"
-        ) from None
-
-
-def _linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> list[str]:
-    """``sum c_k * expr_k + const`` as chunks (one per physical line).
-
-    Zero terms are omitted and unit coefficients not written.
-    """
-    parts: list[str] = []
-    for c, expr in terms:
-        if c == 0.0:
-            continue
-        term = expr if abs(c) == 1.0 else f"{_num(abs(c))}*{expr}"
-        if not parts:
-            parts.append(f"{'-' if c < 0 else ''}{term}")
-        else:
-            parts.append(f"{'-' if c < 0 else '+'} {term}")
-    if const != 0.0:
-        if not parts:
-            parts.append(_num(const))
-        else:
-            parts.append(f"{'-' if const < 0 else '+'} {_num(abs(const))}")
-    if not parts:
-        return ["0"]
-    return [" ".join(parts[k : k + _TERMS_PER_LINE]) for k in range(0, len(parts), _TERMS_PER_LINE)]
-
-
-def _fan_in(
-    terms: list[tuple[float, str]], const: float, prefix: str
-) -> tuple[list[str], list[str]]:
-    """A long sum split into partial sums of at most ``_MAX_FAN_IN`` terms.
-
-    ngspice differentiates a B source's expression symbolically once per
-    controlling node, so parsing one source of ``n`` terms costs ``O(n^2)``
-    (measured: 16 sources of 512 terms take 1.3 s, 256 sources of 784 terms
-    50 s).  Sums of more than ``_MAX_FAN_IN`` non-zero terms are therefore
-    computed in B sources at partial-sum nodes ``<prefix>_<k>``, whose voltages
-    are then added.  Returns the partial-sum source lines and the chunks of
-    the final expression.
-    """
-    terms = [(c, e) for c, e in terms if c != 0.0]
-    lines: list[str] = []
-    k = 0
-    while len(terms) > _MAX_FAN_IN:
-        partial = []
-        for start in range(0, len(terms), _MAX_FAN_IN):
-            node = f"{prefix}_{k}"
-            k += 1
-            group = terms[start : start + _MAX_FAN_IN]
-            lines += _element(f"B{node} {node} 0 V=", _linear_combination(group))
-            partial.append((1.0, _v(node)))
-        terms = partial
-    return lines, _linear_combination(terms, const)
-
-
-def _element(head: str, chunks: list[str], tail: str = "") -> list[str]:
-    """An element line ``head chunk0`` with continuation lines ``+ chunk_k``."""
-    lines = [f"{head}{chunks[0]}"]
-    lines.extend(f"+ {c}" for c in chunks[1:])
-    if tail:
-        lines[-1] += tail
-    return lines
+    return get_activation(activation).dspice
 
 
 def _listing(keyword: str, items: list[str]) -> list[str]:
@@ -296,152 +207,6 @@ def _header(circuit: Circuit, *, sample: int, level: str, analysis: str, tran: s
         f"* clamped (DC voltage sources): {_clamp_summary(circuit)}",
         "* nodes: x<l>_<i> activity (1 V = 1 unit), e<l>_<i> prediction error, m<l>_<i> prediction",
     ]
-
-
-def _clamps_and_caps(circuit: Circuit, l: int, sample: int) -> list[str]:
-    out = []
-    mask = circuit.clamp.masks[l]
-    c = _num(circuit.hardware.c_F)
-    for i in range(circuit.sizes[l]):
-        x = node_name("x", l, i)
-        if mask[i]:
-            out.append(f"V{x} {x} 0 DC {_num(circuit.x_init[l][sample, i])}")
-        else:
-            out.append(f"C{x} {x} 0 {c}")
-    return out
-
-
-def _springs_and_errors(circuit: Circuit, l: int) -> list[str]:
-    out = []
-    g = circuit.layers[l - 1].g_spring_S
-    mask = circuit.clamp.masks[l]
-    for j in range(circuit.sizes[l]):
-        x, m, e = node_name("x", l, j), node_name("m", l, j), node_name("e", l, j)
-        if not mask[j]:
-            out.append(f"Rs{l}_{j} {x} {m} {_num(1.0 / g[j])}")
-        out.append(f"B{e} {e} 0 V={_v(x)}-{_v(m)}")
-    return out
-
-
-def _behavioural_layer(circuit: Circuit, l: int) -> list[str]:
-    """Prediction sources of layer ``l`` and the feedback currents into layer ``l-1``."""
-    layer = circuit.layers[l - 1]
-    phi = get_activation(layer.activation).spice
-    W, b = circuit.forward_weights(l), circuit.biases(l)
-    acts = [_subst(phi, _v(node_name("x", l - 1, i))) for i in range(circuit.sizes[l - 1])]
-    out = [f"* layer {l}: prediction m{l} = W{l} phi_{l - 1}(x{l - 1}) + b{l}"]
-    for j in range(circuit.sizes[l]):
-        m = node_name("m", l, j)
-        partial, chunks = _fan_in(list(zip(W[j], acts)), b[j], f"pm{l}_{j}")
-        out += partial
-        out += _element(f"B{m} {m} 0 V=", chunks)
-    out.append(f"* layer {l}: springs pi*g0 (free units) and error nodes")
-    out += _springs_and_errors(circuit, l)
-    out += _feedback_currents(circuit, l, _behavioural_feedback_sums(circuit, l))
-    return out
-
-
-def _behavioural_feedback_sums(circuit: Circuit, l: int) -> dict[int, tuple[list[str], list[str]]]:
-    """Per free unit ``i`` of layer ``l-1``: partial-sum lines and ``sum_j Wfb_ij pi_j v(e_j)``."""
-    Wfb, pi = circuit.feedback_weights(l), circuit.precisions(l)
-    errs = [_v(node_name("e", l, j)) for j in range(circuit.sizes[l])]
-    free = np.flatnonzero(~circuit.clamp.masks[l - 1])
-    return {int(i): _fan_in(list(zip(Wfb[i] * pi, errs)), 0.0, f"pf{l - 1}_{i}") for i in free}
-
-
-def _feedback_currents(
-    circuit: Circuit, l: int, sums: dict[int, tuple[list[str], list[str]]]
-) -> list[str]:
-    """B current sources ``g0 phi'(x) * sum`` injected into the free units of layer ``l-1``.
-
-    ``sums[i]`` holds the lines of any partial-sum sources and the sum's expression chunks.
-    """
-    if not sums:
-        return []
-    layer = circuit.layers[l - 1]
-    dphi = spice_derivative(layer.activation)
-    g0 = _num(circuit.hardware.g0_S)
-    out = [f"* feedback into free units of layer {l - 1}: g0 phi_{l - 1}'(x) (Wfb{l} pi{l} e{l})"]
-    for i, (partial, chunks) in sums.items():
-        out += partial
-        x = node_name("x", l - 1, i)
-        d = _subst(dphi, _v(x))
-        gain = g0 if d == "1" else f"{g0}*{d}"
-        out += _element(f"Bf{x} 0 {x} I={gain}*(", chunks, ")")
-    return out
-
-
-def _crossbar_cells(kind: str, row_node: str, cells: list[tuple[float, float, str, str, str]]):
-    """Resistors ``1/G`` from column nodes to a row node; zero cells are skipped.
-
-    Each cell is ``(G+, G-, column+, column-, id)``; the resistors are named
-    ``R<kind>p<id>`` and ``R<kind>n<id>``.
-    """
-    out = []
-    for gp, gn, col_p, col_n, cid in cells:
-        if gp > _G_MIN:
-            out.append(f"R{kind}p{cid} {col_p} {row_node} {_num(1.0 / gp)}")
-        if gn > _G_MIN:
-            out.append(f"R{kind}n{cid} {col_n} {row_node} {_num(1.0 / gn)}")
-    return out
-
-
-def _crossbar_layer(circuit: Circuit, l: int) -> list[str]:
-    """Forward and feedback crossbars of layer ``l`` with their drivers and readouts."""
-    layer = circuit.layers[l - 1]
-    phi = get_activation(layer.activation).spice
-    rt = _num(1.0 / circuit.g_unit(l))
-    n_in, n_out = circuit.sizes[l - 1], circuit.sizes[l]
-    fp, fn = layer.forward.g_pos_S, layer.forward.g_neg_S
-    bp, bn = layer.bias.g_pos_S, layer.bias.g_neg_S
-    out = [f"* layer {l}: forward crossbar columns a{l - 1} = phi_{l - 1}(x{l - 1}), an = -a"]
-    for i in range(n_in):
-        a, an = node_name("a", l - 1, i), node_name("an", l - 1, i)
-        out.append(f"B{a} {a} 0 V={_subst(phi, _v(node_name('x', l - 1, i)))}")
-        out.append(f"B{an} {an} 0 V=-{_v(a)}")
-    out.append(
-        f"* layer {l}: forward rows r{l} at virtual ground; m{l} = I(Vr)/g_unit = W{l} a + b{l}"
-    )
-    for j in range(n_out):
-        r, m = node_name("r", l, j), node_name("m", l, j)
-        out.append(f"V{r} {r} 0 DC 0")
-        cells = [
-            (fp[j, i], fn[j, i], f"a{l - 1}_{i}", f"an{l - 1}_{i}", f"{l}_{j}_{i}")
-            for i in range(n_in)
-        ]
-        out += _crossbar_cells("w", r, cells)
-        out += _crossbar_cells("b", r, [(bp[j], bn[j], "one", "onen", f"{l}_{j}")])
-        out.append(f"H{m} {m} 0 V{r} {rt}")
-    out.append(f"* layer {l}: springs pi*g0 (free units) and error nodes")
-    out += _springs_and_errors(circuit, l)
-
-    free = np.flatnonzero(~circuit.clamp.masks[l - 1])
-    if free.size == 0:
-        return out
-    pi = circuit.precisions(l)
-    kp, kn = layer.feedback.g_pos_S, layer.feedback.g_neg_S
-    out.append(f"* layer {l}: feedback crossbar columns u{l} = pi{l} e{l}, un = -u")
-    for j in range(n_out):
-        u, un = node_name("u", l, j), node_name("un", l, j)
-        out.append(f"B{u} {u} 0 V={_num(pi[j])}*{_v(node_name('e', l, j))}")
-        out.append(f"B{un} {un} 0 V=-{_v(u)}")
-    out.append(
-        f"* layer {l}: feedback rows f{l - 1} at virtual ground (free units of layer {l - 1}); "
-        f"s{l - 1} = I(Vf)/g_unit = Wfb{l} u"
-    )
-    sums = {}
-    for i in free:
-        i = int(i)
-        f, s = node_name("f", l - 1, i), node_name("s", l - 1, i)
-        out.append(f"V{f} {f} 0 DC 0")
-        cells = [
-            (kp[i, j], kn[i, j], f"u{l}_{j}", f"un{l}_{j}", f"{l}_{i}_{j}") for j in range(n_out)
-        ]
-        out += _crossbar_cells("k", f, cells)
-        out.append(f"H{s} {s} 0 V{f} {rt}")
-        sums[i] = ([], [_v(s)])
-    out += _feedback_currents(circuit, l, sums)
-    return out
 
 
 def _check_positive(name: str, v) -> None:
@@ -552,15 +317,7 @@ def write_netlist(
 
     lines = _header(circuit, sample=sample, level=level, analysis=analysis, tran=tran)
     lines.append("")
-    if level == "crossbar":
-        lines.append("* bias column drive: 1 V and its inverse")
-        lines.append("Vone one 0 DC 1")
-        lines.append("Vonen onen 0 DC -1")
-    for l in range(circuit.n_layers + 1):
-        lines.append(f"* layer {l}: activity nodes (capacitor C if free, DC source if clamped)")
-        lines += _clamps_and_caps(circuit, l, sample)
-    for l in range(1, circuit.n_layers + 1):
-        lines += (_crossbar_layer if level == "crossbar" else _behavioural_layer)(circuit, l)
+    lines += circuit.inventory(level).spice_lines(sample)
 
     free_x = [
         (node_name("x", l, i), circuit.x_init[l][sample, i])
