@@ -83,6 +83,8 @@ def train_sgd(
 def main(argv: list[str] | None = None) -> int:
     """Run the demo and print its report; returns the exit status.
 
+    Long because it is the demo's script, one printed section after another.
+
     Over 80 lines: a script, read top to bottom (arguments, then sections 1 and 2;
     section 3 is :func:`_circuit_report`).
     """

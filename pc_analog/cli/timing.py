@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from pc_analog.cli._common import (
     positive_float,
     positive_int,
 )
-from pc_analog.errors import BackendUnavailableError, ConvergenceWarning
+from pc_analog.errors import BackendUnavailableError
 
 __all__ = ["add_parser", "run"]
 
@@ -68,23 +67,21 @@ def run(args) -> int:
     spec = load_analog_spec(args.hardware)
     digital = tuple(load_digital_spec(d) for d in (args.digital or ["gpu-a100"]))
     x0, y, source = _bench_inputs(net, args.batch, args.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        report = timing_report(
-            net,
-            x0,
-            y,
-            analog=spec,
-            digital=digital,
-            inertial=args.inertial,
-            damping_ratio=args.damping_ratio,
-            band=args.settle_band,
-            measure_cpu=not args.no_cpu,
-            repeats=args.repeats,
-            throughput_batch=args.throughput_batch,
-            seed=args.seed,
-            progress=not args.json and sys.stderr.isatty(),
-        )
+    report = timing_report(
+        net,
+        x0,
+        y,
+        analog=spec,
+        digital=digital,
+        inertial=args.inertial,
+        damping_ratio=args.damping_ratio,
+        band=args.settle_band,
+        measure_cpu=not args.no_cpu,
+        repeats=args.repeats,
+        throughput_batch=args.throughput_batch,
+        seed=args.seed,
+        progress=not args.json and sys.stderr.isatty(),
+    )
     if args.json:
         out = report.to_dict()
         out["config"]["inputs"] = source

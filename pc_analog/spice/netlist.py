@@ -232,6 +232,9 @@ def write_netlist(
 ) -> str:
     """One sample of ``circuit`` as an ngspice netlist (the deck's text).
 
+    Long because of its docstring (every option of the deck) and the validation of its
+    keyword arguments; the text itself comes from the circuit's inventory.
+
     Parameters
     ----------
     circuit : Circuit

@@ -186,7 +186,7 @@ def _parse_ascii_values(
 def _parse_one_plot(buf: bytes, pos: int) -> tuple[RawPlot, int]:
     """One plot of a raw file from byte ``pos``: ``(plot, position after it)``.
 
-    Over 80 lines because the header, the variable list and the binary or ASCII
+    Long because the header, the variable list and the binary or ASCII
     values are one sequential read whose every step checks the previous one's
     counts; split, the pieces would pass the half-parsed state between them.
     """

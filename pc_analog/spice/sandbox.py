@@ -139,7 +139,7 @@ def _check_text(
 
     Two passes over the same lines: physical lines for commands (control blocks,
     ``*#`` lines, shell words), logical lines (``+`` continuations joined) for the
-    files ``.include``/``.lib`` read.  Kept as one function (over 80 lines) because
+    files ``.include``/``.lib`` read.  Long because it is kept as one function:
     both passes share the line lists, the refusal hint and the rewritten output,
     and a reviewer of a sandbox should read every rule in one place.
     """

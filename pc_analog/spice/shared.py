@@ -53,7 +53,7 @@ _SHARED_FAILURE: str | None = None  # why the shared library cannot be used (fin
 def _make_shared_class():
     """Define the PySpice subclass (PySpice is imported here, not at module import).
 
-    Over 80 lines because it is one class definition (the callbacks ngspice calls
+    Long because it is one class definition (the callbacks ngspice calls
     and the few commands this package sends), which must be created lazily.
     """
     from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
