@@ -281,6 +281,15 @@ def test_default_t_stop_follows_the_slowest_mode():
     assert default_t_stop(c) == pytest.approx(math.log(1e9) / lam_min * c.tau_s, rel=0.03)
 
 
+def test_default_t_stop_of_a_single_square_layer():
+    """One layer of n -> n units: every Hessian block is filled and of one shape (numpy
+    once read them as a 4-D array and ``settle --backend ngspice`` crashed)."""
+    pi = 0.5  # slow enough that t_stop is not clipped at its 10 tau floor
+    net = Network((np.eye(2),), (np.zeros(2),), (pi,), ("linear",))
+    c = compile_network(net, [0.1, 0.2])  # the output is free: H = pi I on it
+    assert default_t_stop(c) == pytest.approx(math.log(1e9) / pi * c.tau_s, rel=0.03)
+
+
 @needs_ngspice
 def test_indefinite_start_still_gets_a_settling_run(tmp_path):
     """A start where the Hessian is indefinite: t_stop from its Gauss-Newton part."""

@@ -117,11 +117,13 @@ def _listing(keyword: str, items: list[str]) -> list[str]:
 
 def _lambda_min(diag, upper, free: np.ndarray) -> float:
     """Smallest eigenvalue of the block-tridiagonal matrix restricted to ``free``."""
-    blocks = [[None] * len(diag) for _ in diag]
+    # An object array: a nested list of equal-shaped blocks (one layer of n -> n units)
+    # would be read by numpy as one 4-D number array, which bmat refuses.
+    blocks = np.empty((len(diag), len(diag)), dtype=object)
     for l, D in enumerate(diag):
-        blocks[l][l] = D[0]
+        blocks[l, l] = D[0]
     for l, U in enumerate(upper):
-        blocks[l][l + 1], blocks[l + 1][l] = U[0], U[0].T
+        blocks[l, l + 1], blocks[l + 1, l] = U[0], U[0].T
     H = sparse.bmat(blocks, format="csr")[free][:, free]
     if H.shape[0] <= _DENSE_EIG_MAX:
         return float(np.linalg.eigvalsh(H.toarray())[0])
