@@ -18,7 +18,8 @@ from scipy.optimize import brentq
 
 import pc_analog as pa
 import pc_analog.solvers.equilibrium as eq_mod
-from pc_analog.hardware.devices import PRESETS, _quantize
+from pc_analog.hardware.device_arrays import _quantize
+from pc_analog.hardware.devices import PRESETS
 
 PI1, PI2, B1, W2 = 1.0, 4.0, 0.5, 3.0  # x1 free between input (0) and target y
 

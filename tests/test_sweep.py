@@ -515,7 +515,9 @@ def test_timing_counts_the_points_devices_not_ideal_pairs():
     row = run_point(p, (0, 1), ("timing",))
     assert row["device"] == "rram"
     pairs = 2 * (3 * 3) + 2 * 3  # weights, biases
-    forward_and_bias, feedback = pairs, 2 * (3 * 3)
+    # feedback cells exist only into free units (the inventory's rule): layer 2's into
+    # the free hidden layer; layer 1's would feed the clamped input
+    forward_and_bias, feedback = pairs, 3 * 3
     assert row["analog.devices.crossbar_cells"] == 2 * (forward_and_bias + feedback)
 
 
