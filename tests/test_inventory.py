@@ -123,47 +123,82 @@ def _rule_counts(c: Circuit, level: str) -> dict[str, int]:
     return n
 
 
-_CELL = re.compile(r"^R([wbk])([pn])(\S+) (\S+) (\S+) ")
+_CELL = re.compile(r"^R([wbk])([pn])(\S+)$")
+
+
+def _flatten(text: str) -> list[list[str]]:
+    """The deck's element lines with every subcircuit instance expanded (recursively):
+    tokens of each primitive element, named ``<instance>.<element>``, its ports mapped
+    to the instance's nodes."""
+    subckts: dict[str, tuple[list[str], list[list[str]]]] = {}
+    top: list[list[str]] = []
+    body = None
+    for ln in text.splitlines():
+        if not ln or ln[0] in "*+":
+            continue
+        w = ln.split()
+        if w[0].lower() == ".subckt":
+            body = []
+            subckts[w[1]] = ([t for t in w[2:] if "=" not in t], body)
+        elif w[0].lower() == ".ends":
+            body = None
+        elif ln[0] != ".":
+            (top if body is None else body).append(w)
+
+    def expand(w, prefix, ports):
+        if w[0][0] in "Xx":
+            nodes = [t for t in w[1:] if "=" not in t]
+            names, inner = subckts[nodes[-1]]
+            assert len(names) == len(nodes) - 1, w
+            sub = {n: ports.get(v, v) for n, v in zip(names, nodes[:-1])}
+            for b in inner:
+                yield from expand(b, f"{prefix}{w[0]}.", sub)
+        else:
+            yield [prefix + w[0]] + [ports.get(t, t) for t in w[1:3]] + w[3:]
+
+    return [e for w in top for e in expand(w, "", {})]
 
 
 def _parse_netlist(text: str) -> tuple[Counter, int, set]:
     """Element counts by kind, amplifiers and the crossbar cells ``(role, side, col, row)``,
-    read from the deck's element lines alone."""
+    read from the deck's element lines alone, every cell instance expanded into the
+    primitives of its ``.subckt`` definition (classified by what they connect)."""
     n: Counter = Counter()
     amps = 0
     cells = set()
-    for ln in text.splitlines():
-        if not ln or ln[0] in "*.+":
-            continue
-        name, a, b = ln.split()[:3]
-        if name[0] in "BH" and not re.match(r"^Bp[mf]\d", name):
-            amps += 1  # a controlled source; partial sums belong to their element
-        if name[0] == "C":
+    for w in _flatten(text):
+        name, a, b = w[:3]
+        kind = name.rsplit(".", 1)[-1][0]
+        ln = " ".join(w)
+        if kind == "H" or (kind == "B" and not re.match(r"^(p[mf]|s)\d", a)):
+            amps += 1  # a controlled source; B sources of (partial) sums belong to their element
+        if kind == "C":
+            assert re.match(r"^x\d+_\d+$", a) and b == "0", ln
             n["capacitors"] += 1
-        elif re.match(r"^Vx\d", name):
+        elif kind == "V" and re.match(r"^x\d", a):
             n["clamps"] += 1
-        elif name == "Vone":
+        elif kind == "V" and a == "one":
             n["bias_drives"] += 1
-        elif re.match(r"^V[rf]\d", name):
+        elif kind == "V" and re.match(r"^[rf]\d", a):
             n["virtual_grounds"] += 1
-        elif name.startswith("Rs"):
-            assert a.startswith("x") and b == "m" + a[1:], ln  # x<l>_<j> -- m<l>_<j>
+        elif kind == "R" and re.match(r"^x\d", a):
+            assert b == "m" + a[1:], ln  # x<l>_<j> -- m<l>_<j>
             n["springs"] += 1
-        elif (m := _CELL.match(ln)) is not None:
+        elif kind == "R" and (m := _CELL.match(name)) is not None:
             n["crossbar_cells"] += 1
-            cells.add((m.group(1), m.group(2), m.group(4), m.group(5)))
-        elif re.match(r"^Bm\d", name):
+            cells.add((m.group(1), m.group(2), a, b))
+        elif kind == "B" and re.match(r"^m\d", a):
             n["predictions"] += 1
-        elif re.match(r"^Be\d", name):
+        elif kind == "B" and re.match(r"^e\d", a):
             n["error_buffers"] += 1
-        elif re.match(r"^Bfx\d", name):
-            assert a == "0" and b == name[2:], ln  # current into its own free node
+        elif kind == "B" and a == "0":
+            assert re.match(r"^x\d", b) and name.startswith("Xf" + b + "."), ln  # own node
             n["feedback_sources"] += 1
-        elif re.match(r"^B[au]\d", name):
+        elif kind == "B" and re.match(r"^[au]\d", a):
             n["column_drivers"] += 1
-        elif name[0] == "H":
+        elif kind == "H":
             n["row_readouts"] += 1
-        elif not re.match(r"^(B[au]n\d|Bp[mf]\d|Vonen$)", name):
+        elif not (kind == "B" and re.match(r"^([au]n|p[mf]|s)\d", a)) and a != "onen":
             raise AssertionError(f"unclassified element line: {ln}")
     return n, amps, cells
 

@@ -37,6 +37,7 @@ from pc_analog.spice.netlist import (
     spice_derivative,
     write_netlist,
 )
+from pc_analog.spice.sandbox import strip_run_commands
 
 REPO = Path(__file__).resolve().parent.parent
 NETLISTS = REPO / "netlists"
@@ -89,10 +90,17 @@ def _read_raw(path: Path) -> dict[str, np.ndarray]:
 
 
 def run_ngspice(text: str, tmp_path: Path) -> dict[str, np.ndarray]:
-    """``ngspice -b -r out.raw deck.cir`` in an empty directory; the raw file's vectors."""
+    """``ngspice -b -r out.raw deck.cir`` in an empty directory; the raw file's vectors.
+
+    The deck's own ``*#`` run commands (print and quit, for a plain ``ngspice -b``)
+    are removed first, as pc-analog's runner does; tests/test_designer_netlists.py
+    runs decks with them.
+    """
     wd = Path(tmp_path) / f"run{len(list(Path(tmp_path).glob('run*')))}"
     wd.mkdir()
-    (wd / "deck.cir").write_text(text, encoding="utf-8")
+    stripped = strip_run_commands(text)
+    assert "\n*# " not in stripped
+    (wd / "deck.cir").write_text(stripped, encoding="utf-8")
     proc = subprocess.run(
         [NGSPICE, "-b", "-r", "out.raw", "deck.cir"],
         cwd=wd,
@@ -319,8 +327,15 @@ def test_names_and_header_follow_spec():
         assert re.search(r"^\* hardware: C = 3e-12 F, g0 = 2e-06 S, g_unit = 4e-05 S$", text, re.M)
         assert "* clamped (DC voltage sources): layer 0 all 3; layer 2 all 2" in lines
         assert text.endswith(".end\n") and ".control" not in text
-        # every x and e node is an element terminal and saved
-        terminals = {tok for ln in lines if ln[:1].isalpha() for tok in ln.split()[1:3]}
+        # every x and e node is an element terminal (a top-level node: a port of a cell
+        # instance, every token before the cell's name) and saved
+        top = [ln.split() for ln in lines if ln[:1].isalpha()]
+        terminals = {
+            tok
+            for w in top
+            for tok in (w[1:-1] if w[0][0] == "X" else w[1:3])
+            if "=" not in tok
+        }
         saved = set(
             re.findall(r"v\((\w+)\)", " ".join(ln for ln in lines if ln.startswith(".save")))
         )
@@ -335,9 +350,11 @@ def test_names_and_header_follow_spec():
 def test_clamped_units_are_sources_and_free_units_capacitors():
     c = random_circuit("tanh", True)
     text = write_netlist(c, analysis="op")
-    assert f"\nVx0_1 x0_1 0 DC {float(c.x_init[0][0, 1])!r}\n" in text
-    assert re.search(r"^Cx1_2 x1_2 0 1e-12$", text, re.M)
-    assert not re.search(r"^Rs3_", text, re.M)  # no spring on a clamped output
+    assert f"\nVx0_1 x0_1 0 DC {float(c.x_init[0][0, 1]):.10g}\n" in text
+    assert re.search(r"^Rs2_2 x2_2 m2_2 \{1/\(2\*g0\)\}\nXx2_2 x2_2 m2_2 e2_2 pc_unit$", text, re.M)
+    assert re.search(r"^\.param C=1e-12 g0=1e-06 g_unit=1e-05$", text, re.M)
+    assert not re.search(r"^Xx3_", text, re.M)  # no spring on a clamped output
+    assert re.search(r"^Vx3_0 x3_0 0 DC \S+\nXe3_0 x3_0 m3_0 e3_0 pc_error$", text, re.M)
     assert ".nodeset v(x1_0)=" in text and ".ic" not in text and ".tran" not in text
 
 
@@ -348,17 +365,21 @@ def test_deterministic_and_linear_in_size():
 
     for level in ("behavioural", "crossbar"):
         assert text(12, level) == text(12, level)
-        small, big = text(12, level), text(24, level)  # 4x the weights
-        assert 2 <= big.count("\n") / small.count("\n") <= 8
+        small, big = text(12, level), text(24, level)  # 4x the weights, 2x the units
+        # an expression is one line (PySpice's parser), so lines follow the units (and
+        # crossbar cells), characters the weights
+        assert 1.5 <= big.count("\n") / small.count("\n") <= 8
         assert 2 <= len(big) / len(small) <= 8
 
 
-def test_numbers_reproduce_the_ir_exactly():
+def test_numbers_reproduce_the_ir_to_ten_digits():
+    """A cell is ``R = 1/(w*g_unit)`` with ``w = G/g_unit`` to 10 significant digits."""
     c = random_circuit("sigmoid", False)
     text = write_netlist(c, level="crossbar", analysis="op")
     g = c.layers[0].forward.g_pos_S[1, 0]
-    r = re.search(r"^Rwp1_1_0 a0_0 r1_1 (\S+)$", text, re.M)
-    assert r and float(r.group(1)) == 1.0 / g
+    r = re.search(r"^Rwp1_1_0 a0_0 r1_1 \{1/\((\S+)\*g_unit\)\}$", text, re.M)
+    assert r and r.group(1) == f"{g / c.hardware.g_unit_S:.10g}"
+    assert float(r.group(1)) * c.hardware.g_unit_S == pytest.approx(g, rel=5e-10, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -482,8 +503,8 @@ def test_cli_compile_without_input_clamps_zeros(tmp_path, capsys):
     out = tmp_path / "out.cir"
     assert cli_main(["compile", str(_net_file(tmp_path)), "-o", str(out)]) == 0
     text = out.read_text()
-    assert all(f"Vx0_{i} x0_{i} 0 DC 0.0" in text for i in range(3))
-    assert "Vx2_0" not in text and "Cx2_0 x2_0 0" in text
+    assert all(f"Vx0_{i} x0_{i} 0 DC 0\n" in text for i in range(3))
+    assert "Vx2_0" not in text and "Xx2_0 x2_0 m2_0 e2_0 pc_unit" in text
 
 
 @pytest.mark.parametrize(

@@ -34,28 +34,41 @@ def _n(kind: str, l: int, i: int) -> str:
     return f"{kind}{l}_{i}"
 
 
-def _activity(circuit: Circuit, l: int) -> Group:
-    mask = circuit.clamp.masks[l]
+def _inputs(circuit: Circuit) -> Group:
+    """Layer 0: a capacitor ``C`` on a free unit, a DC source on a clamped one."""
+    mask = circuit.clamp.masks[0]
     c = circuit.hardware.c_F
     els = tuple(
-        ClampSource(l, i) if mask[i] else NodeCapacitor(_n("x", l, i), c)
-        for i in range(circuit.sizes[l])
+        ClampSource(0, i) if mask[i] else NodeCapacitor(_n("x", 0, i), c)
+        for i in range(circuit.sizes[0])
     )
-    return Group(f"layer {l}: activity nodes (capacitor C if free, DC source if clamped)", els)
+    return Group("layer 0: activity nodes (capacitor C if free, DC source if clamped)", els)
 
 
-def _springs_and_errors(circuit: Circuit, l: int) -> Group:
+def _units(circuit: Circuit, l: int) -> Group:
+    """Layer ``l >= 1``: a free unit is one ``pc_unit`` cell (capacitor, spring, error
+    buffer); a clamped unit is a DC source and a ``pc_error`` cell."""
     g = circuit.layers[l - 1].g_spring_S
     mask = circuit.clamp.masks[l]
-    els = []
+    c = circuit.hardware.c_F
+    els: list = []
     for j in range(circuit.sizes[l]):
-        if not mask[j]:
-            els.append(Spring(l, j, float(g[j])))
-        els.append(ErrorBuffer(l, j))
-    return Group(f"layer {l}: springs pi*g0 (free units) and error nodes", tuple(els))
+        if mask[j]:
+            els += [ClampSource(l, j), ErrorBuffer(l, j)]
+        else:
+            els += [
+                NodeCapacitor(_n("x", l, j), c, in_unit=True),
+                Spring(l, j, float(g[j])),
+                ErrorBuffer(l, j, in_unit=True),
+            ]
+    title = (
+        f"layer {l}: units (free: spring pi*g0 and pc_unit = C + error buffer; "
+        "clamped: DC source and pc_error)"
+    )
+    return Group(title, tuple(els))
 
 
-def _cells(role: str, row: str, gp, gn, cols_p, cols_n, ids) -> list[CrossbarCell]:
+def _cells(role: str, row: str, gp, gn, cols_p, cols_n, ids, l: int) -> list[CrossbarCell]:
     """The cells feeding ``row``: for each column ``k``, its ``G+`` side then its ``G-``
     side, each only where positive (``G > G_MIN``)."""
     out = []
@@ -63,9 +76,9 @@ def _cells(role: str, row: str, gp, gn, cols_p, cols_n, ids) -> list[CrossbarCel
     gp, gn = gp.tolist(), gn.tolist()
     for k in np.flatnonzero(np.logical_or(pos, neg)).tolist():
         if pos[k]:
-            out.append(CrossbarCell(role, "+", ids[k], cols_p[k], row, gp[k]))
+            out.append(CrossbarCell(role, "+", ids[k], cols_p[k], row, gp[k], l))
         if neg[k]:
-            out.append(CrossbarCell(role, "-", ids[k], cols_n[k], row, gn[k]))
+            out.append(CrossbarCell(role, "-", ids[k], cols_n[k], row, gn[k], l))
     return out
 
 
@@ -88,7 +101,7 @@ def _behavioural_layer(circuit: Circuit, l: int) -> list[Group]:
     preds = tuple(PredictionSource(l, j, W[j], float(b[j]), act) for j in range(circuit.sizes[l]))
     groups = [
         Group(f"layer {l}: prediction m{l} = W{l} phi_{l - 1}(x{l - 1}) + b{l}", preds),
-        _springs_and_errors(circuit, l),
+        _units(circuit, l),
     ]
     Wfb, pi = circuit.feedback_weights(l), circuit.precisions(l)
     errs = tuple(_n("e", l, j) for j in range(circuit.sizes[l]))
@@ -115,9 +128,9 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
         r = _n("r", l, j)
         rows.append(VirtualGround(r))
         ids = [f"{l}_{j}_{i}" for i in range(n_in)]
-        rows += _cells("w", r, fp[j], fn[j], a_cols, an_cols, ids)
-        rows += _cells("b", r, bp[j : j + 1], bn[j : j + 1], ["one"], ["onen"], [f"{l}_{j}"])
-        rows.append(RowReadout(r, _n("m", l, j), g_unit))
+        rows += _cells("w", r, fp[j], fn[j], a_cols, an_cols, ids, l)
+        rows += _cells("b", r, bp[j : j + 1], bn[j : j + 1], ["one"], ["onen"], [f"{l}_{j}"], l)
+        rows.append(RowReadout(r, _n("m", l, j), g_unit, l))
     groups = [
         Group(
             f"layer {l}: forward crossbar columns a{l - 1} = phi_{l - 1}(x{l - 1}), an = -a", cols
@@ -126,7 +139,7 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
             f"layer {l}: forward rows r{l} at virtual ground; m{l} = I(Vr)/g_unit = W{l} a + b{l}",
             tuple(rows),
         ),
-        _springs_and_errors(circuit, l),
+        _units(circuit, l),
     ]
     free = np.flatnonzero(~circuit.clamp.masks[l - 1])
     if free.size == 0:
@@ -147,8 +160,8 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
         f, s = _n("f", l - 1, i), _n("s", l - 1, i)
         frows.append(VirtualGround(f))
         ids = [f"{l}_{i}_{j}" for j in range(n_out)]
-        frows += _cells("k", f, kp[i], kn[i], u_cols, un_cols, ids)
-        frows.append(RowReadout(f, s, g_unit))
+        frows += _cells("k", f, kp[i], kn[i], u_cols, un_cols, ids, l)
+        frows.append(RowReadout(f, s, g_unit, l))
         inputs[i] = (np.ones(1), (s,))
     groups.append(
         Group(
@@ -165,7 +178,7 @@ def build_groups(circuit: Circuit, level: str) -> list[Group]:
     groups = []
     if level == "crossbar":
         groups.append(Group("bias column drive: 1 V and its inverse", (BiasDrive(),)))
-    groups += [_activity(circuit, l) for l in range(circuit.n_layers + 1)]
+    groups.append(_inputs(circuit))
     layer = _crossbar_layer if level == "crossbar" else _behavioural_layer
     for l in range(1, circuit.n_layers + 1):
         groups += layer(circuit, l)

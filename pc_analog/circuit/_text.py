@@ -1,22 +1,29 @@
-"""SPICE text primitives shared by the element kinds (numbers, sums, continuation lines).
+"""SPICE text primitives shared by the element kinds (numbers, sums, subcircuits).
 
 ngspice parses a B source in time quadratic in its number of controlling nodes, so a
 long sum is split into partial sums (:func:`fan_in`).  Numbers are written with
-Python's shortest round-trip ``repr``: a deck reproduces the IR exactly and the text
-is deterministic.
+:data:`SIG_DIGITS` significant digits: no float-repr noise (``1e-21``, not
+``1.0000000000000001e-21``), deterministic text, and a rounding (5e-11 relative) far
+below what the agreement tests resolve (ngspice vs the equilibrium solver to 1e-6).
+An expression is one physical line without blanks: PySpice's ``SpiceParser`` joins a
+``+`` continuation with a blank and reads an element's ``V=...`` only up to the first
+blank, so a blank would silently truncate the expression there.
 """
 
 from __future__ import annotations
 
-#: Terms per physical line in long expressions and ``.save``/``.ic`` lists.
+#: Terms per physical line in ``.save``/``.ic`` lists and ``print`` commands.
 TERMS_PER_LINE = 6
 #: Most non-zero terms in one B-source expression (see :func:`fan_in`).
 MAX_FAN_IN = 32
+#: Significant digits of every number in a deck.
+SIG_DIGITS = 10
 
 
 def num(v) -> str:
-    """Shortest round-trip decimal of a float (deterministic, exact)."""
-    return repr(float(v))
+    """``v`` to :data:`SIG_DIGITS` significant digits (``0.5``, ``-1``, ``1e-12``, never ``-0``)."""
+    s = f"{float(v):.{SIG_DIGITS}g}"
+    return "0" if s == "-0" else s
 
 
 def v(node: str) -> str:
@@ -24,8 +31,8 @@ def v(node: str) -> str:
     return f"v({node})"
 
 
-def linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> list[str]:
-    """``sum c_k * expr_k + const`` as chunks (one per physical line).
+def linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> str:
+    """``sum c_k * expr_k + const`` as one expression without blanks.
 
     Zero terms are omitted and unit coefficients not written.
     """
@@ -34,32 +41,13 @@ def linear_combination(terms: list[tuple[float, str]], const: float = 0.0) -> li
         if c == 0.0:
             continue
         term = expr if abs(c) == 1.0 else f"{num(abs(c))}*{expr}"
-        if not parts:
-            parts.append(f"{'-' if c < 0 else ''}{term}")
-        else:
-            parts.append(f"{'-' if c < 0 else '+'} {term}")
+        parts.append(f"{'-' if c < 0 else ('+' if parts else '')}{term}")
     if const != 0.0:
-        if not parts:
-            parts.append(num(const))
-        else:
-            parts.append(f"{'-' if const < 0 else '+'} {num(abs(const))}")
-    if not parts:
-        return ["0"]
-    return [" ".join(parts[k : k + TERMS_PER_LINE]) for k in range(0, len(parts), TERMS_PER_LINE)]
+        parts.append(f"{'-' if const < 0 else ('+' if parts else '')}{num(abs(const))}")
+    return "".join(parts) if parts else "0"
 
 
-def element(head: str, chunks: list[str], tail: str = "") -> list[str]:
-    """An element line ``head chunk0`` with continuation lines ``+ chunk_k``."""
-    lines = [f"{head}{chunks[0]}"]
-    lines.extend(f"+ {c}" for c in chunks[1:])
-    if tail:
-        lines[-1] += tail
-    return lines
-
-
-def fan_in(
-    terms: list[tuple[float, str]], const: float, prefix: str
-) -> tuple[list[str], list[str]]:
+def fan_in(terms: list[tuple[float, str]], const: float, prefix: str) -> tuple[list[str], str]:
     """A long sum split into partial sums of at most :data:`MAX_FAN_IN` terms.
 
     ngspice differentiates a B source's expression symbolically once per
@@ -67,8 +55,7 @@ def fan_in(
     (measured: 16 sources of 512 terms take 1.3 s, 256 sources of 784 terms
     50 s).  Sums of more than ``MAX_FAN_IN`` non-zero terms are therefore
     computed in B sources at partial-sum nodes ``<prefix>_<k>``, whose voltages
-    are then added.  Returns the partial-sum source lines and the chunks of
-    the final expression.
+    are then added.  Returns the partial-sum source lines and the final expression.
     """
     terms = [(c, e) for c, e in terms if c != 0.0]
     lines: list[str] = []
@@ -79,7 +66,13 @@ def fan_in(
             node = f"{prefix}_{k}"
             k += 1
             group = terms[start : start + MAX_FAN_IN]
-            lines += element(f"B{node} {node} 0 V=", linear_combination(group))
+            lines.append(f"B{node} {node} 0 V={linear_combination(group)}")
             partial.append((1.0, v(node)))
         terms = partial
     return lines, linear_combination(terms, const)
+
+
+def subckt(name: str, ports: str, body: list[str], params: str = "") -> list[str]:
+    """A ``.subckt`` definition (``params``: ``name=default`` pairs, ngspice numparam)."""
+    head = f".subckt {name} {ports}" + (f" {params}" if params else "")
+    return [head, *body, ".ends"]

@@ -75,8 +75,15 @@ class Element:
         return total
 
     def spice(self, circuit: Circuit, sample: int) -> list[str]:
-        """The element's lines in the ngspice deck."""
+        """The element's lines in the ngspice deck (instance lines of its subcircuit, if it
+        has one; an element that is part of a multi-element cell writes nothing and its
+        cell's lead element writes the instance)."""
         raise NotImplementedError
+
+    @classmethod
+    def subcircuits(cls, elements) -> dict[str, list[str]]:
+        """The ``.subckt`` definitions (name -> lines) the deck needs for ``elements``."""
+        return {}
 
     def evaluate(self, v: dict, i: dict) -> None:
         """Its constitutive equation: set driven node voltages in ``v`` or add the
@@ -95,6 +102,23 @@ class Element:
         raise NotImplementedError
 
 
+def _g_unit(circuit, layer: int) -> tuple[str, float]:
+    """The ``.param`` name of layer ``layer``'s unit conductance (``g_unit``, or ``gu<l>``
+    for a layer with its own) and its value."""
+    if layer == 0 or circuit.layers[layer - 1].g_unit_S is None:
+        return "g_unit", circuit.hardware.g_unit_S
+    return f"gu{layer}", circuit.g_unit(layer)
+
+
+def g_unit_params(circuit) -> list[str]:
+    """``gu<l>=...`` for every layer with its own unit conductance."""
+    return [
+        f"gu{l}={t.num(layer.g_unit_S)}"
+        for l, layer in enumerate(circuit.layers, start=1)
+        if layer.g_unit_S is not None
+    ]
+
+
 def _add(i: dict, node: str, current) -> None:
     i[node] = i.get(node, 0.0) + current
 
@@ -104,11 +128,18 @@ class NodeCapacitor(Element):
     """``C`` from a free activity node to ground: ``C dx/dt = sum of the currents into x``."""
 
     kind: ClassVar[str] = "capacitors"
+    #: Its line inside the ``pc_unit`` cell (:class:`ErrorBuffer`).
+    CELL: ClassVar[str] = "C1 x 0 {C}"
     node: str
     c_F: float
+    #: Part of a free unit's ``pc_unit`` cell (written by its :class:`ErrorBuffer`).
+    in_unit: bool = False
 
     def spice(self, circuit, sample):
-        return [f"C{self.node} {self.node} 0 {t.num(self.c_F)}"]
+        if self.in_unit:
+            return []
+        c = "{C}" if self.c_F == circuit.hardware.c_F else t.num(self.c_F)
+        return [f"C{self.node} {self.node} 0 {c}"]
 
     def area_m2(self, spec) -> float:
         return self.c_F / spec.cap_density_F_per_m2
@@ -161,8 +192,14 @@ class Spring(Element):
         return _name("x", self.layer, self.index), _name("m", self.layer, self.index)
 
     def spice(self, circuit, sample):
+        """``R = 1/(prec*g0)``, ``prec = g/g0`` the unit's precision.  A top-level line, not
+        part of the ``pc_unit`` cell: PySpice 1.5's parser loses the subcircuit name of an
+        instance line that passes a parameter (``X... pc_unit prec=2``), and the cell
+        would need one per unit."""
         x, m = self._nodes()
-        return [f"Rs{self.layer}_{self.index} {x} {m} {t.num(1.0 / self.g_S)}"]
+        prec = self.g_S / circuit.hardware.g0_S
+        value = "{1/g0}" if t.num(prec) == "1" else f"{{1/({t.num(prec)}*g0)}}"
+        return [f"Rs{self.layer}_{self.index} {x} {m} {value}"]
 
     def evaluate(self, v, i):
         x, m = self._nodes()
@@ -197,8 +234,8 @@ class PredictionSource(Element):
             self.activation.spice_of(t.v(_name("x", l - 1, i))) for i in range(self.weights.size)
         ]
         m = _name("m", l, j)
-        partial, chunks = t.fan_in(list(zip(self.weights, acts)), self.bias, f"pm{l}_{j}")
-        return partial + t.element(f"B{m} {m} 0 V=", chunks)
+        partial, expr = t.fan_in(list(zip(self.weights, acts)), self.bias, f"pm{l}_{j}")
+        return partial + [f"B{m} {m} 0 V={expr}"]
 
     def evaluate(self, v, i):
         l = self.layer
@@ -220,11 +257,24 @@ class ErrorBuffer(Element):
     amplifiers: ClassVar[int] = 1
     layer: int
     index: int
+    #: Part of a free unit: its ``pc_unit`` cell (node capacitor and error buffer).
+    in_unit: bool = False
 
     def spice(self, circuit, sample):
+        """A free unit's ``pc_unit`` cell, or a clamped unit's ``pc_error`` cell."""
         l, j = self.layer, self.index
-        e = _name("e", l, j)
-        return [f"B{e} {e} 0 V={t.v(_name('x', l, j))}-{t.v(_name('m', l, j))}"]
+        x, m, e = _name("x", l, j), _name("m", l, j), _name("e", l, j)
+        if self.in_unit:
+            return [f"X{x} {x} {m} {e} pc_unit"]
+        return [f"X{e} {x} {m} {e} pc_error"]
+
+    @classmethod
+    def subcircuits(cls, elements):
+        out = {"pc_error": t.subckt("pc_error", "x m e", ["B1 e 0 V=v(x)-v(m)"])}
+        if any(e.in_unit for e in elements):
+            body = [NodeCapacitor.CELL, "X1 x m e pc_error"]
+            out["pc_unit"] = t.subckt("pc_unit", "x m e", body)
+        return out
 
     def evaluate(self, v, i):
         l, j = self.layer, self.index
@@ -253,14 +303,28 @@ class FeedbackSource(Element):
     inputs: tuple[str, ...]
 
     def spice(self, circuit, sample):
+        """The ``phi'`` block ``pc_dphi_<act>`` fed by node ``s<l>_<i>``: the crossbar's
+        feedback-row readout, or (behavioural) a B source summing ``c_k v(n_k)``."""
         l, i = self.layer, self.index
         x = _name("x", l, i)
+        cell = f"Xf{x} {x} {{s}} pc_dphi_{self.activation.name}"
+        if len(self.inputs) == 1 and self.coefs[0] == 1.0:
+            return [cell.format(s=self.inputs[0])]
+        s = _name("s", l, i)
         terms = [(c, t.v(n)) for c, n in zip(self.coefs, self.inputs)]
-        partial, chunks = t.fan_in(terms, 0.0, f"pf{l}_{i}")
-        d = self.activation.spice_of(t.v(x), 1)
-        g0 = t.num(self.g0_S)
-        gain = g0 if d == "1" else f"{g0}*{d}"
-        return partial + t.element(f"Bf{x} 0 {x} I={gain}*(", chunks, ")")
+        partial, expr = t.fan_in(terms, 0.0, f"pf{l}_{i}")
+        return partial + [f"B{s} {s} 0 V={expr}", cell.format(s=s)]
+
+    @classmethod
+    def subcircuits(cls, elements):
+        out = {}
+        for e in elements:
+            name = f"pc_dphi_{e.activation.name}"
+            if name not in out:
+                d = e.activation.spice_of("v(x)", 1)
+                gain = "g0" if d == "1" else f"g0*{d}"
+                out[name] = t.subckt(name, "x s", [f"B1 0 x I={gain}*v(s)"])
+        return out
 
     def evaluate(self, v, i):
         x = _name("x", self.layer, self.index)
@@ -307,16 +371,25 @@ class ColumnDriver(Element):
     activation: Activation | None = None
     scale: float = 1.0
 
-    def _expr(self) -> str:
-        if self.role == "forward":
-            return self.activation.spice_of(t.v(self.src))
-        return f"{t.num(self.scale)}*{t.v(self.src)}"
-
     def spice(self, circuit, sample):
+        """Forward: a ``pc_phi_<act>`` cell.  Feedback: two B sources ``u = prec*v(e)`` and
+        ``un = -u`` (a cell would need a parameter per column, see :meth:`Spring.spice`)."""
+        if self.role == "forward":
+            return [f"X{self.col} {self.src} {self.col} {self.coln} pc_phi_{self.activation.name}"]
         return [
-            f"B{self.col} {self.col} 0 V={self._expr()}",
+            f"B{self.col} {self.col} 0 V={t.num(self.scale)}*{t.v(self.src)}",
             f"B{self.coln} {self.coln} 0 V=-{t.v(self.col)}",
         ]
+
+    @classmethod
+    def subcircuits(cls, elements):
+        out = {}
+        for e in elements:
+            name = f"pc_phi_{e.activation.name}" if e.role == "forward" else None
+            if name is not None and name not in out:
+                body = [f"B1 a 0 V={e.activation.spice_of('v(x)')}", "B2 an 0 V=-v(a)"]
+                out[name] = t.subckt(name, "x a an", body)
+        return out
 
     def evaluate(self, v, i):
         x = v[self.src]
@@ -332,10 +405,12 @@ class VirtualGround(Element):
     """A crossbar row held at 0 V by its readout's input; the 0 V source measures its current."""
 
     kind: ClassVar[str] = "virtual_grounds"
+    #: Its line inside the ``pc_row`` cell (:class:`RowReadout`).
+    CELL: ClassVar[str] = "V1 r 0 DC 0"
     node: str
 
     def spice(self, circuit, sample):
-        return [f"V{self.node} {self.node} 0 DC 0"]
+        return []  # part of its row's pc_row cell or lines, written by the RowReadout
 
     def evaluate(self, v, i):
         v[self.node] = 0.0
@@ -364,10 +439,16 @@ class CrossbarCell(Element):
     col: str
     row: str
     g_S: float
+    #: Its layer: the cell scales with that layer's unit conductance (``g_unit`` or ``gu<l>``).
+    layer: int = 0
 
     def spice(self, circuit, sample):
+        """``R = {1/(w*g_unit)}`` with ``w = G/g_unit`` (``gu<l>`` in a layer with its own):
+        scaling ``g_unit`` scales every cell and readout gain together (same weights)."""
         side = "p" if self.sign == "+" else "n"
-        return [f"R{self.role}{side}{self.cid} {self.col} {self.row} {t.num(1.0 / self.g_S)}"]
+        gu, g = _g_unit(circuit, self.layer)
+        value = f"{{1/({t.num(self.g_S / g)}*{gu})}}"
+        return [f"R{self.role}{side}{self.cid} {self.col} {self.row} {value}"]
 
     def evaluate(self, v, i):
         cur = self.g_S * (v[self.col] - v[self.row])
@@ -461,9 +542,23 @@ class RowReadout(Element):
     row: str
     out: str
     g_unit_S: float
+    #: Its layer: the gain follows that layer's unit conductance (``g_unit`` or ``gu<l>``).
+    layer: int = 0
 
     def spice(self, circuit, sample):
-        return [f"H{self.out} {self.out} 0 V{self.row} {t.num(1.0 / self.g_unit_S)}"]
+        """The row's ``pc_row`` cell (its virtual ground and this readout, gain
+        ``1/g_unit``); in a layer with its own ``gu<l>`` the two as top-level lines (a
+        cell would need a parameter, see :meth:`Spring.spice`)."""
+        gu, _ = _g_unit(circuit, self.layer)
+        if gu == "g_unit":
+            return [f"X{self.row} {self.row} {self.out} pc_row"]
+        v = f"V{self.row}"
+        return [f"{v} {self.row} 0 DC 0", f"H{self.out} {self.out} 0 {v} {{1/{gu}}}"]
+
+    @classmethod
+    def subcircuits(cls, elements):
+        body = [VirtualGround.CELL, "H1 out 0 V1 {1/g_unit}"]
+        return {"pc_row": t.subckt("pc_row", "r out", body)}
 
     def evaluate(self, v, i):
         v[self.out] = (1.0 / self.g_unit_S) * i.get(self.row, 0.0)

@@ -4,7 +4,10 @@ Each element kind is a class in :mod:`pc_analog.circuit.elements` (lcapy's model
 in one place,
 
 - its SPICE text (:meth:`Element.spice`, the lines :func:`~pc_analog.spice.netlist.write_netlist`
-  writes);
+  writes, and :meth:`Element.subcircuits`, the ``.subckt`` cells those lines instantiate:
+  ``pc_unit`` (a free unit's capacitor, spring and error buffer), ``pc_error``,
+  ``pc_phi_<act>`` / ``pc_scale`` (crossbar columns), ``pc_row`` (virtual ground and
+  transimpedance readout), ``pc_dphi_<act>`` (the ``phi'`` block));
 - its part of the circuit equations (:meth:`Element.evaluate`): a source sets the
   voltage of the node it drives, a two-terminal conductance adds its current
   ``G (v_a - v_b)`` to the KCL sums of its nodes;
@@ -182,6 +185,16 @@ class Inventory:
             for e in g.elements:
                 out += e.spice(self.circuit, sample)
         return out
+
+    def subcircuit_lines(self) -> list[str]:
+        """The ``.subckt`` definitions the elements' instance lines use (each kind's own,
+        :meth:`Element.subcircuits`), in :data:`KINDS` order, each written once."""
+        defs: dict[str, list[str]] = {}
+        for els in self.by_kind.values():
+            if els:
+                for name, lines in type(els[0]).subcircuits(els).items():
+                    defs.setdefault(name, lines)
+        return [ln for lines in defs.values() for ln in lines]
 
     def evaluate(self, x) -> tuple[dict, dict]:
         """Node voltages and KCL sums at the activity state ``x`` (per layer ``(N, n_l)``).

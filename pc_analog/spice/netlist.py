@@ -49,8 +49,25 @@ ngspice then solves the initial point with the ``.ic`` nodes held, so every
 node (predictions, errors, crossbar rows) starts consistent and the raw file
 holds the ``t = 0`` point (with ``uic`` ngspice 39 writes none).
 
-Numbers are written with Python's shortest round-trip ``repr``, so the deck
-reproduces the IR exactly and the text is deterministic.
+For designers (SPEC section 3): the hardware numbers are ``.param`` cards at the top
+(``C``, ``g0``, ``g_unit``, ``tau = C/g0``, and ``gu<l>`` for a layer with its own unit
+conductance), and every element refers to them (``{C}``, ``{1/(prec*g0)}``,
+``{1/(w*g_unit)}``, ``g0*...``), so editing one ``.param`` changes the whole circuit.
+Cell instances pass no parameters (PySpice 1.5's parser drops the subcircuit name of an
+instance line with ``name=value``), so per-unit numbers (precisions, weights) stay on
+top-level lines.  The repeated cells are ``.subckt`` definitions, one per kind
+(:meth:`~pc_analog.circuit.inventory.Inventory.subcircuit_lines`): replacing one
+definition with a transistor-level cell changes every instance, and the nodes of SPEC
+section 3 (``x<l>_<i>``, ``e<l>_<i>``) stay top-level nodes the instances connect to.
+By default the deck ends with ngspice commands on ``*#`` lines (ngspice runs them as a
+``.control`` block; PySpice's parser and other SPICE readers see comments), so
+``ngspice -b deck.cir`` runs the analysis, prints the settled ``x`` and ``e``
+voltages and exits 0.  pc-analog's own runner removes exactly that block
+(:func:`~pc_analog.spice.sandbox.strip_run_commands`) and reads the raw file instead.
+
+Numbers carry 10 significant digits (:func:`pc_analog.circuit._text.num`): no float
+noise, deterministic text; expressions contain no blanks and stay on one line (PySpice's
+parser would cut them at a blank).
 """
 
 from __future__ import annotations
@@ -64,6 +81,7 @@ from scipy import sparse
 from pc_analog.circuit._text import TERMS_PER_LINE as _TERMS_PER_LINE
 from pc_analog.circuit._text import num as _num
 from pc_analog.circuit._text import v as _v
+from pc_analog.circuit.elements import g_unit_params
 from pc_analog.circuit.ir import Circuit, node_name
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import get_activation
@@ -211,6 +229,47 @@ def _header(circuit: Circuit, *, sample: int, level: str, analysis: str, tran: s
     ]
 
 
+def _params(circuit: Circuit, level: str) -> list[str]:
+    """The ``.param`` cards: the hardware numbers every element refers to."""
+    hw = circuit.hardware
+    lines = [
+        "* hardware parameters: every element refers to these",
+        f".param C={_num(hw.c_F)} g0={_num(hw.g0_S)} g_unit={_num(hw.g_unit_S)}",
+        ".param tau={C/g0}",
+    ]
+    own = g_unit_params(circuit)
+    if level == "crossbar" and own:
+        lines.append("* unit-weight conductance of the layers with their own")
+        lines += _listing(".param", own)
+    return lines
+
+
+def _run_commands(circuit: Circuit, analysis: str) -> list[str]:
+    """``*#`` command lines: run, print every ``x`` and ``e`` node's settled voltage, quit."""
+    at = "[k]" if analysis == "tran" else ""
+    nodes = [
+        f"{_v(node_name('x', l, i))}{at}"
+        for l in range(circuit.n_layers + 1)
+        for i in range(circuit.sizes[l])
+    ]
+    nodes += [
+        f"{_v(node_name('e', l, j))}{at}"
+        for l in range(1, circuit.n_layers + 1)
+        for j in range(circuit.sizes[l])
+    ]
+    lines = [
+        "* ngspice -b runs these *# lines as commands (other SPICE parsers see comments):",
+        "* the analysis, then the settled x and e voltages (end of the transient or .op)",
+        "*# set numdgt=12",
+        "*# run",
+    ]
+    if analysis == "tran":
+        lines.append("*# let k=length(time)-1")
+    lines += ["*# " + ln for ln in _listing("print", nodes)]
+    lines.append("*# quit")
+    return lines
+
+
 def _check_positive(name: str, v) -> None:
     ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
     if not (ok and math.isfinite(v) and v > 0):
@@ -231,6 +290,7 @@ def write_netlist(
     chgtol: float | None = None,
     trtol: float = 1e-3,
     method: str = "gear",
+    run_commands: bool = True,
 ) -> str:
     """One sample of ``circuit`` as an ngspice netlist (the deck's text).
 
@@ -270,14 +330,19 @@ def write_netlist(
         (relative) of ``exp(-t/tau)`` over 8 time constants.
     method : {"gear", "trap"}
         Integration method.
+    run_commands : bool
+        End the deck with the ``*#`` command lines that make plain ``ngspice -b``
+        run it and print the settled ``x`` and ``e`` voltages (SPEC section 3).
+        pc-analog's runner strips them; ``False`` leaves them out.
 
     Returns
     -------
     str
         The deck: title line (never containing the word "error"),
         :data:`GENERATOR_MARKER`, header comments (sizes, activations, ``C``,
-        ``g0``, ``g_unit``, ``tau = C/g0``, level, sample, clamps), elements,
-        analysis, ``.save`` of every ``x`` and ``e`` node, ``.end``.
+        ``g0``, ``g_unit``, ``tau = C/g0``, level, sample, clamps), ``.param``
+        cards, ``.subckt`` cells, elements, analysis, ``.save`` of every ``x`` and
+        ``e`` node, the run commands, ``.end``.
 
     Raises
     ------
@@ -321,8 +386,14 @@ def write_netlist(
     chgtol = float(chgtol) if chgtol is not None else vntol * hw.c_F
 
     lines = _header(circuit, sample=sample, level=level, analysis=analysis, tran=tran)
+    inventory = circuit.inventory(level)
     lines.append("")
-    lines += circuit.inventory(level).spice_lines(sample)
+    lines += _params(circuit, level)
+    lines.append("")
+    lines.append("* cells: replace a definition to change every instance")
+    lines += inventory.subcircuit_lines()
+    lines.append("")
+    lines += inventory.spice_lines(sample)
 
     free_x = [
         (node_name("x", l, i), circuit.x_init[l][sample, i])
@@ -354,5 +425,7 @@ def write_netlist(
         for j in range(circuit.sizes[l])
     ]
     lines += _listing(".save", saves)
+    if run_commands:
+        lines += _run_commands(circuit, analysis)
     lines.append(".end")
     return "\n".join(lines) + "\n"

@@ -9,8 +9,10 @@ and ``v1#branch`` for source currents.  ngspice's own failures (singular matrix,
 time step too small, parse errors, a transient that stopped short of its end time)
 raise :class:`~pc_analog.errors.BackendError` with the first relevant ngspice line.
 
-Decks are run as they are: untrusted text goes through
-:func:`pc_analog.spice.sandbox.check_netlist` first.
+Decks are run as they are, except that pc-analog's own ``*#`` run commands (written
+for a plain ``ngspice -b deck.cir``) are removed
+(:func:`pc_analog.spice.sandbox.strip_run_commands`): the runners read the raw file.
+Untrusted text goes through :func:`pc_analog.spice.sandbox.check_netlist` first.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInputError
 from pc_analog.spice import shared as _shared
 from pc_analog.spice.raw import find_ngspice_error, run_ngspice_batch
-from pc_analog.spice.sandbox import _has_card, _tran_stop
+from pc_analog.spice.sandbox import _has_card, _tran_stop, strip_run_commands
 from pc_analog.spice.shared import _normalise_name
 
 __all__ = ["SpiceRun", "run_netlist", "run_netlists", "MODES"]
@@ -298,6 +300,7 @@ def run_netlist(
     _check_mode(mode)
     if not (isinstance(timeout_s, (int, float)) and timeout_s > 0 and math.isfinite(timeout_s)):
         raise InvalidInputError(f"timeout_s: must be a positive number, got {timeout_s!r}")
+    text = strip_run_commands(text)  # pc-analog's own "*#" block for plain ngspice -b
     chosen, note = _choose(text, mode)
     t0 = time.perf_counter()
     if chosen == "shared":

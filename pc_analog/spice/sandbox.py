@@ -8,6 +8,11 @@ files outside the netlist's folder.  ``ngspice -b`` executes ``.control`` blocks
 the circuit, so untrusted text must pass this check before either runner
 (:mod:`pc_analog.spice.runner`) sees it.
 
+One block is not refused but removed: the ``*#`` run commands pc-analog itself writes
+at the end of a deck (:func:`strip_run_commands`; run, print node voltages, quit), so a
+deck from ``pc-analog compile`` passes the check, and what the check returns (and the
+runner runs) contains no command at all.
+
 The small readers of netlist text (SPICE numbers, logical lines, the ``.tran`` stop
 time, whether a card is present) live here too; the runner uses them to judge what
 ngspice returned.
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from pc_analog.errors import InvalidInputError
 
-__all__ = ["check_netlist"]
+__all__ = ["check_netlist", "strip_run_commands"]
 
 
 # =========================================================================== netlist text
@@ -92,6 +97,49 @@ def _tran_stop(text: str) -> float | None:
 
 def _has_card(text: str, card: str) -> bool:
     return any(_strip(ln).split()[:1] == [card] for ln in _physical_lines(text))
+
+
+# =========================================================================== run commands
+
+# Exactly the block pc_analog.spice.netlist writes (after "*#", lower case, blanks as
+# written): nothing in it reads or writes a file or leaves ngspice.
+_RUN_BLOCK = re.compile(
+    r"set numdgt=\d+\nrun\n(?:let k=length\(time\)-1\n)?"
+    r"(?:print(?: v\([a-z0-9_]+\)(?:\[k\])?)+\n)+quit"
+)
+
+
+def strip_run_commands(text: str) -> str:
+    """``text`` without pc-analog's own ``*#`` run commands (each such line becomes ``*``).
+
+    A run of consecutive ``*#`` lines is removed only when it is exactly the block
+    :func:`~pc_analog.spice.netlist.write_netlist` writes (``set numdgt``, ``run``,
+    the optional ``let k=length(time)-1``, ``print`` of plain node voltages,
+    ``quit``); any other ``*#`` line stays (and :func:`check_netlist` refuses it).
+    pc-analog runs decks itself and reads the raw file, so the block, meant for a
+    plain ``ngspice -b deck.cir``, would only print and quit.
+    """
+    if "*#" not in text:
+        return text
+    lines = _physical_lines(text)
+    out = list(lines)
+    k = 0
+    changed = False
+    while k < len(lines):
+        if not _strip(lines[k]).startswith("*#"):
+            k += 1
+            continue
+        end = k
+        while end < len(lines) and _strip(lines[end]).startswith("*#"):
+            end += 1
+        body = "\n".join(_strip(ln)[2:].strip() for ln in lines[k:end])
+        if _RUN_BLOCK.fullmatch(body):
+            out[k:end] = ["*"] * (end - k)
+            changed = True
+        k = end
+    if not changed:
+        return text
+    return "\n".join(out) + ("\n" if text.endswith(("\n", "\r")) else "")
 
 
 # =========================================================================== safety
@@ -267,7 +315,8 @@ def check_netlist(
     Returns
     -------
     str
-        The deck to run: `text` itself, or, if it includes files, `text` with
+        The deck to run: `text` itself, or `text` without pc-analog's own run
+        commands (:func:`strip_run_commands`) and, if it includes files, with
         every ``.include``/``.lib`` path made absolute (so the deck means the
         same in a scratch directory, in this process, and without ngspice's
         ``sourcepath`` search).  Run this text, not the original.
@@ -295,6 +344,7 @@ def check_netlist(
     root = None
     if folder is not None:
         root = Path(folder).expanduser().resolve()
+    text = strip_run_commands(text)
     return _check_text(
         text,
         where="netlist",

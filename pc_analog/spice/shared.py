@@ -1,11 +1,19 @@
 """ngspice in this process: PySpice's ``NgSpiceShared``, one instance, reused under a lock.
 
 One ngspice per process (the library keeps global state), created on first use
-without any ``.spiceinit``, cleaned (``destroy all``, ``remcirc``) after every run;
+without any ``.spiceinit``, cleaned (``destroy`` of its plots, ``remcirc``) after every run;
 ~2-5 ms fixed cost per run.  A failed load or an ngspice that exited cannot be
 restarted in one process: the reason is kept and later runs go to subprocesses
 (:func:`pc_analog.spice.runner.run_netlist` decides).  PySpice is imported lazily,
 only when this path is first used.
+
+Coexistence with a user's own PySpice in the same process: ngspice's library has one
+global state and PySpice declares its C API on one module-level ``ffi`` (a second
+``NgSpiceShared`` fails with "duplicate declaration of struct ngcomplex"), so there can
+be only one instance.  pc-analog's instance is registered as PySpice's instance 0:
+``NgSpiceShared.new_instance()`` afterwards returns it (a working ``NgSpiceShared``; its
+messages are collected, not judged).  If the user's instance came first, pc-analog does
+not take it over (its callbacks are the user's) and runs its decks as subprocesses.
 """
 
 from __future__ import annotations
@@ -43,6 +51,19 @@ def _normalise_name(name: str) -> str:
     if m:
         return f"{m.group(1)}#branch"
     return name
+
+
+class _UnsupportedVersionFilter(logging.Filter):
+    """Drops PySpice's "Unsupported Ngspice version N" warning, and only that one.
+
+    PySpice 1.5 knows ngspice versions up to 34 and warns for any later one; ngspice 39
+    runs every deck here as the agreement tests check (ngspice vs the equilibrium solver
+    to 1e-6, tests/test_netlist.py and tests/test_ngspice.py), so the warning says
+    nothing to a pc-analog user.  Any other PySpice message passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unsupported Ngspice version")
 
 
 _SHARED_LOCK = threading.Lock()
@@ -181,18 +202,20 @@ def _shared_instance():
         _SHARED_FAILURE = f"the ngspice shared library cannot be loaded ({'; '.join(errors)})"
         raise _SharedUnavailable(_SHARED_FAILURE)
     cls.LIBRARY_PATH = lib
-    pylog = logging.getLogger("PySpice")
-    old_level = pylog.level
-    pylog.setLevel(logging.CRITICAL)  # "Unsupported Ngspice version 39" is harmless
+    quiet = _UnsupportedVersionFilter()
+    NgSpiceShared._logger.addFilter(quiet)  # the logger the version warning is sent to
     try:
         ng = _init_without_spiceinit(cls)
     except Exception as exc:
         _SHARED_FAILURE = f"loading {lib} failed ({type(exc).__name__}: {exc})"
         raise _SharedUnavailable(_SHARED_FAILURE) from None
     finally:
-        pylog.setLevel(old_level)
+        NgSpiceShared._logger.removeFilter(quiet)
     ng._pc_done = threading.Event()
     ng._pc_exited = None
+    # PySpice's own entry point must find this instance instead of declaring the C API
+    # on its ffi a second time (cffi.CDefError) and re-initialising the library.
+    NgSpiceShared._instances[0] = ng
     _SHARED = ng
     return ng
 
@@ -265,6 +288,9 @@ def _run_shared(text: str, timeout_s: float) -> tuple[dict, str, str]:
         out: list[str] = []
         err: list[str] = []
         timed_out = False
+        # Plots that exist before this run (a user's, through the same PySpice instance)
+        # are neither read nor destroyed.
+        before = set(ng._pc_plots())
         try:
             ng.clear_output()
             ng._pc_exited = None
@@ -300,7 +326,7 @@ def _run_shared(text: str, timeout_s: float) -> tuple[dict, str, str]:
                 time.sleep(1e-4)
             out += ng._stdout
             err += ng._stderr
-            plots = {p: ng._pc_vectors(p) for p in reversed(ng._pc_plots())}
+            plots = {p: ng._pc_vectors(p) for p in reversed(ng._pc_plots()) if p not in before}
         except _NgspiceExited:
             pass  # reported below
         finally:
@@ -313,7 +339,9 @@ def _run_shared(text: str, timeout_s: float) -> tuple[dict, str, str]:
             if _SHARED is ng:
                 ng.clear_output()
                 try:
-                    ng._pc_command("destroy all")
+                    for p in ng._pc_plots():
+                        if p not in before:
+                            ng._pc_command(f"destroy {p}")
                     ng._pc_command("remcirc")
                 except BackendError:
                     pass
