@@ -63,8 +63,11 @@ def run(args) -> int:
     """Print the timing report; 0 if the analog circuit settled, else 1."""
     from pc_analog.costs.specs import load_analog_spec, load_digital_spec
     from pc_analog.costs.timing import timing_report
+    from pc_analog.model.network import check_sizes
 
     net = _network(args)
+    check_sizes(net.sizes, "--batch", batch=args.batch)
+    check_sizes(net.sizes, "--throughput-batch", batch=args.throughput_batch)
     spec = load_analog_spec(args.hardware)
     digital = tuple(load_digital_spec(d) for d in (args.digital or ["gpu-a100"]))
     x0, y, source = _bench_inputs(net, args.batch, args.seed)
