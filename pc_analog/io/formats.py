@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 FORMAT = "pc-analog.network/1"
+_FIELDS = ("format", "sizes", "activations", "precisions", "weights", "biases")
 
 
 def _read_json(path: str | os.PathLike, what: str, *, missing_ok: bool = False):
@@ -104,6 +105,14 @@ def network_from_dict(d: dict) -> Network:
         raise InvalidInputError(f"format: missing (expected {FORMAT!r})")
     if d["format"] != FORMAT:
         raise InvalidInputError(f"format: unknown {d['format']!r} (expected {FORMAT!r})")
+    for key in d:
+        if key == "input_transform":
+            raise InvalidInputError(
+                "input_transform: not supported by this version of pc-analog (the file asks "
+                "for a transform of raw inputs that would be silently skipped)"
+            )
+        if key not in _FIELDS:
+            raise InvalidInputError(f"{key}: unknown field (known: {', '.join(_FIELDS)})")
     for key in ("sizes", "activations", "precisions", "weights", "biases"):
         if key not in d:
             raise InvalidInputError(f"{key}: missing")
