@@ -232,6 +232,7 @@ def bad_vectors(draw) -> Case:
             st.text(max_size=5).map(_j),
             st.dictionaries(st.text(max_size=3), st.integers(), max_size=2).map(_j),
             NOT_A_NUMBER.map(lambda v: _j([v] + good[1:])),
+            HUGE.map(lambda v: _j([v] + good[1:])),
             NON_FINITE.map(
                 lambda t: ("[" + ", ".join([t] + [str(v) for v in good[1:]]) + "]").encode()
             ),

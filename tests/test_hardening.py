@@ -91,6 +91,17 @@ def test_numbers_that_would_overflow_are_refused_by_name(
     _bad(capsys, argv, needle, "limit")
 
 
+@pytest.mark.parametrize("command", ["settle", "grads"])
+def test_huge_input_vectors_are_refused(files, capsys, command):
+    folder, _ = files
+    (folder / "xh.json").write_text("[1e300, 0.2, 0.3]")
+    argv = [command, folder / "net.json", "--input", folder / "xh.json", "--target"]
+    argv += [folder / "y.json"] + (["--method", "pc"] if command == "grads" else [])
+    _bad(capsys, argv, "input", "limit")
+    with pytest.raises(InvalidInputError, match="input"):
+        pa.settle(Network.random([3, 2], seed=0), [1e300, 0.0, 0.0])
+
+
 def test_the_bound_itself_is_allowed(files):
     folder, d = files
     d["precisions"] = [MAX_MAGNITUDE, 1 / MAX_MAGNITUDE]

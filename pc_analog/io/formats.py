@@ -17,7 +17,7 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import ACTIVATIONS
-from pc_analog.model.network import Network
+from pc_analog.model.network import MAX_MAGNITUDE, Network
 
 __all__ = [
     "FORMAT",
@@ -340,6 +340,11 @@ def load_vectors(path: str | os.PathLike, n: int, what: str) -> tuple[np.ndarray
         raise InvalidInputError(f"{what}: must be a non-empty list of numbers or of lists ({path})")
     single = not isinstance(v[0], list)
     arr = _numeric(v, what, 1 if single else 2)
+    if np.max(np.abs(arr)) > MAX_MAGNITUDE:
+        raise InvalidInputError(
+            f"{what}: |value| {np.max(np.abs(arr)):.3g} exceeds the limit {MAX_MAGNITUDE:g} "
+            f"(pc_analog.model.network.MAX_MAGNITUDE) ({path})"
+        )
     if single:
         arr = arr[None, :]
     if arr.shape[1] != n:
