@@ -658,7 +658,7 @@ def bad_flags(draw) -> Case:
         (compile_, "--t-stop-s", BAD_POSITIVE),
         (compile_, "--analysis", BAD_NAME.filter(lambda t: t not in ("op", "tran"))),
         (compile_, "-o", st.sampled_from(["no/such/dir/out.cir", ".", "net.json", "./x.json"])),
-        (TRAIN + ["--out", "run"], "--out", st.sampled_from(["x.json", "x.json/sub", "."])),
+        (TRAIN + ["--out", "run"], "--out", st.sampled_from(["x.json", "x.json/sub", "net.json"])),
         (
             TRAIN + ["--out", "run"],
             "--arch",
