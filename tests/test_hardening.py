@@ -98,8 +98,6 @@ def test_huge_input_vectors_are_refused(files, capsys, command):
     argv = [command, folder / "net.json", "--input", folder / "xh.json", "--target"]
     argv += [folder / "y.json"] + (["--method", "pc"] if command == "grads" else [])
     _bad(capsys, argv, "input", "limit")
-    with pytest.raises(InvalidInputError, match="input"):
-        pa.settle(Network.random([3, 2], seed=0), [1e300, 0.0, 0.0])
 
 
 def test_the_bound_itself_is_allowed(files):
