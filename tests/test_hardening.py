@@ -277,3 +277,14 @@ def test_save_on_a_full_disk_names_the_target_and_leaves_nothing(tmp_path, monke
         save_network(Network.random([2, 2], seed=0), tmp_path / "net.json")
     monkeypatch.undo()
     assert _listing(tmp_path) == []
+
+
+def test_network_files_refuse_unknown_fields_by_name(files, capsys):
+    folder, d = files
+    for key, needle in (
+        ("weigths", "weigths: unknown field"),
+        ("input_transform", "not supported"),
+    ):
+        bad = {**d, key: {"offset": 0, "scale": 1}}
+        (folder / "bad.json").write_text(json.dumps(bad))
+        _bad(capsys, ["settle", folder / "bad.json", "--input", folder / "x.json"], needle)
