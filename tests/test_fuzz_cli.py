@@ -626,6 +626,8 @@ def bad_netlists(draw) -> Case:
 
 # ------------------------------------------------------------------ flag values
 BAD_POSITIVE = st.sampled_from(["0", "-1", "nan", "inf", "-inf", "abc", "1e999", ""])
+BAD_HARDWARE = BAD_POSITIVE | st.sampled_from(["1e300", "1e-300", "1e31", "9e-31"])
+BAD_DAMPING = BAD_POSITIVE | st.sampled_from(["1e-300", "1e300", "1e-4", "1001"])
 BAD_COUNT = st.sampled_from(["0", "-3", "1.5", "x", ""])
 BAD_NONNEG = st.sampled_from(["-1", "2.5", "y", ""])
 #: Not a name of any choice (none starts with "q"); sometimes with non-ASCII letters.
@@ -643,10 +645,10 @@ def bad_flags(draw) -> Case:
         (settle, "--step-size", BAD_POSITIVE),
         (settle, "--max-steps", BAD_COUNT),
         (settle, "--settle-band", BAD_POSITIVE),
-        (settle, "--damping-ratio", BAD_POSITIVE),
-        (settle, "--c-F", BAD_POSITIVE),
-        (settle, "--g0-S", BAD_POSITIVE),
-        (settle, "--g-unit-S", BAD_POSITIVE),
+        (settle, "--damping-ratio", BAD_DAMPING),
+        (settle, "--c-F", BAD_HARDWARE),
+        (settle, "--g0-S", BAD_HARDWARE),
+        (settle, "--g-unit-S", BAD_HARDWARE),
         (settle, "--backend", BAD_NAME.filter(lambda t: t not in _backends())),
         (settle, "--level", BAD_NAME.filter(lambda t: t not in ("behavioural", "crossbar"))),
         (grads, "--method", BAD_NAME.filter(lambda t: t not in ("bp", "pc", "fpa", "zil"))),
@@ -683,6 +685,7 @@ def bad_flags(draw) -> Case:
         (timing, "--hardware", st.sampled_from(["no-such-preset", "missing.json"])),
         (timing, "--digital", st.sampled_from(["tpu-v9", "missing.json"])),
         (timing, "--seed", st.sampled_from(["-1", "x"])),
+        (timing, "--damping-ratio", BAD_DAMPING),
         (timing, "--repeats", BAD_COUNT),
         (timing, "--throughput-batch", st.sampled_from(["0", "-2", "1000000000"])),
         (timing, "--net", st.sampled_from(["missing.json", "x.json"])),

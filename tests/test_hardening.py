@@ -288,3 +288,27 @@ def test_network_files_refuse_unknown_fields_by_name(files, capsys):
         bad = {**d, key: {"offset": 0, "scale": 1}}
         (folder / "bad.json").write_text(json.dumps(bad))
         _bad(capsys, ["settle", folder / "bad.json", "--input", folder / "x.json"], needle)
+
+
+# ------------------------------------------------------------------ flags that hung or lied
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--backend", "ode", "--c-F", "1e300", "--g0-S", "1e-300"], "--c-F"),  # tau = inf hung
+        (["--backend", "ode", "--g0-S", "1e-31"], "--g0-S"),
+        (["--backend", "ode", "--inertial", "--damping-ratio", "1e-300"], "--damping-ratio"),
+    ],
+)
+def test_settle_flags_out_of_range_are_bad_input(files, capsys, extra, needle):
+    folder, _ = files
+    argv = ["settle", folder / "net.json", "--input", folder / "x.json", *extra]
+    _bad(capsys, argv, needle, "must lie in")
+
+
+def test_a_diverged_update_is_a_backend_failure_not_exit_0(files, capsys):
+    folder, _ = files
+    argv = ["grads", folder / "net.json", "--input", folder / "x.json", "--target"]
+    argv += [folder / "y.json", "--method", "fpa", "--step-size", "1e300", "--json"]
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert status == 3 and out == "" and err.count("\n") == 1 and "not finite" in err, err

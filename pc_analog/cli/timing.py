@@ -17,8 +17,10 @@ import warnings
 import numpy as np
 
 from pc_analog.cli._common import (
+    DAMPING_RANGE,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    bounded_float,
     nonnegative_int,
     parse_arch,
     positive_float,
@@ -125,7 +127,7 @@ def add_parser(bsub) -> None:
         "(default gpu-a100)",
     )
     b.add_argument("--inertial", action="store_true", help="second-order (spring-mass) dynamics")
-    b.add_argument("--damping-ratio", type=positive_float, default=1.0)
+    b.add_argument("--damping-ratio", type=bounded_float(*DAMPING_RANGE), default=1.0)
     b.add_argument("--settle-band", type=positive_float, default=1e-3)
     b.add_argument("--seed", type=nonnegative_int, default=0)
     b.add_argument("--batch", type=positive_int, default=4, help="samples settled (default 4)")
