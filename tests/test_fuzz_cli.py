@@ -506,6 +506,7 @@ def bad_idx(draw, how: str | None = None) -> Case:
                 "huge",
                 "wrong-type",
                 "shape",
+                "empty",
                 "missing",
                 "gz",
             ]
@@ -549,6 +550,10 @@ def bad_idx(draw, how: str | None = None) -> Case:
                     ]
                 )
             )
+    elif how == "empty":  # a whole part (images and labels) without samples
+        split = "train" if key.startswith("train") else "test"
+        files[IDX_NAMES[f"{split}_images"]] = _idx(np.zeros((0, 8, 8), np.uint8))
+        files[IDX_NAMES[f"{split}_labels"]] = _idx(np.zeros(0, np.uint8))
     elif how == "missing":
         del files[name]
     else:  # a .gz file that is not gzip data, or gzip of a truncated file
@@ -761,7 +766,7 @@ HOWS = {
     "device": ["unknown", "format", "value", "bytes"],
     "idx": [
         "magic", "dtype", "zero-dims", "short-header", "short-payload", "trailing", "huge",
-        "wrong-type", "shape", "missing", "gz",
+        "wrong-type", "shape", "empty", "missing", "gz",
     ],
     "checkpoint": ["truncated", "random", "other-config", "folder", "not-npz"],
     "named": sorted(NAMED),
@@ -775,7 +780,7 @@ BY_HOW = {
     "checkpoint": bad_checkpoints,
     "named": named,
 }
-#: Fast subset: every named corruption once, 16 cases of each other kind (55 + 48 = 103).
+#: Fast subset: every named corruption once, 16 cases of each other kind (56 + 48 = 104).
 FAST_PARAMS = [(k, h) for k, hs in HOWS.items() for h in hs] + [
     ("vectors", None),
     ("netlist", None),
@@ -841,7 +846,7 @@ def check_case(case: Case, capsys) -> None:
 # ------------------------------------------------------------------ the tests
 @pytest.mark.parametrize("kind, how", FAST_PARAMS)
 def test_bad_input_fast_subset(kind, how, capsys):
-    """Derandomized: each named corruption once, 16 cases of the other kinds (103 in all)."""
+    """Derandomized: each named corruption once, 16 cases of the other kinds (104 in all)."""
     strategy = KINDS[kind] if how is None else BY_HOW[kind](how=how)
 
     @settings(FAST, max_examples=1 if how is not None else 16)

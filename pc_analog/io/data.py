@@ -457,6 +457,8 @@ def load_idx_dataset(
             raise InvalidInputError(
                 f"{lpath}: {y.shape[0]} labels but {ipath.name} holds {x.shape[0]} images"
             )
+        if x.shape[0] == 0 and limit != 0:
+            raise InvalidInputError(f"{ipath}: holds no images (an empty {split} part)")
         parts[split] = (x, y)
 
     (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]
