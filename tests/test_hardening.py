@@ -312,3 +312,10 @@ def test_a_diverged_update_is_a_backend_failure_not_exit_0(files, capsys):
     status = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     assert status == 3 and out == "" and err.count("\n") == 1 and "not finite" in err, err
+
+
+def test_train_json_is_strict_json_without_the_twin(tmp_path, capsys):
+    assert main([*TRAIN_SMALL, "--out", str(tmp_path / "run")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {line}"))
+    assert summary["bp_test_accuracy"] is None

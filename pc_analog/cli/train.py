@@ -12,6 +12,7 @@ unless it wrote a checkpoint, which it keeps for ``--resume``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -135,6 +136,17 @@ def _clean_up(out: Path, created: list[Path], before: dict[str, int]) -> str:
     return ""
 
 
+def _finite_or_null(v):
+    """``v`` with every non-finite float replaced by ``None`` (JSON ``null``)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite_or_null(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite_or_null(x) for x in v]
+    return v
+
+
 def run(args) -> int:
     """Train and print the summary; 0 on success."""
     from pc_analog.learning.train import train
@@ -161,8 +173,8 @@ def run(args) -> int:
         _clean_up(out, created, before)
         raise
     summary = report.summary()
-    if args.json:
-        print(json.dumps(summary))
+    if args.json:  # strict JSON: a missing number (no backprop twin) is null, not NaN
+        print(json.dumps(_finite_or_null(summary), allow_nan=False))
     else:
         print(
             f"test accuracy {report.test_accuracy:.4f} (backprop twin "
