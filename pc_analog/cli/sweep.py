@@ -66,13 +66,17 @@ def _check_sizes(cfg) -> None:
     of 10**9 is refused here, before any worker starts)."""
     from pc_analog.model.network import check_sizes
 
-    names = {k for k, _ in cfg.grid}
+    grid = {k for k, _ in cfg.grid}
+
+    def field(name: str) -> str:
+        return f"{'grid' if name in grid else 'fixed'}.{name}"
+
     for p in cfg.points():
-        where = "grid" if names & {"width", "depth", "batch"} else "fixed"
         sizes = [p["width"]] * (p["depth"] + 1)
-        check_sizes(sizes, f"{where}.width", batch=p["batch"])
+        check_sizes(sizes, f"{field('width')} (with {field('depth')})")
+        check_sizes(sizes, field("batch"), batch=p["batch"])
         if "timing" in cfg.quantities:
-            check_sizes(sizes, "throughput_batch", batch=p["throughput_batch"])
+            check_sizes(sizes, field("throughput_batch"), batch=p["throughput_batch"])
 
 
 def run(args) -> int:
