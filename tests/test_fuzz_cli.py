@@ -352,21 +352,25 @@ def _sweep_params():
 
 
 # ------------------------------------------------------------------ analog / digital specs
+ANALOG = {"format": "pc-analog.analog-spec/1", "name": "mine", "c_F": 1e-12, "g0_S": 1e-6}
+DIGITAL = {
+    "format": "pc-analog.digital-spec/1",
+    "name": "mine",
+    "peak_flops": 1e12,
+    "energy_per_flop_J": 1e-12,
+    "mem_bandwidth_Bps": 1e11,
+    "launch_latency_s": 1e-6,
+}
+DEVICE = {"format": "pc-analog.device/1", "name": "mine"}
+
+
 @st.composite
 def bad_specs(draw, how: str | None = None) -> Case:
     kind = draw(st.sampled_from(["analog", "digital"]))
+    d = dict(ANALOG if kind == "analog" else DIGITAL)
     if kind == "analog":
-        d = {"format": "pc-analog.analog-spec/1", "name": "mine", "c_F": 1e-12, "g0_S": 1e-6}
         fields_ = ["c_F", "g0_S", "g_unit_S", "supply_V", "amp_bandwidth_Hz"]
     else:
-        d = {
-            "format": "pc-analog.digital-spec/1",
-            "name": "mine",
-            "peak_flops": 1e12,
-            "energy_per_flop_J": 1e-12,
-            "mem_bandwidth_Bps": 1e11,
-            "launch_latency_s": 1e-6,
-        }
         fields_ = ["peak_flops", "mem_bandwidth_Bps", "launch_latency_s"]
     how = how or draw(st.sampled_from(["unknown", "format", "value", "name", "missing", "bytes"]))
     raw = None
@@ -419,7 +423,7 @@ def bad_specs(draw, how: str | None = None) -> Case:
 # ------------------------------------------------------------------ device configs
 @st.composite
 def bad_devices(draw, how: str | None = None) -> Case:
-    d = {"format": "pc-analog.device/1", "name": "mine"}
+    d = dict(DEVICE)
     how = how or draw(st.sampled_from(["unknown", "format", "value", "bytes"]))
     raw = None
     if how == "unknown":
@@ -891,4 +895,12 @@ def test_the_base_cases_are_valid(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for argv in NET_COMMANDS + [TRAIN + ["--dataset", "idx:data", "--out", "r1"]]:
         assert main(list(argv)) == 0, argv
+    from pc_analog.costs.specs import AnalogSpec, DigitalSpec
+    from pc_analog.experiments.sweep import load_sweep_config
+    from pc_analog.hardware.devices import DeviceConfig
+
+    load_sweep_config(SWEEP)
+    AnalogSpec.from_dict(ANALOG)
+    DigitalSpec.from_dict(DIGITAL)
+    DeviceConfig.from_dict(DEVICE)
     assert math.isfinite(json.loads(capsys.readouterr().out.splitlines()[-1])["test_accuracy"])
