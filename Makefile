@@ -1,7 +1,7 @@
 # pc-analog developer entry points.
 #
 #   make test        bootstrap, then the fast test suite (pytest; "no tests" counts as success)
-#   make test-slow   bootstrap, then only the tests marked slow
+#   make test-slow   bootstrap, then only the tests marked slow (none collected is a failure)
 #   make lint        bootstrap, then ruff check
 #   make demo        bootstrap, then python -m pc_analog.demo
 #   make clean       remove .venv and caches
@@ -75,8 +75,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	@$(call run_pytest,)
 
+# pyproject's addopts deselect the slow tests (-m 'not slow'); test-slow replaces addopts so
+# that no pytest version can combine the two markers into zero tests, and zero is an error.
 test-slow: $(STAMP)
-	@$(call run_pytest,-m slow)
+	@$(VPY) -m pytest -o "addopts=-ra --strict-markers" -m slow $(PYTEST_ARGS); s=$$?; \
+	if [ $$s -eq 5 ]; then echo "pytest: no slow tests collected" >&2; exit 1; fi; \
+	exit $$s
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

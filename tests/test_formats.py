@@ -104,8 +104,9 @@ def test_round_trip_is_bitwise(tmp_path, name, suffix):
 
 
 def test_round_trip_preserves_awkward_floats(tmp_path):
-    """Values whose shortest repr is long, subnormals and huge magnitudes survive exactly."""
-    w1 = np.array([[0.1 + 0.2, 1 / 3, -2.0 / 7], [5e-324, -1.7976931348623157e308, 1e-300]])
+    """Values whose shortest repr is long, subnormals and the largest allowed magnitude
+    (MAX_MAGNITUDE, 1e6: larger ones are refused) survive exactly."""
+    w1 = np.array([[0.1 + 0.2, 1 / 3, -2.0 / 7], [5e-324, -1e6, 1e-300]])
     net = Network((w1,), (np.array([np.nextafter(1.0, 2.0), -0.0]),), (np.pi,), ("sigmoid",))
     for suffix in (".json", ".npz"):
         path = tmp_path / f"awkward{suffix}"

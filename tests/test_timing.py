@@ -120,10 +120,16 @@ def test_bad_digital_spec_and_unknown_names(tmp_path):
 def test_cpu_measured_spec_is_measured_once():
     s = cpu_measured_spec()
     assert s.measured and s.name == "cpu-measured"
-    assert s.peak_flops > 1e7 and s.mem_bandwidth_Bps > 1e7
-    assert 0 < s.launch_latency_s < 1e-3
+    assert s.peak_flops > 0 and s.mem_bandwidth_Bps > 0 and s.launch_latency_s > 0
     assert s.energy_per_flop_J is None
     assert load_digital_spec("cpu-measured") is s  # cached
+
+
+@pytest.mark.slow  # wall-clock magnitudes: out of the default suite (they depend on load)
+def test_cpu_measured_spec_is_plausible():
+    s = cpu_measured_spec()
+    assert s.peak_flops > 1e7 and s.mem_bandwidth_Bps > 1e7
+    assert s.launch_latency_s < 1e-3
 
 
 # ------------------------------------------------------------------ FLOP counts

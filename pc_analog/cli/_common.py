@@ -22,6 +22,9 @@ __all__ = [
     "Parser",
     "positive_float",
     "positive_int",
+    "bounded_float",
+    "HARDWARE_RANGE",
+    "DAMPING_RANGE",
     "nonnegative_int",
     "layers_out",
     "scalar_or_list",
@@ -50,6 +53,27 @@ def positive_float(s: str) -> float:
     if not (v > 0 and np.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a positive number: {s!r}")
     return v
+
+
+#: Range of each hardware option (C in F, g0 and g_unit in S): wide enough for any
+#: physical circuit, narrow enough that tau = C/g0 stays a finite, non-zero float.
+HARDWARE_RANGE = (1e-30, 1e30)
+#: Range of --damping-ratio: below ~1e-3 a spring network rings for thousands of periods
+#: (the ODE runs for ever), above ~1e3 it creeps as slowly.
+DAMPING_RANGE = (1e-3, 1e3)
+
+
+def bounded_float(lo: float, hi: float):
+    """argparse type: a finite number in ``[lo, hi]``."""
+
+    def parse(s: str) -> float:
+        v = positive_float(s)
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must lie in [{lo:g}, {hi:g}]: {s!r}")
+        return v
+
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
 
 
 def positive_int(s: str) -> int:
@@ -118,21 +142,21 @@ def add_hardware_options(p) -> None:
     p.add_argument(
         "--c-F",
         dest="c_F",
-        type=positive_float,
+        type=bounded_float(*HARDWARE_RANGE),
         default=hw.c_F,
         help=f"node capacitance C in farad (default {hw.c_F:g})",
     )
     p.add_argument(
         "--g0-S",
         dest="g0_S",
-        type=positive_float,
+        type=bounded_float(*HARDWARE_RANGE),
         default=hw.g0_S,
         help=f"unit conductance g0 in siemens (default {hw.g0_S:g}); tau = C/g0",
     )
     p.add_argument(
         "--g-unit-S",
         dest="g_unit_S",
-        type=positive_float,
+        type=bounded_float(*HARDWARE_RANGE),
         default=hw.g_unit_S,
         help=f"crossbar conductance of a unit weight (default {hw.g_unit_S:g})",
     )

@@ -4,7 +4,7 @@ Compiles the network with its clamps into the circuit IR
 (:func:`~pc_analog.circuit.ir.compile_network`) and writes the ngspice netlist
 (:func:`~pc_analog.spice.netlist.write_netlist`) to a file, atomically (never a
 half-written file), or to stdout with ``-o -``.  Without ``--input`` the input layer is
-clamped to zeros.
+clamped to zeros.  The output never replaces an input file (``-o NET.json`` is refused).
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from pc_analog.circuit.ir import compile_network
-    from pc_analog.io.formats import atomic_write_text, load_network
+    from pc_analog.io.formats import atomic_write_text, check_not_input, load_network
     from pc_analog.spice.netlist import write_netlist
 
+    if args.output != "-":
+        check_not_input(args.output, (args.network, args.input, args.target), "-o")
     net = load_network(args.network)
     x0, y = _stimulus(args, net)
     circuit = compile_network(net, x0, y, hardware=hardware(args))
@@ -70,8 +72,8 @@ def run(args) -> int:
         raise InvalidInputError(f"-o: no such directory: {out.parent}")
     try:
         atomic_write_text(out, text)
-    except OSError as exc:
-        raise InvalidInputError(f"-o: cannot write {out}: {exc.strerror or exc}") from None
+    except OSError as exc:  # atomic_write_text's InvalidInputError is an OSError too
+        raise InvalidInputError(f"-o: {exc}") from None
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from pc_analog.cli._common import (
     positive_float,
     positive_int,
 )
-from pc_analog.errors import ConvergenceWarning, InvalidInputError
+from pc_analog.errors import BackendError, ConvergenceWarning, InvalidInputError
 
 __all__ = ["add_parser", "run"]
 
@@ -50,11 +50,16 @@ def run(args) -> int:
     kw = _method_options(args)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow: refused just below
         try:
             g = gradients(net, x0, y, args.method, **kw)
         except ConvergenceWarning as w:
             print(f"pc-analog: equilibrium not reached: {w}", file=sys.stderr)
             return EXIT_NOT_CONVERGED
+    if not all(np.all(np.isfinite(a)) for a in (*g.dW, *g.db)):
+        raise BackendError(
+            f"{args.method}: the update is not finite (diverged; a smaller --step-size?)"
+        )
     out = {"method": g.method, "dW": [w.tolist() for w in g.dW], "db": [b.tolist() for b in g.db]}
     if args.json:
         print(json.dumps(out))

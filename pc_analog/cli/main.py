@@ -54,6 +54,11 @@ def _silence_stdout() -> None:
         pass
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a file name or JSON key may hold a newline)."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -68,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except InvalidInputError as exc:
-        print(f"pc-analog: error: {exc}", file=sys.stderr)
+        print(f"pc-analog: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BackendUnavailableError, BackendError) as exc:
-        print(f"pc-analog: backend: {exc}", file=sys.stderr)
+        print(f"pc-analog: backend: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BACKEND
     except KeyboardInterrupt:
         print("pc-analog: interrupted", file=sys.stderr)
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("PC_ANALOG_DEBUG"):
             raise
         print(
-            f"pc-analog: internal error: {type(exc).__name__}: {exc} "
+            f"pc-analog: internal error: {type(exc).__name__}: {_one_line(exc)} "
             "(set PC_ANALOG_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )

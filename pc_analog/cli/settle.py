@@ -16,10 +16,12 @@ import sys
 import numpy as np
 
 from pc_analog.cli._common import (
+    DAMPING_RANGE,
     EXIT_BACKEND,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     add_hardware_options,
+    bounded_float,
     hardware,
     layers_out,
     load_io,
@@ -120,7 +122,7 @@ def add_parser(sub) -> None:
     )
     s.add_argument(
         "--damping-ratio",
-        type=positive_float,
+        type=bounded_float(*DAMPING_RANGE),
         default=1.0,
         help="ode --inertial: damping ratio of the slowest mode (default 1)",
     )

@@ -61,6 +61,24 @@ def _print_text(res, written, table, failed) -> None:
         print(f"  {failed} point(s) did not settle (success = false in the CSV)")
 
 
+def _check_sizes(cfg) -> None:
+    """Every point's network fits :data:`~pc_analog.model.network.MAX_ELEMENTS` (a width
+    of 10**9 is refused here, before any worker starts)."""
+    from pc_analog.model.network import check_sizes
+
+    grid = {k for k, _ in cfg.grid}
+
+    def field(name: str) -> str:
+        return f"{'grid' if name in grid else 'fixed'}.{name}"
+
+    for p in cfg.points():
+        sizes = [p["width"]] * (p["depth"] + 1)
+        check_sizes(sizes, f"{field('width')} (with {field('depth')})")
+        check_sizes(sizes, field("batch"), batch=p["batch"])
+        if "timing" in cfg.quantities:
+            check_sizes(sizes, field("throughput_batch"), batch=p["throughput_batch"])
+
+
 def run(args) -> int:
     """Run the sweep, write the CSV and figures; 0, or 1 if a point did not settle."""
     from pathlib import Path
@@ -68,9 +86,20 @@ def run(args) -> int:
     from pc_analog.experiments.sweep import crossover_table, load_sweep_config, run_sweep
 
     cfg = load_sweep_config(args.config)
+    _check_sizes(cfg)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out: not a directory: {out}")
+    for parent in out.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInputError(f"--out: {parent} is a file, not a folder")
+            break
+    config = Path(args.config)
+    if config.name == "sweep.csv" or config.suffix == ".png":
+        from pc_analog.io.formats import check_not_input
+
+        check_not_input(out / config.name, [config], "--out")
     if args.scheduler is not None and args.workers is not None:
         raise InvalidInputError("--workers: only for local processes (not with --scheduler)")
     res = run_sweep(cfg, args.scheduler, max_workers=args.workers, progress=not args.json)

@@ -16,8 +16,10 @@ import sys
 import numpy as np
 
 from pc_analog.cli._common import (
+    DAMPING_RANGE,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    bounded_float,
     nonnegative_int,
     parse_arch,
     positive_float,
@@ -62,8 +64,11 @@ def run(args) -> int:
     """Print the timing report; 0 if the analog circuit settled, else 1."""
     from pc_analog.costs.specs import load_analog_spec, load_digital_spec
     from pc_analog.costs.timing import timing_report
+    from pc_analog.model.network import check_sizes
 
     net = _network(args)
+    check_sizes(net.sizes, "--batch", batch=args.batch)
+    check_sizes(net.sizes, "--throughput-batch", batch=args.throughput_batch)
     spec = load_analog_spec(args.hardware)
     digital = tuple(load_digital_spec(d) for d in (args.digital or ["gpu-a100"]))
     x0, y, source = _bench_inputs(net, args.batch, args.seed)
@@ -119,7 +124,7 @@ def add_parser(bsub) -> None:
         "(default gpu-a100)",
     )
     b.add_argument("--inertial", action="store_true", help="second-order (spring-mass) dynamics")
-    b.add_argument("--damping-ratio", type=positive_float, default=1.0)
+    b.add_argument("--damping-ratio", type=bounded_float(*DAMPING_RANGE), default=1.0)
     b.add_argument("--settle-band", type=positive_float, default=1e-3)
     b.add_argument("--seed", type=nonnegative_int, default=0)
     b.add_argument("--batch", type=positive_int, default=4, help="samples settled (default 4)")

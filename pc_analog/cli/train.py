@@ -5,12 +5,17 @@ Builds a :class:`~pc_analog.learning.train.TrainConfig` from the options and run
 and label clamped and the Hebbian update programs the devices; a digital-backprop twin
 trains on the same batches.  Writes checkpoints, history and figures to ``--out``
 (``--resume`` continues a killed run) and prints the test accuracies, or one JSON summary.
+A run that fails (bad input found late, a full disk) removes what it wrote in ``--out``
+unless it wrote a checkpoint, which it keeps for ``--resume``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import warnings
+from pathlib import Path
 
 from pc_analog.cli._common import (
     EXIT_OK,
@@ -54,19 +59,122 @@ def _config(args):
     )
 
 
+#: What a run writes in its ``--out`` folder (pc_analog.learning.train.train).
+OUTPUTS = (
+    "config.json",
+    "checkpoint.npz",
+    "metrics.json",
+    "metrics.csv",
+    "final_network.json",
+    "training.png",
+    "conductances.png",
+)
+#: What a killed run needs to resume (kept when a run fails after a checkpoint).
+RESUMABLE = ("config.json", "checkpoint.npz", "metrics.json", "metrics.csv")
+
+
+def _check_out(args) -> None:
+    """``--out`` must be (or become) a folder, and no output may replace an input file."""
+    from pc_analog.io.formats import check_not_input
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out: {out} exists and is not a folder")
+    for parent in out.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInputError(f"--out: {parent} is a file, not a folder")
+            break
+    device = Path(args.device)
+    if device.exists():
+        for name in OUTPUTS:
+            check_not_input(out / name, [device], "--out")
+
+
+def _snapshot(out: Path) -> tuple[list[Path], dict[str, int]]:
+    """The folders ``out`` and its missing ancestors that a run would create, and the
+    files already in ``out`` with their modification times."""
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    before = {}
+    if out.is_dir():
+        for e in os.scandir(out):
+            before[e.name] = e.stat(follow_symlinks=False).st_mtime_ns
+    return created, before
+
+
+def _clean_up(out: Path, created: list[Path], before: dict[str, int]) -> str:
+    """Undo what a failed run wrote in ``out``; returns a note for the error message.
+
+    A checkpoint written by this run is kept, with what ``--resume`` needs beside it;
+    otherwise every file and folder the run created is removed (files it replaced were
+    written atomically and stay whole).
+    """
+    if not out.is_dir():
+        return ""
+
+    def is_new(name: str) -> bool:
+        try:
+            mtime = (out / name).stat().st_mtime_ns
+        except OSError:
+            return False
+        return before.get(name) != mtime
+
+    keep = RESUMABLE if is_new("checkpoint.npz") else ()
+    for e in list(os.scandir(out)):
+        if e.name not in before and e.name not in keep and e.is_file(follow_symlinks=False):
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
+    if keep:
+        return f" (the checkpoint in {out} is kept: --resume continues)"
+    for d in created:  # deepest first
+        try:
+            d.rmdir()
+        except OSError:
+            break
+    return ""
+
+
+def _finite_or_null(v):
+    """``v`` with every non-finite float replaced by ``None`` (JSON ``null``)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite_or_null(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite_or_null(x) for x in v]
+    return v
+
+
 def run(args) -> int:
     """Train and print the summary; 0 on success."""
     from pc_analog.learning.train import train
 
     cfg = _config(args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        report = train(
-            cfg, args.out, resume=args.resume, progress=not args.json, plots=not args.no_plots
-        )
+    _check_out(args)
+    out = Path(args.out)
+    created, before = _snapshot(out)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = train(
+                cfg, args.out, resume=args.resume, progress=not args.json, plots=not args.no_plots
+            )
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{exc}{_clean_up(out, created, before)}") from None
+    except OSError as exc:  # a write the library does not wrap (a figure), disk full
+        note = _clean_up(out, created, before)
+        where = exc.filename or out
+        raise InvalidInputError(
+            f"--out: cannot write {where}: {exc.strerror or exc}{note}"
+        ) from None
+    except Exception:
+        _clean_up(out, created, before)
+        raise
     summary = report.summary()
-    if args.json:
-        print(json.dumps(summary))
+    if args.json:  # strict JSON: a missing number (no backprop twin) is null, not NaN
+        print(json.dumps(_finite_or_null(summary), allow_nan=False))
     else:
         print(
             f"test accuracy {report.test_accuracy:.4f} (backprop twin "

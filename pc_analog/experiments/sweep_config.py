@@ -321,7 +321,7 @@ def load_sweep_config(spec: str | os.PathLike | Mapping | SweepConfig) -> SweepC
             d = tomllib.loads(raw.decode("utf-8"))
         else:
             d = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInputError(
             f"{p}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {msg}"

@@ -18,6 +18,7 @@ integer class indices ``0 … n_classes − 1``.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ _IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
+_IDX_MAX_BYTES = 2**32  # payload limit of one IDX file (Fashion-MNIST's largest: 47 MB)
+_IDX_CHUNK = 1 << 24  # read payloads in 16 MiB pieces
 _PIXEL_MAX = 255.0  # full scale of an 8-bit IDX image
 _DIGITS_PIXEL_MAX = 16.0  # full scale of scikit-learn's 8x8 digits
 
@@ -322,12 +325,18 @@ def _read_idx_stream(fh, path: Path, count: int | None) -> np.ndarray:
         )
     shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a header of huge sizes must not wrap around or allocate them.
+    expected = math.prod(shape) * dtype.itemsize
     out_shape = shape
     if count is not None and count < shape[0]:
         out_shape = (int(count), *shape[1:])
-    wanted = int(np.prod(out_shape, dtype=np.int64)) * dtype.itemsize
-    payload = fh.read(wanted)
+    wanted = math.prod(out_shape) * dtype.itemsize
+    if wanted > _IDX_MAX_BYTES:
+        raise InvalidInputError(
+            f"{path}: IDX header declares shape {shape} of {dtype.name} ({wanted:.3g} bytes), "
+            f"more than the limit {_IDX_MAX_BYTES:.3g} bytes"
+        )
+    payload = _read_at_most(fh, wanted)
     if len(payload) < wanted:
         raise InvalidInputError(
             f"{path}: truncated IDX file (payload {len(payload)} bytes, shape "
@@ -341,6 +350,19 @@ def _read_idx_stream(fh, path: Path, count: int | None) -> np.ndarray:
             )
     data = np.frombuffer(payload, dtype=dtype).reshape(out_shape)
     return data.astype(dtype.newbyteorder("="))
+
+
+def _read_at_most(fh, n: int) -> bytes:
+    """Up to ``n`` bytes of ``fh``, read in chunks so that a header promising more data
+    than the file holds allocates only what is there."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = fh.read(min(left, _IDX_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
@@ -435,6 +457,8 @@ def load_idx_dataset(
             raise InvalidInputError(
                 f"{lpath}: {y.shape[0]} labels but {ipath.name} holds {x.shape[0]} images"
             )
+        if x.shape[0] == 0 and limit != 0:
+            raise InvalidInputError(f"{ipath}: holds no images (an empty {split} part)")
         parts[split] = (x, y)
 
     (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import ACTIVATIONS
-from pc_analog.model.network import Network
+from pc_analog.model.network import MAX_MAGNITUDE, Network
 
 __all__ = [
     "FORMAT",
@@ -28,9 +28,11 @@ __all__ = [
     "load_vectors",
     "atomic_write_text",
     "atomic_write_bytes",
+    "check_not_input",
 ]
 
 FORMAT = "pc-analog.network/1"
+_FIELDS = ("format", "sizes", "activations", "precisions", "weights", "biases")
 
 
 def _read_json(path: str | os.PathLike, what: str, *, missing_ok: bool = False):
@@ -103,6 +105,14 @@ def network_from_dict(d: dict) -> Network:
         raise InvalidInputError(f"format: missing (expected {FORMAT!r})")
     if d["format"] != FORMAT:
         raise InvalidInputError(f"format: unknown {d['format']!r} (expected {FORMAT!r})")
+    for key in d:
+        if key == "input_transform":
+            raise InvalidInputError(
+                "input_transform: not supported by this version of pc-analog (the file asks "
+                "for a transform of raw inputs that would be silently skipped)"
+            )
+        if key not in _FIELDS:
+            raise InvalidInputError(f"{key}: unknown field (known: {', '.join(_FIELDS)})")
     for key in ("sizes", "activations", "precisions", "weights", "biases"):
         if key not in d:
             raise InvalidInputError(f"{key}: missing")
@@ -196,14 +206,26 @@ def _load_npz(path: Path) -> Network:
     return network_from_dict(d)
 
 
+def _as_path(path, what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; anything else is an InvalidInputError."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InvalidInputError(f"{what}: expected a file name, got {path!r}")
+    return Path(path)
+
+
 def load_network(path: str | os.PathLike) -> Network:
     """Load a network from ``.json`` (``pc-analog.network/1``) or ``.npz``."""
-    p = Path(path)
+    p = _as_path(path, "network")
     if p.suffix == ".npz":
         if not p.exists():
             raise InvalidInputError(f"network: file not found: {p}")
         return _load_npz(p)
     return network_from_dict(_read_json(p, "network"))
+
+
+class _WriteError(InvalidInputError, OSError):
+    """An output file cannot be written: bad input to the command line (exit status 2),
+    and still an :class:`OSError` for callers that catch I/O failures."""
 
 
 def _umask() -> int:
@@ -212,10 +234,53 @@ def _umask() -> int:
     return mask
 
 
+def check_not_input(out: str | os.PathLike, inputs, what: str) -> None:
+    """Refuse to write ``out`` when it is one of the ``inputs`` (outputs never overwrite an
+    input file): :class:`InvalidInputError` naming ``what`` (e.g. ``"-o"``).
+
+    ``inputs`` may hold ``None`` (an option not given); paths are compared after resolving
+    symbolic links, and by inode when both exist (hard links, other spellings)."""
+    o = Path(out)
+    for i in inputs:
+        if i is None:
+            continue
+        i = Path(i)
+        same = o.resolve() == i.resolve()
+        if not same and o.exists() and i.exists():
+            try:
+                same = os.path.samefile(o, i)
+            except OSError:
+                same = False
+        if same:
+            raise InvalidInputError(f"{what}: {out} is also an input file; it would be overwritten")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.")
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``path`` cannot be written (no such folder, a folder of that name, no
+        permission, disk full); the message names ``path``, never the temporary file,
+        and no temporary file is left behind.  The exception is an :class:`OSError` too.
+    """
+    p = _as_path(path, "output")
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise _WriteError(f"{p}: cannot write: is a directory")
+    if not parent.is_dir():
+        raise _WriteError(f"{p}: cannot write: no such folder {parent}")
+    try:
+        _atomic_write(p, parent, data)
+    except _WriteError:
+        raise
+    except OSError as exc:
+        raise _WriteError(f"{p}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _atomic_write(p: Path, parent: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.")
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (or keep the
         # mode of the file being replaced).
@@ -275,6 +340,11 @@ def load_vectors(path: str | os.PathLike, n: int, what: str) -> tuple[np.ndarray
         raise InvalidInputError(f"{what}: must be a non-empty list of numbers or of lists ({path})")
     single = not isinstance(v[0], list)
     arr = _numeric(v, what, 1 if single else 2)
+    if np.max(np.abs(arr)) > MAX_MAGNITUDE:
+        raise InvalidInputError(
+            f"{what}: |value| {np.max(np.abs(arr)):.3g} exceeds the limit {MAX_MAGNITUDE:g} "
+            f"(pc_analog.model.network.MAX_MAGNITUDE) ({path})"
+        )
     if single:
         arr = arr[None, :]
     if arr.shape[1] != n:

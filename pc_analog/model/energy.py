@@ -79,8 +79,11 @@ def weighted_errors(net: Network, x: State) -> State:
 
 
 def energy(net: Network, x: State) -> np.ndarray:
-    """Per-sample energy ``F = sum_l 1/2 sum_i pi_li eps_li^2``, shape ``(batch,)``."""
-    eps = errors(net, x)
+    """Per-sample energy ``F = sum_l 1/2 sum_i pi_li eps_li^2``, shape ``(batch,)``.
+
+    Raises :class:`InvalidInputError` when ``x`` does not fit ``net`` (:func:`check_state`).
+    """
+    eps = errors(net, check_state(net, x))
     return sum(0.5 * (net.pi(l) * eps[l] ** 2).sum(axis=1) for l in range(1, net.n_layers + 1))
 
 

@@ -17,9 +17,43 @@ import numpy as np
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import Activation, get_activation
 
-__all__ = ["Network", "Clamp", "State", "as_batch"]
+__all__ = ["Network", "Clamp", "State", "as_batch", "MAX_MAGNITUDE", "MAX_ELEMENTS", "check_sizes"]
 
 State = tuple[np.ndarray, ...]
+
+MAX_MAGNITUDE = 1e6
+"""Guard rail on a network's numbers: every weight and bias has ``|v| <= MAX_MAGNITUDE`` and
+every precision lies in ``[1 / MAX_MAGNITUDE, MAX_MAGNITUDE]``.
+
+With activities of order one the energy ``1/2 pi eps^2`` and its gradient ``pi eps W`` stay
+many decades below float64 overflow (``~1e308``), and a spring conductance ``pi g0`` spans at
+most twelve decades, so the flow's time scales stay within what an ODE solver can step
+through.  Outside the bound the energy or its gradient overflows (``pi = 1e308`` gave an
+all-zero PC update) or relaxation takes forever (``pi = 1e-300``); such files are refused
+with the field's name.
+"""
+
+MAX_ELEMENTS = 10**8
+"""Guard rail on sizes: at most this many weights in a network (800 MB of float64), and at
+most this many numbers in one batch of activities, so a typo such as width ``10**9`` is a
+one-line error instead of an out-of-memory crash."""
+
+
+def check_sizes(sizes: Sequence[int], name: str = "sizes", batch: int = 1) -> None:
+    """Raise :class:`InvalidInputError` naming ``name`` unless the layer widths ``sizes``
+    give at most :data:`MAX_ELEMENTS` weights and ``batch * sum(sizes)`` activities."""
+    n_weights = sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_weights > MAX_ELEMENTS:
+        raise InvalidInputError(
+            f"{name}: widths {'-'.join(map(str, sizes))} give {n_weights:.3g} weights, "
+            f"more than the limit {MAX_ELEMENTS:.0e}"
+        )
+    n_units = int(batch) * sum(int(s) for s in sizes)
+    if n_units > MAX_ELEMENTS:
+        raise InvalidInputError(
+            f"{name}: batch {batch} of widths {'-'.join(map(str, sizes))} gives {n_units:.3g} "
+            f"activities, more than the limit {MAX_ELEMENTS:.0e}"
+        )
 
 
 def _finite_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
@@ -34,6 +68,11 @@ def _finite_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
         )
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{name}: contains non-finite numbers (NaN or inf)")
+    if arr.size and np.max(np.abs(arr)) > MAX_MAGNITUDE:
+        raise InvalidInputError(
+            f"{name}: |value| {np.max(np.abs(arr)):.3g} exceeds the limit {MAX_MAGNITUDE:g} "
+            "(pc_analog.model.network.MAX_MAGNITUDE)"
+        )
     arr.setflags(write=False)
     return arr
 
@@ -101,6 +140,11 @@ class Network:
                 )
             if np.any(p <= 0):
                 raise InvalidInputError(f"precisions[{i}]: must be > 0")
+            if np.min(p) < 1 / MAX_MAGNITUDE:
+                raise InvalidInputError(
+                    f"precisions[{i}]: {np.min(p):.3g} is below the limit {1 / MAX_MAGNITUDE:g} "
+                    "(pc_analog.model.network.MAX_MAGNITUDE)"
+                )
             precisions.append(p)
         acts = tuple(get_activation(a) for a in self.activations)
         object.__setattr__(self, "weights", weights)
@@ -172,15 +216,28 @@ class Network:
         bias : bool
             Whether biases are drawn too (else zero).
         """
-        sizes = [int(s) for s in sizes]
+        try:
+            sizes = [int(s) for s in sizes]
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"sizes: must be a sequence of integers, got {sizes!r}"
+            ) from None
         if len(sizes) < 2 or min(sizes) < 1:
             raise InvalidInputError("sizes: need at least two layers of positive width")
+        check_sizes(sizes)
         L = len(sizes) - 1
         if isinstance(activations, str):
             activations = ["linear"] + [activations] * (L - 1)
         if isinstance(precisions, (int, float, np.floating, np.integer)):
             precisions = [float(precisions)] * L
-        rng = np.random.default_rng(seed)
+        if not isinstance(gain, (int, float, np.floating, np.integer)) or not np.isfinite(gain):
+            raise InvalidInputError(f"gain: must be a finite number, got {gain!r}")
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"seed: must be an integer >= 0, a numpy Generator or None, got {seed!r} ({exc})"
+            ) from None
         weights, biases = [], []
         for l in range(1, L + 1):
             k = gain / np.sqrt(sizes[l - 1])
@@ -260,8 +317,16 @@ class Clamp:
 
 
 def as_batch(x, n: int, name: str) -> np.ndarray:
-    """``x`` as a read-write float array of shape ``(batch, n)``; a 1-D ``x`` is one sample."""
-    arr = np.array(x, dtype=float)
+    """``x`` as a read-write float array of shape ``(batch, n)``; a 1-D ``x`` is one sample.
+
+    Entries must be finite.  (Magnitudes are not bounded here: a sample that overflows
+    fails alone in the solvers; vector *files* are bounded by ``MAX_MAGNITUDE``.)"""
+    try:
+        arr = np.array(x, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name}: expected an array of numbers, got a {type(x).__name__} that is not one"
+        ) from None
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != n:

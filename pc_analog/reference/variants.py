@@ -89,7 +89,12 @@ class Gradients:
 
 
 def cosine_similarity(a: Gradients, b: Gradients) -> float:
-    """Cosine of the angle between two flattened updates."""
+    """Cosine of the angle between two flattened updates (of networks of equal shape)."""
+    sa, sb = ([np.shape(w) for w in (*g.dW, *g.db)] for g in (a, b))
+    if sa != sb:
+        raise InvalidInputError(
+            f"cosine_similarity: the updates have different shapes ({sa} and {sb})"
+        )
     u, v = a.flat(), b.flat()
     den = np.linalg.norm(u) * np.linalg.norm(v)
     return float(u @ v / den) if den > 0 else float("nan")
