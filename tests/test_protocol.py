@@ -444,3 +444,15 @@ def test_an_op_of_a_different_circuit_is_caught(monkeypatch):
     assert r.status is Status.KCL_RESIDUAL, r.message
     good = NgspiceBackend(analysis="op", on_failure="return").settle(shifted)
     assert good.status is Status.SUCCESS
+
+
+def test_discrete_divergence_stops_at_once():
+    """A step far above ``2 / lambda_max`` overflows within a few hundred steps; the run
+    must stop there (NON_FINITE) instead of stepping NaNs until ``n_steps``."""
+    net = pa.Network.random([3, 4, 2], "linear", seed=0)
+    x_init, clamp = pa.io_state(net, np.ones((1, 3)), np.zeros((1, 2)))
+    r = pa.discrete_inference(
+        net, x_init, clamp, step_size=1e3, n_steps=20_000, on_failure="return"
+    )
+    assert r.status is Status.NON_FINITE
+    assert r.n_steps < 1000

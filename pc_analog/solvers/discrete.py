@@ -105,21 +105,26 @@ def discrete_inference(
     err_trace = [_errors(net, tuple(x))] if record_errors else None
     gm = None
     t = 0
-    for t in range(1, n_steps + 1):
-        g = grad_x(net, tuple(x))
-        if gtol is not None:
-            gm = _free_max(g, free)
-            if np.all(gm <= gtol):
-                t -= 1
-                break
-        for l in range(len(x)):
-            x[l][:, free[l]] -= step_size * g[l][:, free[l]]
-        trace.append(energy(net, tuple(x)))
-        if record_errors:
-            err_trace.append(_errors(net, tuple(x)))
-    gm = _free_max(grad_x(net, tuple(x)), free)
+    # Overflow is a result here (NON_FINITE below), not a numerical accident to warn about.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, n_steps + 1):
+            g = grad_x(net, tuple(x))
+            if gtol is not None:
+                gm = _free_max(g, free)
+                if np.all(gm <= gtol):
+                    t -= 1
+                    break
+            for l in range(len(x)):
+                x[l][:, free[l]] -= step_size * g[l][:, free[l]]
+            trace.append(energy(net, tuple(x)))
+            if record_errors:
+                err_trace.append(_errors(net, tuple(x)))
+            if not np.all(np.isfinite(trace[-1])):
+                break  # diverged (step above 2 / lambda_max): more steps cannot bring it back
+        gm = _free_max(grad_x(net, tuple(x)), free)
     msg = f"{t} steps of size {step_size:g}; max |dF/dx| = {gm.max():.3g}"
-    if not all(np.isfinite(v).all() for v in x):
+    finite = all(np.isfinite(v).all() for v in x)
+    if not (finite and np.all(np.isfinite(trace[-1])) and np.all(np.isfinite(gm))):
         status = Status.NON_FINITE
         msg = f"{status.message}: {msg} (step size above 2 / lambda_max?)"
     elif gtol is None or bool(np.all(gm <= gtol)):
