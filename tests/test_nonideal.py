@@ -18,7 +18,7 @@ import pc_analog as pa
 from pc_analog.circuit.amplifiers import Amp, draw_amplifiers
 from pc_analog.circuit.converters import Converter, quantise
 from pc_analog.circuit.ir import compile_network
-from pc_analog.costs.specs import AnalogSpec, read_out
+from pc_analog.costs.specs import AnalogSpec, load_analog_spec, read_out
 from pc_analog.errors import InvalidInputError
 from pc_analog.solvers.discrete import DiscreteBackend
 from pc_analog.solvers.dynamics import FreeIndex, current_jacobian_blocks, node_currents
@@ -302,3 +302,91 @@ def test_hebbian_step_reads_through_the_adc():
 def _flat(g):
     return [*g.dW, *g.db]
 
+
+# ------------------------------------------------------------------ command line
+@pytest.fixture
+def cli_files(tmp_path):
+    import json
+
+    from pc_analog.io.formats import network_to_dict
+
+    net = pa.Network.random([3, 4, 2], "tanh", seed=0)
+    out = {"net": net, "dir": tmp_path}
+    for name, obj in {
+        "net.json": network_to_dict(net),
+        "x.json": [0.3, -0.2, 0.5],
+        "y.json": [0.1, 0.2],
+        "chip.json": {
+            "format": "pc-analog.analog-spec/2", "amp_gain": 100, "amp_offset_V": 0.01,
+            "amp_rail_V": 0.8, "dac_bits": 7, "mismatch_seed": 2,
+        },
+        "gbw.json": {"format": "pc-analog.analog-spec/2", "amp_gbw_Hz": 1e6},
+        "neg.json": {"format": "pc-analog.analog-spec/2", "amp_gain": -1},
+        "typo.json": {"format": "pc-analog.analog-spec/2", "amp_gian": 10},
+    }.items():  # fmt: skip
+        (tmp_path / name).write_text(json.dumps(obj))
+        out[name] = str(tmp_path / name)
+    return out
+
+
+def _cli(capsys, argv):
+    from pc_analog.cli.main import main
+
+    rc = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+@pytest.mark.parametrize("backend", ["equilibrium", "ode"])
+def test_cli_settle_hardware_spec_matches_the_library(capsys, cli_files, backend):
+    import json
+
+    f = cli_files
+    argv = ["settle", f["net.json"], "--input", f["x.json"], "--target", f["y.json"]]
+    rc, out, _ = _cli(capsys, [*argv, "--backend", backend, "--hardware", f["chip.json"], "--json"])
+    assert rc == 0
+    spec = load_analog_spec(f["chip.json"])
+    c = spec.apply(compile_network(f["net"], np.array([[0.3, -0.2, 0.5]]), np.array([[0.1, 0.2]])))
+    ref = EquilibriumBackend().settle(c).x
+    got = json.loads(out)["x"]
+    assert np.allclose(got[1], ref[1][0], rtol=0, atol=ODE_ATOL_V)
+    _, ideal, _ = _cli(capsys, [*argv, "--backend", backend, "--json"])
+    assert not np.allclose(json.loads(ideal)["x"][1], got[1], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("gbw.json", "analog.amp_gbw_Hz: not implemented yet (issue 11)"),
+        ("neg.json", "analog.amp_gain: must be a finite number > 0"),
+        ("typo.json", "analog.amp_gian: unknown field"),
+        ("rram", "device 'rram'"),
+    ],
+)
+def test_cli_bad_hardware_spec_exits_2_with_one_line(capsys, cli_files, spec, message):
+    f = cli_files
+    spec = f.get(spec, spec)
+    for argv in (
+        ["settle", f["net.json"], "--input", f["x.json"], "--hardware", spec],
+        ["compile", f["net.json"], "--input", f["x.json"], "--hardware", spec, "-o",
+         str(f["dir"] / "out.cir")],
+    ):  # fmt: skip
+        rc, _, err = _cli(capsys, argv)
+        assert rc == 2 and message in err and err.count("\n") == 1
+    assert not (f["dir"] / "out.cir").exists()
+
+
+def test_cli_compile_hardware_writes_the_amplifiers(capsys, cli_files):
+    f = cli_files
+    out = f["dir"] / "chip.cir"
+    rc, _, _ = _cli(
+        capsys, ["compile", f["net.json"], "--input", f["x.json"], "--hardware", f["chip.json"],
+                 "-o", out],
+    )  # fmt: skip
+    assert rc == 0 and "min(max(" in out.read_text()
+    rc, _, err = _cli(
+        capsys, ["compile", f["net.json"], "--input", f["x.json"], "--hardware", f["chip.json"],
+                 "--level", "crossbar", "-o", f["dir"] / "x.cir"],
+    )  # fmt: skip
+    assert rc == 2 and "not implemented yet (issue 11)" in err
+    assert not (f["dir"] / "x.cir").exists()
