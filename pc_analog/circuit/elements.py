@@ -219,12 +219,8 @@ class Spring(Element):
 
 @dataclass(frozen=True, eq=False)
 class PredictionSource(Element):
-    """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``.
-
-    With a non-ideal ``amp`` (:class:`~pc_analog.circuit.amplifiers.Amp`), the stage is a
-    follower of finite open-loop gain ``A``, input offset ``V_os`` and rails:
-    ``v(m) = clip(A/(1+A) (sum_i W_ji phi(x_i) + b_j + V_os), -rail, rail)``.
-    """
+    """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``; a
+    non-ideal ``amp`` makes it ``clip(A/(1+A) (that + V_os))`` (:mod:`.amplifiers`)."""
 
     kind: ClassVar[str] = "predictions"
     amplifiers: ClassVar[int] = 1
@@ -252,9 +248,7 @@ class PredictionSource(Element):
         for k, w in enumerate(self.weights):
             if w != 0.0:
                 total = total + w * self.activation.f(v[_name("x", l - 1, k)])
-        if self.amp is not None:
-            total = self.amp.apply(total)
-        v[_name("m", l, self.index)] = total
+        v[_name("m", l, self.index)] = total if self.amp is None else self.amp.apply(total)
 
     def edge(self, circuit, sample):
         return _name("m", self.layer, self.index), "0", {"element": "prediction"}
@@ -262,14 +256,8 @@ class PredictionSource(Element):
 
 @dataclass(frozen=True)
 class ErrorBuffer(Element):
-    """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read).
-
-    With a non-ideal ``amp``: an ideal subtractor followed by a follower of finite
-    open-loop gain ``A``, input offset ``V_os`` and rails,
-    ``v(e) = clip(A/(1+A) (v(x) - v(m) + V_os), -rail, rail)`` (derivation:
-    :mod:`pc_analog.circuit.amplifiers`); its per-unit offset makes it a top-level B
-    source (cells take no parameters, see :meth:`Spring.spice`).
-    """
+    """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read); a
+    non-ideal ``amp`` makes it ``clip(A/(1+A) (v(x) - v(m) + V_os))`` (:mod:`.amplifiers`)."""
 
     kind: ClassVar[str] = "error_buffers"
     amplifiers: ClassVar[int] = 1
@@ -280,8 +268,8 @@ class ErrorBuffer(Element):
     amp: Amp | None = None
 
     def spice(self, circuit, sample):
-        """A free unit's ``pc_unit`` cell, or a clamped unit's ``pc_error`` cell (a B
-        source of its own when non-ideal)."""
+        """A ``pc_unit`` (free) or ``pc_error`` (clamped) cell; a top-level B source when
+        non-ideal (its offset is per unit; cells take no parameters, :meth:`Spring.spice`)."""
         l, j = self.layer, self.index
         x, m, e = _name("x", l, j), _name("m", l, j), _name("e", l, j)
         if self.amp is not None:
@@ -316,9 +304,8 @@ class FeedbackSource(Element):
     Behavioural: ``n_k = e<l+1>_<k>``, ``c_k = Wfb_ik pi_k``.  Crossbar: one term,
     the feedback row's readout ``s<l>_<i>`` with ``c = 1``.
 
-    With a non-ideal ``amp`` the sum is a stage of finite open-loop gain ``A``, input
-    offset ``V_os`` and rails, ``v(s) = clip(A/(1+A) (sum_k c_k v(n_k) + V_os), -rail,
-    rail)``, and the current is ``g0 phi'(v(x)) v(s)`` (the multiplier is ideal).
+    A non-ideal ``amp`` sums at ``v(s) = clip(A/(1+A) (sum_k c_k v(n_k) + V_os))``, then
+    ``g0 phi'(v(x)) v(s)`` (an ideal multiplier; :mod:`.amplifiers`).
     """
 
     kind: ClassVar[str] = "feedback_sources"
