@@ -51,20 +51,29 @@ def _units(circuit: Circuit, l: int) -> Group:
     g = circuit.layers[l - 1].g_spring_S
     mask = circuit.clamp.masks[l]
     c = circuit.hardware.c_F
+    amps = circuit.amplifiers
+    # A non-ideal error buffer carries its own offset: no shared pc_unit cell.
+    cell = amps is None
     els: list = []
     for j in range(circuit.sizes[l]):
+        amp = None if amps is None else amps.error(l, j)
         if mask[j]:
-            els += [ClampSource(l, j), ErrorBuffer(l, j)]
+            els += [ClampSource(l, j), ErrorBuffer(l, j, amp=amp)]
         else:
             els += [
-                NodeCapacitor(_n("x", l, j), c, in_unit=True),
+                NodeCapacitor(_n("x", l, j), c, in_unit=cell),
                 Spring(l, j, float(g[j])),
-                ErrorBuffer(l, j, in_unit=True),
+                ErrorBuffer(l, j, in_unit=cell, amp=amp),
             ]
     title = (
         f"layer {l}: units (free: spring pi*g0 and pc_unit = C + error buffer; "
         "clamped: DC source and pc_error)"
     )
+    if not cell:
+        title = (
+            f"layer {l}: units (free: C, spring pi*g0 and a non-ideal error buffer; "
+            "clamped: DC source and a non-ideal error buffer)"
+        )
     return Group(title, tuple(els))
 
 
@@ -88,8 +97,12 @@ def _feedback_sources(circuit: Circuit, l: int, inputs: dict) -> list[Group]:
         return []
     act = get_activation(circuit.layers[l - 1].activation)
     g0 = circuit.hardware.g0_S
+    amps = circuit.amplifiers
     els = tuple(
-        FeedbackSource(l - 1, i, g0, act, coefs, nodes) for i, (coefs, nodes) in inputs.items()
+        FeedbackSource(
+            l - 1, i, g0, act, coefs, nodes, None if amps is None else amps.feedback(l - 1, i)
+        )
+        for i, (coefs, nodes) in inputs.items()
     )
     title = f"feedback into free units of layer {l - 1}: g0 phi_{l - 1}'(x) (Wfb{l} pi{l} e{l})"
     return [Group(title, els)]
@@ -98,7 +111,13 @@ def _feedback_sources(circuit: Circuit, l: int, inputs: dict) -> list[Group]:
 def _behavioural_layer(circuit: Circuit, l: int) -> list[Group]:
     act = get_activation(circuit.layers[l - 1].activation)
     W, b = circuit.forward_weights(l), circuit.biases(l)
-    preds = tuple(PredictionSource(l, j, W[j], float(b[j]), act) for j in range(circuit.sizes[l]))
+    amps = circuit.amplifiers
+    preds = tuple(
+        PredictionSource(
+            l, j, W[j], float(b[j]), act, None if amps is None else amps.prediction(l, j)
+        )
+        for j in range(circuit.sizes[l])
+    )
     groups = [
         Group(f"layer {l}: prediction m{l} = W{l} phi_{l - 1}(x{l - 1}) + b{l}", preds),
         _units(circuit, l),
@@ -176,6 +195,11 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
 def build_groups(circuit: Circuit, level: str) -> list[Group]:
     """Every group of elements of ``circuit`` at ``level``, in netlist order."""
     groups = []
+    if level == "crossbar" and circuit.amplifiers is not None:
+        raise InvalidInputError(
+            "level crossbar: non-ideal amplifiers (amp_gain, amp_offset_V, amp_rail_V) "
+            "not implemented yet (issue 11); use level behavioural"
+        )
     if level == "crossbar":
         groups.append(Group("bias column drive: 1 V and its inverse", (BiasDrive(),)))
     groups.append(_inputs(circuit))

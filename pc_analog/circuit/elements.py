@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pc_analog.circuit import _text as t
+from pc_analog.circuit.amplifiers import Amp
 from pc_analog.model.activations import Activation
 
 #: A :class:`~pc_analog.circuit.ir.Circuit` (not imported: the IR imports the inventory).
@@ -218,7 +219,8 @@ class Spring(Element):
 
 @dataclass(frozen=True, eq=False)
 class PredictionSource(Element):
-    """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``."""
+    """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``; a
+    non-ideal ``amp`` makes it ``clip(A/(1+A) (that + V_os))`` (:mod:`.amplifiers`)."""
 
     kind: ClassVar[str] = "predictions"
     amplifiers: ClassVar[int] = 1
@@ -227,6 +229,7 @@ class PredictionSource(Element):
     weights: np.ndarray  # row j of W_l
     bias: float
     activation: Activation
+    amp: Amp | None = None
 
     def spice(self, circuit, sample):
         l, j = self.layer, self.index
@@ -235,6 +238,8 @@ class PredictionSource(Element):
         ]
         m = _name("m", l, j)
         partial, expr = t.fan_in(list(zip(self.weights, acts)), self.bias, f"pm{l}_{j}")
+        if self.amp is not None:
+            expr = self.amp.spice(expr)
         return partial + [f"B{m} {m} 0 V={expr}"]
 
     def evaluate(self, v, i):
@@ -243,7 +248,7 @@ class PredictionSource(Element):
         for k, w in enumerate(self.weights):
             if w != 0.0:
                 total = total + w * self.activation.f(v[_name("x", l - 1, k)])
-        v[_name("m", l, self.index)] = total
+        v[_name("m", l, self.index)] = total if self.amp is None else self.amp.apply(total)
 
     def edge(self, circuit, sample):
         return _name("m", self.layer, self.index), "0", {"element": "prediction"}
@@ -251,7 +256,8 @@ class PredictionSource(Element):
 
 @dataclass(frozen=True)
 class ErrorBuffer(Element):
-    """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read)."""
+    """``v(e<l>_<j>) = v(x<l>_<j>) - v(m<l>_<j>)``, buffered (feedback and Hebbian read); a
+    non-ideal ``amp`` makes it ``clip(A/(1+A) (v(x) - v(m) + V_os))`` (:mod:`.amplifiers`)."""
 
     kind: ClassVar[str] = "error_buffers"
     amplifiers: ClassVar[int] = 1
@@ -259,17 +265,23 @@ class ErrorBuffer(Element):
     index: int
     #: Part of a free unit: its ``pc_unit`` cell (node capacitor and error buffer).
     in_unit: bool = False
+    amp: Amp | None = None
 
     def spice(self, circuit, sample):
-        """A free unit's ``pc_unit`` cell, or a clamped unit's ``pc_error`` cell."""
+        """A ``pc_unit`` (free) or ``pc_error`` (clamped) cell; a top-level B source when
+        non-ideal (its offset is per unit; cells take no parameters, :meth:`Spring.spice`)."""
         l, j = self.layer, self.index
         x, m, e = _name("x", l, j), _name("m", l, j), _name("e", l, j)
+        if self.amp is not None:
+            return [f"B{e} {e} 0 V={self.amp.spice(f'v({x})-v({m})')}"]
         if self.in_unit:
             return [f"X{x} {x} {m} {e} pc_unit"]
         return [f"X{e} {x} {m} {e} pc_error"]
 
     @classmethod
     def subcircuits(cls, elements):
+        if all(e.amp is not None for e in elements):
+            return {}
         out = {"pc_error": t.subckt("pc_error", "x m e", ["B1 e 0 V=v(x)-v(m)"])}
         if any(e.in_unit for e in elements):
             body = [NodeCapacitor.CELL, "X1 x m e pc_error"]
@@ -278,7 +290,8 @@ class ErrorBuffer(Element):
 
     def evaluate(self, v, i):
         l, j = self.layer, self.index
-        v[_name("e", l, j)] = v[_name("x", l, j)] - v[_name("m", l, j)]
+        err = v[_name("x", l, j)] - v[_name("m", l, j)]
+        v[_name("e", l, j)] = err if self.amp is None else self.amp.apply(err)
 
     def edge(self, circuit, sample):
         return _name("e", self.layer, self.index), "0", {"element": "error_buffer"}
@@ -290,6 +303,9 @@ class FeedbackSource(Element):
 
     Behavioural: ``n_k = e<l+1>_<k>``, ``c_k = Wfb_ik pi_k``.  Crossbar: one term,
     the feedback row's readout ``s<l>_<i>`` with ``c = 1``.
+
+    A non-ideal ``amp`` sums at ``v(s) = clip(A/(1+A) (sum_k c_k v(n_k) + V_os))``, then
+    ``g0 phi'(v(x)) v(s)`` (an ideal multiplier; :mod:`.amplifiers`).
     """
 
     kind: ClassVar[str] = "feedback_sources"
@@ -301,6 +317,7 @@ class FeedbackSource(Element):
     activation: Activation
     coefs: np.ndarray
     inputs: tuple[str, ...]
+    amp: Amp | None = None
 
     def spice(self, circuit, sample):
         """The ``phi'`` block ``pc_dphi_<act>`` fed by node ``s<l>_<i>``: the crossbar's
@@ -308,11 +325,13 @@ class FeedbackSource(Element):
         l, i = self.layer, self.index
         x = _name("x", l, i)
         cell = f"Xf{x} {x} {{s}} pc_dphi_{self.activation.name}"
-        if len(self.inputs) == 1 and self.coefs[0] == 1.0:
+        if len(self.inputs) == 1 and self.coefs[0] == 1.0 and self.amp is None:
             return [cell.format(s=self.inputs[0])]
         s = _name("s", l, i)
         terms = [(c, t.v(n)) for c, n in zip(self.coefs, self.inputs)]
         partial, expr = t.fan_in(terms, 0.0, f"pf{l}_{i}")
+        if self.amp is not None:
+            expr = self.amp.spice(expr)
         return partial + [f"B{s} {s} 0 V={expr}", cell.format(s=s)]
 
     @classmethod
@@ -332,6 +351,8 @@ class FeedbackSource(Element):
         for c, n in zip(self.coefs, self.inputs):
             if c != 0.0:
                 s = s + c * v[n]
+        if self.amp is not None:
+            s = self.amp.apply(s)
         _add(i, x, self.g0_S * self.activation.df(v[x]) * s)
 
     def edge(self, circuit, sample):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pc_analog.circuit.amplifiers import Amplifiers
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import initial_state, io_state
 from pc_analog.model.network import Clamp, Network, State
@@ -184,6 +185,10 @@ class Circuit:
         feedforward start (the ``.ic``) on free units.
     name : str
         A title for netlists and reports.
+    amplifiers : Amplifiers or None
+        Non-ideal amplifiers (finite gain, offsets, rails:
+        :mod:`pc_analog.circuit.amplifiers`); ``None`` is the ideal circuit, whose rest
+        point is the minimum of ``F``.
     """
 
     hardware: Hardware
@@ -191,6 +196,7 @@ class Circuit:
     clamp: Clamp
     x_init: State
     name: str = "pc-analog circuit"
+    amplifiers: Amplifiers | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -208,6 +214,10 @@ class Circuit:
             if v.ndim != 2 or v.shape != (batch, n) or not np.all(np.isfinite(v)):
                 raise InvalidInputError(f"circuit: x_init[{l}] must be finite, shape (batch, {n})")
         object.__setattr__(self, "x_init", x)
+        if self.amplifiers is not None:
+            if not isinstance(self.amplifiers, Amplifiers):
+                raise InvalidInputError("circuit: amplifiers must be an Amplifiers record")
+            self.amplifiers.check(sizes)
 
     # ----------------------------------------------------------------- shape
     @property
@@ -227,6 +237,11 @@ class Circuit:
     @property
     def tau_s(self) -> float:
         return self.hardware.tau_s
+
+    @property
+    def ideal_amplifiers(self) -> bool:
+        """Whether every amplifier is ideal (no :attr:`amplifiers` record)."""
+        return self.amplifiers is None
 
     # -------------------------------------------------------------- stimulus
     def with_stimulus(
@@ -248,7 +263,14 @@ class Circuit:
             if x0 is None:
                 raise InvalidInputError("stimulus: need an input x0 (or clamp and values)")
             x_init, clamp = io_state(net, x0, target)
-        new = Circuit(self.hardware, self.layers, clamp, tuple(_ro(v) for v in x_init), self.name)
+        new = Circuit(
+            self.hardware,
+            self.layers,
+            clamp,
+            tuple(_ro(v) for v in x_init),
+            self.name,
+            self.amplifiers,
+        )
         for key in ("_eff", "_net"):  # derived from the layers only: still valid
             if key in self.__dict__:
                 object.__setattr__(new, key, self.__dict__[key])

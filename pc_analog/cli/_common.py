@@ -171,3 +171,38 @@ def parse_arch(text: str) -> tuple[int, ...]:
     if len(arch) < 2 or min(arch) < 1:
         raise InvalidInputError(f"--arch: need at least two widths >= 1, got {text!r}")
     return arch
+
+
+def add_spec_option(p) -> None:
+    """``--hardware SPEC``: an analog spec (preset name or JSON file, SPEC section 5)."""
+    p.add_argument(
+        "--hardware",
+        metavar="SPEC",
+        dest="spec",
+        help="analog spec: a preset (default, rram, pcm, low-power) or a JSON file of format "
+        "pc-analog.analog-spec/1 or /2 (its C, g0, g_unit and non-idealities)",
+    )
+
+
+def compile_with_spec(args, net, x0, y):
+    """The circuit of ``net`` with the hardware options, or with ``--hardware SPEC``: the
+    spec's ``C``, ``g0``, ``g_unit`` and its non-idealities
+    (:meth:`~pc_analog.costs.specs.AnalogSpec.apply`)."""
+    from pc_analog.circuit.ir import Hardware, compile_network
+
+    spec_arg = getattr(args, "spec", None)
+    if spec_arg is None:
+        return compile_network(net, x0, y, hardware=hardware(args))
+    from pc_analog.costs.specs import load_analog_spec
+
+    spec = load_analog_spec(spec_arg)
+    if hardware(args) != Hardware():
+        raise InvalidInputError(
+            "--hardware: give C, g0 and g_unit in the spec, not also as --c-F/--g0-S/--g-unit-S"
+        )
+    if spec.device != "ideal":
+        raise InvalidInputError(
+            f"--hardware: device {spec.device!r}: programming device presets in settle and "
+            "compile is not implemented yet (issue 11); use device 'ideal'"
+        )
+    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware()))

@@ -16,7 +16,8 @@ import numpy as np
 from pc_analog.cli._common import (
     EXIT_OK,
     add_hardware_options,
-    hardware,
+    add_spec_option,
+    compile_with_spec,
     nonnegative_int,
     positive_float,
 )
@@ -45,7 +46,6 @@ def run(args) -> int:
     """Write one sample's SPICE netlist; without ``--input`` the input is clamped to zeros."""
     from pathlib import Path
 
-    from pc_analog.circuit.ir import compile_network
     from pc_analog.io.formats import atomic_write_text, check_not_input, load_network
     from pc_analog.spice.netlist import write_netlist
 
@@ -53,7 +53,7 @@ def run(args) -> int:
         check_not_input(args.output, (args.network, args.input, args.target), "-o")
     net = load_network(args.network)
     x0, y = _stimulus(args, net)
-    circuit = compile_network(net, x0, y, hardware=hardware(args))
+    circuit = compile_with_spec(args, net, x0, y)
     text = write_netlist(
         circuit,
         sample=args.sample,
@@ -99,4 +99,5 @@ def add_parser(sub) -> None:
         "--t-step-s", type=positive_float, help="maximum time step (default t_stop/1000)"
     )
     add_hardware_options(c)
+    add_spec_option(c)
     c.set_defaults(func=run)

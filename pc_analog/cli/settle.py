@@ -21,7 +21,9 @@ from pc_analog.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     add_hardware_options,
+    add_spec_option,
     bounded_float,
+    compile_with_spec,
     hardware,
     layers_out,
     load_io,
@@ -66,9 +68,14 @@ def run(args) -> int:
     net = load_network(args.network)
     x0, y, single = load_io(args, net, need_target=False)
     options = _backend_options(args)
-    res = settle(
-        net, x0, y, backend=args.backend, hardware=hardware(args), on_failure="return", **options
-    )
+    if args.spec is None:
+        res = settle(
+            net, x0, y, backend=args.backend, hardware=hardware(args), on_failure="return",
+            **options,
+        )  # fmt: skip
+    else:
+        circuit = compile_with_spec(args, net, x0, y)
+        res = settle(circuit, backend=args.backend, on_failure="return", **options)
     out = {
         "backend": res.backend,
         "x": layers_out(res.x, single),
@@ -139,5 +146,6 @@ def add_parser(sub) -> None:
         help="ngspice: in-process shared library or ngspice subprocesses (default auto)",
     )
     add_hardware_options(s)
+    add_spec_option(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=run)

@@ -38,6 +38,7 @@ from pc_analog.io.formats import _read_json
 
 __all__ = [
     "ANALOG_SPEC_FORMAT",
+    "ANALOG_SPEC_FORMAT_V1",
     "DIGITAL_SPEC_FORMAT",
     "AnalogSpec",
     "DigitalSpec",
@@ -47,9 +48,15 @@ __all__ = [
     "load_analog_spec",
     "load_digital_spec",
     "save_spec",
+    "apply_analog_spec",
+    "read_out",
+    "require_ideal",
+    "NOT_IMPLEMENTED",
 ]
 
-ANALOG_SPEC_FORMAT = "pc-analog.analog-spec/1"
+ANALOG_SPEC_FORMAT = "pc-analog.analog-spec/2"
+#: The first format, still read (and written for a spec that sets no ``/2`` field).
+ANALOG_SPEC_FORMAT_V1 = "pc-analog.analog-spec/1"
 DIGITAL_SPEC_FORMAT = "pc-analog.digital-spec/1"
 
 
@@ -100,6 +107,34 @@ class AnalogSpec:
         Energy per multiply-accumulate of a published clocked analog in-memory
         chip (with its converters); used only as a context row: the energy such a
         chip would spend on the same network's forward MVMs.
+
+    The non-idealities of format ``/2`` (SPEC section 5, ``docs/hardware.md``) default
+    to ideal (``None``, ``0`` or ``False``):
+
+    amp_gain : float or None
+        Open-loop DC gain ``A`` of every amplifier (``None``: infinite).  Implemented.
+    amp_gbw_Hz : float or None
+        Gain-bandwidth product (``None``: infinite).  Not implemented yet: refused.
+    amp_offset_V : float
+        Standard deviation of each amplifier's input offset, drawn once per chip by
+        ``mismatch_seed``.  Implemented.
+    amp_rail_V : float or None
+        Amplifier outputs saturate at ``+-amp_rail_V`` (``None``: no rail).  Implemented.
+    amp_noise_V_rtHz : float
+        Input-referred white noise density.  Not implemented yet: refused unless 0.
+    wire_r_ohm : float
+        Crossbar wire segment resistance.  Not implemented yet: refused unless 0.
+    dac_bits, dac_range_V : int or None, float
+        Clamped (driven) nodes quantised to ``dac_bits`` over ``+-dac_range_V``.
+    adc_bits, adc_range_V : int or None, float
+        Read-outs quantised to ``adc_bits`` over ``+-adc_range_V``.
+    thermal_noise : bool
+        Thermal current noise of every conductance.  Not implemented yet: refused
+        unless false.
+    temperature_K : float
+        Temperature for thermal noise (default 300 K).
+    mismatch_seed : int
+        Seeds every per-chip random draw (the amplifier offsets).
     """
 
     name: str = "default"
@@ -114,14 +149,29 @@ class AnalogSpec:
     amp_area_m2: float = 100e-12
     cap_density_F_per_m2: float = 2e-3
     mac_energy_J: float = 2.0 / 9.76e12
+    # ---- format /2: non-idealities (every default is ideal)
+    amp_gain: float | None = None
+    amp_gbw_Hz: float | None = None
+    amp_offset_V: float = 0.0
+    amp_rail_V: float | None = None
+    amp_noise_V_rtHz: float = 0.0
+    wire_r_ohm: float = 0.0
+    dac_bits: int | None = None
+    dac_range_V: float = 1.0
+    adc_bits: int | None = None
+    adc_range_V: float = 1.0
+    thermal_noise: bool = False
+    temperature_K: float = 300.0
+    mismatch_seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInputError(f"analog.name: must be a non-empty string, got {self.name!r}")
         for f in fields(self):
-            if f.name in ("name", "device"):
+            if f.name in ("name", "device") or f.name in _V2_FIELDS:
                 continue
             object.__setattr__(self, f.name, _positive(getattr(self, f.name), f"analog.{f.name}"))
+        _check_v2(self)
         from pc_analog.hardware.devices import PRESETS
 
         if self.device not in PRESETS:
@@ -143,12 +193,46 @@ class AnalogSpec:
         """An amplifier's time constant ``1 / (2 pi f_bw)``."""
         return 1.0 / (2 * math.pi * self.amp_bandwidth_Hz)
 
+    @property
+    def nonideal_fields(self) -> tuple[str, ...]:
+        """The ``/2`` fields set away from their ideal defaults."""
+        return tuple(
+            f.name
+            for f in fields(self)
+            if f.name in _V2_FIELDS and getattr(self, f.name) != f.default
+        )
+
     def to_dict(self) -> dict:
-        return {"format": ANALOG_SPEC_FORMAT, **asdict(self)}
+        """The spec as JSON data: format ``/1`` with the ``/1`` fields when no ``/2`` field
+        differs from its default (so older readers still read it), else ``/2``."""
+        d = asdict(self)
+        if not self.nonideal_fields:
+            return {"format": ANALOG_SPEC_FORMAT_V1, **{k: v for k, v in d.items()
+                                                        if k not in _V2_FIELDS}}  # fmt: skip
+        return {"format": ANALOG_SPEC_FORMAT, **d}
 
     @classmethod
     def from_dict(cls, d: dict) -> AnalogSpec:
+        if isinstance(d, dict) and d.get("format") == ANALOG_SPEC_FORMAT_V1:
+            for key in d:
+                if key in _V2_FIELDS:
+                    raise InvalidInputError(
+                        f"analog.{key}: a field of format {ANALOG_SPEC_FORMAT!r}, "
+                        f"not of {ANALOG_SPEC_FORMAT_V1!r}"
+                    )
+            d = {**d, "format": ANALOG_SPEC_FORMAT}
         return cls(**_fields_from(cls, d, "analog", ANALOG_SPEC_FORMAT))
+
+    def apply(self, circuit):
+        """``circuit`` with this spec's implemented non-idealities as IR data.
+
+        The amplifiers (``amp_gain``, ``amp_offset_V`` drawn by ``mismatch_seed``,
+        ``amp_rail_V``) become :attr:`Circuit.amplifiers
+        <pc_analog.circuit.ir.Circuit.amplifiers>`; the DAC quantises the clamp values
+        (``dac_bits`` over ``+-dac_range_V``).  With every non-ideality off the circuit
+        is returned as it is (the ideal circuit, every backend's result unchanged).
+        """
+        return apply_analog_spec(circuit, self)
 
 
 @dataclass(frozen=True)
@@ -204,6 +288,100 @@ class DigitalSpec:
     @classmethod
     def from_dict(cls, d: dict) -> DigitalSpec:
         return cls(**_fields_from(cls, d, "digital", DIGITAL_SPEC_FORMAT))
+
+
+#: Fields of format /2 (non-idealities), each validated by :func:`_check_v2`.
+_V2_FIELDS = frozenset(
+    {
+        "amp_gain", "amp_gbw_Hz", "amp_offset_V", "amp_rail_V", "amp_noise_V_rtHz",
+        "wire_r_ohm", "dac_bits", "dac_range_V", "adc_bits", "adc_range_V",
+        "thermal_noise", "temperature_K", "mismatch_seed",
+    }
+)  # fmt: skip
+#: Non-idealities a spec may name but the simulator does not model yet: refused when
+#: set away from ideal, never accepted and ignored.
+NOT_IMPLEMENTED = ("amp_gbw_Hz", "amp_noise_V_rtHz", "wire_r_ohm", "thermal_noise")
+
+
+def _number(value, label: str, *, minimum: float, strict: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{label}: must be a number, got {value!r}")
+    v = float(value)
+    ok = math.isfinite(v) and (v > minimum if strict else v >= minimum)
+    if not ok:
+        rel = ">" if strict else ">="
+        raise InvalidInputError(
+            f"{label}: must be a finite number {rel} {minimum:g}, got {value!r}"
+        )
+    return v
+
+
+def _integer(value, label: str, *, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidInputError(f"{label}: must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        top = "" if maximum is None else f" and <= {maximum}"
+        raise InvalidInputError(f"{label}: must be >= {minimum}{top}, got {value!r}")
+    return int(value)
+
+
+def _check_v2(spec: AnalogSpec) -> None:
+    """Validate (and normalise) the ``/2`` fields; refuse the ones not implemented yet."""
+
+    def put(name, value):
+        object.__setattr__(spec, name, value)
+
+    def get(name):
+        return getattr(spec, name)
+
+    for name in ("amp_gain", "amp_gbw_Hz", "amp_rail_V"):  # null: ideal; else > 0
+        if get(name) is not None:
+            put(name, _number(get(name), f"analog.{name}", minimum=0.0, strict=True))
+    for name in ("amp_offset_V", "amp_noise_V_rtHz", "wire_r_ohm"):  # null/0: ideal; >= 0
+        v = get(name)
+        put(name, 0.0 if v is None else _number(v, f"analog.{name}", minimum=0.0, strict=False))
+    for name in ("dac_bits", "adc_bits"):  # null: ideal; else an integer >= 1
+        if get(name) is not None:
+            put(name, _integer(get(name), f"analog.{name}", minimum=1, maximum=32))
+    for name in ("dac_range_V", "adc_range_V", "temperature_K"):
+        put(name, _number(get(name), f"analog.{name}", minimum=0.0, strict=True))
+    if get("thermal_noise") is None:
+        put("thermal_noise", False)
+    if not isinstance(get("thermal_noise"), bool):
+        raise InvalidInputError(
+            f"analog.thermal_noise: must be true or false, got {get('thermal_noise')!r}"
+        )
+    seed = get("mismatch_seed")
+    put("mismatch_seed", 0 if seed is None else _integer(seed, "analog.mismatch_seed", minimum=0))
+    for name in NOT_IMPLEMENTED:
+        if get(name) not in (None, 0.0, False):
+            raise InvalidInputError(f"analog.{name}: not implemented yet (issue 11)")
+
+
+def apply_analog_spec(circuit, spec: AnalogSpec):
+    """``circuit`` with ``spec``'s implemented non-idealities as IR data (see
+    :meth:`AnalogSpec.apply`): amplifiers drawn by ``mismatch_seed``, clamp values
+    quantised by the DAC.  Every non-ideality off: ``circuit`` itself."""
+    import dataclasses
+
+    from pc_analog.circuit.amplifiers import draw_amplifiers
+
+    spec = load_analog_spec(spec)
+    amps = draw_amplifiers(
+        circuit.sizes,
+        open_loop_gain=spec.amp_gain,
+        offset_V=spec.amp_offset_V,
+        rail_V=spec.amp_rail_V,
+        seed=spec.mismatch_seed,
+    )
+    out = circuit
+    if amps is not None:
+        out = dataclasses.replace(out, amplifiers=amps)
+    if spec.dac_bits is not None:
+        from pc_analog.circuit.converters import dac_circuit
+
+        out = dac_circuit(out, spec.dac_bits, spec.dac_range_V)
+    return out
 
 
 def _fields_from(cls, d, what: str, fmt: str) -> dict:
@@ -360,3 +538,28 @@ def save_spec(spec: AnalogSpec | DigitalSpec, path: str | os.PathLike) -> None:
     from pc_analog.io.formats import atomic_write_text
 
     atomic_write_text(path, json.dumps(spec.to_dict(), indent=2) + "\n")
+
+
+def read_out(result, spec: AnalogSpec | str | None = None):
+    """The settled activities as the ADC reads them: ``result.x`` (a settle result, or a
+    state) quantised to ``adc_bits`` over ``+-adc_range_V``
+    (:func:`pc_analog.circuit.converters.quantise`); an ideal ADC (``adc_bits`` null)
+    returns the state unchanged."""
+    from pc_analog.circuit.converters import quantise
+
+    spec = load_analog_spec(spec)
+    x = getattr(result, "x", result)
+    if spec.adc_bits is None:
+        return tuple(x)
+    return tuple(quantise(v, spec.adc_bits, spec.adc_range_V) for v in x)
+
+
+def require_ideal(spec: AnalogSpec, where: str) -> AnalogSpec:
+    """``spec`` if it sets no non-ideality, else the one-line refusal of a stage that does
+    not simulate them yet (rather than accept and ignore them)."""
+    if spec.nonideal_fields:
+        raise InvalidInputError(
+            f"analog.{spec.nonideal_fields[0]}: non-idealities in {where}: "
+            "not implemented yet (issue 11)"
+        )
+    return spec

@@ -41,6 +41,7 @@ from pc_analog.costs.specs import (
     _median_time,
     load_analog_spec,
     load_digital_spec,
+    require_ideal,
 )
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import dense_hessian, grad_x
@@ -332,7 +333,7 @@ def timing_report(
     progress : bool
         Show a tqdm bar over the stages.
     """
-    spec = load_analog_spec(analog)
+    spec = require_ideal(load_analog_spec(analog), "the timing stage")
     if isinstance(digital, (DigitalSpec, str)):
         digital = (digital,)
     dspecs = tuple(load_digital_spec(d) for d in digital)

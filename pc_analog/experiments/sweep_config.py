@@ -124,11 +124,11 @@ def _bool(v, name):
 
 
 def _analog(v, name):
-    from pc_analog.costs.specs import load_analog_spec
+    from pc_analog.costs.specs import load_analog_spec, require_ideal
 
     if not isinstance(v, str) or not v:
         raise InvalidInputError(f"{name}: must be a preset name or a JSON file, got {v!r}")
-    load_analog_spec(v)
+    require_ideal(load_analog_spec(v), "sweeps")
     return v
 
 

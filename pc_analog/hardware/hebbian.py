@@ -357,12 +357,20 @@ class HardwareNetwork:
         )
         return new, pulses
 
-    def hebbian_step(self, circuit: Circuit, x: State, lr: float, rng: np.random.Generator):
+    def hebbian_step(
+        self, circuit: Circuit, x: State, lr: float, rng: np.random.Generator, *, adc=None
+    ):
         """Read the settled voltages ``x`` of ``circuit``, program the Hebbian update.
+
+        ``adc`` (a :class:`~pc_analog.circuit.converters.Converter`, optional): the
+        read-out converter; the update is computed from the quantised ``x``
+        (``None``: an ideal read).
 
         Returns ``(new_state, grads, pulses)``; ``grads`` is the unscaled update
         ``pi eps phi^T`` summed over the batch (``lr`` already includes 1/batch if wanted).
         """
+        if adc is not None:
+            x = tuple(adc(v) for v in x)
         grads = hebbian_from_state(circuit, x)
         new, pulses = self.apply(grads, lr, rng)
         return new, grads, pulses

@@ -241,6 +241,9 @@ class Backend(abc.ABC):
     name: ClassVar[str] = "backend"
     #: The backend follows ``-grad F``: it needs ``circuit.symmetric``.
     requires_symmetric: ClassVar[bool] = False
+    #: The backend simulates non-ideal amplifiers (``circuit.amplifiers``); one that
+    #: does not refuses such a circuit rather than silently settling the ideal one.
+    supports_amplifiers: ClassVar[bool] = False
 
     def __new__(cls, *args, **options):
         known = cls.option_names()
@@ -286,6 +289,12 @@ class Backend(abc.ABC):
             raise InvalidInputError(
                 f"{self.name} backend: the feedback crossbars differ from the forward ones, "
                 "so the dynamics are not a gradient flow; use backend='ode' or 'ngspice'"
+            )
+        if circuit.amplifiers is not None and not self.supports_amplifiers:
+            raise InvalidInputError(
+                f"{self.name} backend: non-ideal amplifiers (amp_gain, amp_offset_V, "
+                "amp_rail_V) not implemented yet (issue 11); use backend 'equilibrium', "
+                "'ode' or 'ngspice'"
             )
         res = self._settle(circuit)
         if res.success and not all(np.isfinite(v).all() for v in res.x):

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from pc_analog.circuit.ir import Circuit
 from pc_analog.model.energy import energy
 from pc_analog.model.network import State
+from pc_analog.solvers._amps import nonideal_jacobian_blocks, nonideal_node_currents
 
 __all__ = [
     "node_currents",
@@ -36,8 +37,12 @@ def _eps(circ: Circuit, x: State, l: int, act) -> np.ndarray:
 def node_currents(circ: Circuit, x: State) -> State:
     """Current into every activity node (amperes), ``(batch, n_l)`` per layer.
 
-    Clamped nodes get the current the clamp source absorbs; callers mask them.
+    Clamped nodes get the current the clamp source absorbs; callers mask them.  A
+    circuit with non-ideal amplifiers takes their KCL
+    (:func:`pc_analog.solvers._amps.nonideal_node_currents`).
     """
+    if circ.amplifiers is not None:
+        return nonideal_node_currents(circ, x)
     net = circ.network()
     L = circ.n_layers
     g0 = circ.hardware.g0_S
@@ -63,6 +68,8 @@ def current_jacobian_blocks(circ: Circuit, x: State):
     upper : list, ``upper[l]`` = ``dI_l/dx_{l+1}``, ``(batch, n_l, n_{l+1})``
     lower : list, ``lower[l]`` = ``dI_{l+1}/dx_l``, ``(batch, n_{l+1}, n_l)``
     """
+    if circ.amplifiers is not None:
+        return nonideal_jacobian_blocks(circ, x)
     net = circ.network()
     L = circ.n_layers
     g0 = circ.hardware.g0_S

@@ -45,8 +45,15 @@ from pc_analog.solvers.base import (
     apply_on_failure,
     check_on_failure,
 )
+from pc_analog.solvers.rest_point import newton_rest_point
 
-__all__ = ["EquilibriumResult", "solve_equilibrium", "GTOL_DEFAULT", "EquilibriumBackend"]
+__all__ = [
+    "EquilibriumResult",
+    "solve_equilibrium",
+    "GTOL_DEFAULT",
+    "EquilibriumBackend",
+    "reference_rest_point",
+]
 
 #: Default tolerance on ``max |dF/dx|`` over free units and samples.
 GTOL_DEFAULT = 1e-10
@@ -454,6 +461,7 @@ class EquilibriumBackend(Backend):
     """
 
     name = "equilibrium"
+    supports_amplifiers = True
     requires_symmetric = True
 
     def __init__(
@@ -469,6 +477,8 @@ class EquilibriumBackend(Backend):
         self.gtol, self.max_iter, self.structured = gtol, max_iter, bool(structured)
 
     def _settle(self, circuit):
+        if circuit.amplifiers is not None:
+            return self._settle_nonideal(circuit)
         r = solve_equilibrium(
             circuit.network(),
             circuit.x_init,
@@ -499,3 +509,59 @@ class EquilibriumBackend(Backend):
                 "method": r.method,
             },
         )
+
+    def _settle_nonideal(self, circuit):
+        """Non-ideal amplifiers: Newton on the KCL residual from the ideal rest point
+        (:mod:`pc_analog.solvers.rest_point`); ``energy`` is ``F`` of the circuit's
+        network at that point, ``grad_max`` the residual ``max |I|/g0``."""
+        ideal = solve_equilibrium(
+            circuit.network(),
+            circuit.x_init,
+            circuit.clamp,
+            gtol=self.gtol,
+            max_iter=self.max_iter,
+            structured=self.structured,
+            on_failure="return",
+        )
+        start = ideal.x if ideal.success else circuit.x_init
+        x, gm, status, msg, nit, nfev, njev = newton_rest_point(
+            circuit, start, gtol=self.gtol, max_iter=self.max_iter
+        )
+        return SettleResult(
+            self.name,
+            x,
+            energy(circuit.network(), x),
+            status,
+            msg,
+            gm,
+            x_eq=x,
+            nit=nit,
+            nfev=nfev,
+            njev=njev,
+            stats={
+                "nit": nit,
+                "nfev": nfev,
+                "njev": njev,
+                "method": "newton-kcl",
+                "ideal_start_converged": ideal.success,
+            },
+        )
+
+
+def reference_rest_point(circuit, gtol: float = 1e-13):
+    """``(x, converged)``: the rest point a time-domain backend measures settling against,
+    or ``(None, None)`` where none is known in advance (asymmetric feedback crossbars).
+
+    Ideal amplifiers: :func:`solve_equilibrium` (the minimum of ``F``); non-ideal ones:
+    Newton on the KCL residual started there (:mod:`pc_analog.solvers.rest_point`).
+    """
+    if not circuit.symmetric:
+        return None, None
+    eq = solve_equilibrium(
+        circuit.network(), circuit.x_init, circuit.clamp, gtol=gtol, on_failure="return"
+    )
+    if circuit.amplifiers is None:
+        return eq.x, eq.success
+    start = eq.x if eq.success else circuit.x_init
+    x, _, status, _, _, _, _ = newton_rest_point(circuit, start, gtol=gtol, max_iter=200)
+    return x, status is Status.SUCCESS

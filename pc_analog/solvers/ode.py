@@ -34,7 +34,7 @@ from pc_analog.solvers.dynamics import (
     node_currents,
     residual_max,
 )
-from pc_analog.solvers.equilibrium import solve_equilibrium
+from pc_analog.solvers.equilibrium import reference_rest_point, solve_equilibrium
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
 
 __all__ = ["OdeBackend", "slowest_mode"]
@@ -111,6 +111,7 @@ class OdeBackend(Backend):
     """
 
     name = "ode"
+    supports_amplifiers = True
 
     def __init__(
         self,
@@ -242,7 +243,10 @@ class OdeBackend(Backend):
         ``lambda_min`` (of the slowest mode) only sets the time horizon and damping.
         """
         x_eq, eq_ok = None, None
-        if circuit.symmetric:
+        if circuit.amplifiers is not None:
+            x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
+            lam = slowest_mode(circuit, x_eq if x_eq is not None else circuit.x_init)
+        elif circuit.symmetric:
             eq = solve_equilibrium(
                 circuit.network(), circuit.x_init, circuit.clamp, gtol=1e-13, on_failure="return"
             )

@@ -1,0 +1,101 @@
+"""KCL of a behavioural circuit with non-ideal amplifiers, and its Jacobian (vectorised).
+
+With closed-loop gain ``a = A/(1+A)``, per-amplifier offsets and rails
+(:mod:`pc_analog.circuit.amplifiers`), layer by layer over a batch:
+
+    m_l = clip(a (W_l phi(x_{l-1}) + b_l + om_l))                  prediction, l = 1..L
+    e_l = clip(a (x_l - m_l + oe_l))                                error buffer
+    s_l = clip(a (Wfb_{l+1} (pi_{l+1} e_{l+1}) + os_l))              feedback sum, l = 0..L-1
+    I_l = -g_l (x_l - m_l) [l >= 1]  +  g0 phi_l'(x_l) s_l [l < L]
+
+``clip`` is ``[-rail, rail]`` (none without a rail); its derivative is 1 strictly
+inside and 0 outside.  The Jacobian stays block tridiagonal:
+
+    dm_l/dx_{l-1} = a k^m_l W_l diag(phi'(x_{l-1}))
+    de_l/dx_l = a k^e_l,     de_l/dx_{l-1} = -a k^e_l dm_l/dx_{l-1}
+    ds_l/dx_{l+1} = a k^s_l Wfb diag(pi) a k^e_{l+1}
+    ds_l/dx_l = a k^s_l Wfb diag(pi) de_{l+1}/dx_l
+    dI_l/dx_l = -g_l + g0 diag(phi''(x_l) s_l) + g0 diag(phi'(x_l)) ds_l/dx_l
+    dI_l/dx_{l+1} = g0 diag(phi'(x_l)) ds_l/dx_{l+1},   dI_{l+1}/dx_l = g_{l+1} dm_{l+1}/dx_l
+
+(``k`` the clip derivatives).  This is the same physics the inventory's elements
+evaluate one by one (:meth:`~pc_analog.circuit.inventory.Inventory.node_currents`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _clip(u, rail):
+    if rail is None:
+        return u, np.ones_like(u)
+    return np.clip(u, -rail, rail), (np.abs(u) < rail).astype(float)
+
+
+def _stages(circ, x):
+    """``m, km, e, ke, s, ks`` per layer (index ``l``; ``None`` where absent)."""
+    amps = circ.amplifiers
+    a, r = amps.closed_loop_gain, amps.rail_V
+    net = circ.network()
+    L = circ.n_layers
+    m, km, e, ke = [None] * (L + 1), [None] * (L + 1), [None] * (L + 1), [None] * (L + 1)
+    s, ks = [None] * (L + 1), [None] * (L + 1)
+    for l in range(1, L + 1):
+        mu = net.phi(l - 1).f(x[l - 1]) @ circ.forward_weights(l).T + circ.biases(l)
+        m[l], km[l] = _clip(a * (mu + amps.offset_pred[l - 1]), r)
+        e[l], ke[l] = _clip(a * (x[l] - m[l] + amps.offset_err[l - 1]), r)
+    for l in range(L):
+        u = (circ.precisions(l + 1) * e[l + 1]) @ circ.feedback_weights(l + 1).T
+        s[l], ks[l] = _clip(a * (u + amps.offset_fb[l]), r)
+    return m, km, e, ke, s, ks
+
+
+def nonideal_node_currents(circ, x):
+    """Current into every activity node (amperes), ``(batch, n_l)`` per layer."""
+    net = circ.network()
+    L, g0 = circ.n_layers, circ.hardware.g0_S
+    m, _, _, _, s, _ = _stages(circ, x)
+    out = []
+    for l in range(L + 1):
+        I = np.zeros_like(x[l])
+        if l > 0:
+            I -= circ.layers[l - 1].g_spring_S * (x[l] - m[l])
+        if l < L:
+            I += g0 * net.phi(l).df(x[l]) * s[l]
+        out.append(I)
+    return tuple(out)
+
+
+def nonideal_jacobian_blocks(circ, x):
+    """``dI/dx`` as per-sample blocks, laid out as
+    :func:`~pc_analog.solvers.dynamics.current_jacobian_blocks`."""
+    net = circ.network()
+    L, g0 = circ.n_layers, circ.hardware.g0_S
+    a = circ.amplifiers.closed_loop_gain
+    batch = x[0].shape[0]
+    m, km, e, ke, s, ks = _stages(circ, x)
+    # dm[l] = dm_l/dx_{l-1}: (B, n_l, n_{l-1})
+    dm = [None] + [
+        a * km[l][:, :, None] * circ.forward_weights(l)[None] * net.phi(l - 1).df(x[l - 1])[:, None]
+        for l in range(1, L + 1)
+    ]
+    diag, upper, lower = [], [], []
+    for l in range(L + 1):
+        n = circ.sizes[l]
+        idx = np.arange(n)
+        D = np.zeros((batch, n, n))
+        if l > 0:
+            D[:, idx, idx] -= circ.layers[l - 1].g_spring_S
+        if l < L:
+            act = net.phi(l)
+            d1 = act.df(x[l])
+            P = (circ.feedback_weights(l + 1) * circ.precisions(l + 1))[None]  # (1, n_l, n_l+1)
+            As = a * ks[l][:, :, None] * P  # (B, n_l, n_{l+1})
+            de_dx = -a * ke[l + 1][:, :, None] * dm[l + 1]  # de_{l+1}/dx_l
+            D[:, idx, idx] += g0 * act.d2f(x[l]) * s[l]
+            D += g0 * d1[:, :, None] * (As @ de_dx)
+            upper.append(g0 * d1[:, :, None] * As * (a * ke[l + 1])[:, None, :])
+            lower.append(circ.layers[l].g_spring_S[None, :, None] * dm[l + 1])
+        diag.append(D)
+    return diag, upper, lower
