@@ -367,7 +367,7 @@ def test_ngspice_failures_raise_backend_error(mode, text, needle):
     with pytest.raises(BackendError) as info:
         run_netlist(text, mode=mode)
     msg = str(info.value)
-    assert needle in msg.lower() and "\n" not in msg
+    assert needle in msg.splitlines()[0].lower()  # ngspice's report follows, whole
     # the shared instance is still usable afterwards
     ok = run_netlist(DIVIDER.replace(".tran 1u 100u", ".op"), mode=mode)
     assert ok.op["error_0"] == pytest.approx(0.75)
@@ -435,7 +435,7 @@ def test_large_decks_run_as_subprocess_in_auto_mode(monkeypatch):
     seen = {}
     monkeypatch.setattr(spice_runner.shutil, "which", lambda name: "/usr/bin/ngspice")
     monkeypatch.setattr(
-        spice_runner, "_run_subprocess", lambda text, t, w: seen.setdefault("sub", ([], "", ""))
+        spice_runner, "_run_subprocess", lambda *a: seen.setdefault("sub", ([], "", ""))
     )
     big = "big\n" + "* filler\n" * (ngs.AUTO_MAX_LINES + 1) + ".end\n"
     run = run_netlist(big, mode="auto")
@@ -748,7 +748,8 @@ def test_simulate_ngspice_failure_exit_3(capsys, tmp_path, text, needle):
     p = _write(tmp_path, "fail.cir", text)
     assert main(["simulate", str(p)]) == 3
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and needle in err
+    assert needle in err.splitlines()[0]
+    assert err.count("\n") >= 3  # ngspice's report is passed through whole
 
 
 @needs_ngspice

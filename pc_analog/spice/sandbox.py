@@ -478,9 +478,14 @@ def check_lines(lines: list[_Line], allow_control: bool) -> list[_Line]:
     return out
 
 
-def analyses_of(text: str) -> list[str]:
-    """The analyses a (checked) deck runs: its cards and its control commands, in order."""
-    found: list[str] = []
+def analyses_of(text: str) -> tuple[list[str], list[str]]:
+    """The analyses a (checked) deck runs: ``(from its cards, from control commands)``.
+
+    Each list in order of first appearance, without repeats (``op``, ``tran``, ``ac``,
+    ``dc``, ``tf``, ``sens``, ``noise``, ``pz``, ``disto``, ``pss``, ``sp``).
+    """
+    cards: list[str] = []
+    commands: list[str] = []
     in_control = False
     for line in _physical_lines(text):
         s = _ng_low(line)
@@ -491,18 +496,18 @@ def analyses_of(text: str) -> list[str]:
             in_control = False
             continue
         if s.startswith("*#"):
-            words = s[2:].split()
+            found, words = commands, s[2:].split()
         elif in_control:
-            words = s.split()
+            found, words = commands, s.split()
         elif s.startswith("."):
-            words = s[1:].split()
+            found, words = cards, s[1:].split()
         else:
             continue
         for part in " ".join(words).split(";"):
             w = part.split()[:1]
             if w and w[0] in _ANALYSES and w[0] not in found:
                 found.append(w[0])
-    return found
+    return cards, commands
 
 
 def has_control(text: str) -> bool:
