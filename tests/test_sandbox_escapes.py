@@ -307,8 +307,58 @@ CASES = [
     _include_unterminated_quote,
 ] + [_ctl(c) for c in ALLOW_CONTROL_CMDS]
 IDS = [c.__name__.strip("_") for c in CASES[: -len(ALLOW_CONTROL_CMDS)]] + [
-    "allow_control:" + c.split()[0] for c in ALLOW_CONTROL_CMDS
+    "allow_control:" + c for c in ALLOW_CONTROL_CMDS
 ]
+
+#: The refusal each case must get (a lower-case piece of the message): a case refused
+#: for another reason means a check it relies on stopped working.
+_BAD_CHAR_NEEDLE = {c: repr(c) for c in "<>|&`\\!"}
+NEEDLES = {
+    "lib_quoted_one_token": "outside",
+    "lib_quoted_one_token_single": "outside",
+    "symlink_relative_nested": "'.control'",
+    "symlink_dir_nested": "outside",
+    "symlink_to_outside": "outside",
+    "codemodel_allow_control": "command 'codemodel'",
+    "tilde": "outside",
+    "tilde_quoted": "outside",
+    "dotdot": "outside",
+    "dotdot_through_sub": "outside",
+    "absolute": "outside",
+    "absolute_tab_upper": "outside",
+    "inc_prefix": "outside",
+    "lib_dotdot": "outside",
+    "lib_prefix": "outside",
+    "lib_inside_control_in_section": "'.control'",
+    "lib_include_inside_lib": "outside",
+    "control_in_included_file": "'.control'",
+    "control_nested_two_deep": "'.control'",
+    "control_after_continuation": "'.control'",
+    "control_case": "'.control'",
+    "exec_block": "'.exec'",
+    "star_hash": "'*#'",
+    "star_hash_indented": "'*#'",
+    "star_hash_after_end": "'*#'",
+    "star_hash_in_include": "'*#'",
+    "ng_script": "*ng_script",
+    "data_file_device": "data file",
+    "section_header_in_deck": "section header",
+    "nul_byte": "nul byte",
+    "include_unterminated_quote": "without a file name",
+}
+
+
+def _needle(case_id: str) -> str:
+    if case_id in NEEDLES:
+        return NEEDLES[case_id]
+    cmd = ALLOW_CONTROL_CMDS[IDS.index(case_id) - len(NEEDLES)]
+    for c in "<>|&`\\!":
+        if c in cmd:
+            return _BAD_CHAR_NEEDLE[c]
+    word = cmd.split(";")[-1].split()[0].lower()
+    if word in ("set", "write", "wrdata"):
+        return "with a path"
+    return f"command {word!r}"
 
 
 @pytest.fixture()
@@ -333,8 +383,8 @@ def _plain_ngspice(deck_file, scratch):
     )
 
 
-@pytest.mark.parametrize("build", CASES, ids=IDS)
-def test_escape_is_refused_and_writes_nothing(build, tmp_path, capsys, home_restored):
+@pytest.mark.parametrize("build, case_id", list(zip(CASES, IDS)), ids=IDS)
+def test_escape_is_refused_and_writes_nothing(build, case_id, tmp_path, capsys, home_restored):
     deck, out, marker = _setup(tmp_path, build.__name__)
     text, flags, live = build(deck, out, marker)
     cir = deck / "deck.cir"
@@ -349,12 +399,14 @@ def test_escape_is_refused_and_writes_nothing(build, tmp_path, capsys, home_rest
         assert main(["simulate", str(cir), "--mode", mode, *flags]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("pc-analog: error: "), err
+        assert _needle(case_id) in err.lower(), err
         assert not marker.exists()
     assert [p for p in tmp_path.iterdir() if p.name.lower().startswith("marker")] == []
 
 
 def test_corpus_size():
-    assert len(CASES) >= 50
+    assert len(CASES) == len(IDS) == len(set(IDS)) >= 50
+    assert len(NEEDLES) == len(CASES) - len(ALLOW_CONTROL_CMDS)
 
 
 # ------------------------------------------------------------------ crashes
