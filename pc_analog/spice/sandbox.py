@@ -300,7 +300,9 @@ class _Flattener:
                 raise self._refuse(line, f"{keyword} without a file name (or an open quote)")
             path, real, text = self._open(line, keyword, name, dir_name)
             if real in stack:
-                raise self._refuse(line, f"{keyword} {name!r} includes itself (a cycle); refused")
+                raise self._refuse(
+                    line, f"{keyword} {name!r} is already being read: a cycle; refused"
+                )
             if len(stack) >= MAX_INCLUDE_DEPTH:
                 raise self._refuse(line, f"{keyword} nested deeper than {MAX_INCLUDE_DEPTH}")
             out.append(_Line("*", line.where, line.n))
