@@ -589,3 +589,20 @@ def test_the_final_check_refuses_any_file_card_the_flattener_missed():
         lines = [_Line("t", "netlist", 1), _Line(card, "netlist", 2)]
         with pytest.raises(InvalidInputError, match="line 2: an unexpanded"):
             check_lines(lines, allow_control=True)
+
+
+@needs_ngspice
+def test_progress_lines_stream_while_ngspice_runs(tmp_path, capsys):
+    from pc_analog.cli.simulate import _Progress
+    from pc_analog.spice.raw import run_ngspice_batch
+
+    seen: list[str] = []
+    run_ngspice_batch(HEAD + ".tran 1u 100u\n.end\n", timeout_s=60, progress=seen.append)
+    assert any("Circuit:" in ln for ln in seen)  # handed over line by line
+    p = _Progress(tty=False)
+    p("stray line")
+    p("Reference value :  1.00000e-05")
+    p("Reference value :  2.00000e-05")  # within a second: not shown
+    assert capsys.readouterr().err == "ngspice: Reference value :  1.00000e-05\n"
+    cir = _write(tmp_path / "t.cir", HEAD + ".tran 1u 100u\n.end\n")
+    assert main(["simulate", str(cir), "--progress", "--mode", "subprocess"]) == 0

@@ -196,6 +196,30 @@ def run(args) -> int:
     if result.note:
         note = "; ".join(filter(None, [result.note, note]))
 
+    report = _collect(result)
+    if csv_paths is not None:
+        _write_tables(args, result, report)
+    if args.json:
+        out = {
+            "analysis": report["analysis"],
+            "analyses": list(result.plots),
+            "t_end_s": report["t_end"],
+            "nodes": report["nodes"],
+            "tables": report["sweeps"],
+            "values": report["values"],
+            "mode": result.mode,
+            "seconds": seconds,
+        }
+        if note:
+            out["note"] = note
+        print(json.dumps(out))
+    else:
+        _print_text(result, report, seconds, note)
+    return EXIT_OK
+
+
+def _collect(result) -> dict:
+    """Node voltages, sweep tables and single-point values of a run."""
     if result.time is not None:
         analysis, t_end = "tran", result.t_end_s
     elif result.op is not None:
@@ -211,40 +235,44 @@ def run(args) -> int:
             tables[kind] = {"columns": cols, "rows": rows}
         else:
             values[kind] = dict(zip(cols, rows[0]))
-    if csv_paths is not None:
-        paths = _csv_paths(args.csv, list(result.plots), args.netlist)
-        for kind, p in paths.items():
-            t = tables.get(kind) or {
-                "columns": list(values[kind]),
-                "rows": [list(values[kind].values())],
-            }
-            _write_csv(p, t["columns"], t["rows"])
     sweeps = {k: v for k, v in tables.items() if not k.startswith(("tran", "op"))}
-    if args.json:
-        out = {
-            "analysis": analysis,
-            "analyses": list(result.plots),
-            "t_end_s": t_end,
-            "nodes": nodes,
-            "tables": sweeps,
-            "values": values,
-            "mode": result.mode,
-            "seconds": seconds,
+    return {
+        "analysis": analysis,
+        "t_end": t_end,
+        "nodes": nodes,
+        "tables": tables,
+        "values": values,
+        "sweeps": sweeps,
+    }
+
+
+def _write_tables(args, result, report) -> None:
+    tables, values = report["tables"], report["values"]
+    for kind, p in _csv_paths(args.csv, list(result.plots), args.netlist).items():
+        t = tables.get(kind) or {
+            "columns": list(values[kind]),
+            "rows": [list(values[kind].values())],
         }
-        if note:
-            out["note"] = note
-        print(json.dumps(out))
-        return EXIT_OK
+        _write_csv(p, t["columns"], t["rows"])
+
+
+def _fmt(v) -> str:
+    return f"{v: .12g}" if v is not None else "nan"
+
+
+def _print_text(result, report, seconds: float, note: str) -> None:
     print(f"ngspice {', '.join(result.plots)} ({result.mode}, {seconds:.3g} s)")
     if note:
         print(f"note: {note}")
+    nodes = report["nodes"]
     if nodes:
-        when = f"at t = {t_end:.6g} s" if analysis == "tran" else "operating point"
+        t_end = report["t_end"]
+        when = f"at t = {t_end:.6g} s" if report["analysis"] == "tran" else "operating point"
         print(f"node voltages {when}:")
         width = max(len(k) for k in nodes)
         for k, v in nodes.items():
-            print(f"  {k:<{width}}  {v: .12g}" if v is not None else f"  {k:<{width}}  nan")
-    for kind, t in sweeps.items():
+            print(f"  {k:<{width}}  {_fmt(v)}")
+    for kind, t in report["sweeps"].items():
         rows = t["rows"]
         print(f"{kind} ({len(rows)} points):")
         print("  " + "  ".join(f"{c:>16}" for c in t["columns"]))
@@ -252,12 +280,11 @@ def run(args) -> int:
             print("  " + "  ".join(f"{v:>16.9g}" if v is not None else f"{'nan':>16}" for v in r))
         if len(rows) > _MAX_TEXT_ROWS:
             print(f"  ... {len(rows) - _MAX_TEXT_ROWS} more rows (--csv OUT writes all)")
-    for kind, vals in values.items():
+    for kind, vals in report["values"].items():
         print(f"{kind}:")
         width = max((len(k) for k in vals), default=0)
         for k, v in vals.items():
-            print(f"  {k:<{width}}  {v: .12g}" if v is not None else f"  {k:<{width}}  nan")
-    return EXIT_OK
+            print(f"  {k:<{width}}  {_fmt(v)}")
 
 
 def add_parser(sub) -> None:

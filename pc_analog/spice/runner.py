@@ -7,7 +7,8 @@ fixed cost, killed on timeout, runs in parallel across processes).  Both return 
 :class:`SpiceRun` with the same vector names: bare node names (``x1_0``), ``time``,
 and ``v1#branch`` for source currents.  ngspice's own failures (singular matrix,
 time step too small, parse errors, a transient that stopped short of its end time)
-raise :class:`~pc_analog.errors.BackendError` with the first relevant ngspice line.
+raise :class:`~pc_analog.errors.BackendError` with ngspice's error report
+(:func:`pc_analog.spice.raw.ngspice_error_block`: from the first failure line on).
 
 Decks are run as they are, except that pc-analog's own ``*#`` run commands (written
 for a plain ``ngspice -b deck.cir``) are removed
