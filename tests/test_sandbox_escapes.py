@@ -606,3 +606,59 @@ def test_progress_lines_stream_while_ngspice_runs(tmp_path, capsys):
     assert capsys.readouterr().err == "ngspice: Reference value :  1.00000e-05\n"
     cir = _write(tmp_path / "t.cir", HEAD + ".tran 1u 100u\n.end\n")
     assert main(["simulate", str(cir), "--progress", "--mode", "subprocess"]) == 0
+
+
+# ------------------------------------------------------------------ fidelity
+
+FIDELITY = {
+    # .lib in an included file in a subfolder resolves from the deck's folder
+    "lib_in_sub_include": (".include sub/uses.inc", {"sub/uses.inc": ".lib q.lib tt\n"}),
+    "lib_quoted_one_token": ('.lib "q.lib tt"', {}),
+    "tab_upper_single_quotes": ("\t.INCLUDE\t'n.inc'", {}),
+    "inc_prefix_semicolon_comment": (".incfoo n.inc;comment", {}),
+    "dollar_comment": (".include n.inc $ comment", {}),
+    # inside a library (reached through a symlink) .include resolves from its real folder
+    "lib_symlink_habitat": (".lib mlink.lib tt", {}),
+    "include_symlink_as_written": (".include link.inc", {}),
+}
+
+
+def _fidelity_tree(tmp_path):
+    deck, real = tmp_path / "deck", tmp_path / "real"
+    _write(deck / "n.inc", "R2 a 0 2k\n")
+    _write(real / "n.inc", "R2 a 0 1k\n")
+    _write(deck / "q.lib", ".lib tt\nR2 a 0 8k\n.endl tt\n")
+    _write(deck / "sub" / "q.lib", ".lib tt\nR2 a 0 4k\n.endl tt\n")
+    _write(real / "m.lib", ".lib tt\n.include n.inc\n.endl tt\n")
+    _write(real / "t.inc", ".include n.inc\n")
+    (deck / "mlink.lib").symlink_to(real / "m.lib")
+    (deck / "link.inc").symlink_to(real / "t.inc")
+    return deck, real
+
+
+@needs_ngspice
+@pytest.mark.parametrize("case", sorted(FIDELITY))
+def test_flattening_means_what_ngspice_means(tmp_path, case):
+    """Plain ngspice on the deck in its folder and the flattened deck give the same circuit."""
+    from pc_analog.spice.raw import read_raw
+    from pc_analog.spice.runner import run_netlist
+    from pc_analog.spice.sandbox import check_netlist_file
+
+    deck, real = _fidelity_tree(tmp_path)
+    card, files = FIDELITY[case]
+    for name, text in files.items():
+        _write(deck / name, text)
+    cir = _write(deck / "d.cir", "fidelity\nV1 a 0 1\n" + card + "\n.op\n.end\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run(
+        [NGSPICE, "-b", "-n", "-r", "out.raw", str(cir)],
+        cwd=scratch,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    plain = -float(read_raw(scratch / "out.raw")[0].data["i(v1)"][0])
+    flat = check_netlist_file(cir, allow_include=[real])
+    ours = -run_netlist(flat, mode="subprocess").op["v1#branch"]
+    assert ours == pytest.approx(plain, rel=1e-9) and plain > 0
