@@ -662,3 +662,20 @@ def test_flattening_means_what_ngspice_means(tmp_path, case):
     flat = check_netlist_file(cir, allow_include=[real])
     ours = -run_netlist(flat, mode="subprocess").op["v1#branch"]
     assert ours == pytest.approx(plain, rel=1e-9) and plain > 0
+
+
+@needs_ngspice
+def test_noise_pz_disto_are_reported_with_plain_names(tmp_path, capsys):
+    cir = _write(
+        tmp_path / "nz.cir",
+        "nz\nV1 in 0 dc 0 ac 1\nR1 in out 1k\nC1 out 0 1n\nR2 out 0 10k\n"
+        ".noise v(out) V1 dec 2 1k 100k\n.pz in 0 out 0 vol pz\n.disto dec 2 1k 10k\n.end\n",
+    )
+    assert main(["simulate", str(cir), "--json", "--csv", str(tmp_path / "r.csv")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["analyses"] == ["pz", "disto", "disto2", "noise", "noise2"]
+    assert d["values"]["pz"]["pole(1)"] == pytest.approx(-1.1e6)
+    assert d["tables"]["noise"]["columns"][0] == "frequency"
+    assert sorted(p.name for p in tmp_path.glob("r_*.csv")) == [
+        f"r_{k}.csv" for k in sorted(d["analyses"])
+    ]

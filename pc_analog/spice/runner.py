@@ -134,6 +134,8 @@ _BATCH_PLOT_KINDS = {
     "sensitivity analysis": "sens",
     "pole-zero analysis": "pz",
     "distortion analysis": "disto",
+    "distortion - 2nd harmonic": "disto",
+    "distortion - 3rd harmonic": "disto",
 }
 
 
@@ -146,7 +148,8 @@ def _plot_kind(name: str) -> str:
     low = name.strip().lower()
     if low in _BATCH_PLOT_KINDS:
         return _BATCH_PLOT_KINDS[low]
-    return re.sub(r"\d+$", "", low) or low
+    slug = re.sub(r"[^a-z0-9]+", "_", re.sub(r"\d+$", "", low)).strip("_")
+    return slug or "plot"
 
 
 def _assemble(
