@@ -679,3 +679,12 @@ def test_noise_pz_disto_are_reported_with_plain_names(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.glob("r_*.csv")) == [
         f"r_{k}.csv" for k in sorted(d["analyses"])
     ]
+
+
+def test_included_bytes_are_limited(tmp_path, monkeypatch):
+    import pc_analog.spice.sandbox as sb
+
+    monkeypatch.setattr(sb, "MAX_FLAT_BYTES", 100)
+    _write(tmp_path / "big.inc", "*" * 200 + "\n")  # one long line: no line limit helps
+    with pytest.raises(Exception, match="exceed 100 bytes"):
+        check_netlist(HEAD + ".include big.inc\n" + TAIL, tmp_path)

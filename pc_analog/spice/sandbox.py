@@ -168,8 +168,10 @@ def _is_within(path: Path, folder: Path) -> bool:
 #: Includes nested deeper than this are refused (ngspice itself has no limit and
 #: crashes on a file that includes itself).
 MAX_INCLUDE_DEPTH = 16
-#: The flattened deck may not exceed this many lines (includes can multiply text).
+#: The flattened deck may not exceed this many lines (includes can multiply text)...
 MAX_FLAT_LINES = 2_000_000
+#: ... nor read more than this many bytes of included files in all.
+MAX_FLAT_BYTES = 256_000_000
 
 _NG_BLANKS = " \t\v\f\r\ufeff"  # what ngspice skips before a card (isspace, and a BOM)
 
@@ -240,6 +242,7 @@ class _Flattener:
     def __init__(self, roots: list[Path]):
         self.roots = roots
         self.count = 0
+        self.bytes = 0
 
     def _refuse(self, line: _Line, msg: str) -> InvalidInputError:
         return InvalidInputError(f"{line.where} line {line.n}: {msg}")
@@ -269,6 +272,11 @@ class _Flattener:
         if not real.is_file():
             raise self._refuse(line, f"{keyword} {name!r}: no such file")
         try:
+            self.bytes += real.stat().st_size
+            if self.bytes > MAX_FLAT_BYTES:
+                raise self._refuse(
+                    line, f"{keyword} {name!r}: included files exceed {MAX_FLAT_BYTES} bytes"
+                )
             data = real.read_bytes()
         except OSError as exc:
             raise self._refuse(line, f"cannot read {name!r}: {exc.strerror or exc}") from None
