@@ -367,7 +367,7 @@ def test_ngspice_failures_raise_backend_error(mode, text, needle):
     with pytest.raises(BackendError) as info:
         run_netlist(text, mode=mode)
     msg = str(info.value)
-    assert needle in msg.lower() and "\n" not in msg
+    assert needle in msg.splitlines()[0].lower()  # ngspice's report follows, whole
     # the shared instance is still usable afterwards
     ok = run_netlist(DIVIDER.replace(".tran 1u 100u", ".op"), mode=mode)
     assert ok.op["error_0"] == pytest.approx(0.75)
@@ -444,7 +444,7 @@ def test_large_decks_run_as_subprocess_in_auto_mode(monkeypatch):
     seen = {}
     monkeypatch.setattr(spice_runner.shutil, "which", lambda name: "/usr/bin/ngspice")
     monkeypatch.setattr(
-        spice_runner, "_run_subprocess", lambda text, t, w: seen.setdefault("sub", ([], "", ""))
+        spice_runner, "_run_subprocess", lambda *a: seen.setdefault("sub", ([], "", ""))
     )
     big = "big\n" + "* filler\n" * (ngs.AUTO_MAX_LINES + 1) + ".end\n"
     run = run_netlist(big, mode="auto")
@@ -576,7 +576,7 @@ TAIL = ".op\n.end\n"
         (".LIB '/etc/passwd' tt\n", 4, "outside"),
         (".include ../outside.cir\n", 4, "outside"),
         (".include sub/../../outside.cir\n", 4, "outside"),
-        (".include\n+ /etc/passwd\n", 4, "outside"),
+        (".include\n+ /etc/passwd\n", 4, "without a file name"),  # as ngspice reads it
         (".include ~/.bashrc\n", 4, "outside"),
         (".include\n", 4, "without a file name"),
         (".include missing.inc\n", 4, "no such file"),
@@ -632,7 +632,7 @@ def test_allow_control_lets_control_through_but_never_shell(tmp_path):
         ".control\nalias s shell\n.endc\n",
         "*# echo a; system x\n",
     ):
-        with pytest.raises(InvalidInputError, match="'shell'/'system' command refused"):
+        with pytest.raises(InvalidInputError, match=r"command '(shell|pre_shell|alias|system)'"):
             check_netlist(HEAD + bad + TAIL, tmp_path, allow_control=True)
     with pytest.raises(InvalidInputError, match="outside"):
         check_netlist(HEAD + ".include /etc/passwd\n" + TAIL, tmp_path, allow_control=True)
@@ -658,12 +658,12 @@ def test_safe_include_inside_the_folder_runs_from_any_directory(tmp_path, monkey
     _write(folder, "parts/r2.inc", "* parts\nR2 a 0 1k\n.include more.inc\n")
     _write(folder, "parts/more.inc", "R3 a 0 1k\n")
     safe = check_netlist(HEAD + ".include parts/r2.inc\n" + TAIL, folder)
-    assert f'.include "{(folder / "parts" / "r2.inc").resolve()}"' in safe
+    assert "R2 a 0 1k\n*\nR3 a 0 1k" in safe and ".inc" not in safe.lower()  # flattened
     # .lib with a section (ngspice 39 cannot read .lib file names with spaces)
     plain = tmp_path / "plain"
     _write(plain, "parts/models.lib", ".lib tt\nR4 a 0 1k\n.endl tt\n.lib ff\nR4 a 0 1\n.endl\n")
     lib = check_netlist(HEAD + ".LIB 'parts/../parts/models.lib' tt\n" + TAIL, plain)
-    assert f'.LIB "{(plain / "parts" / "models.lib").resolve()}" tt' in lib
+    assert "R4 a 0 1k" in lib and "R4 a 0 1\n" not in lib and ".lib" not in lib.lower()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -679,7 +679,10 @@ def test_a_deck_that_fails_to_load_is_a_backend_error(tmp_path, mode):
     skip_unless_shared(mode)
     folder = tmp_path / "with space"
     _write(folder, "m.lib", ".lib tt\nR4 a 0 1k\n.endl tt\n")
-    text = check_netlist(HEAD + ".lib m.lib tt\n" + TAIL, folder)
+    # flattened, a library in a folder with a space (which ngspice 39 cannot name) runs
+    flat = check_netlist(HEAD + ".lib m.lib tt\n" + TAIL, folder)
+    assert run_netlist(flat, mode=mode).op["v1#branch"] == pytest.approx(-2e-3, rel=CIRCUIT_RTOL)
+    text = HEAD + f".lib {folder / 'm.lib'} tt\n" + TAIL  # unchecked: ngspice reads it
     with pytest.raises(BackendError, match="(?i)could not find library file"):
         run_netlist(text, mode=mode)
     ok = run_netlist(DIVIDER, mode=mode)  # the shared instance survived
@@ -767,7 +770,8 @@ def test_simulate_ngspice_failure_exit_3(capsys, tmp_path, text, needle):
     p = _write(tmp_path, "fail.cir", text)
     assert main(["simulate", str(p)]) == 3
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and needle in err
+    assert needle in err.splitlines()[0]
+    assert err.count("\n") >= 3  # ngspice's report is passed through whole
 
 
 @needs_ngspice

@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "parse_raw",
     "read_raw",
     "find_ngspice_error",
+    "ngspice_error_block",
     "run_ngspice_batch",
 ]
 
@@ -429,6 +431,64 @@ def find_ngspice_error(*texts: str) -> str | None:
     return None
 
 
+# Lines of a successful run that say nothing about a failure.
+_BENIGN_LINE = re.compile(
+    r"^\s*(note:|reference value|circuit:|doing analysis at|no\. of data|binary raw file"
+    r"|ascii raw file|warning: .*(compatibility|no compatibility))",
+    re.IGNORECASE,
+)
+#: At most this many lines of ngspice's messages are quoted in an error.
+ERROR_BLOCK_MAX_LINES = 24
+
+
+def ngspice_error_block(*texts: str) -> str | None:
+    """ngspice's whole error report: from the first failure line on, without noise.
+
+    Parameters
+    ----------
+    *texts : str
+        Captured streams (stderr first).
+
+    Returns
+    -------
+    str or None
+        The first line :func:`find_ngspice_error` finds, the lines that follow it up
+        to the next blank line (the reason ngspice gives over several lines: the
+        offending card, "Simulation interrupted due to error!"), then every later
+        failure line (each kind once: repeated gmin steps count once); progress and
+        notes dropped, at most :data:`ERROR_BLOCK_MAX_LINES` lines.  None if nothing
+        failed.
+    """
+    first = find_ngspice_error(*texts)
+    if first is None:
+        return None
+    lines = [ln.rstrip() for text in texts for ln in re.split(r"\r?\n|\r", text)]
+    start = next(k for k, ln in enumerate(lines) if ln.strip() == first)
+    block = [first]
+    seen = {_shape(first)}
+    k = start + 1
+    while k < len(lines) and lines[k].strip():  # the reason, up to the next blank line
+        if not _BENIGN_LINE.search(lines[k]) and _shape(lines[k]) not in seen:
+            block.append(lines[k])
+            seen.add(_shape(lines[k]))
+        k += 1
+    for ln in lines[k:]:  # later failures, each kind once
+        if (
+            ln.strip()
+            and not _IGNORED_LINE.search(ln)
+            and any(p.search(ln) for p in _FATAL_PATTERNS)
+            and _shape(ln) not in seen
+        ):
+            block.append(ln.strip())
+            seen.add(_shape(ln))
+    return "\n".join(block[:ERROR_BLOCK_MAX_LINES])
+
+
+def _shape(line: str) -> str:
+    """A line with its numbers blanked: repeated gmin steps count once."""
+    return re.sub(r"[-+]?\d[\d.]*(e[-+]?\d+)?", "#", line.strip().lower())
+
+
 def _ngspice_binary() -> str:
     exe = shutil.which("ngspice")
     if exe is None:
@@ -443,6 +503,7 @@ def run_ngspice_batch(
     *,
     timeout_s: float,
     workdir: str | os.PathLike[str] | None = None,
+    progress=None,
 ) -> tuple[list[RawPlot], str, str, int]:
     """Run ``ngspice -b -n -r out.raw in.cir`` on a netlist and read the result.
 
@@ -457,6 +518,10 @@ def run_ngspice_batch(
         Directory for ``in.cir`` and ``out.raw`` (created if needed and kept,
         handy for debugging).  By default a temporary directory is used and
         removed afterwards.
+    progress : callable, optional
+        Called with each line ngspice prints while it runs (stderr and stdout,
+        split on ``\\r`` and ``\\n``, e.g. ``Reference value : 1.2e-05``), from a
+        reader thread.
 
     Returns
     -------
@@ -477,7 +542,8 @@ def run_ngspice_batch(
     BackendError
         On timeout, nonzero exit status, a failure message in the output (see
         :func:`find_ngspice_error`), a missing/empty/malformed raw file, or a
-        plot with no points.  The message quotes the first relevant line.
+        plot with no points.  The message quotes ngspice's whole error report
+        (:func:`ngspice_error_block`, possibly several lines).
 
     Notes
     -----
@@ -488,14 +554,45 @@ def run_ngspice_batch(
     exe = _ngspice_binary()
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="pc_analog_ngspice_") as tmp:
-            return _run_in(exe, netlist_text, Path(tmp), timeout_s)
+            return _run_in(exe, netlist_text, Path(tmp), timeout_s, progress)
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
-    return _run_in(exe, netlist_text, wd, timeout_s)
+    return _run_in(exe, netlist_text, wd, timeout_s, progress)
+
+
+def _communicate(proc, timeout_s: float, progress) -> tuple[bytes, bytes]:
+    """``proc.communicate`` that also hands every line to ``progress`` as it comes."""
+    if progress is None:
+        return proc.communicate(timeout=timeout_s)
+    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+
+    def pump(stream, key):
+        pending = b""
+        for piece in iter(lambda: stream.read1(4096), b""):
+            chunks[key].append(piece)
+            pending += piece
+            *done, pending = re.split(rb"[\r\n]", pending)
+            for ln in done:
+                if ln.strip():
+                    try:
+                        progress(ln.decode("utf-8", errors="replace"))
+                    except Exception:  # noqa: BLE001 - a display must not break the run
+                        pass
+
+    threads = [
+        threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    proc.wait(timeout=timeout_s)  # TimeoutExpired: the caller kills the group
+    for t in threads:
+        t.join()
+    return b"".join(chunks["out"]), b"".join(chunks["err"])
 
 
 def _run_in(
-    exe: str, netlist_text: str, wd: Path, timeout_s: float
+    exe: str, netlist_text: str, wd: Path, timeout_s: float, progress=None
 ) -> tuple[list[RawPlot], str, str, int]:
     cir, raw = wd / "in.cir", wd / "out.raw"
     if raw.exists():
@@ -511,24 +608,28 @@ def _run_in(
         start_new_session=True,  # own process group, so a timeout kills everything
     )
     try:
-        out_b, err_b = proc.communicate(timeout=timeout_s)
+        out_b, err_b = _communicate(proc, timeout_s, progress)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        proc.communicate()
+        if progress is not None:
+            proc.wait()
+        else:
+            proc.communicate()
         raise BackendError(f"ngspice timed out after {timeout_s:g} s") from None
     stdout = out_b.decode("utf-8", errors="replace")
     stderr = err_b.decode("utf-8", errors="replace")
     rc = proc.returncode
 
-    problem = find_ngspice_error(stderr, stdout)
+    problem = ngspice_error_block(stderr, stdout)
     if rc != 0:
         if problem is None:
             tail = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
             problem = tail[-1] if tail else "no output"
-        raise BackendError(f"ngspice exited with status {rc}: {problem}")
+        status = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+        raise BackendError(f"ngspice {status}: {problem}")
     if problem is not None:
         raise BackendError(f"ngspice reported: {problem}")
     if not raw.exists() or raw.stat().st_size == 0:

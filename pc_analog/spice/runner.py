@@ -7,7 +7,8 @@ fixed cost, killed on timeout, runs in parallel across processes).  Both return 
 :class:`SpiceRun` with the same vector names: bare node names (``x1_0``), ``time``,
 and ``v1#branch`` for source currents.  ngspice's own failures (singular matrix,
 time step too small, parse errors, a transient that stopped short of its end time)
-raise :class:`~pc_analog.errors.BackendError` with the first relevant ngspice line.
+raise :class:`~pc_analog.errors.BackendError` with ngspice's error report
+(:func:`pc_analog.spice.raw.ngspice_error_block`: from the first failure line on).
 
 Decks are run as they are, except that pc-analog's own ``*#`` run commands (written
 for a plain ``ngspice -b deck.cir``) are removed
@@ -32,7 +33,7 @@ import numpy as np
 
 from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInputError
 from pc_analog.spice import shared as _shared
-from pc_analog.spice.raw import find_ngspice_error, run_ngspice_batch
+from pc_analog.spice.raw import ngspice_error_block, run_ngspice_batch
 from pc_analog.spice.sandbox import _has_card, _tran_stop, strip_run_commands
 from pc_analog.spice.shared import _normalise_name
 
@@ -133,6 +134,8 @@ _BATCH_PLOT_KINDS = {
     "sensitivity analysis": "sens",
     "pole-zero analysis": "pz",
     "distortion analysis": "disto",
+    "distortion - 2nd harmonic": "disto",
+    "distortion - 3rd harmonic": "disto",
 }
 
 
@@ -145,7 +148,8 @@ def _plot_kind(name: str) -> str:
     low = name.strip().lower()
     if low in _BATCH_PLOT_KINDS:
         return _BATCH_PLOT_KINDS[low]
-    return re.sub(r"\d+$", "", low) or low
+    slug = re.sub(r"[^a-z0-9]+", "_", re.sub(r"\d+$", "", low)).strip("_")
+    return slug or "plot"
 
 
 def _assemble(
@@ -183,20 +187,20 @@ def _assemble(
             raise BackendError("ngspice produced no points for the transient")
         t_stop = _tran_stop(text)
         if t_stop is not None and t[-1] < t_stop * (1 - TSTOP_RTOL):
-            problem = find_ngspice_error(stderr, stdout)
+            problem = ngspice_error_block(stderr, stdout)
             raise BackendError(
                 f"ngspice stopped the transient at t = {t[-1]:.6g} s of {t_stop:.6g} s"
                 + (f": {problem}" if problem else "")
             )
         voltages = {k: np.real(v) for k, v in tran.items() if _is_node(k)}
     elif _has_card(text, ".tran"):
-        problem = find_ngspice_error(stderr, stdout)
+        problem = ngspice_error_block(stderr, stdout)
         raise BackendError(f"ngspice produced no transient: {problem or 'no message'}")
     op = None
     if "op" in plots:
         op = {k: float(np.real(v[0])) for k, v in plots["op"].items() if v.size}
     elif _has_card(text, ".op"):
-        problem = find_ngspice_error(stderr, stdout)
+        problem = ngspice_error_block(stderr, stdout)
         raise BackendError(f"ngspice produced no operating point: {problem or 'no message'}")
     return SpiceRun(
         plots=MappingProxyType(plots),
@@ -245,12 +249,14 @@ def _choose(text: str, mode: str) -> tuple[str, str]:
     return "subprocess", f"shared mode unavailable, ran as a subprocess: {reason}"
 
 
-def _run_subprocess(text: str, timeout_s: float, workdir) -> tuple[list, str, str]:
+def _run_subprocess(text: str, timeout_s: float, workdir, progress=None) -> tuple[list, str, str]:
     if shutil.which("ngspice") is None:
         raise BackendUnavailableError(
             f"ngspice binary not found on PATH (on Debian/Ubuntu: {INSTALL_HINT})"
         )
-    plots, stdout, stderr, _ = run_ngspice_batch(text, timeout_s=timeout_s, workdir=workdir)
+    plots, stdout, stderr, _ = run_ngspice_batch(
+        text, timeout_s=timeout_s, workdir=workdir, progress=progress
+    )
     raw = [(p.plotname, {_normalise_name(k): p.data[k] for k in p.variables}) for p in plots]
     return raw, stdout, stderr
 
@@ -261,6 +267,7 @@ def run_netlist(
     mode: str = "auto",
     timeout_s: float = TIMEOUT_DEFAULT_S,
     workdir: str | os.PathLike[str] | None = None,
+    progress=None,
 ) -> SpiceRun:
     """Run one ngspice deck and read every vector it produced.
 
@@ -282,6 +289,8 @@ def run_netlist(
     workdir : str or os.PathLike, optional
         Subprocess mode: directory kept with ``in.cir`` and ``out.raw``.  Shared
         mode: ``in.cir`` is written there for reference.
+    progress : callable, optional
+        Subprocess mode: called with each line ngspice prints while it runs.
 
     Returns
     -------
@@ -290,7 +299,8 @@ def run_netlist(
     Raises
     ------
     BackendError
-        ngspice reported a failure (the message quotes its first relevant line),
+        ngspice reported a failure (the message quotes its error report, from the
+        first failure line on, possibly several lines),
         timed out, or ended a transient before its stop time.
     BackendUnavailableError
         Neither the shared library nor the ngspice binary is available.
@@ -308,12 +318,12 @@ def run_netlist(
             Path(workdir).mkdir(parents=True, exist_ok=True)
             (Path(workdir) / "in.cir").write_text(text, encoding="utf-8")
         plots, stdout, stderr = _shared._run_shared(text, timeout_s)
-        problem = find_ngspice_error(stderr, stdout)
+        problem = ngspice_error_block(stderr, stdout)
         if problem is not None:
             raise BackendError(f"ngspice reported: {problem}")
         raw = list(plots.items())
     else:
-        raw, stdout, stderr = _run_subprocess(text, timeout_s, workdir)
+        raw, stdout, stderr = _run_subprocess(text, timeout_s, workdir, progress)
     return _assemble(raw, text, stdout, stderr, chosen, time.perf_counter() - t0, note)
 
 
