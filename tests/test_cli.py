@@ -728,3 +728,26 @@ def test_settle_backend_failure_exits_3_with_reason(capsys, files, monkeypatch):
     assert rc == 3
     assert _strict_json(out)["status"] == "KCL_RESIDUAL"
     assert err.count("\n") == 1 and "did not converge" in err
+
+
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
+def test_settle_ngspice_operating_point_of_a_non_ideal_chip(capsys, files, tmp_path):
+    """``--backend ngspice --analysis op --hardware SPEC``: ngspice's operating point of the
+    non-ideal circuit (finite gain, offsets, rails, DAC) is the equilibrium backend's rest
+    point of the same circuit, and it is judged by its own KCL residual."""
+    chip = tmp_path / "chip.json"
+    chip.write_text(json.dumps({
+        "format": "pc-analog.analog-spec/2", "amp_gain": 1000, "amp_offset_V": 0.002,
+        "amp_rail_V": 1.0, "dac_bits": 8, "dac_range_V": 1.0, "mismatch_seed": 1,
+    }))  # fmt: skip
+    base = ["settle", files["net"], "--input", files["x"], "--target", files["y"],
+            "--hardware", chip, "--json"]  # fmt: skip
+    eq = _json_out(capsys, base)
+    op = _json_out(capsys, [*base, "--backend", "ngspice", "--analysis", "op"])
+    assert op["stats"]["analysis"] == "op" and op["status"] == "SUCCESS"
+    assert "settling_time_s" not in op
+    x_eq, x_op = _layers(eq), _layers(op)
+    scale = max(np.max(np.abs(v)) for v in x_eq)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(x_eq, x_op)) <= 1e-6 * scale
+    ideal = _json_out(capsys, base[:-3] + ["--json"])  # same clamps, ideal chip
+    assert max(np.max(np.abs(a - b)) for a, b in zip(_layers(ideal), x_eq)) > 1e-4

@@ -55,7 +55,8 @@ def _backend_options(args) -> dict:
         return {
             "level": args.level,
             "mode": args.ngspice_mode,
-            "settle_band": args.settle_band,
+            "analysis": args.analysis,
+            **({"settle_band": args.settle_band} if args.analysis == "tran" else {}),
         }
     return {}
 
@@ -132,6 +133,12 @@ def add_parser(sub) -> None:
         type=bounded_float(*DAMPING_RANGE),
         default=1.0,
         help="ode --inertial: damping ratio of the slowest mode (default 1)",
+    )
+    s.add_argument(
+        "--analysis",
+        default="tran",
+        choices=("tran", "op"),
+        help="ngspice: a transient (settling time) or the operating point only (default tran)",
     )
     s.add_argument(
         "--level",
