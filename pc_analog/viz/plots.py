@@ -54,7 +54,8 @@ def _tick_label(v: float) -> str:
     if float(v).is_integer():
         return str(int(v))
     if a >= 1e-3:
-        return f"{v:.3g}"
+        r = float(f"{v:.3g}")  # 999.9999 -> 1000, 339.3 -> 339
+        return str(int(r)) if r.is_integer() else f"{r:g}"
     return f"{v:.0e}"
 
 
