@@ -137,6 +137,11 @@ def test_settling_legend_shows_the_exponent_with_its_error():
     assert "±" in labels[1]
     # the dotted fitted line is drawn
     assert sum(line.get_linestyle() == ":" for line in ax.get_lines()) == 2
+    # Under a decade of x: matplotlib would label the minor ticks (5, 7, ... over 6, 8).
+    _renderer(ax.figure)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "6", "8", "12", "16"]
+    assert not any(t.get_text() for t in ax.get_xminorticklabels())
+    assert not any(t.get_text() for t in ax.get_yminorticklabels())
 
 
 def test_settling_draws_no_fit_over_less_than_half_a_decade():
