@@ -144,6 +144,19 @@ def test_settling_legend_shows_the_exponent_with_its_error():
     assert not any(t.get_text() for t in ax.get_yminorticklabels())
 
 
+@pytest.mark.parametrize("ts", [(12.4, 12.9, 10.9, 11.5), (10.0, 18.0, 33.0, 62.0)])
+def test_a_narrow_log_y_range_gets_plain_labels_that_do_not_overlap(ts):
+    rows = [
+        {"width": w, "dynamics": "RC", "settling_time_tau": t} for w, t in zip((4, 8, 16, 32), ts)
+    ]
+    ax = plots.plot_settling_scaling(rows, x="width")
+    r = _renderer(ax.figure)
+    labels = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and not _overlaps([t.get_window_extent(r) for t in labels])
+    assert all("$" not in t.get_text() for t in labels)  # plain numbers, no 10^k
+    assert not any(t.get_text() for t in ax.get_yminorticklabels())
+
+
 def test_settling_draws_no_fit_over_less_than_half_a_decade():
     ax = plots.plot_settling_scaling(_chain_rows([4, 5, 6]) + _chain_rows([2, 4, 8], "inertial"))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
