@@ -265,3 +265,20 @@ def test_codesign_figures_redraw_from_the_stored_rows(tmp_path, monkeypatch):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = json.loads((ROOT / "benchmarks/results/codesign.json").read_text())["raw"]["rows"]
     assert set(rows) == {"W", "D"}
+
+
+def test_training_energy_axis_has_plain_labels():
+    from pc_analog.learning.figures import plot_training
+
+    energies = [0.0287, 0.0199, 0.0178, 0.0172, 0.0172, 0.017]  # under a decade
+    hist = [
+        dict(epoch=i + 1, test_accuracy=0.9, train_accuracy=0.9, bp_test_accuracy=0.9, energy=e)
+        for i, e in enumerate(energies)
+    ]
+    fig = plot_training(hist)
+    a2 = fig.axes[1]
+    r = _renderer(fig)
+    labels = [t for t in a2.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and all("$" not in t.get_text() for t in labels)
+    assert not _overlaps([t.get_window_extent(r) for t in labels])
+    assert not any(t.get_text() for t in a2.get_yminorticklabels())
