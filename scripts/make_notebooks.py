@@ -358,13 +358,17 @@ CODESIGN = [
         "sweep_figures(dev_res)['device_error'];"
     ),
     new_code_cell(
+        "import logging\n"
+        "\n"
         "try:\n"
         "    from dask.distributed import LocalCluster\n"
         "except ImportError:\n"
         "    print('dask[distributed] is not installed: pip install \"pc-analog[dask]\"')\n"
         "else:\n"
+        "    # silence_logs: workers still heartbeating while the cluster shuts down log a\n"
+        "    # harmless 'Failed to communicate with scheduler' traceback.\n"
         "    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,\n"
-        "                      dashboard_address=None) as cluster:\n"
+        "                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:\n"
         "        dask_res = run_sweep(device_sweep, cluster.scheduler_address, progress=False)\n"
         "    print(f'{dask_res.executor}: {len(dask_res.rows)} points in '\n"
         "          f'{dask_res.seconds:.1f} s; rows identical to the local processes: '\n"

@@ -76,6 +76,7 @@ def test_committed_notebook_has_default_size_outputs(path):
     assert counts == list(range(1, len(code) + 1)), f"{path.name}: not executed top to bottom"
     _check_outputs(nb, path.name)
     assert "small sizes: False" in _texts(nb), f"{path.name}: not run at its default size"
+    assert "Traceback" not in _texts(nb), f"{path.name}: a traceback in the outputs"
     for o in _outputs(nb):
         png = o.get("data", {}).get("image/png")
         if png:
