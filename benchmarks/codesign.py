@@ -23,6 +23,7 @@ Results go to ``benchmarks/results/codesign.json`` (raw measurements, machine, d
 versions), from which BENCHMARKS.md is re-rendered (``benchmarks/render.py``).
 
 Run:  .venv/bin/python benchmarks/codesign.py [--quick] [--no-write] [--workers N]
+      .venv/bin/python benchmarks/codesign.py --redraw   (figures from the stored rows only)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_line, write_results  # noqa: E402
 
+from pc_analog.errors import InvalidInputError  # noqa: E402
 from pc_analog.experiments.studies import fit_power_law  # noqa: E402
 from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, run_sweep  # noqa: E402
 from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
@@ -95,7 +97,10 @@ def _extrapolate(rows, col: str) -> str:
     pts = pts[-FIT_POINTS:]
     if len(pts) < FIT_POINTS:
         return "n/a"
-    p, a = fit_power_law([x for x, _ in pts], [y for _, y in pts])
+    try:
+        p, a = fit_power_law([x for x, _ in pts], [y for _, y in pts])
+    except InvalidInputError as e:  # under half a decade of sizes: no trend to extrapolate
+        return f"n/a ({e})"
     last = max(pts)[1]
     # Moving towards 1 as the size grows?  ratio < 1 needs p > 0, ratio > 1 needs p < 0.
     if abs(p) < FLAT_EXPONENT:
@@ -118,13 +123,14 @@ def _figure(rows, key: str, spec: dict) -> bytes:
 
     from pc_analog.viz.plots import plot_crossover
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True, layout="constrained")
     for ax, dig in zip(axes, DIGITAL):
         sub = [r for r in rows if r["digital"] == dig]
         ratios = {lab: c for lab, c in RATIO_COLUMNS.items() if any(r[c] for r in sub)}
         plot_crossover(sub, x="n_weights", ratios=ratios, by="dynamics", ax=ax)
-        ax.set_title(f"vs {dig}: {spec['title']}")
-    fig.tight_layout()
+        ax.set_title(f"vs {dig}: {spec['title']}", fontsize=10)
+    fixed = ", ".join(f"{k} {v}" for k, v in _config(spec, False, key)["fixed"].items())
+    fig.suptitle(f"analog (default spec, ode) / digital backprop: {fixed}", fontsize=11)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -227,6 +233,20 @@ def run(quick: bool, workers: int | None) -> tuple[str, str, dict]:
     return text, "; ".join(summary), raw
 
 
+def redraw() -> list[Path]:
+    """Redraw the figures from the rows stored in ``results/codesign.json`` (no sweep)."""
+    import json
+
+    stored = json.loads((Path(__file__).resolve().parent / "results" / "codesign.json").read_text())
+    rows = stored["raw"]["rows"]
+    out = []
+    for key, name in (("W", "codesign_width.png"), ("D", "codesign_depth.png")):
+        FIGURES.mkdir(exist_ok=True)
+        atomic_write_bytes(FIGURES / name, _figure(rows[key], key, SWEEPS[key]))
+        out.append(FIGURES / name)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="three sizes per sweep, no write")
@@ -236,7 +256,16 @@ def main(argv=None) -> int:
         help="print only: no results file, BENCHMARKS.md unchanged",
     )
     ap.add_argument("--workers", type=int, default=None, help="local processes (default all)")
+    ap.add_argument(
+        "--redraw",
+        action="store_true",
+        help="only redraw the figures from results/codesign.json (no sweep, no results)",
+    )
     args = ap.parse_args(argv)
+    if args.redraw:
+        for path in redraw():
+            print(f"wrote {path}")
+        return 0
     t0 = time.perf_counter()
     text, summary, raw = run(args.quick, args.workers)
     print(text)

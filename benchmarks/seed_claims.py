@@ -75,7 +75,7 @@ def _save(fig, name: str, rows: list) -> None:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     FIGURES.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(FIGURES / name, buf.getvalue())

@@ -458,7 +458,11 @@ def measure_c(cfg) -> dict:
             flush=True,
         )
     p_eq = fit_power_law([r["weights"] for r in rows], [r["eq_s"] for r in rows])[0]
-    p_eq_top = fit_power_law([r["weights"] for r in rows[-2:]], [r["eq_s"] for r in rows[-2:]])[0]
+    # The slope between the two largest sizes: a local exponent, not a fit (explicitly
+    # below fit_power_law's default 3 points).
+    p_eq_top = fit_power_law(
+        [r["weights"] for r in rows[-2:]], [r["eq_s"] for r in rows[-2:]], min_points=2
+    )[0]
     dense_rows = [r for r in rows if "dense_s" in r]
     p_dense = (
         fit_power_law([r["weights"] for r in dense_rows], [r["dense_s"] for r in dense_rows])[0]

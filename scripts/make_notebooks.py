@@ -1,7 +1,10 @@
-"""Write the notebooks in notebooks/ from their cell sources (outputs cleared).
+"""Write the notebooks in notebooks/ from their cell sources, then execute them at their
+default size so that they are committed with their outputs (figures as PNG at 80 dpi).
 
-Run: .venv/bin/python scripts/make_notebooks.py
+Run: .venv/bin/python scripts/make_notebooks.py [--no-execute] [NAME ...]
 The notebooks hold no library logic: every computation is a call into pc_analog.
+Each must run in under 90 s at its default size on a 2-core machine (the script prints
+the time it took); PC_ANALOG_SMALL=1 selects the smaller sizes CI runs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,15 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Notebooks at their default size must run in under this on a 2-core machine.
+BUDGET_S = 90.0
+
+#: Inline figures as PNG at a modest resolution, nothing clipped (first code cell of each).
+FIGURE_SETUP = (
+    "%matplotlib inline\n"
+    "%config InlineBackend.figure_formats = ['png']\n"
+    "%config InlineBackend.print_figure_kwargs = {'bbox_inches': 'tight'}\n"
+)
 
 SETTLING = [
     new_markdown_cell(
@@ -25,7 +37,7 @@ SETTLING = [
         "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
     ),
     new_code_cell(
-        "import os\n"
+        FIGURE_SETUP + "import os\n"
         "import shutil\n"
         "\n"
         "import matplotlib.pyplot as plt\n"
@@ -33,10 +45,11 @@ SETTLING = [
         "\n"
         "import pc_analog as pa\n"
         "from pc_analog.circuit.ir import Hardware, compile_network\n"
+        "from pc_analog.experiments.studies import settling_vs_depth, settling_vs_width\n"
         "from pc_analog.spice.netlist import write_netlist\n"
         "from pc_analog.viz.plots import plot_settling_scaling, plot_transients\n"
-        "from pc_analog.experiments.studies import settling_vs_depth, settling_vs_width\n"
         "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
         "HAVE_NGSPICE = shutil.which('ngspice') is not None\n"
         "print('small sizes:', SMALL, '| ngspice:', HAVE_NGSPICE)"
@@ -61,9 +74,10 @@ SETTLING = [
         "    diff = max(np.abs(a - b).max() for a, b in zip(r.x, eq.x))\n"
         "    print(f'{name:8s} settling time {r.settling_time_s[0] / r.tau_s:7.3f} tau;'\n"
         "          f' max |x - x_equilibrium| = {diff:.2e}')\n"
-        "fig, ax = plt.subplots(figsize=(8, 4))\n"
+        "fig, ax = plt.subplots(figsize=(8, 4), layout='constrained')\n"
         "plot_transients(results, ax=ax)\n"
-        "ax.set_title('free activities of the 3-5-4-2 network');"
+        "ax.set_title('free activities of the 3-5-4-2 tanh network (tau = 1 us): '\n"
+        "             + ', '.join(results), fontsize=10);"
     ),
     new_markdown_cell(
         "## Settling time against depth\n\n"
@@ -72,26 +86,28 @@ SETTLING = [
         "damped spring network (mass added, damping set for the slowest mode) like `L`."
     ),
     new_code_cell(
-        "depths = [2, 4, 8] if SMALL else [2, 4, 8, 16, 32, 64]\n"
+        "depths = [2, 4, 8] if SMALL else [2, 4, 8, 16, 32]\n"
         "rows = settling_vs_depth(depths) + settling_vs_depth(depths, inertial=True)\n"
         "for r in rows:\n"
         "    t = r['settling_time_tau']\n"
         "    print(f\"{r['dynamics']:8s} L={r['depth']:3d}  t = {t:8.2f} tau\"\n"
         "          f\"  (one-mode estimate {r['predicted_tau']:8.2f})\")\n"
-        "fig, ax = plt.subplots(figsize=(6, 4))\n"
+        "fig, ax = plt.subplots(figsize=(6.5, 4), layout='constrained')\n"
         "plot_settling_scaling(rows, x='depth', ax=ax)\n"
-        "ax.set_title('settling time vs depth');"
+        "ax.set_title('identity chains (width 1), ode backend, band 1e-3: settling vs depth',\n"
+        "             fontsize=10);"
     ),
     new_markdown_cell("## Settling time against width\n\nSeeded random tanh networks, depth 3."),
     new_code_cell(
-        "widths = [4, 8, 16] if SMALL else [4, 8, 16, 32, 64, 128]\n"
+        "widths = [4, 8, 16] if SMALL else [4, 8, 16, 32, 64]\n"
         "wrows = settling_vs_width(widths)\n"
         "for r in wrows:\n"
         "    print(f\"width {r['width']:4d}  t = {r['settling_time_tau']:7.2f} tau\"\n"
         "          f\"  lambda_min = {r['lambda_min']:.3f}\")\n"
-        "fig, ax = plt.subplots(figsize=(6, 4))\n"
+        "fig, ax = plt.subplots(figsize=(6.5, 4), layout='constrained')\n"
         "plot_settling_scaling(wrows, x='width', ax=ax)\n"
-        "ax.set_title('settling time vs width (depth 3)');"
+        "ax.set_title('random tanh networks, depth 3, batch 4, ode backend: settling vs width',\n"
+        "             fontsize=10);"
     ),
 ]
 
@@ -122,11 +138,14 @@ NOTEBOOK_02 = [
         "This notebook trains on scikit-learn's 8x8 "
         "digits next to the twin, then asks how accuracy degrades with fewer conductance "
         "levels and with more write noise.\n\n"
-        "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs (400 training and 200 test "
-        "samples, 2 epochs, fewer sweep points); the full sizes take a few minutes."
+        "At its default size (every one of the 1437 training digits, 6 epochs, three device "
+        "settings per sweep) the notebook runs in about a minute; longer training is "
+        "`benchmarks/train_targets.py` (BENCHMARKS.md). Set `PC_ANALOG_SMALL=1` for the "
+        "small sizes CI runs (400 training and 200 test samples, 2 epochs, two settings "
+        "per sweep)."
     ),
     new_code_cell(
-        "import dataclasses\n"
+        FIGURE_SETUP + "import dataclasses\n"
         "import json\n"
         "import os\n"
         "import tempfile\n"
@@ -139,6 +158,7 @@ NOTEBOOK_02 = [
         "from pc_analog.hardware.devices import PRESETS\n"
         "from pc_analog.viz.plots import plot_training\n"
         "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
         "# Hyperparameters of case (a) of benchmarks/train_targets.py (see BENCHMARKS.md):\n"
         "# a weak output clamp pi_out = 0.1 and effective learning rate lr * pi_out = 0.2.\n"
@@ -146,7 +166,7 @@ NOTEBOOK_02 = [
         "            backend='equilibrium', batch_size=32, precision_output=0.1,\n"
         "            lr=2.0, lr_schedule='constant')\n"
         "SIZES = (dict(epochs=2, limit_train=400, limit_test=200) if SMALL\n"
-        "         else dict(epochs=80))\n"
+        "         else dict(epochs=6))\n"
         "print('small sizes:', SMALL, '|', SIZES)"
     ),
     new_markdown_cell(
@@ -162,7 +182,8 @@ NOTEBOOK_02 = [
         "    print(f\"epoch {h['epoch']:3d}  PC {h['test_accuracy']:.4f}\"\n"
         "          f\"  BP {h['bp_test_accuracy']:.4f}  {h['seconds']:.2f} s\")\n"
         "fig = plot_training(report.history)\n"
-        "fig.suptitle('digits 64-128-10: PC in the circuit vs its backprop twin', y=1.02);"
+        'fig.suptitle(f"digits, 64-128-10 tanh, equilibrium backend, ideal devices, "\n'
+        '             f"{cfg.epochs} epochs: PC in the circuit vs its backprop twin");'
     ),
     new_markdown_cell(
         "## Accuracy against device bits\n\n"
@@ -185,20 +206,21 @@ NOTEBOOK_02 = [
         "    return r\n"
         "\n"
         "\n"
-        "levels = [4, 16, 256] if SMALL else [4, 8, 16, 64, 256]\n"
+        "levels = [4, 256] if SMALL else [4, 16, 256]\n"
         "by_levels = [\n"
         "    train_on(dataclasses.replace(PRESETS['4bit'], levels=n, pulse_step_S=None,\n"
         "                                 name=f'{n} levels'), f'{n} levels')\n"
         "    for n in levels\n"
         "]\n"
-        "fig, ax = plt.subplots(figsize=(6, 3.6))\n"
+        "fig, ax = plt.subplots(figsize=(6.5, 3.6), layout='constrained')\n"
         "ax.plot(np.log2(levels), [r.test_accuracy for r in by_levels], 'o-',\n"
         "        label='PC in hardware')\n"
         "ax.axhline(report.test_accuracy, ls=':', color='k', label='PC, ideal devices')\n"
         "ax.axhline(report.bp_test_accuracy, ls='--', color='gray', label='backprop twin')\n"
         "ax.set_xlabel('device bits (log2 levels)')\n"
         "ax.set_ylabel('test accuracy')\n"
-        "ax.set_title('accuracy vs conductance levels (no write noise)')\n"
+        "ax.set_title(f'64-128-10 tanh, {SIZES[\"epochs\"]} epochs: accuracy vs conductance '\n"
+        "             'levels (no write noise)', fontsize=10)\n"
         "ax.legend(loc='lower right');"
     ),
     new_markdown_cell(
@@ -208,20 +230,21 @@ NOTEBOOK_02 = [
         "preset)."
     ),
     new_code_cell(
-        "noises = [0.0, 0.02, 0.05] if SMALL else [0.0, 0.01, 0.02, 0.05]\n"
+        "noises = [0.0, 0.05] if SMALL else [0.0, 0.02, 0.05]\n"
         "by_noise = [\n"
         "    train_on(dataclasses.replace(PRESETS['4bit'], write_noise=w,\n"
         "                                 name=f'4bit, noise {w}'), f'write noise {w}')\n"
         "    for w in noises\n"
         "]\n"
-        "fig, ax = plt.subplots(figsize=(6, 3.6))\n"
+        "fig, ax = plt.subplots(figsize=(6.5, 3.6), layout='constrained')\n"
         "ax.plot(100 * np.array(noises), [r.test_accuracy for r in by_noise], 'o-',\n"
         "        label='PC in hardware (4 bit)')\n"
         "ax.axhline(report.test_accuracy, ls=':', color='k', label='PC, ideal devices')\n"
         "ax.axhline(report.bp_test_accuracy, ls='--', color='gray', label='backprop twin')\n"
         "ax.set_xlabel('write noise (% of the conductance range)')\n"
         "ax.set_ylabel('test accuracy')\n"
-        "ax.set_title('accuracy vs write noise (16 levels)')\n"
+        "ax.set_title(f'64-128-10 tanh, {SIZES[\"epochs\"]} epochs: accuracy vs write noise '\n"
+        "             '(16 levels)', fontsize=10)\n"
         "ax.legend(loc='lower left');"
     ),
 ]
@@ -244,16 +267,17 @@ CODESIGN = [
         "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
     ),
     new_code_cell(
-        "import os\n"
+        FIGURE_SETUP + "import os\n"
         "\n"
         "import matplotlib.pyplot as plt\n"
         "import numpy as np\n"
         "\n"
         "import pc_analog as pa\n"
-        "from pc_analog.viz.plots import plot_crossover, sweep_figures\n"
-        "from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, run_sweep\n"
         "from pc_analog.costs.timing import timing_report\n"
+        "from pc_analog.experiments.sweep import RATIO_COLUMNS, crossover_table, run_sweep\n"
+        "from pc_analog.viz.plots import plot_crossover, sweep_figures\n"
         "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
         "WORKERS = 2\n"
         "print('small sizes:', SMALL)"
@@ -300,10 +324,11 @@ CODESIGN = [
         "             else f\"crosses 1 at {t['crossover']:.3g} weights\")\n"
         "    print(f\"{t['dynamics']:8s} {t['ratio']:18s} {t['min']:8.3g} .. {t['max']:8.3g}\"\n"
         "          f'  {where}')\n"
-        "fig, ax = plt.subplots(figsize=(7, 4.5))\n"
+        "fig, ax = plt.subplots(figsize=(7, 5), layout='constrained')\n"
         "plot_crossover(sizes_res.rows, x='n_weights', ratios=RATIO_COLUMNS,\n"
         "               by='dynamics', ax=ax)\n"
-        "ax.set_title('analog / digital (A100 roofline), depth 4');"
+        "ax.set_title('analog (default spec, ode) / A100 roofline backprop: '\n"
+        "             'random tanh networks, depth 4, batch 1', fontsize=10);"
     ),
     new_markdown_cell(
         "## Devices: bits and write noise, through the executor\n\n"
@@ -333,13 +358,17 @@ CODESIGN = [
         "sweep_figures(dev_res)['device_error'];"
     ),
     new_code_cell(
+        "import logging\n"
+        "\n"
         "try:\n"
         "    from dask.distributed import LocalCluster\n"
         "except ImportError:\n"
         "    print('dask[distributed] is not installed: pip install \"pc-analog[dask]\"')\n"
         "else:\n"
+        "    # silence_logs: workers still heartbeating while the cluster shuts down log a\n"
+        "    # harmless 'Failed to communicate with scheduler' traceback.\n"
         "    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,\n"
-        "                      dashboard_address=None) as cluster:\n"
+        "                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:\n"
         "        dask_res = run_sweep(device_sweep, cluster.scheduler_address, progress=False)\n"
         "    print(f'{dask_res.executor}: {len(dask_res.rows)} points in '\n"
         "          f'{dask_res.seconds:.1f} s; rows identical to the local processes: '\n"
@@ -370,16 +399,17 @@ SEED_CLAIMS = [
         "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
     ),
     new_code_cell(
-        "import os\n"
+        FIGURE_SETUP + "import os\n"
         "\n"
         "import matplotlib.pyplot as plt\n"
         "import numpy as np\n"
         "\n"
         "import pc_analog as pa\n"
         "from pc_analog.experiments import claims\n"
-        "from pc_analog.viz import plots\n"
         "from pc_analog.io.data import load_digits\n"
+        "from pc_analog.viz import plots\n"
         "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
         "data = load_digits(seed=0)\n"
         "onehot = np.eye(10)\n"
@@ -434,11 +464,10 @@ SEED_CLAIMS = [
         "sizes even beyond it, it is not."
     ),
     new_code_cell(
-        "if SMALL:\n"
-        "    fa = claims.fpa_alignment(data, n_hidden=(2, 3), ratios=(0.25, 0.5, 1.0, 2.0),\n"
-        "                              epochs=1)\n"
-        "else:\n"
-        "    fa = claims.fpa_alignment(data)\n"
+        "# The full grid (L = 3, 5, 7; seven ratios; 8 epochs) is benchmarks/seed_claims.py.\n"
+        "fa = claims.fpa_alignment(data, n_hidden=(2, 3) if SMALL else (2, 4),\n"
+        "                          ratios=(0.25, 0.5, 1.0, 2.0), epochs=1 if SMALL else 3,\n"
+        "                          progress=False)\n"
         "plots.plot_fpa_alignment(fa);"
     ),
     new_markdown_cell(
@@ -448,8 +477,8 @@ SEED_CLAIMS = [
         "the inference bookkeeping; standard PC iterates to a tolerance."
     ),
     new_code_cell(
-        "tm = claims.digital_pc_vs_bp_time((2, 4) if SMALL else (2, 4, 8, 16),\n"
-        "                                  repeats=3 if SMALL else 21)\n"
+        "tm = claims.digital_pc_vs_bp_time((2, 4) if SMALL else (2, 4, 8),\n"
+        "                                  repeats=3 if SMALL else 7)\n"
         "print('time / backprop, FPA :', np.round(tm.fpa_s / tm.bp_s, 2))\n"
         "print('time / backprop, Z-IL:', np.round(tm.zil_s / tm.bp_s, 2))\n"
         "print('time / backprop, PC  :', np.round(tm.pc_s / tm.bp_s, 1), 'after', tm.pc_steps,\n"
@@ -500,17 +529,34 @@ SEED_CLAIMS = [
         "`sqrt(lambda_min)` (time ~ `L`)."
     ),
     new_code_cell(
-        "ds = claims.depth_scaling((4, 6, 8, 12, 16) if SMALL else (4, 8, 16, 32, 64))\n"
-        "print(f'RC: t ~ L^{ds.rc_exponent:.3f} (one-mode {ds.rc_mode_exponent:.3f}); '\n"
-        "      f'critically damped: t ~ L^{ds.inertial_exponent:.3f} '\n"
-        "      f'(one-mode {ds.inertial_mode_exponent:.3f})')\n"
-        "fig, ax = plt.subplots(figsize=(7, 4))\n"
-        "plots.plot_settling_scaling(list(ds.rows), ax=ax);"
+        "from pc_analog.experiments.studies import fit_power_law, format_exponent\n"
+        "\n"
+        "DEPTHS = (4, 6, 8, 12, 16) if SMALL else (4, 6, 8, 12, 16, 24)\n"
+        "ds = claims.depth_scaling(DEPTHS)\n"
+        "for name, t, mode in (\n"
+        "    ('RC', ds.rc_tau, ds.rc_mode_exponent),\n"
+        "    ('critically damped', ds.inertial_tau, ds.inertial_mode_exponent),\n"
+        "):\n"
+        "    p, _, se = fit_power_law(ds.depths, t, return_stderr=True)\n"
+        "    print(f'{name}: t ~ L^p, p = {format_exponent(p, se)}'\n"
+        "          f' (one-mode estimate {mode:.3f})')\n"
+        "fig, ax = plt.subplots(figsize=(7, 4), layout='constrained')\n"
+        "plots.plot_settling_scaling(list(ds.rows), ax=ax)\n"
+        "ax.set_title(f'identity chains clamped at both ends, ode backend, band {ds.band:g}',\n"
+        "             fontsize=10);"
     ),
 ]
 
 
-def write(name: str, cells) -> None:
+NOTEBOOKS = {
+    "01_settling.ipynb": SETTLING,
+    "02_hebbian_training.ipynb": NOTEBOOK_02,
+    "03_codesign.ipynb": CODESIGN,
+    "04_seed_claims.ipynb": SEED_CLAIMS,
+}
+
+
+def build(cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -518,11 +564,56 @@ def write(name: str, cells) -> None:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, ROOT / "notebooks" / name)
+    return nb
+
+
+def execute(nb, cwd: Path) -> float:
+    """Run ``nb`` in place at its default size (PC_ANALOG_SMALL unset); seconds taken."""
+    import os
+    import time
+
+    import nbclient
+
+    small = os.environ.pop("PC_ANALOG_SMALL", None)
+    try:
+        t0 = time.perf_counter()
+        nbclient.NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(cwd)}},
+            store_widget_state=False,  # widget models are not kept: outputs stay small
+        ).execute()
+        return time.perf_counter() - t0
+    finally:
+        if small is not None:
+            os.environ["PC_ANALOG_SMALL"] = small
+
+
+def main(argv=None) -> int:
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="notebooks to write (default: all)")
+    ap.add_argument("--no-execute", action="store_true", help="write without outputs")
+    args = ap.parse_args(argv)
+    over = []
+    for name, cells in NOTEBOOKS.items():
+        if args.names and name not in args.names:
+            continue
+        nb = build(cells)
+        if not args.no_execute:
+            with tempfile.TemporaryDirectory() as tmp:
+                dt = execute(nb, Path(tmp))
+            print(f"{name}: executed in {dt:.1f} s", flush=True)
+            if dt > BUDGET_S:
+                over.append(name)
+        nbformat.write(nb, ROOT / "notebooks" / name)
+    if over:
+        print(f"over the {BUDGET_S:.0f} s budget: {', '.join(over)}")
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
-    write("01_settling.ipynb", SETTLING)
-    write("02_hebbian_training.ipynb", NOTEBOOK_02)
-    write("03_codesign.ipynb", CODESIGN)
-    write("04_seed_claims.ipynb", SEED_CLAIMS)
+    raise SystemExit(main())

@@ -10,10 +10,12 @@ like ``L`` (rate ``sqrt(lambda_min)``).  These functions measure it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal, overload
 
 import numpy as np
 
 from pc_analog.circuit.ir import Hardware, compile_network
+from pc_analog.errors import InvalidInputError
 from pc_analog.model.network import Network
 from pc_analog.solvers.ode import OdeBackend, slowest_mode
 from pc_analog.solvers.transient import predicted_settling_tau
@@ -24,6 +26,7 @@ __all__ = [
     "settling_vs_depth",
     "settling_vs_width",
     "fit_power_law",
+    "format_exponent",
     "predicted_settling_tau",
 ]
 
@@ -134,8 +137,101 @@ def settling_vs_width(
     return rows
 
 
-def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    """Least-squares fit of ``y = a x^p`` in log-log space; returns ``(p, a)``."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+#: A power-law fit needs at least this many points ...
+MIN_FIT_POINTS = 3
+#: ... spread over at least this many decades of ``x`` (``log10(max x / min x)``).
+MIN_FIT_DECADES = 0.5
+
+
+@overload
+def fit_power_law(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    return_stderr: Literal[False] = ...,
+    min_points: int = ...,
+    min_decades: float = ...,
+) -> tuple[float, float]: ...
+
+
+@overload
+def fit_power_law(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    return_stderr: Literal[True],
+    min_points: int = ...,
+    min_decades: float = ...,
+) -> tuple[float, float, float]: ...
+
+
+def fit_power_law(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    return_stderr: bool = False,
+    min_points: int = MIN_FIT_POINTS,
+    min_decades: float = MIN_FIT_DECADES,
+):
+    """Least-squares fit of ``y = a x^p`` in log-log space; returns ``(p, a)``, or
+    ``(p, a, p_stderr)`` with ``return_stderr=True``.
+
+    ``p_stderr`` is the ordinary least-squares standard error of the slope of
+    ``log y`` on ``log x``: ``sqrt(sum(r_i^2) / (n - 2) / sum((log x_i - mean)^2))``
+    (residuals ``r_i``); it is ``nan`` when ``n = 2`` (no residual degree of freedom).
+    It measures the scatter about the power law, not systematic curvature.
+
+    Raises :class:`~pc_analog.errors.InvalidInputError` for ``x`` and ``y`` of
+    different lengths, values that are not finite and positive, fewer than
+    ``min_points`` points (default 3) or an ``x`` range under ``min_decades`` decades
+    (default 0.5: ``log10(max x / min x) < 0.5``); a slope over a shorter range says
+    little about the exponent.  Lowering the limits is the caller's explicit choice.
+    """
+    xa, ya = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    if xa.size != ya.size:
+        raise InvalidInputError(f"fit_power_law: {xa.size} x values but {ya.size} y values")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))) or (
+        xa.size and (xa.min() <= 0 or ya.min() <= 0)
+    ):
+        raise InvalidInputError("fit_power_law: x and y must be finite and positive")
+    n = xa.size
+    if n < max(2, int(min_points)):
+        raise InvalidInputError(
+            f"fit_power_law: {n} point(s); at least {max(2, int(min_points))} needed"
+        )
+    decades = float(np.log10(xa.max() / xa.min()))
+    if not decades >= min_decades or decades == 0.0:
+        raise InvalidInputError(
+            f"fit_power_law: x spans {decades:.2f} decade(s) ({xa.min():g}..{xa.max():g}); "
+            f"at least {min_decades:g} needed"
+        )
+    lx, ly = np.log(xa), np.log(ya)
     p, loga = np.polyfit(lx, ly, 1)
-    return float(p), float(np.exp(loga))
+    if not return_stderr:
+        return float(p), float(np.exp(loga))
+    if n > 2:
+        resid = ly - (p * lx + loga)
+        sxx = float(np.sum((lx - lx.mean()) ** 2))
+        se = float(np.sqrt(np.sum(resid**2) / (n - 2) / sxx))
+    else:
+        se = float("nan")
+    return float(p), float(np.exp(loga)), se
+
+
+def format_exponent(p: float, stderr: float) -> str:
+    """``"1.97 ± 0.03"``: the exponent rounded to its standard error's first significant
+    digit (two when that digit is 1), the error to the same place; ``nan`` errors are
+    written as ``"± ?"``.  At most 4 decimals (an exact fit reads ``"2.0000 ± 0.0000"``)."""
+    if not np.isfinite(stderr):
+        return f"{p:.2f} ± ?"
+    if stderr <= 0:
+        decimals = 4
+    else:
+        exp10 = int(np.floor(np.log10(stderr)))
+        lead = stderr / 10.0**exp10
+        decimals = -exp10 + (1 if lead < 2 else 0)
+        # rounding may carry (0.096 -> 0.10): recompute from the rounded error
+        if round(stderr, decimals) >= 10.0 ** (exp10 + 1):
+            decimals -= 1
+        decimals = min(4, max(0, decimals))
+    return f"{p:.{decimals}f} ± {stderr:.{decimals}f}"

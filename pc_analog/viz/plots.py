@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from pc_analog.experiments.studies import fit_power_law
+from pc_analog.errors import InvalidInputError
+from pc_analog.experiments.studies import fit_power_law, format_exponent
 from pc_analog.learning.figures import plot_conductance_histogram, plot_training
 
 __all__ = [
@@ -22,15 +23,89 @@ __all__ = [
     "plot_pc_timing",
     "plot_saddle",
     "plot_fisher",
+    "log_ticks_at",
+    "save_figure",
 ]
 
 
-def _axes(ax):
+def _axes(ax, figsize=(7, 4)):
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def save_figure(fig, path_or_buf, *, dpi: int = 110, **kw) -> None:
+    """``fig.savefig`` with a tight bounding box (nothing clipped: labels, legends placed
+    outside the axes); other keywords pass through."""
+    fig.savefig(path_or_buf, dpi=dpi, bbox_inches="tight", **kw)
+
+
+def _tick_label(v: float) -> str:
+    """Plain, short: 3, 0.03, 1e-04, 2048, 339, 16.4k, 1.05M."""
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.3g}G"
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if float(v).is_integer():
+        return str(int(v))
+    if a >= 1e-3:
+        r = float(f"{v:.3g}")  # 999.9999 -> 1000, 339.3 -> 339
+        return str(int(r)) if r.is_integer() else f"{r:g}"
+    return f"{v:.0e}"
+
+
+def log_ticks_at(ax, values, *, axis: str = "x", max_labels: int = 8, min_gap: float = 0.12):
+    """Ticks of a log axis at the measured ``values`` with plain labels (no ``10^k``), and
+    minor tick labels off; values closer than ``min_gap`` decades to the previous label
+    (or more than ``max_labels`` in all) are ticked without a label, so labels never
+    collide."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
+    vals = np.unique(np.asarray([v for v in values if v is not None and v > 0], float))
+    if vals.size == 0:
+        return
+    lv = np.log10(vals)
+    span = float(lv[-1] - lv[0])
+    gap = min_gap if vals.size <= max_labels else max(min_gap, span / (max_labels - 1) * 0.999)
+    labels, last = [], None
+    for v, l in zip(vals, lv):
+        if last is None or l - last >= gap:
+            labels.append(_tick_label(v))
+            last = l
+        else:
+            labels.append("")
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(FixedLocator(vals))
+    a.set_major_formatter(FixedFormatter(labels))
+    a.set_minor_formatter(NullFormatter())
+
+
+def _plain_log_axis(ax, axis: str = "y") -> None:
+    """A log axis without minor tick labels (matplotlib labels them over short ranges,
+    where they overlap); over less than a decade, majors at 1-2-5 with plain labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    lo, hi = min(lo, hi), max(lo, hi)
+    if lo > 0 and np.log10(hi / lo) < 1.5:
+        a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(FuncFormatter(lambda v, _pos: _tick_label(v)))
+    a.set_minor_formatter(NullFormatter())
+
+
+def _fit_label(xs, ys) -> tuple[str, tuple | None]:
+    """``("p = 1.97 ± 0.03", (p, a))``, or why there is no fit and ``None``."""
+    try:
+        p, a, se = fit_power_law(xs, ys, return_stderr=True)
+    except InvalidInputError:
+        return "no fit (fewer than 3 points or under half a decade)", None
+    return f"p = {format_exponent(p, se)}", (p, a)
 
 
 def plot_transients(
@@ -94,7 +169,10 @@ def plot_settling_scaling(
 ):
     """Settling time (in tau) against ``x`` on log-log axes, one series per ``by``
     (a column, or several: one series per combination), with the fitted power law
-    ``t ~ x^p`` in the legend."""
+    ``t ~ x^p`` and its standard error in the legend (``p = 1.97 ± 0.03``; no fit over
+    fewer than 3 points or less than half a decade, see
+    :func:`~pc_analog.experiments.studies.fit_power_law`).  The x ticks sit at the
+    measured values."""
     ax = _axes(ax)
     groups: dict = {}
     keys = [by] if isinstance(by, str) else list(by)
@@ -105,20 +183,23 @@ def plot_settling_scaling(
             else ", ".join(str(r[k]) if i == 0 else f"{k}={r[k]}" for i, k in enumerate(keys))
         )
         groups.setdefault(name, []).append(r)
+    all_x = []
     for name, rs in groups.items():
         xs = np.array([r[x] for r in rs], float)
         ts = np.array([r["settling_time_tau"] for r in rs], float)
         order = np.argsort(xs)
         xs, ts = xs[order], ts[order]
-        if xs.size >= 2:
-            p, a = fit_power_law(xs, ts)
-            line = ax.loglog(xs, ts, "o-", label=f"{name}: t ~ {x}^{p:.2f}")[0]
+        all_x.extend(xs)
+        text, fit = _fit_label(xs, ts)
+        line = ax.loglog(xs, ts, "o-", label=f"{name}: t ~ {x}^p, {text}")[0]
+        if fit is not None:
+            p, a = fit
             ax.loglog(xs, a * xs**p, ":", color=line.get_color())
-        else:
-            ax.loglog(xs, ts, "o-", label=str(name))
+    log_ticks_at(ax, all_x)
+    _plain_log_axis(ax, "y")
     ax.set_xlabel(x)
     ax.set_ylabel("settling time / tau")
-    ax.legend(loc="best")
+    ax.legend(loc="best", fontsize=8)
     return ax
 
 
@@ -150,30 +231,38 @@ def plot_crossover(
     groups: dict = {}
     for r in rows:
         groups.setdefault(None if by is None else r[by], []).append(r)
+    all_x = []
     for g, rs in groups.items():
         xs = np.array([r[x] for r in rs], float)
         order = np.argsort(xs)
+        all_x.extend(xs)
         for label, col in ratios.items():
-            ys = np.array([r[col] for r in rs], float)[order]
+            ys = np.array([np.nan if r[col] is None else r[col] for r in rs], float)[order]
             name = label if by is None else f"{label}, {by}={g}"
-            line = ax.loglog(xs[order], ys, "o-", label=name)[0]
             xc = find_crossover(xs[order], ys)
+            # The crossing goes in the legend entry: labels drawn at the crossings
+            # themselves pile up when several series cross near one size.
+            if xc is not None:
+                name += f": crosses 1 at {_tick_label(xc)}"
+            line = ax.loglog(xs[order], ys, "o-", label=name)[0]
             if xc is not None:
                 ax.axvline(xc, color=line.get_color(), ls=":", lw=1)
                 ax.plot([xc], [1.0], "D", color=line.get_color(), ms=7)
-                ax.annotate(
-                    f"{xc:.3g}",
-                    (xc, 1.0),
-                    textcoords="offset points",
-                    xytext=(4, 6),
-                    color=line.get_color(),
-                    fontsize=8,
-                )
     ax.axhline(1.0, color="k", lw=1)
+    log_ticks_at(ax, all_x)
+    _plain_log_axis(ax, "y")
     ax.set_xlabel(x)
     ax.set_ylabel("analog / digital")
-    ax.legend(loc="best", fontsize=8)
+    # Below the axes: inside, six entries would cover the data.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7, ncol=2, frameon=False)
     return ax
+
+
+def _config_title(config) -> str:
+    """What a sweep held fixed (and single-valued grid entries): ``network random,
+    activation tanh, depth 4``."""
+    items = list(config.fixed) + [(k, v[0]) for k, v in config.grid if len(v) == 1]
+    return ", ".join(f"{k} {v}" for k, v in items)
 
 
 def sweep_figures(result) -> dict:
@@ -190,16 +279,16 @@ def sweep_figures(result) -> dict:
     rows = list(result.rows)
     varying = [k for k, v in result.config.grid if len(v) > 1]
     cols = set(result.columns)
+    setup = _config_title(result.config)
     figs = {}
     if "settling_time_tau" in cols:
         for x in ("depth", "width"):
             if x not in varying:
                 continue
             others = [k for k in varying if k not in (x, "dynamics")]
-            fig, ax = plt.subplots(figsize=(6.5, 4.2))
+            fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
             plot_settling_scaling(rows, x=x, by=["dynamics", *others], ax=ax)
-            ax.set_title(f"settling time vs {x}")
-            fig.tight_layout()
+            ax.set_title(f"settling time vs {x}\n{setup}", fontsize=10)
             figs[f"settling_vs_{x}"] = fig
     dev_axes = [k for k in ("bits", "write_noise", "device") if k in varying]
     if "state_error_rms_V" in cols and dev_axes:
@@ -208,7 +297,7 @@ def sweep_figures(result) -> dict:
         groups: dict = {}
         for r in rows:
             groups.setdefault(tuple(r[k] for k in others), []).append(r)
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
         for g, rs in groups.items():
             label = ", ".join(f"{k}={v}" for k, v in zip(others, g)) or None
             xs = [str(r[x]) for r in rs] if x == "device" else [r[x] for r in rs]
@@ -221,20 +310,19 @@ def sweep_figures(result) -> dict:
                 a.set_yscale("log")
             if others:
                 a.legend(fontsize=8)
-        fig.tight_layout()
+        fig.suptitle(f"device error vs {x}: {setup}", fontsize=10)
         figs["device_error"] = fig
     if "time_ratio" in cols:
         size = next((k for k in ("width", "depth") if k in varying), None)
         if size is not None:
             x = "n_weights" if "n_weights" in cols else size
             others = [k for k in varying if k != size]
-            fig, ax = plt.subplots(figsize=(6.5, 4.2))
+            fig, ax = plt.subplots(figsize=(6.5, 4.6), layout="constrained")
             from pc_analog.experiments.sweep import RATIO_COLUMNS
 
             ratios = {lab: c for lab, c in RATIO_COLUMNS.items() if c in cols}
             plot_crossover(rows, x=x, ratios=ratios, by=others[0] if others else None, ax=ax)
-            ax.set_title("analog / digital (below 1: analog wins)")
-            fig.tight_layout()
+            ax.set_title(f"analog / digital (below 1: analog wins)\n{setup}", fontsize=10)
             figs["crossover"] = fig
     return figs
 
@@ -249,7 +337,9 @@ def plot_error_arrival(results: Sequence, *, axes=None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(results), figsize=(3.8 * len(results), 3.6), squeeze=False, layout="constrained"
+        )
         axes = axes[0]
     fig = axes[0].figure
     for ax, r in zip(axes, results):
@@ -267,10 +357,12 @@ def plot_error_arrival(results: Sequence, *, axes=None):
         ax.set_xlabel("inference step t")
         ax.set_ylabel("layer l")
         ax.set_yticks(range(L), [str(l) for l in range(1, L + 1)])
-        ax.set_title(f"{r.method.upper()}, step {r.step_size:g}: {'holds' if r.holds else 'FAILS'}")
+        ax.set_title(
+            f"{r.method.upper()}, L = {L}, step {r.step_size:g}: {'holds' if r.holds else 'FAILS'}",
+            fontsize=10,
+        )
         fig.colorbar(im, ax=ax, label="log10 ||eps_l||")
     axes[0].legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -281,7 +373,7 @@ def plot_fpa_alignment(result):
     size, one line style per depth, backprop's accuracy in grey.  Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(15, 4))
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
     styles = ["-", "--", ":", "-."]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     r = result
@@ -304,7 +396,11 @@ def plot_fpa_alignment(result):
     a0.set_title("at the initial weights (first batch)")
     a1.set_title("mean over training")
     a2.set_title(f"after {r.epochs} epochs")
-    fig.tight_layout()
+    fig.suptitle(
+        f"FPA-PC vs backprop: tanh MLPs, L = {', '.join(str(h + 1) for h in r.n_hidden)}, "
+        f"step sizes {', '.join(f'{g:g}' for g in r.step_sizes)}",
+        fontsize=11,
+    )
     return fig
 
 
@@ -314,10 +410,12 @@ def plot_variance_ratio(result, *, ax=None):
     ax = _axes(ax)
     ax.loglog(result.ratios, 1 - result.cosine, "o-", label="1 - cosine")
     ax.loglog(result.ratios, result.rel_error, "s-", label="|dW_PC/r - dW_BP| / |dW_BP|")
+    log_ticks_at(ax, result.ratios)
+    _plain_log_axis(ax, "y")
     ax.set_xlabel("output precision ratio r (variance ratio 1/r)")
     ax.invert_xaxis()
     ax.legend(loc="best")
-    ax.set_title("standard PC -> backprop as r -> 0")
+    ax.set_title("standard PC -> backprop as r -> 0 (equilibrium update / r)")
     return ax
 
 
@@ -332,10 +430,16 @@ def plot_pc_timing(result, *, ax=None):
         (f"standard PC to gtol {result.pc_gtol:g}", result.pc_s),
     ):
         ax.loglog(L, t * 1e3, "o-", label=name)
+    log_ticks_at(ax, L)
+    _plain_log_axis(ax, "y")
     ax.set_xlabel("layers L")
     ax.set_ylabel("time per batch (ms)")
     ax.legend(loc="best", fontsize=8)
-    ax.set_title(f"digital PC vs backprop (batch {result.batch}, width {result.width})")
+    ax.set_title(
+        f"digital PC vs backprop: tanh MLP width {result.width}, batch {result.batch}, "
+        f"median of {result.repeats}",
+        fontsize=10,
+    )
     return ax
 
 
@@ -351,7 +455,7 @@ def plot_saddle(results: Sequence, *, lim: float = 1.6, n: int = 161):
     g = np.linspace(-lim, lim, n)
     w1, w2 = np.meshgrid(g, g, indexing="xy")
     loss, fstar = toy_landscape(w1, w2, x=r0.x, y=r0.y)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), layout="constrained")
     for ax, z, title, key in (
         (axes[0], loss, "loss  1/2 (y - w2 w1 x)^2: gradient descent", "gd_path"),
         (axes[1], fstar, "equilibrated energy F*: PC", "pc_path"),
@@ -373,7 +477,11 @@ def plot_saddle(results: Sequence, *, lim: float = 1.6, n: int = 161):
     axes[2].set_ylabel("loss")
     axes[2].legend()
     axes[2].set_title("escape: loss below half the saddle's")
-    fig.tight_layout()
+    fig.suptitle(
+        f"f(x) = w2 w1 x, x = {r0.x:g}, y = {r0.y:g}, learning rate {r0.lr:g}, "
+        f"{len(results)} starts",
+        fontsize=11,
+    )
     return fig
 
 
@@ -399,5 +507,6 @@ def plot_fisher(results: Sequence, *, ax=None):
     ax.set_xlabel("analytic E[d2F/dx2] (diagonal)")
     ax.set_ylabel("Monte Carlo E[s s^T] (diagonal)")
     ax.legend(fontsize=7)
-    ax.set_title("Fisher information of the activities")
+    n = results[0].n_samples if results else 0
+    ax.set_title(f"Fisher information of the activities ({n} Monte Carlo samples)")
     return ax
