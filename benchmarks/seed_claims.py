@@ -61,7 +61,7 @@ from _report import machine_line, write_results  # noqa: E402
 
 import pc_analog as pa  # noqa: E402
 from pc_analog.experiments import claims  # noqa: E402
-from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.experiments.studies import fit_power_law, format_exponent  # noqa: E402
 from pc_analog.io.data import load_digits  # noqa: E402
 from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
 
@@ -156,15 +156,15 @@ def main(argv=None) -> int:
     net3 = pa.Network.random([64, 64, 64, 10], "tanh", seed=1)
     ratios = [1.0, 0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4]
     vr = claims.variance_ratio_sweep(net3, data.x_train[:32], onehot[data.y_train[:32]], ratios)
-    p_gap = fit_power_law(vr.ratios[3:], vr.rel_error[3:])[0]
+    p_gap, _, se_gap = fit_power_law(vr.ratios[3:], vr.rel_error[3:], return_stderr=True)
     ok = bool(np.all(np.diff(vr.cosine) > 0) and vr.cosine[-1] > 0.9999)
     rows.append(
         (
             "standard PC update -> backprop as the output variance ratio grows",
             "001 case 2 (Whittington & Bogacz)",
             f"cos = {', '.join(f'{c:.6f}' for c in vr.cosine)} at r = "
-            f"{', '.join(f'{r:g}' for r in ratios)}; relative gap ~ r^{p_gap:.2f} "
-            f"(r <= 0.03)",
+            f"{', '.join(f'{r:g}' for r in ratios)}; relative gap ~ "
+            f"r^({format_exponent(p_gap, se_gap)}) (r <= 0.03)",
             _verdict(ok),
         )
     )
@@ -328,7 +328,8 @@ def main(argv=None) -> int:
             "DESIGN.md physics; not measured by any seed",
             f"L = {', '.join(map(str, depths))}: t = "
             f"{', '.join(f'{t:.1f}' for t in ds.rc_tau)} tau; fitted exponent "
-            f"**{ds.rc_exponent:.3f}** (one-mode estimate {ds.rc_mode_exponent:.3f})",
+            f"**{format_exponent(ds.rc_exponent, ds.rc_exponent_stderr)}** "
+            f"(one-mode estimate {ds.rc_mode_exponent:.3f})",
             _verdict(ok_rc),
         )
     )
@@ -338,7 +339,8 @@ def main(argv=None) -> int:
             "DESIGN.md physics; not measured by any seed",
             f"L = {', '.join(map(str, depths))}: t = "
             f"{', '.join(f'{t:.1f}' for t in ds.inertial_tau)} tau; fitted exponent "
-            f"**{ds.inertial_exponent:.3f}** (one-mode estimate {ds.inertial_mode_exponent:.3f})",
+            f"**{format_exponent(ds.inertial_exponent, ds.inertial_exponent_stderr)}** "
+            f"(one-mode estimate {ds.inertial_mode_exponent:.3f})",
             _verdict(ok_in),
         )
     )

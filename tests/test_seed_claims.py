@@ -194,6 +194,13 @@ def test_rc_and_critically_damped_settling_exponents():
     assert 1.85 < r.rc_exponent < 2.05
     assert 0.9 < r.inertial_exponent < 1.05
     assert all(row["success"] for row in r.rows)
+    # the standard errors are those of the same least-squares fits
+    from pc_analog.experiments.studies import fit_power_law
+
+    p, _, se = fit_power_law(SCALING_DEPTHS, r.rc_tau, return_stderr=True)
+    assert (r.rc_exponent, r.rc_exponent_stderr) == (p, se) and 0 < se < 0.1
+    p, _, se = fit_power_law(SCALING_DEPTHS, r.inertial_tau, return_stderr=True)
+    assert (r.inertial_exponent, r.inertial_exponent_stderr) == (p, se) and 0 < se < 0.1
 
 
 def test_claims_package_reexports_every_family_name():

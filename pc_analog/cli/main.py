@@ -10,7 +10,8 @@ failures to exit statuses in one place.
 
 Exit status: 0 success (``--help``, ``--version`` too); 1 a solver did not converge (the
 result is still printed, with ``"converged": false``); 2 bad input (one line on stderr,
-no traceback, no file written); 3 a backend is unavailable or failed; 130 interrupted;
+no traceback, no file written); 3 a backend is unavailable or failed (its reason whole,
+possibly several lines, e.g. ngspice's error report); 130 interrupted;
 141 stdout closed early (a reader such as ``head`` went away: nothing more is printed,
 no traceback).  Set ``PC_ANALOG_DEBUG=1`` to see tracebacks of unexpected errors.
 """
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pc-analog: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BackendUnavailableError, BackendError) as exc:
-        print(f"pc-analog: backend: {_one_line(exc)}", file=sys.stderr)
+        # A backend's reason is passed through whole (ngspice's error report spans
+        # several lines: the failing line, then why); bad input above stays one line.
+        print(f"pc-analog: backend: {str(exc).rstrip()}", file=sys.stderr)
         return EXIT_BACKEND
     except KeyboardInterrupt:
         print("pc-analog: interrupted", file=sys.stderr)

@@ -253,6 +253,8 @@ class DepthScalingResult:
     rows : tuple of dict
         :func:`~pc_analog.experiments.studies.settling_vs_depth` rows (both dynamics).
     band : float
+    rc_exponent_stderr, inertial_exponent_stderr : float
+        Standard errors of the two fitted exponents (ordinary least squares in log-log).
     """
 
     depths: tuple
@@ -264,6 +266,8 @@ class DepthScalingResult:
     inertial_mode_exponent: float
     rows: tuple
     band: float
+    rc_exponent_stderr: float = float("nan")
+    inertial_exponent_stderr: float = float("nan")
 
 
 def depth_scaling(depths: Sequence[int], *, band: float = 1e-3) -> DepthScalingResult:
@@ -286,14 +290,18 @@ def depth_scaling(depths: Sequence[int], *, band: float = 1e-3) -> DepthScalingR
     rc_t = np.array([r["settling_time_tau"] for r in rc])
     in_t = np.array([r["settling_time_tau"] for r in inert])
     lam = 4 * np.sin(np.pi / (2 * np.array(depths))) ** 2
+    p_rc, _, se_rc = fit_power_law(depths, rc_t, return_stderr=True)
+    p_in, _, se_in = fit_power_law(depths, in_t, return_stderr=True)
     return DepthScalingResult(
         depths,
         rc_t,
         in_t,
-        fit_power_law(depths, rc_t)[0],
-        fit_power_law(depths, in_t)[0],
+        p_rc,
+        p_in,
         fit_power_law(depths, np.log(1 / band) / lam)[0],
         fit_power_law(depths, np.log(1 / band) / np.sqrt(lam))[0],
         tuple(rc + inert),
         float(band),
+        se_rc,
+        se_in,
     )
