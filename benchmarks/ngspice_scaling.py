@@ -26,8 +26,8 @@ from _report import machine_line, write_results  # noqa: E402
 import pc_analog as pa  # noqa: E402
 from pc_analog.circuit.ir import compile_network  # noqa: E402
 from pc_analog.experiments.studies import fit_power_law  # noqa: E402
+from pc_analog.spice.batch import run_ngspice_batch  # noqa: E402
 from pc_analog.spice.netlist import write_netlist  # noqa: E402
-from pc_analog.spice.raw import run_ngspice_batch  # noqa: E402
 
 TRAN_MAX_WEIGHTS = 6000
 

@@ -175,6 +175,11 @@ def _unexplained_long_functions(path: Path) -> list[tuple[str, int]]:
     return out
 
 
+def test_no_module_over_max_lines():
+    long = {m: n for m, p in _modules().items() if (n := _module_lines(p)) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
 def test_long_functions_say_why():
     unexplained = {
         m: found for m, p in _modules().items() if (found := _unexplained_long_functions(p))

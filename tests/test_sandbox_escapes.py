@@ -594,7 +594,7 @@ def test_the_final_check_refuses_any_file_card_the_flattener_missed():
 @needs_ngspice
 def test_progress_lines_stream_while_ngspice_runs(tmp_path, capsys):
     from pc_analog.cli.simulate import _Progress
-    from pc_analog.spice.raw import run_ngspice_batch
+    from pc_analog.spice.batch import run_ngspice_batch
 
     seen: list[str] = []
     run_ngspice_batch(HEAD + ".tran 1u 100u\n.end\n", timeout_s=60, progress=seen.append)

@@ -1,4 +1,4 @@
-"""Tests for pc_analog.spice.raw: the ngspice raw-file reader and batch runner.
+"""Tests for pc_analog.spice.raw (the raw-file reader) and pc_analog.spice.batch (the runner).
 
 Parser tests build raw files by hand (no ngspice needed).  Tests marked
 ``ngspice`` run the real binary and compare with analytic oracles.
@@ -12,13 +12,8 @@ import numpy as np
 import pytest
 
 from pc_analog.errors import BackendError, BackendUnavailableError
-from pc_analog.spice.raw import (
-    RawPlot,
-    find_ngspice_error,
-    parse_raw,
-    read_raw,
-    run_ngspice_batch,
-)
+from pc_analog.spice.batch import find_ngspice_error, run_ngspice_batch
+from pc_analog.spice.raw import RawPlot, parse_raw, read_raw
 
 _skip_without_ngspice = pytest.mark.skipif(
     shutil.which("ngspice") is None, reason="ngspice binary not on PATH"
@@ -270,7 +265,7 @@ def test_find_ngspice_error_classification():
 
 
 def test_missing_binary_raises_unavailable(monkeypatch):
-    monkeypatch.setattr("pc_analog.spice.raw.shutil.which", lambda name: None)
+    monkeypatch.setattr("pc_analog.spice.batch.shutil.which", lambda name: None)
     with pytest.raises(BackendUnavailableError):
         run_ngspice_batch("t\nR1 a 0 1\n.op\n.end\n", timeout_s=5)
 

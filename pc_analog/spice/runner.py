@@ -2,13 +2,13 @@
 
 A deck runs either in process through PySpice's ``NgSpiceShared``
 (:mod:`pc_analog.spice.shared`; ~2-5 ms fixed cost) or as a subprocess
-``ngspice -b -n -r`` (:func:`pc_analog.spice.raw.run_ngspice_batch`; ~15-20 ms
+``ngspice -b -n -r`` (:func:`pc_analog.spice.batch.run_ngspice_batch`; ~15-20 ms
 fixed cost, killed on timeout, runs in parallel across processes).  Both return a
 :class:`SpiceRun` with the same vector names: bare node names (``x1_0``), ``time``,
 and ``v1#branch`` for source currents.  ngspice's own failures (singular matrix,
 time step too small, parse errors, a transient that stopped short of its end time)
 raise :class:`~pc_analog.errors.BackendError` with ngspice's error report
-(:func:`pc_analog.spice.raw.ngspice_error_block`: from the first failure line on).
+(:func:`pc_analog.spice.batch.ngspice_error_block`: from the first failure line on).
 
 Decks are run as they are, except that pc-analog's own ``*#`` run commands (written
 for a plain ``ngspice -b deck.cir``) are removed
@@ -33,7 +33,7 @@ import numpy as np
 
 from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInputError
 from pc_analog.spice import shared as _shared
-from pc_analog.spice.raw import ngspice_error_block, run_ngspice_batch
+from pc_analog.spice.batch import ngspice_error_block, run_ngspice_batch
 from pc_analog.spice.sandbox import _has_card, _tran_stop, strip_run_commands
 from pc_analog.spice.shared import _normalise_name
 

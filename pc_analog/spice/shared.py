@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from pc_analog.errors import BackendError
-from pc_analog.spice.raw import find_ngspice_error
+from pc_analog.spice.batch import find_ngspice_error
 
 __all__ = ["shared_available"]
 
