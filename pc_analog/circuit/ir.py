@@ -254,15 +254,7 @@ class Circuit:
         circuit's own network) change, so a training batch or a new input does not
         rebuild the IR.  Arguments as for :func:`compile_network`.
         """
-        net = self.network()
-        if clamp is not None:
-            if values is None or x0 is not None or target is not None:
-                raise InvalidInputError("stimulus: pass either x0/target or clamp with values")
-            x_init = initial_state(net, clamp, values)
-        else:
-            if x0 is None:
-                raise InvalidInputError("stimulus: need an input x0 (or clamp and values)")
-            x_init, clamp = io_state(net, x0, target)
+        x_init, clamp = _stimulus(self.network(), x0, target, clamp, values, "stimulus")
         new = Circuit(
             self.hardware,
             self.layers,
@@ -384,6 +376,18 @@ class Circuit:
         return spring_network(self, sample=sample, mass_Fs=mass_Fs)
 
 
+def _stimulus(net: Network, x0, target, clamp, values, who: str):
+    """``(x_init, clamp)``: the clamps and the feedforward start (SPEC section 1) from
+    either ``x0``/``target`` or a ``clamp`` with batched ``values``."""
+    if clamp is not None:
+        if values is None or x0 is not None or target is not None:
+            raise InvalidInputError(f"{who}: pass either x0/target or clamp with values")
+        return initial_state(net, clamp, values), clamp
+    if x0 is None:
+        raise InvalidInputError(f"{who}: need an input x0 (or clamp and values)")
+    return io_state(net, x0, target)
+
+
 def compile_network(
     net: Network,
     x0=None,
@@ -403,14 +407,7 @@ def compile_network(
     the forward one transposed; precisions map to springs ``pi g0``.
     """
     hw = hardware if hardware is not None else Hardware()
-    if clamp is not None:
-        if values is None or x0 is not None or target is not None:
-            raise InvalidInputError("compile: pass either x0/target or clamp with values")
-        x_init = initial_state(net, clamp, values)
-    else:
-        if x0 is None:
-            raise InvalidInputError("compile: need an input x0 (or clamp and values)")
-        x_init, clamp = io_state(net, x0, target)
+    x_init, clamp = _stimulus(net, x0, target, clamp, values, "compile")
     layers = []
     for l in range(1, net.n_layers + 1):
         W = net.W(l)
