@@ -153,3 +153,12 @@ def test_stages_without_non_idealities_refuse_them(tmp_path):
     with pytest.raises(InvalidInputError, match="not implemented yet"):
         _analog(str(p), "analog")
     assert _analog("default", "analog") == "default"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("c_F", 1e-300), ("g0_S", 1e300), ("g_unit_S", 1e-40)]
+)
+def test_extreme_physical_numbers_are_refused(tmp_path, field, value):
+    """A 1e-300 F node makes a time constant no integrator can step: refused by name."""
+    with pytest.raises(InvalidInputError, match=rf"^analog\.{field}: .* is outside"):
+        load_analog_spec(_write(tmp_path, {"format": ANALOG_SPEC_FORMAT, field: value}))

@@ -60,6 +60,12 @@ ANALOG_SPEC_FORMAT_V1 = "pc-analog.analog-spec/1"
 DIGITAL_SPEC_FORMAT = "pc-analog.digital-spec/1"
 
 
+#: Every physical number of a spec lies in this range (SI units).  Values far outside it
+#: (a 1e-300 F node, a 1e300 S spring) make time constants that no integrator can step
+#: and energies that overflow; the CLI's hardware flags use the same bounds.
+SPEC_RANGE = (1e-30, 1e30)
+
+
 def _positive(value, label: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -68,6 +74,9 @@ def _positive(value, label: str, *, allow_none: bool = False) -> float | None:
     v = float(value)
     if not (math.isfinite(v) and v > 0):
         raise InvalidInputError(f"{label}: must be a positive finite number, got {value!r}")
+    lo, hi = SPEC_RANGE
+    if not lo <= v <= hi:
+        raise InvalidInputError(f"{label}: {v:g} is outside [{lo:g}, {hi:g}]")
     return v
 
 
