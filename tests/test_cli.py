@@ -751,3 +751,17 @@ def test_settle_ngspice_operating_point_of_a_non_ideal_chip(capsys, files, tmp_p
     assert max(np.max(np.abs(a - b)) for a, b in zip(x_eq, x_op)) <= 1e-6 * scale
     ideal = _json_out(capsys, base[:-3] + ["--json"])  # same clamps, ideal chip
     assert max(np.max(np.abs(a - b)) for a, b in zip(_layers(ideal), x_eq)) > 1e-4
+
+
+def test_settle_json_is_strict_when_the_state_diverges(capsys, files):
+    """A diverged discrete run (step far above 2/lambda_max) is exit 3, and its JSON holds
+    null where the energy overflowed, never the non-standard token NaN or Infinity."""
+    rc, out, err = _run(
+        capsys,
+        ["settle", files["net"], "--input", files["x"], "--target", files["y"],
+         "--backend", "discrete", "--step-size", "1000", "--max-steps", "5000", "--json"],
+    )  # fmt: skip
+    assert rc == 3 and "not finite" in err
+    obj = _strict_json(out)
+    assert obj["status"] == "NON_FINITE" and obj["converged"] is False
+    assert obj["energy"] is None

@@ -9,6 +9,8 @@ argument types (positive numbers, counts), the hardware options (``--c-F``,
 from __future__ import annotations
 
 import argparse
+import json
+import math
 
 import numpy as np
 
@@ -24,6 +26,8 @@ __all__ = [
     "positive_int",
     "bounded_float",
     "HARDWARE_RANGE",
+    "finite_or_null",
+    "json_line",
     "DAMPING_RANGE",
     "nonnegative_int",
     "layers_out",
@@ -96,6 +100,23 @@ def nonnegative_int(s: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {s!r}")
     return v
+
+
+def finite_or_null(v):
+    """``v`` with every non-finite float replaced by ``None`` (JSON ``null``)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: finite_or_null(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_or_null(x) for x in v]
+    return v
+
+
+def json_line(obj) -> str:
+    """``obj`` as one line of strict JSON: NaN and infinities (a diverged or unsettled
+    result) become ``null``, never the non-standard tokens ``NaN``/``Infinity``."""
+    return json.dumps(finite_or_null(obj), allow_nan=False)
 
 
 def layers_out(x, single: bool):

@@ -7,7 +7,6 @@ as text or one JSON object.  Exit status 1 when standard PC's equilibrium is not
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 
@@ -16,6 +15,7 @@ import numpy as np
 from pc_analog.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    json_line,
     load_io,
     positive_float,
     positive_int,
@@ -62,7 +62,7 @@ def run(args) -> int:
         )
     out = {"method": g.method, "dW": [w.tolist() for w in g.dW], "db": [b.tolist() for b in g.db]}
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         for l, (w, b) in enumerate(zip(g.dW, g.db), start=1):
             print(f"dW{l} (norm {np.linalg.norm(w):.6g}) =\n{np.array2string(w, precision=6)}")

@@ -10,7 +10,6 @@ residual, an unstable circuit, a non-finite state), with the reason on stderr.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -25,6 +24,7 @@ from pc_analog.cli._common import (
     bounded_float,
     compile_with_spec,
     hardware,
+    json_line,
     layers_out,
     load_io,
     positive_float,
@@ -92,7 +92,7 @@ def run(args) -> int:
     if res.tau_s is not None:
         out["tau_s"] = float(res.tau_s)
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         print(f"backend {res.backend}: {res.message}")
         for l, xl in enumerate(res.x):

@@ -18,11 +18,10 @@ passed through whole (exit 3).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 
-from pc_analog.cli._common import EXIT_OK, positive_float
+from pc_analog.cli._common import EXIT_OK, json_line, positive_float
 from pc_analog.errors import InvalidInputError
 
 __all__ = ["add_parser", "run"]
@@ -212,7 +211,7 @@ def run(args) -> int:
         }
         if note:
             out["note"] = note
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         _print_text(result, report, seconds, note)
     return EXIT_OK

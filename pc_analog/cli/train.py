@@ -11,8 +11,6 @@ unless it wrote a checkpoint, which it keeps for ``--resume``.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from pc_analog.cli._common import (
     EXIT_OK,
     add_hardware_options,
+    json_line,
     parse_arch,
     positive_float,
     positive_int,
@@ -136,17 +135,6 @@ def _clean_up(out: Path, created: list[Path], before: dict[str, int]) -> str:
     return ""
 
 
-def _finite_or_null(v):
-    """``v`` with every non-finite float replaced by ``None`` (JSON ``null``)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _finite_or_null(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite_or_null(x) for x in v]
-    return v
-
-
 def run(args) -> int:
     """Train and print the summary; 0 on success."""
     from pc_analog.learning.train import train
@@ -174,7 +162,7 @@ def run(args) -> int:
         raise
     summary = report.summary()
     if args.json:  # strict JSON: a missing number (no backprop twin) is null, not NaN
-        print(json.dumps(_finite_or_null(summary), allow_nan=False))
+        print(json_line(summary))
     else:
         print(
             f"test accuracy {report.test_accuracy:.4f} (backprop twin "
