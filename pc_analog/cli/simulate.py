@@ -91,29 +91,25 @@ def _csv_paths(out: str, kinds: list[str], netlist: str):
         paths = {kinds[0]: base}
     else:
         paths = {k: base.with_name(f"{base.stem}_{k}{base.suffix or '.csv'}") for k in kinds}
-    src = Path(netlist).resolve()
+    from pc_analog.io.formats import check_not_input
+
     for p in paths.values():
-        if p.resolve() == src:
-            raise InvalidInputError(f"--csv {out}: would overwrite the netlist")
+        check_not_input(p, [netlist], f"--csv {out}")
     return paths
 
 
 def _write_csv(path, cols, rows) -> None:
+    """One table as CSV, written atomically by the project's one writer."""
     import csv
-    import os
-    import tempfile
+    import io
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(cols)
-            w.writerows([["" if v is None else repr(v) for v in r] for r in rows])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from pc_analog.io.formats import atomic_write_text
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(cols)
+    w.writerows([["" if v is None else repr(v) for v in r] for r in rows])
+    atomic_write_text(path, buf.getvalue())
 
 
 class _Progress:

@@ -252,7 +252,9 @@ def check_not_input(out: str | os.PathLike, inputs, what: str) -> None:
             except OSError:
                 same = False
         if same:
-            raise InvalidInputError(f"{what}: {out} is also an input file; it would be overwritten")
+            raise InvalidInputError(
+                f"{what}: {out} is also an input file; writing would overwrite it"
+            )
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
