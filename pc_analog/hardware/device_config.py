@@ -7,7 +7,6 @@ fraction of the range, read noise relative to the conductance), are in
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, fields
@@ -332,23 +331,11 @@ def load_device_config(spec: str | os.PathLike | DeviceConfig) -> DeviceConfig:
         return PRESETS[spec]
     if not isinstance(spec, (str, os.PathLike)):
         raise InvalidInputError(f"device: expected a preset name or a path, got {spec!r}")
-    p = Path(spec)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from pc_analog.io.formats import _read_json
+
+    d = _read_json(spec, "device", missing_ok=True)
+    if d is None and not Path(spec).exists():
         raise InvalidInputError(
             f"device: {str(spec)!r} is neither a preset ({', '.join(PRESETS)}) nor a file"
-        ) from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"device: is a directory: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"device: cannot read {p}: {exc}") from None
-    try:
-        d = json.loads(text)
-    except RecursionError:
-        raise InvalidInputError(f"device: JSON nested too deeply in {p}") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"device: invalid JSON in {p}: {exc.msg} at line {exc.lineno}"
-        ) from None
+        )
     return DeviceConfig.from_dict(d)
