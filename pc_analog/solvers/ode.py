@@ -34,7 +34,7 @@ from pc_analog.solvers.dynamics import (
     node_currents,
     residual_max,
 )
-from pc_analog.solvers.equilibrium import reference_rest_point, solve_equilibrium
+from pc_analog.solvers.equilibrium import reference_rest_point
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
 
 __all__ = ["OdeBackend", "slowest_mode"]
@@ -242,18 +242,9 @@ class OdeBackend(Backend):
         gradient flow; otherwise None (the transient's own end point is used).
         ``lambda_min`` (of the slowest mode) only sets the time horizon and damping.
         """
-        x_eq, eq_ok = None, None
-        if circuit.amplifiers is not None:
-            x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
-            lam = slowest_mode(circuit, x_eq if x_eq is not None else circuit.x_init)
-        elif circuit.symmetric:
-            eq = solve_equilibrium(
-                circuit.network(), circuit.x_init, circuit.clamp, gtol=1e-13, on_failure="return"
-            )
-            x_eq, eq_ok = eq.x, eq.success
-            lam = slowest_mode(circuit, x_eq)
-        else:
-            lam = slowest_mode(circuit, circuit.x_init)  # a scale for the time horizon only
+        x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
+        # without a known rest point the start state gives a scale for the horizon only
+        lam = slowest_mode(circuit, x_eq if x_eq is not None else circuit.x_init)
         lam_min = float(np.min(lam)) if np.all(np.isfinite(lam)) else 1.0
         if not lam_min > 0:
             lam_min = 1e-3

@@ -26,7 +26,7 @@ from pc_analog.errors import BackendError, InvalidInputError
 from pc_analog.model.energy import energy
 from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.dynamics import FreeIndex, energy_trace, residual_max
-from pc_analog.solvers.equilibrium import reference_rest_point, solve_equilibrium
+from pc_analog.solvers.equilibrium import reference_rest_point
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
 from pc_analog.spice.runner import TIMEOUT_DEFAULT_S, _check_mode, run_netlists
 
@@ -189,13 +189,7 @@ class NgspiceBackend(Backend):
     # ------------------------------------------------------------------ settle
     def _settle(self, circuit: Circuit) -> SettleResult:
         wall0 = time.perf_counter()
-        x_eq = None
-        if circuit.amplifiers is not None:  # the zero of the non-ideal KCL residual
-            x_eq = reference_rest_point(circuit, gtol=1e-13)[0]
-        elif circuit.symmetric:
-            x_eq = solve_equilibrium(
-                circuit.network(), circuit.x_init, circuit.clamp, gtol=1e-13, on_failure="return"
-            ).x
+        x_eq = reference_rest_point(circuit, gtol=1e-13)[0]  # None: asymmetric crossbars
         texts, t_stop = self._decks(circuit, x_eq)
         runs = self._run(circuit, texts)
         modes = sorted({r.mode for r in runs})
