@@ -9,9 +9,7 @@ table.  Exit status 1 when a point did not settle.
 
 from __future__ import annotations
 
-import json
-
-from pc_analog.cli._common import EXIT_NOT_CONVERGED, EXIT_OK, positive_int
+from pc_analog.cli._common import EXIT_NOT_CONVERGED, EXIT_OK, json_line, positive_int
 from pc_analog.errors import InvalidInputError
 
 __all__ = ["add_parser", "run"]
@@ -115,7 +113,7 @@ def run(args) -> int:
     )
     if args.json:
         print(
-            json.dumps(
+            json_line(
                 {
                     "points": len(res.rows),
                     "executor": res.executor,

@@ -10,7 +10,6 @@ random vectors.  Exit status 1 when the analog circuit did not settle.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -20,6 +19,7 @@ from pc_analog.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     bounded_float,
+    json_line,
     nonnegative_int,
     parse_arch,
     positive_float,
@@ -90,7 +90,7 @@ def run(args) -> int:
     if args.json:
         out = report.to_dict()
         out["config"]["inputs"] = source
-        print(json.dumps(out, allow_nan=False))
+        print(json_line(out))
     else:
         print(report.table())
         print(f"inputs: {source}")
