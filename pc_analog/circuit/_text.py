@@ -76,3 +76,8 @@ def subckt(name: str, ports: str, body: list[str], params: str = "") -> list[str
     """A ``.subckt`` definition (``params``: ``name=default`` pairs, ngspice numparam)."""
     head = f".subckt {name} {ports}" + (f" {params}" if params else "")
     return [head, *body, ".ends"]
+
+
+def node_name(kind: str, l: int, i: int) -> str:
+    """SPEC node names: ``x<l>_<i>`` activity, ``e<l>_<i>`` error, ``m<l>_<i>`` prediction."""
+    return f"{kind}{l}_{i}"

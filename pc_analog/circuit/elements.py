@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pc_analog.circuit import _text as t
+from pc_analog.circuit._text import node_name as _name
 from pc_analog.circuit.amplifiers import Amp
 from pc_analog.model.activations import Activation
 
@@ -38,10 +39,6 @@ __all__ = [
 LEVELS = ("behavioural", "crossbar")
 #: Conductances at or below this are open circuits (their resistance is not a finite double).
 G_MIN = 1e-300
-
-
-def _name(kind: str, l: int, i: int) -> str:
-    return f"{kind}{l}_{i}"
 
 
 # --------------------------------------------------------------------------- elements

@@ -61,6 +61,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from pc_analog.circuit._text import node_name as _name
 from pc_analog.circuit.elements import (
     G_MIN,
     KINDS,
@@ -99,10 +100,6 @@ __all__ = [
     "Group",
     "Inventory",
 ]
-
-
-def _name(kind: str, l: int, i: int) -> str:
-    return f"{kind}{l}_{i}"
 
 
 # --------------------------------------------------------------------------- inventory

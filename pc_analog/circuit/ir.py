@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.circuit.amplifiers import Amplifiers
+from pc_analog.circuit._text import node_name
+from pc_analog.circuit.amplifiers import Amplifiers, _ro
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import initial_state, io_state
 from pc_analog.model.network import Clamp, Network, State
@@ -41,17 +42,6 @@ __all__ = [
     "compile_network",
     "node_name",
 ]
-
-
-def node_name(kind: str, l: int, i: int) -> str:
-    """SPEC node names: ``x<l>_<i>`` activity, ``e<l>_<i>`` error, ``m<l>_<i>`` prediction."""
-    return f"{kind}{l}_{i}"
-
-
-def _ro(a) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True)
