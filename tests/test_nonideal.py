@@ -322,7 +322,8 @@ def cli_files(tmp_path):
             "format": "pc-analog.analog-spec/2", "amp_gain": 100, "amp_offset_V": 0.01,
             "amp_rail_V": 0.8, "dac_bits": 7, "mismatch_seed": 2,
         },
-        "gbw.json": {"format": "pc-analog.analog-spec/2", "amp_gbw_Hz": 1e6},
+        "gbw.json": {"format": "pc-analog.analog-spec/2", "amp_gbw_Hz": 0},
+        "blk.json": {"format": "pc-analog.analog-spec/2", "dphi_offset_V": -1e-3},
         "neg.json": {"format": "pc-analog.analog-spec/2", "amp_gain": -1},
         "typo.json": {"format": "pc-analog.analog-spec/2", "amp_gian": 10},
     }.items():  # fmt: skip
@@ -359,7 +360,8 @@ def test_cli_settle_hardware_spec_matches_the_library(capsys, cli_files, backend
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("gbw.json", "analog.amp_gbw_Hz: not implemented yet (issue 11)"),
+        ("gbw.json", "analog.amp_gbw_Hz: must be a finite number > 0"),
+        ("blk.json", "analog.dphi_offset_V: must be a finite number >= 0"),
         ("neg.json", "analog.amp_gain: must be a finite number > 0"),
         ("typo.json", "analog.amp_gian: unknown field"),
         ("rram", "device 'rram'"),
