@@ -40,6 +40,8 @@ def _clip(u, rail):
 def phi_hat(circ, l, x):
     """``(phi_hat(x_l), d phi_hat / dx)`` of layer ``l``'s phi blocks."""
     act, amps, n = circ.network().phi(l), circ.amplifiers, circ.sizes[l]
+    if amps.phi_gain is None:
+        return act.f(x), act.df(x)
     g1 = 1.0 + amps.block("phi_gain", l, n)
     return g1 * act.f(x) + amps.block("phi_offset", l, n), g1 * act.df(x)
 
@@ -47,6 +49,8 @@ def phi_hat(circ, l, x):
 def dphi_hat(circ, l, x):
     """``(phi'_hat(x_l), d phi'_hat / dx)`` of layer ``l``'s phi' blocks."""
     act, amps, n = circ.network().phi(l), circ.amplifiers, circ.sizes[l]
+    if amps.dphi_gain is None:
+        return act.df(x), act.d2f(x)
     g1 = 1.0 + amps.block("dphi_gain", l, n)
     return g1 * act.df(x) + amps.block("dphi_offset", l, n), g1 * act.d2f(x)
 

@@ -74,6 +74,8 @@ _RE_TOL = 1e-10
 #: GBW grid of :func:`gbw_bound`, in units of the node bandwidth ``g0 / (2 pi C)``.
 _GRID = np.logspace(-3, 6, 91)
 _BISECT = 60
+#: A time-domain run of an unstable rest point ends once its fastest mode grew this much.
+_GROWTH_SHOWN = 1e6
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,10 @@ def pole_dynamics(backend, circ, fi, lam_min: float, x_eq) -> PoleDynamics:
         rep = assess(circ, x_eq, bound=False)
         if not rep.stable:
             dyn.unstable = rep.message
+            # horizon: until the fastest-growing mode has grown _GROWTH_SHOWN-fold
+            # (OdeBackend's default horizon is 100 ln(1/band) / rate)
+            growth = max(rep.max_real_per_s, 1e-12 / circ.tau_s)
+            dyn.rate = 100 * math.log(1 / backend.settle_band) * growth / math.log(_GROWTH_SHOWN)
         elif np.isfinite(rep.slowest_decay_per_s) and rep.slowest_decay_per_s > 0:
             dyn.rate = min(dyn.rate, rep.slowest_decay_per_s)
     return dyn
