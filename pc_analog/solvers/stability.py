@@ -267,7 +267,7 @@ def assess(circ, x_rest, *, bound: bool = True) -> StabilityReport:
     else:
         status = Status.UNSTABLE
         msg = (
-            f"{Status.UNSTABLE.message}: its linearisation at the rest point has an eigenvalue "
+            "the circuit is unstable: its linearisation at the rest point has an eigenvalue "
             f"with Re = {max_re:.4g} /s > 0"
         )
     if gbw is not None:
