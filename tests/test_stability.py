@@ -72,7 +72,18 @@ def test_eigenvalues_match_the_finite_difference_jacobian(act):
     x = rep.x_rest
     W = amp_states_at_rest(c, x)
     keep = _active(c, lay, x, W)
-    assert (~keep[:, lay.n_x :]).any()  # some stage is saturated or feeds a clamped unit
+    # the kept states, counted independently: free nodes, every amplifier off its rail
+    # except the feedback sums into clamped units
+    clipped = np.abs(W) >= c.amplifiers.rail_V
+    into_clamped = np.zeros(lay.n_w, dtype=bool)
+    for l in range(c.n_layers):
+        s = lay.s[l]
+        into_clamped[s.start - lay.n_x : s.stop - lay.n_x] = c.clamp.masks[l]
+    assert clipped.any() and into_clamped.any()
+    assert np.array_equal(keep[:, lay.n_x :], ~clipped & ~into_clamped[None])
+    n_free = sum(int(f.sum()) for f in c.clamp.free)
+    for b in range(c.batch):
+        assert rep.eigenvalues[b].size == n_free + int((~clipped[b] & ~into_clamped).sum())
     C, tau_a = c.hardware.c_F, c.amplifiers.tau_a_s
     free = np.concatenate([np.flatnonzero(f) + lay.x[l].start for l, f in enumerate(c.clamp.free)])
     rows = np.concatenate([free, np.arange(lay.n_x, lay.n)])

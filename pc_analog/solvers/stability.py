@@ -321,19 +321,19 @@ def pole_dynamics(backend, circ, fi, lam_min: float, x_eq) -> PoleDynamics:
     (:class:`~pc_analog.solvers._poles.PoleDynamics`), its horizon set by the slowest mode
     with the poles and, when the rest point ``x_eq`` is unstable, the reason the settle
     must fail (``unstable``): it never reports a settling time for such a circuit."""
-    if backend.inertial:
+    if backend.inertial or x_eq is None:
+        what = "inertial dynamics" if backend.inertial else "asymmetric feedback crossbars"
         raise InvalidInputError(
-            "ode backend: amplifier poles (amp_gbw_Hz) with inertial dynamics not implemented"
+            f"ode backend: amplifier poles (amp_gbw_Hz) with {what}: not implemented yet"
         )
     dyn = PoleDynamics(circ, fi, lam_min)
-    if x_eq is not None:
-        rep = assess(circ, x_eq, bound=False)
-        if not rep.stable:
-            dyn.unstable = rep.message
-            # horizon: until the fastest-growing mode has grown _GROWTH_SHOWN-fold
-            # (OdeBackend's default horizon is 100 ln(1/band) / rate)
-            growth = max(rep.max_real_per_s, 1e-12 / circ.tau_s)
-            dyn.rate = 100 * math.log(1 / backend.settle_band) * growth / math.log(_GROWTH_SHOWN)
-        elif np.isfinite(rep.slowest_decay_per_s) and rep.slowest_decay_per_s > 0:
-            dyn.rate = min(dyn.rate, rep.slowest_decay_per_s)
+    rep = assess(circ, x_eq, bound=False)
+    if not rep.stable:
+        dyn.unstable = rep.message
+        # horizon: until the fastest-growing mode has grown _GROWTH_SHOWN-fold
+        # (OdeBackend's default horizon is 100 ln(1/band) / rate)
+        growth = max(rep.max_real_per_s, 1e-12 / circ.tau_s)
+        dyn.rate = 100 * math.log(1 / backend.settle_band) * growth / math.log(_GROWTH_SHOWN)
+    elif np.isfinite(rep.slowest_decay_per_s) and rep.slowest_decay_per_s > 0:
+        dyn.rate = min(dyn.rate, rep.slowest_decay_per_s)
     return dyn
