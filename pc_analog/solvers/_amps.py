@@ -37,22 +37,26 @@ def _clip(u, rail):
     return np.clip(u, -rail, rail), (np.abs(u) < rail).astype(float)
 
 
-def phi_hat(circ, l, x):
-    """``(phi_hat(x_l), d phi_hat / dx)`` of layer ``l``'s phi blocks."""
-    act, amps, n = circ.network().phi(l), circ.amplifiers, circ.sizes[l]
+def phi_hat(circ, l, x, deriv: bool = True):
+    """``(phi_hat(x_l), d phi_hat / dx)`` of layer ``l``'s phi blocks (``None`` for the
+    derivative unless ``deriv``)."""
+    act, amps = circ.network().phi(l), circ.amplifiers
+    d = act.df(x) if deriv else None
     if amps.phi_gain is None:
-        return act.f(x), act.df(x)
-    g1 = 1.0 + amps.block("phi_gain", l, n)
-    return g1 * act.f(x) + amps.block("phi_offset", l, n), g1 * act.df(x)
+        return act.f(x), d
+    g1 = 1.0 + amps.phi_gain[l]
+    return g1 * act.f(x) + amps.phi_offset[l], None if d is None else g1 * d
 
 
-def dphi_hat(circ, l, x):
-    """``(phi'_hat(x_l), d phi'_hat / dx)`` of layer ``l``'s phi' blocks."""
-    act, amps, n = circ.network().phi(l), circ.amplifiers, circ.sizes[l]
+def dphi_hat(circ, l, x, deriv: bool = True):
+    """``(phi'_hat(x_l), d phi'_hat / dx)`` of layer ``l``'s phi' blocks (``None`` for the
+    derivative unless ``deriv``)."""
+    act, amps = circ.network().phi(l), circ.amplifiers
+    d = act.d2f(x) if deriv else None
     if amps.dphi_gain is None:
-        return act.df(x), act.d2f(x)
-    g1 = 1.0 + amps.block("dphi_gain", l, n)
-    return g1 * act.df(x) + amps.block("dphi_offset", l, n), g1 * act.d2f(x)
+        return act.df(x), d
+    g1 = 1.0 + amps.dphi_gain[l]
+    return g1 * act.df(x) + amps.dphi_offset[l], None if d is None else g1 * d
 
 
 def _stages(circ, x):

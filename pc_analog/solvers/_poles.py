@@ -77,7 +77,7 @@ def _inputs(circ, x, vm=None, ve=None):
     vm = list(vm) if vm is not None else [None] * (L + 1)
     ve = list(ve) if ve is not None else [None] * (L + 1)
     for l in range(1, L + 1):
-        mu = phi_hat(circ, l - 1, x[l - 1])[0] @ circ.forward_weights(l).T + circ.biases(l)
+        mu = phi_hat(circ, l - 1, x[l - 1], False)[0] @ circ.forward_weights(l).T + circ.biases(l)
         um[l] = mu + amps.offset_pred[l - 1]
         if vm[l] is None:
             vm[l] = _clip(a * um[l], r)[0]
@@ -127,9 +127,13 @@ def rates(circ, lay, x, W):
     """``(I, dW/dt)``: node currents (A, per layer) and ``d w / dt`` (V/s, ``(batch, n_w)``)."""
     amps = circ.amplifiers
     L, g0, tau_a, A0 = circ.n_layers, circ.hardware.g0_S, amps.tau_a_s, amps.open_loop_gain
-    wm, we, ws, (cm, ce, cs) = _outputs(circ, lay, W)
-    vm = [None] + [cm[l][0] for l in range(1, L + 1)]
-    ve = [None] + [ce[l][0] for l in range(1, L + 1)]
+    wm, we, ws = lay.split_w(W)
+    r = amps.rail_V
+
+    def clip(w):
+        return w if r is None or w is None else np.clip(w, -r, r)
+
+    vm, ve, vs = [clip(w) for w in wm], [clip(w) for w in we], [clip(w) for w in ws]
     um, ue, us = _inputs(circ, x, vm, ve)
     leak = 0.0 if A0 is None else 1.0 / A0
 
@@ -138,14 +142,14 @@ def rates(circ, lay, x, W):
 
     dW = [d(um[l], vm[l], wm[l]) for l in range(1, L + 1)]
     dW += [d(ue[l], ve[l], we[l]) for l in range(1, L + 1)]
-    dW += [d(us[l], cs[l][0], ws[l]) for l in range(L)]
+    dW += [d(us[l], vs[l], ws[l]) for l in range(L)]
     I = []
     for l in range(L + 1):
         cur = np.zeros_like(x[l])
         if l > 0:
             cur -= circ.layers[l - 1].g_spring_S * (x[l] - vm[l])
         if l < L:
-            cur += g0 * dphi_hat(circ, l, x[l])[0] * cs[l][0]
+            cur += g0 * dphi_hat(circ, l, x[l], False)[0] * vs[l]
         I.append(cur)
     return tuple(I), np.concatenate(dW, axis=1)
 
