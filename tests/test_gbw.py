@@ -240,3 +240,33 @@ def test_spec_apply_draws_blocks_and_gbw():
     assert c.amplifiers.gbw_Hz == 2e7
     assert np.array_equal(c.amplifiers.phi_gain[1], ref.phi_gain[1])
     assert np.array_equal(c.amplifiers.dphi_offset[0], ref.dphi_offset[0])
+
+
+def test_pole_netlist_reads_in_pyspice_and_runs_under_plain_ngspice(tmp_path):
+    """The macro-model deck stays a designer's netlist: PySpice's parser reads every element
+    and the ``pc_amp`` instances, and ``ngspice -b`` runs it and prints the rest point."""
+    pytest.importorskip("PySpice")
+    import re
+    import subprocess
+
+    from PySpice.Spice.Parser import SpiceParser
+
+    _, c = _all_on(0, batch=1)
+    text = write_netlist(c, analysis="op")
+    built = SpiceParser(source=text).build_circuit()
+    names = {e.name for e in built.elements}
+    lines = [ln for ln in text.split(".ends")[-1].splitlines() if re.match(r"^[A-Z]", ln)]
+    assert len(names) == len(lines)  # every element line became an element
+    amps = [e for e in built.elements if getattr(e, "subcircuit_name", None) == "pc_amp"]
+    n_amps = 2 * sum(c.sizes[1:]) + int(np.concatenate(c.clamp.free[:-1]).sum())
+    assert len(amps) == n_amps
+    if shutil.which("ngspice") is None:
+        return
+    deck = tmp_path / "poles.cir"
+    deck.write_text(text)
+    run = subprocess.run(["ngspice", "-b", deck.name], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0
+    eq = EquilibriumBackend().settle(c, on_failure="raise")
+    got = float(re.search(r"v\(x1_0\)\S* = (\S+)", run.stdout).group(1))
+    assert abs(got - eq.x[1][0, 0]) <= OP_RTOL * max(float(np.abs(u).max()) for u in eq.x)
