@@ -28,7 +28,14 @@ import scipy.sparse as sp
 
 from pc_analog.solvers._amps import _clip, dphi_hat, phi_hat
 
-__all__ = ["PoleLayout", "PoleDynamics", "amp_states_at_rest", "jacobian", "rates"]
+__all__ = [
+    "PoleLayout",
+    "PoleDynamics",
+    "amp_states_at_rest",
+    "jacobian",
+    "jacobian_blocks",
+    "rates",
+]
 
 
 class PoleLayout:
@@ -154,14 +161,16 @@ def rates(circ, lay, x, W):
     return tuple(I), np.concatenate(dW, axis=1)
 
 
-def jacobian(circ, lay, x, W):
-    """``(D, E)``, each ``(batch, n, n)``: the per-sample Jacobian of ``d(state)/dt`` is
-    ``D + E / tau_a`` (1/s).  Node rows (``D``, divided by ``C``):
+def jacobian_blocks(circ, lay, x, W):
+    """The Jacobian of ``d(state)/dt`` as blocks ``(part, rows, cols, values, diagonal)``:
+    ``part`` ``"D"`` (node rows, 1/s) or ``"E"`` (amplifier rows times ``tau_a``), ``rows``
+    and ``cols`` slices of the per-sample state, ``values`` ``(batch, n)`` for a diagonal
+    block, ``(batch, n_rows, n_cols)`` else.  Node rows (divided by ``C``):
 
         dx_l:  -g_l + g0 phi'_hat'(x_l) v^s_l  on x_l;  g_l k^m_l on w^m_l;
                g0 phi'_hat(x_l) k^s_l  on w^s_l
 
-    amplifier rows (``E``), with ``k`` the clip derivatives and ``leak = 1/A0``:
+    amplifier rows, with ``k`` the clip derivatives and ``leak = 1/A0``:
 
         w^m_l: W_l diag(phi_hat'(x_{l-1})) on x_{l-1};  -(k^m_l + leak) on w^m_l
         w^e_l: 1 on x_l;  -k^m_l on w^m_l;  -(k^e_l + leak) on w^e_l
@@ -172,35 +181,47 @@ def jacobian(circ, lay, x, W):
     leak = 0.0 if amps.open_loop_gain is None else 1.0 / amps.open_loop_gain
     B = x[0].shape[0]
     _, _, _, (cm, ce, cs) = _outputs(circ, lay, W)
-    D = np.zeros((B, lay.n, lay.n))
-    E = np.zeros((B, lay.n, lay.n))
+    out = []
 
-    def diag(M, rs, cs_, v):
-        i = np.arange(rs.start, rs.stop)
-        j = np.arange(cs_.start, cs_.stop)
-        M[:, i, j] += v
+    def diag(part, rs, cs_, v):
+        v = np.broadcast_to(v, (B, rs.stop - rs.start))
+        out.append((part, rs, cs_, v, True))
 
     for l in range(L + 1):
         if l > 0:
             g = circ.layers[l - 1].g_spring_S
-            diag(D, lay.x[l], lay.x[l], -g / C)
-            diag(D, lay.x[l], lay.m[l], g * cm[l][1] / C)
+            diag("D", lay.x[l], lay.x[l], -g / C)
+            diag("D", lay.x[l], lay.m[l], g * cm[l][1] / C)
         if l < L:
             d1, d2 = dphi_hat(circ, l, x[l])
-            diag(D, lay.x[l], lay.x[l], g0 * d2 * cs[l][0] / C)
-            diag(D, lay.x[l], lay.s[l], g0 * d1 * cs[l][1] / C)
+            diag("D", lay.x[l], lay.x[l], g0 * d2 * cs[l][0] / C)
+            diag("D", lay.x[l], lay.s[l], g0 * d1 * cs[l][1] / C)
     for l in range(1, L + 1):
         dphi = phi_hat(circ, l - 1, x[l - 1])[1]
-        E[:, lay.m[l], lay.x[l - 1]] = circ.forward_weights(l)[None] * dphi[:, None, :]
-        diag(E, lay.m[l], lay.m[l], -(cm[l][1] + leak))
-        diag(E, lay.e[l], lay.x[l], 1.0)
-        diag(E, lay.e[l], lay.m[l], -cm[l][1])
-        diag(E, lay.e[l], lay.e[l], -(ce[l][1] + leak))
+        Wd = circ.forward_weights(l)[None] * dphi[:, None, :]
+        out.append(("E", lay.m[l], lay.x[l - 1], Wd, False))
+        diag("E", lay.m[l], lay.m[l], -(cm[l][1] + leak))
+        diag("E", lay.e[l], lay.x[l], 1.0)
+        diag("E", lay.e[l], lay.m[l], -cm[l][1])
+        diag("E", lay.e[l], lay.e[l], -(ce[l][1] + leak))
     for l in range(L):
         P = circ.feedback_weights(l + 1) * circ.precisions(l + 1)
-        E[:, lay.s[l], lay.e[l + 1]] = P[None] * ce[l + 1][1][:, None, :]
-        diag(E, lay.s[l], lay.s[l], -(cs[l][1] + leak))
-    return D, E
+        out.append(("E", lay.s[l], lay.e[l + 1], P[None] * ce[l + 1][1][:, None, :], False))
+        diag("E", lay.s[l], lay.s[l], -(cs[l][1] + leak))
+    return out
+
+
+def jacobian(circ, lay, x, W):
+    """``(D, E)``, each ``(batch, n, n)`` (dense): the per-sample Jacobian of
+    ``d(state)/dt`` is ``D + E / tau_a`` (1/s); the blocks of :func:`jacobian_blocks`."""
+    B = x[0].shape[0]
+    M = {"D": np.zeros((B, lay.n, lay.n)), "E": np.zeros((B, lay.n, lay.n))}
+    for part, rs, cs_, v, is_diag in jacobian_blocks(circ, lay, x, W):
+        if is_diag:
+            M[part][:, np.arange(rs.start, rs.stop), np.arange(cs_.start, cs_.stop)] += v
+        else:
+            M[part][:, rs, cs_] += v
+    return M["D"], M["E"]
 
 
 def free_rows(circ, lay) -> np.ndarray:
@@ -236,7 +257,8 @@ class PoleDynamics:
         pos = np.empty((B, rows.size), dtype=int)
         pos[:, :nf] = np.arange(B)[:, None] * nf + np.arange(nf)[None]
         pos[:, nf:] = N + np.arange(B)[:, None] * lay.n_w + np.arange(lay.n_w)[None]
-        self._rows, self._pos = rows, pos
+        self._zpos = np.full((B, lay.n), -1, dtype=int)  # -1: a clamped node (no state)
+        self._zpos[:, rows] = pos
 
     def _split(self, z):
         x = self.fi.unpack(z[: self.N])
@@ -249,14 +271,25 @@ class PoleDynamics:
         return np.concatenate([self.fi.pack(I) / g0, (dW * self.tau).ravel()])
 
     def jac(self, s, z):
+        """The sparse Jacobian in ``s = t / tau`` (blocks of :func:`jacobian_blocks`, never a
+        dense ``(batch, n, n)`` array)."""
         x, W = self._split(z)
-        D, E = jacobian(self.circ, self.lay, x, W)
-        J = (D + E / self.circ.amplifiers.tau_a_s) * self.tau
-        r = self._rows
-        J = J[:, r[:, None], r[None, :]]
-        B, n = J.shape[0], r.size
-        ii = np.broadcast_to(self._pos[:, :, None], (B, n, n))
-        jj = np.broadcast_to(self._pos[:, None, :], (B, n, n))
-        nz = J != 0.0
-        size = self.N + B * self.lay.n_w
-        return sp.csc_matrix((J[nz], (ii[nz], jj[nz])), shape=(size, size))
+        size = self.N + self.circ.batch * self.lay.n_w
+        scale = {"D": self.tau, "E": self.tau / self.circ.amplifiers.tau_a_s}
+        rows, cols, vals = [], [], []
+        for part, rs, cs_, v, is_diag in jacobian_blocks(self.circ, self.lay, x, W):
+            pr, pc = self._zpos[:, rs], self._zpos[:, cs_]
+            if is_diag:
+                r, c, val = pr, pc, v
+            else:
+                r = np.broadcast_to(pr[:, :, None], v.shape)
+                c = np.broadcast_to(pc[:, None, :], v.shape)
+                val = v
+            keep = (r >= 0) & (c >= 0) & (val != 0.0)
+            rows.append(r[keep])
+            cols.append(c[keep])
+            vals.append(val[keep] * scale[part])
+        return sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(size, size),
+        )
