@@ -125,7 +125,8 @@ class StabilityReport:
 
     def to_dict(self) -> dict:
         """JSON data (SPEC section 4: ``stable``, ``eigenvalues`` as ``[re, im]`` pairs per
-        sample)."""
+        sample; an infinite ``gbw_bound_Hz`` is written ``null`` by the CLI's strict JSON,
+        as is a bound not computed, and ``message`` then says which)."""
         return {
             "stable": self.stable,
             "status": self.status.name.lower(),
@@ -273,7 +274,10 @@ def assess(circ, x_rest, *, bound: bool = True) -> StabilityReport:
     if gbw is not None:
         msg += f" (amp_gbw_Hz = {gbw:.4g})"
     if bnd is not None:
-        msg += f"; oscillates below GBW {bnd:.4g} Hz" if bnd > 0 else "; stable at every GBW"
+        if math.isinf(bnd):
+            msg += "; unstable even with infinitely fast amplifiers"
+        else:
+            msg += f"; oscillates below GBW {bnd:.4g} Hz" if bnd > 0 else "; stable at every GBW"
     return StabilityReport(
         status,
         msg,
