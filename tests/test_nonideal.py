@@ -50,21 +50,34 @@ def _gap(a, b):
     return max(float(np.abs(u - v).max(initial=0.0)) for u, v in zip(a, b))
 
 
-def _random(seed, sizes=(3, 4, 5, 2), act="tanh", batch=2, gain=30.0, off=0.02, rail=0.6):
+#: phi / phi' block errors (gain std, offset std, phi' gain std, phi' offset std).
+BLOCKS = (0.05, 0.02, 0.05, 0.02)
+
+
+def _random(seed, sizes=(3, 4, 5, 2), act="tanh", batch=2, gain=30.0, off=0.02, rail=0.6,
+            blocks=BLOCKS):  # fmt: skip
     net = pa.Network.random(list(sizes), act, seed=seed)
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1, 1, (batch, sizes[0]))
     y = rng.uniform(-1, 1, (batch, sizes[-1]))
     c = compile_network(net, x0, y)
-    amps = draw_amplifiers(c.sizes, open_loop_gain=gain, offset_V=off, rail_V=rail, seed=seed)
+    amps = draw_amplifiers(
+        c.sizes, open_loop_gain=gain, offset_V=off, rail_V=rail, seed=seed,
+        **dict(zip(("phi_gain_error", "phi_offset_V", "dphi_gain_error", "dphi_offset_V"), blocks)),
+    )  # fmt: skip
     return c, dataclasses.replace(c, amplifiers=amps)
 
 
 # ------------------------------------------------------------------ one free unit
-def _one_unit(gain, off, rail, x0=0.7, y=-0.4, w=(1.3, -0.8), b=(0.1, 0.2), pi=(1.0, 2.0)):
+def _one_unit(gain, off, rail, x0=0.7, y=-0.4, w=(1.3, -0.8), b=(0.1, 0.2), pi=(1.0, 2.0),
+              blocks=(0.0, 0.0, 0.0, 0.0)):  # fmt: skip
     net = pa.Network(([[w[0]]], [[w[1]]]), ([b[0]], [b[1]]), (pi[0], pi[1]), ("linear", "linear"))
     c = compile_network(net, np.array([[x0]]), np.array([[y]]))
-    amps = draw_amplifiers(c.sizes, open_loop_gain=gain, offset_V=off, rail_V=rail, seed=5)
+    g, o, dg, do = blocks
+    amps = draw_amplifiers(
+        c.sizes, open_loop_gain=gain, offset_V=off, rail_V=rail, seed=5, phi_gain_error=g,
+        phi_offset_V=o, dphi_gain_error=dg, dphi_offset_V=do,
+    )  # fmt: skip
     return dataclasses.replace(c, amplifiers=amps)
 
 
@@ -72,11 +85,14 @@ def closed_form_x1(c) -> float:
     """The rest point of the one free unit (sizes 1-1-1, linear, x0 and x2 clamped).
 
     With ``a = A/(1+A)``, offsets ``om1, om2`` (predictions), ``oe2`` (error buffer),
-    ``os1`` (feedback sum) and ``m1 = clip(a (w1 x0 + b1 + om1))`` (the only stage the
-    tests drive into its rail), KCL ``-pi1 g0 (x1 - m1) + g0 a (w2 pi2 e2 + os1) = 0``
-    with ``e2 = a (x2 - a (w2 x1 + b2 + om2) + oe2)`` gives
+    ``os1`` (feedback sum), phi blocks ``phi_hat_l(x) = (1 + g_l) x + o_l`` (linear), the
+    phi' block of ``x1`` ``d = (1 + g') + o'`` and ``m1 = clip(a (w1 phi_hat_0(x0) + b1
+    + om1))`` (the only stage the tests drive into its rail), KCL
+    ``-pi1 g0 (x1 - m1) + g0 d a (w2 pi2 e2 + os1) = 0`` with
+    ``e2 = a (x2 - a (w2 phi_hat_1(x1) + b2 + om2) + oe2)`` gives
 
-        x1 = [pi1 m1 + a^2 w2 pi2 (x2 - a (b2 + om2) + oe2) + a os1] / (pi1 + a^3 pi2 w2^2).
+        x1 = [pi1 m1 + d a^2 w2 pi2 (x2 - a (w2 o_1 + b2 + om2) + oe2) + d a os1]
+             / (pi1 + d a^3 pi2 w2^2 (1 + g_1)).
     """
     A = c.amplifiers
     a = A.closed_loop_gain
@@ -86,16 +102,20 @@ def closed_form_x1(c) -> float:
     p1, p2 = c.precisions(1)[0], c.precisions(2)[0]
     om1, om2 = A.offset_pred[0][0], A.offset_pred[1][0]
     oe2, os1 = A.offset_err[1][0], A.offset_fb[1][0]
-    m1 = a * (w1 * x0 + b1 + om1)
+    g0, o0 = A.block("phi_gain", 0, 1)[0], A.block("phi_offset", 0, 1)[0]
+    g1, o1 = A.block("phi_gain", 1, 1)[0], A.block("phi_offset", 1, 1)[0]
+    d = 1.0 + A.block("dphi_gain", 1, 1)[0] + A.block("dphi_offset", 1, 1)[0]
+    m1 = a * (w1 * ((1 + g0) * x0 + o0) + b1 + om1)
     if A.rail_V is not None:
         m1 = float(np.clip(m1, -A.rail_V, A.rail_V))
-    num = p1 * m1 + a * a * w2 * p2 * (x2 - a * (b2 + om2) + oe2) + a * os1
-    return num / (p1 + a**3 * p2 * w2 * w2)
+    num = p1 * m1 + d * a * a * w2 * p2 * (x2 - a * (w2 * o1 + b2 + om2) + oe2) + d * a * os1
+    return num / (p1 + d * a**3 * p2 * w2 * w2 * (1 + g1))
 
 
 CASES = {
     "gain+offset": dict(gain=20.0, off=0.05, rail=None),
     "gain+offset+rail": dict(gain=20.0, off=0.05, rail=0.5),  # m1 = a(1.3*0.7+0.1) > 0.5
+    "gain+offset+blocks": dict(gain=20.0, off=0.05, rail=None, blocks=(0.1, 0.05, 0.1, 0.05)),
 }
 
 
@@ -322,7 +342,8 @@ def cli_files(tmp_path):
             "format": "pc-analog.analog-spec/2", "amp_gain": 100, "amp_offset_V": 0.01,
             "amp_rail_V": 0.8, "dac_bits": 7, "mismatch_seed": 2,
         },
-        "gbw.json": {"format": "pc-analog.analog-spec/2", "amp_gbw_Hz": 1e6},
+        "gbw.json": {"format": "pc-analog.analog-spec/2", "amp_gbw_Hz": 0},
+        "blk.json": {"format": "pc-analog.analog-spec/2", "dphi_offset_V": -1e-3},
         "neg.json": {"format": "pc-analog.analog-spec/2", "amp_gain": -1},
         "typo.json": {"format": "pc-analog.analog-spec/2", "amp_gian": 10},
     }.items():  # fmt: skip
@@ -359,7 +380,8 @@ def test_cli_settle_hardware_spec_matches_the_library(capsys, cli_files, backend
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("gbw.json", "analog.amp_gbw_Hz: not implemented yet (issue 11)"),
+        ("gbw.json", "analog.amp_gbw_Hz: must be a finite number > 0"),
+        ("blk.json", "analog.dphi_offset_V: must be a finite number >= 0"),
         ("neg.json", "analog.amp_gain: must be a finite number > 0"),
         ("typo.json", "analog.amp_gian: unknown field"),
         ("rram", "device 'rram'"),

@@ -98,9 +98,23 @@ def _feedback_sources(circuit: Circuit, l: int, inputs: dict) -> list[Group]:
     act = get_activation(circuit.layers[l - 1].activation)
     g0 = circuit.hardware.g0_S
     amps = circuit.amplifiers
+    blocks = amps is not None and amps.dphi_gain is not None
+
+    def dphi(i):
+        return (
+            (float(amps.dphi_gain[l - 1][i]), float(amps.dphi_offset[l - 1][i])) if blocks else None
+        )
+
     els = tuple(
         FeedbackSource(
-            l - 1, i, g0, act, coefs, nodes, None if amps is None else amps.feedback(l - 1, i)
+            l - 1,
+            i,
+            g0,
+            act,
+            coefs,
+            nodes,
+            None if amps is None else amps.feedback(l - 1, i),
+            dphi(i),
         )
         for i, (coefs, nodes) in inputs.items()
     )
@@ -112,9 +126,12 @@ def _behavioural_layer(circuit: Circuit, l: int) -> list[Group]:
     act = get_activation(circuit.layers[l - 1].activation)
     W, b = circuit.forward_weights(l), circuit.biases(l)
     amps = circuit.amplifiers
+    err = None
+    if amps is not None and amps.phi_gain is not None:
+        err = (amps.phi_gain[l - 1], amps.phi_offset[l - 1])
     preds = tuple(
         PredictionSource(
-            l, j, W[j], float(b[j]), act, None if amps is None else amps.prediction(l, j)
+            l, j, W[j], float(b[j]), act, None if amps is None else amps.prediction(l, j), err
         )
         for j in range(circuit.sizes[l])
     )

@@ -26,6 +26,27 @@ Offsets are drawn once per amplifier from ``N(0, sigma^2)`` with a seeded genera
 (:func:`draw_amplifiers`), in one fixed order: for ``l = 1..L`` the ``n_l`` predictions,
 then the ``n_l`` error buffers, then the ``n_{l-1}`` feedback sums of layer ``l-1`` (one
 per unit, free or not, so an offset belongs to its amplifier whatever is clamped).
+
+**Gain-bandwidth** (``amp_gbw_Hz``).  With a single-pole open loop
+``A(s) = A0 / (1 + s/w_p)``, ``w_p = 2 pi GBW / A0``, the follower's internal (pre-rail)
+output ``w`` obeys ``w (1 + s/w_p) = A0 (u + V_os - v)``, i.e. in time
+
+    tau_a dw/dt = (u + V_os) - v - w / A0,      v = clip(w),      tau_a = 1 / (2 pi GBW)
+
+(``A0 = inf``: ``tau_a dw/dt = (u + V_os) - v``).  Its rest point is the DC stage above
+(``w = a (u + V_os)`` inside the rails), so the equilibrium ignores GBW; the ``ode``
+backend integrates one ``w`` per amplifier (:mod:`pc_analog.solvers._poles`) and the
+netlist writes each stage as the macro-model ``pc_amp`` (:func:`amp_subcircuit`).
+
+**phi / phi' block errors** (``phi_gain_error``, ``phi_offset_V``, ``dphi_gain_error``,
+``dphi_offset_V``).  Unit ``i`` of layer ``l`` has one ``phi`` block (feeding every
+prediction of layer ``l+1``) and, when free, one ``phi'`` block (its feedback
+multiplier); each has its own relative gain error ``g`` and output offset ``o``:
+
+    phi_hat(x) = (1 + g) phi(x) + o,      phi'_hat(x) = (1 + g') phi'(x) + o' .
+
+They are drawn after the amplifier offsets from the same generator, for ``l = 0..L-1``:
+the ``n_l`` phi gain errors, phi offsets, phi' gain errors, phi' offsets.
 """
 
 from __future__ import annotations
@@ -37,7 +58,7 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 
-__all__ = ["Amp", "Amplifiers", "draw_amplifiers"]
+__all__ = ["Amp", "Amplifiers", "draw_amplifiers", "amp_subcircuit", "amp_params", "block_spice"]
 
 
 def _ro(a) -> np.ndarray:
@@ -57,6 +78,11 @@ class Amp:
     gain: float = 1.0
     offset_V: float = 0.0
     rail_V: float | None = None
+    #: Gain-bandwidth product (``None``: infinite); with it the stage is the ``pc_amp``
+    #: macro-model in the netlist (:meth:`lines`).
+    gbw_Hz: float | None = None
+    #: ``A0`` (``None``: infinite), read by the macro-model only.
+    open_loop_gain: float | None = None
 
     def apply(self, u):
         """The stage's output for the ideal value ``u`` (arrays welcome)."""
@@ -82,6 +108,73 @@ class Amp:
             out = f"min(max({out},-{r}),{r})"
         return out
 
+    def lines(self, node: str, expr: str) -> list[str]:
+        """The deck lines of this stage driving ``node`` from the ideal value ``expr``.
+
+        Infinite GBW: one B source ``V=clip(a (expr + V_os))`` (:meth:`spice`).  Finite
+        GBW: a B source ``i<node> = expr + V_os`` (the offset source in series with the
+        input) feeding a ``pc_amp`` macro-model wired as a follower (:func:`amp_subcircuit`).
+        """
+        if self.gbw_Hz is None:
+            return [f"B{node} {node} 0 V={self.spice(expr)}"]
+        inp = f"i{node}"
+        return [
+            f"B{inp} {inp} 0 V={Amp(1.0, self.offset_V).spice(expr)}",
+            f"X{node} {inp} {node} {node} pc_amp",
+        ]
+
+
+def amp_subcircuit(amps) -> dict[str, list[str]]:
+    """``{"pc_amp": lines}``: the single-pole op-amp macro-model (ports ``p n out``) of an
+    :class:`Amp` or :class:`Amplifiers` ``amps``, or ``{}`` without a finite GBW.
+
+    ``G1`` (1 S) drives the internal node ``w`` with ``v(p) - v(n)``; ``R1 = A0`` ohm
+    (absent for an infinite DC gain) and ``C1 = tau_a = 1/(2 pi GBW)`` farad give
+    ``tau_a dw/dt = (v(p) - v(n)) - w/A0``, i.e. ``A(s) = A0/(1 + s A0 tau_a)`` with the
+    pole at ``GBW / A0``; the output stage ``out = clip(w)`` saturates at the rails.
+    Every value is a ``.param`` (:func:`amp_params`).
+    """
+    if amps is None or amps.gbw_Hz is None:
+        return {}
+    from pc_analog.circuit._text import subckt
+
+    body = ["G1 0 w p n 1"]
+    if amps.open_loop_gain is not None:
+        body.append("R1 w 0 {amp_A0}")
+    body.append("C1 w 0 {amp_tau}")
+    if amps.rail_V is None:
+        body.append("E1 out 0 w 0 1")
+    else:
+        body.append("B1 out 0 V=min(max(v(w),-amp_rail),amp_rail)")
+    return {"pc_amp": subckt("pc_amp", "p n out", body)}
+
+
+def amp_params(amps) -> list[str]:
+    """The ``.param`` card of the ``pc_amp`` macro-model (empty without a finite GBW)."""
+    if amps is None or amps.gbw_Hz is None:
+        return []
+    from pc_analog.circuit._text import num
+
+    items = [f"amp_gbw={num(amps.gbw_Hz)}"]
+    if amps.open_loop_gain is not None:
+        items.insert(0, f"amp_A0={num(amps.open_loop_gain)}")
+    if amps.rail_V is not None:
+        items.append(f"amp_rail={num(amps.rail_V)}")
+    return [".param " + " ".join(items), f".param amp_tau={{1/({num(2 * math.pi)}*amp_gbw)}}"]
+
+
+def block_spice(expr: str, gain_error: float, offset_V: float) -> str:
+    """``(1 + g) expr + o`` as an ngspice expression without blanks (``expr`` unchanged
+    when ``g = o = 0``)."""
+    from pc_analog.circuit._text import num
+
+    if gain_error == 0.0 and offset_V == 0.0:
+        return expr
+    out = f"{num(1.0 + gain_error)}*{expr}" if gain_error != 0.0 else expr
+    if offset_V != 0.0:
+        out += ("-" if offset_V < 0 else "+") + num(abs(offset_V))
+    return f"({out})"
+
 
 @dataclass(frozen=True, eq=False)
 class Amplifiers:
@@ -99,6 +192,11 @@ class Amplifiers:
     offset_fb : tuple of ndarray
         ``[l]``: ``(n_l,)`` input offsets of the feedback sums into layer ``l``,
         ``l = 0..L-1``.
+    gbw_Hz : float or None
+        Gain-bandwidth product of every amplifier (``None``: infinite, no pole state).
+    phi_gain, phi_offset, dphi_gain, dphi_offset : tuple of ndarray or None
+        ``[l]``: ``(n_l,)`` relative gain errors and output offsets (volts) of the
+        ``phi`` and ``phi'`` blocks of layer ``l = 0..L-1``; ``None``: ideal blocks.
     """
 
     open_loop_gain: float | None
@@ -106,18 +204,38 @@ class Amplifiers:
     offset_pred: tuple[np.ndarray, ...]
     offset_err: tuple[np.ndarray, ...]
     offset_fb: tuple[np.ndarray, ...]
+    gbw_Hz: float | None = None
+    phi_gain: tuple[np.ndarray, ...] | None = None
+    phi_offset: tuple[np.ndarray, ...] | None = None
+    dphi_gain: tuple[np.ndarray, ...] | None = None
+    dphi_offset: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
-        A, r = self.open_loop_gain, self.rail_V
+        A, r, f = self.open_loop_gain, self.rail_V, self.gbw_Hz
         if A is not None and not (math.isfinite(A) and A > 0):
             raise InvalidInputError(f"amplifiers: open-loop gain must be > 0, got {A!r}")
         if r is not None and not (math.isfinite(r) and r > 0):
             raise InvalidInputError(f"amplifiers: rail must be > 0, got {r!r}")
-        for name in ("offset_pred", "offset_err", "offset_fb"):
+        if f is not None and not (math.isfinite(f) and f > 0):
+            raise InvalidInputError(f"amplifiers: gain-bandwidth must be > 0, got {f!r}")
+        names = ["offset_pred", "offset_err", "offset_fb"]
+        names += [n for n in _BLOCKS if getattr(self, n) is not None]
+        for name in names:
             arrs = tuple(_ro(a) for a in getattr(self, name))
             if not all(np.all(np.isfinite(a)) for a in arrs):
                 raise InvalidInputError(f"amplifiers: {name} must be finite")
             object.__setattr__(self, name, arrs)
+
+    @property
+    def tau_a_s(self) -> float:
+        """``tau_a = 1 / (2 pi GBW)`` (0 for an infinite GBW)."""
+        return 0.0 if self.gbw_Hz is None else 1.0 / (2.0 * math.pi * self.gbw_Hz)
+
+    def block(self, name: str, l: int, n: int) -> np.ndarray:
+        """``name`` (one of ``phi_gain``, ``phi_offset``, ``dphi_gain``, ``dphi_offset``)
+        of layer ``l`` (zeros of length ``n`` for ideal blocks)."""
+        arrs = getattr(self, name)
+        return np.zeros(n) if arrs is None else arrs[l]
 
     @property
     def closed_loop_gain(self) -> float:
@@ -135,12 +253,22 @@ class Amplifiers:
             and all(self.offset_pred[l - 1].shape == (sizes[l],) for l in range(1, L + 1))
             and all(self.offset_err[l - 1].shape == (sizes[l],) for l in range(1, L + 1))
             and all(self.offset_fb[l].shape == (sizes[l],) for l in range(L))
+            and all(
+                getattr(self, n) is None
+                or (
+                    len(getattr(self, n)) == L
+                    and all(getattr(self, n)[l].shape == (sizes[l],) for l in range(L))
+                )
+                for n in _BLOCKS
+            )  # fmt: skip
         )
         if not ok:
             raise InvalidInputError("amplifiers: offset arrays do not match the layer sizes")
 
     def _amp(self, offset: float) -> Amp:
-        return Amp(self.closed_loop_gain, float(offset), self.rail_V)
+        return Amp(
+            self.closed_loop_gain, float(offset), self.rail_V, self.gbw_Hz, self.open_loop_gain
+        )
 
     def prediction(self, l: int, j: int) -> Amp:
         return self._amp(self.offset_pred[l - 1][j])
@@ -154,12 +282,26 @@ class Amplifiers:
 
 
 def draw_amplifiers(
-    sizes, *, open_loop_gain=None, offset_V: float = 0.0, rail_V=None, seed: int = 0
+    sizes,
+    *,
+    open_loop_gain=None,
+    offset_V: float = 0.0,
+    rail_V=None,
+    seed: int = 0,
+    gbw_Hz=None,
+    phi_gain_error: float = 0.0,
+    phi_offset_V: float = 0.0,
+    dphi_gain_error: float = 0.0,
+    dphi_offset_V: float = 0.0,
 ) -> Amplifiers | None:
-    """Per-amplifier offsets drawn from ``N(0, offset_V^2)`` by ``seed`` (module docstring
-    gives the order); ``None`` when every non-ideality is off (the ideal circuit)."""
-    if open_loop_gain is None and not offset_V and rail_V is None:
-        return None
+    """Per-amplifier offsets drawn from ``N(0, offset_V^2)`` by ``seed``, then the block
+    errors from ``N(0, std^2)`` (module docstring gives the order); ``None`` when every
+    non-ideality is off (the ideal circuit).  A block kind whose both stds are 0 stays
+    ``None`` (ideal), so the amplifier draws are the same with or without it."""
+    stds = (phi_gain_error, phi_offset_V, dphi_gain_error, dphi_offset_V)
+    if open_loop_gain is None and not offset_V and rail_V is None and gbw_Hz is None:
+        if not any(stds):
+            return None
     rng = np.random.default_rng(seed)
     L = len(sizes) - 1
     pred, err, fb = [], [], []
@@ -167,4 +309,13 @@ def draw_amplifiers(
         pred.append(rng.normal(0.0, 1.0, sizes[l]) * offset_V)
         err.append(rng.normal(0.0, 1.0, sizes[l]) * offset_V)
         fb.append(rng.normal(0.0, 1.0, sizes[l - 1]) * offset_V)
-    return Amplifiers(open_loop_gain, rail_V, tuple(pred), tuple(err), tuple(fb))
+    blocks = {n: [] for n in _BLOCKS}
+    for l in range(L):
+        for n, sd in zip(_BLOCKS, stds):
+            blocks[n].append(rng.normal(0.0, 1.0, sizes[l]) * sd)
+    phi_on, dphi_on = any(stds[:2]), any(stds[2:])
+    kw = {n: tuple(v) for n, v in blocks.items() if (phi_on if n[0] == "p" else dphi_on)}
+    return Amplifiers(open_loop_gain, rail_V, tuple(pred), tuple(err), tuple(fb), gbw_Hz, **kw)
+
+
+_BLOCKS = ("phi_gain", "phi_offset", "dphi_gain", "dphi_offset")

@@ -12,29 +12,17 @@ import numpy as np
 
 from pc_analog.circuit import _text as t
 from pc_analog.circuit._text import node_name as _name
-from pc_analog.circuit.amplifiers import Amp
+from pc_analog.circuit.amplifiers import Amp, amp_subcircuit, block_spice
 from pc_analog.model.activations import Activation
 
 #: A :class:`~pc_analog.circuit.ir.Circuit` (not imported: the IR imports the inventory).
 Circuit = Any
 
 __all__ = [
-    "LEVELS",
-    "KINDS",
-    "G_MIN",
-    "Element",
-    "NodeCapacitor",
-    "ClampSource",
-    "Spring",
-    "PredictionSource",
-    "ErrorBuffer",
-    "FeedbackSource",
-    "BiasDrive",
-    "ColumnDriver",
-    "VirtualGround",
-    "CrossbarCell",
-    "RowReadout",
-]
+    "LEVELS", "KINDS", "G_MIN", "Element", "NodeCapacitor", "ClampSource", "Spring",
+    "PredictionSource", "ErrorBuffer", "FeedbackSource", "BiasDrive", "ColumnDriver",
+    "VirtualGround", "CrossbarCell", "RowReadout",
+]  # fmt: skip
 
 LEVELS = ("behavioural", "crossbar")
 #: Conductances at or below this are open circuits (their resistance is not a finite double).
@@ -217,7 +205,8 @@ class Spring(Element):
 @dataclass(frozen=True, eq=False)
 class PredictionSource(Element):
     """Behavioural prediction ``v(m<l>_<j>) = sum_i W_ji phi(v(x<l-1>_i)) + b_j``; a
-    non-ideal ``amp`` makes it ``clip(A/(1+A) (that + V_os))`` (:mod:`.amplifiers`)."""
+    non-ideal ``amp`` makes it ``clip(A/(1+A) (that + V_os))``, ``phi_err = (g, o)`` (per
+    input) each ``phi`` ``(1 + g_i) phi + o_i`` (:mod:`.amplifiers`)."""
 
     kind: ClassVar[str] = "predictions"
     amplifiers: ClassVar[int] = 1
@@ -227,25 +216,27 @@ class PredictionSource(Element):
     bias: float
     activation: Activation
     amp: Amp | None = None
+    phi_err: tuple | None = None
 
     def spice(self, circuit, sample):
-        l, j = self.layer, self.index
-        acts = [
-            self.activation.spice_of(t.v(_name("x", l - 1, i))) for i in range(self.weights.size)
-        ]
-        m = _name("m", l, j)
+        l, j, m = self.layer, self.index, _name("m", self.layer, self.index)
+        g, o = self.phi_err or (np.zeros(self.weights.size),) * 2
+        xs = [t.v(_name("x", l - 1, i)) for i in range(self.weights.size)]
+        acts = [block_spice(self.activation.spice_of(a), g[i], o[i]) for i, a in enumerate(xs)]
         partial, expr = t.fan_in(list(zip(self.weights, acts)), self.bias, f"pm{l}_{j}")
-        if self.amp is not None:
-            expr = self.amp.spice(expr)
-        return partial + [f"B{m} {m} 0 V={expr}"]
+        return partial + (self.amp.lines(m, expr) if self.amp else [f"B{m} {m} 0 V={expr}"])
+
+    @classmethod
+    def subcircuits(cls, elements):
+        return amp_subcircuit(next((e.amp for e in elements if e.amp is not None), None))
 
     def evaluate(self, v, i):
-        l = self.layer
-        total = self.bias
+        total, (g, o) = self.bias, self.phi_err or (None, None)
         for k, w in enumerate(self.weights):
             if w != 0.0:
-                total = total + w * self.activation.f(v[_name("x", l - 1, k)])
-        v[_name("m", l, self.index)] = total if self.amp is None else self.amp.apply(total)
+                a = self.activation.f(v[_name("x", self.layer - 1, k)])
+                total = total + w * (a if g is None else (1.0 + g[k]) * a + o[k])
+        v[_name("m", self.layer, self.index)] = total if self.amp is None else self.amp.apply(total)
 
     def edge(self, circuit, sample):
         return _name("m", self.layer, self.index), "0", {"element": "prediction"}
@@ -270,7 +261,7 @@ class ErrorBuffer(Element):
         l, j = self.layer, self.index
         x, m, e = _name("x", l, j), _name("m", l, j), _name("e", l, j)
         if self.amp is not None:
-            return [f"B{e} {e} 0 V={self.amp.spice(f'v({x})-v({m})')}"]
+            return self.amp.lines(e, f"v({x})-v({m})")
         if self.in_unit:
             return [f"X{x} {x} {m} {e} pc_unit"]
         return [f"X{e} {x} {m} {e} pc_error"]
@@ -278,7 +269,7 @@ class ErrorBuffer(Element):
     @classmethod
     def subcircuits(cls, elements):
         if all(e.amp is not None for e in elements):
-            return {}
+            return amp_subcircuit(elements[0].amp)
         out = {"pc_error": t.subckt("pc_error", "x m e", ["B1 e 0 V=v(x)-v(m)"])}
         if any(e.in_unit for e in elements):
             body = [NodeCapacitor.CELL, "X1 x m e pc_error"]
@@ -299,10 +290,10 @@ class FeedbackSource(Element):
     """The ``phi'`` block: current ``g0 phi'(v(x)) sum_k c_k v(n_k)`` into free ``x<l>_<i>``.
 
     Behavioural: ``n_k = e<l+1>_<k>``, ``c_k = Wfb_ik pi_k``.  Crossbar: one term,
-    the feedback row's readout ``s<l>_<i>`` with ``c = 1``.
-
-    A non-ideal ``amp`` sums at ``v(s) = clip(A/(1+A) (sum_k c_k v(n_k) + V_os))``, then
-    ``g0 phi'(v(x)) v(s)`` (an ideal multiplier; :mod:`.amplifiers`).
+    the feedback row's readout ``s<l>_<i>`` with ``c = 1``.  A non-ideal ``amp`` sums at
+    ``v(s) = clip(A/(1+A) (sum_k c_k v(n_k) + V_os))``, then ``g0 phi'(v(x)) v(s)`` (an
+    ideal multiplier; :mod:`.amplifiers`); ``dphi_err = (g, o)`` makes the block
+    ``(1 + g) phi' + o`` (a top-level B source: its numbers are per unit).
     """
 
     kind: ClassVar[str] = "feedback_sources"
@@ -315,6 +306,7 @@ class FeedbackSource(Element):
     coefs: np.ndarray
     inputs: tuple[str, ...]
     amp: Amp | None = None
+    dphi_err: tuple[float, float] | None = None
 
     def spice(self, circuit, sample):
         """The ``phi'`` block ``pc_dphi_<act>`` fed by node ``s<l>_<i>``: the crossbar's
@@ -322,19 +314,21 @@ class FeedbackSource(Element):
         l, i = self.layer, self.index
         x = _name("x", l, i)
         cell = f"Xf{x} {x} {{s}} pc_dphi_{self.activation.name}"
+        if self.dphi_err is not None:
+            d = block_spice(self.activation.spice_of(t.v(x), 1), *self.dphi_err)
+            cell = f"Bf{x} 0 {x} I=g0*{d}*v({{s}})"
         if len(self.inputs) == 1 and self.coefs[0] == 1.0 and self.amp is None:
             return [cell.format(s=self.inputs[0])]
         s = _name("s", l, i)
         terms = [(c, t.v(n)) for c, n in zip(self.coefs, self.inputs)]
         partial, expr = t.fan_in(terms, 0.0, f"pf{l}_{i}")
-        if self.amp is not None:
-            expr = self.amp.spice(expr)
-        return partial + [f"B{s} {s} 0 V={expr}", cell.format(s=s)]
+        src = [f"B{s} {s} 0 V={expr}"] if self.amp is None else self.amp.lines(s, expr)
+        return partial + src + [cell.format(s=s)]
 
     @classmethod
     def subcircuits(cls, elements):
-        out = {}
-        for e in elements:
+        out = amp_subcircuit(elements[0].amp)
+        for e in (e for e in elements if e.dphi_err is None):
             name = f"pc_dphi_{e.activation.name}"
             if name not in out:
                 d = e.activation.spice_of("v(x)", 1)
@@ -350,7 +344,10 @@ class FeedbackSource(Element):
                 s = s + c * v[n]
         if self.amp is not None:
             s = self.amp.apply(s)
-        _add(i, x, self.g0_S * self.activation.df(v[x]) * s)
+        d = self.activation.df(v[x])
+        if self.dphi_err is not None:
+            d = (1.0 + self.dphi_err[0]) * d + self.dphi_err[1]
+        _add(i, x, self.g0_S * d * s)
 
     def edge(self, circuit, sample):
         return "0", _name("x", self.layer, self.index), {"element": "feedback_source"}

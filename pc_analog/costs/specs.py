@@ -123,7 +123,8 @@ class AnalogSpec:
     amp_gain : float or None
         Open-loop DC gain ``A`` of every amplifier (``None``: infinite).  Implemented.
     amp_gbw_Hz : float or None
-        Gain-bandwidth product (``None``: infinite).  Not implemented yet: refused.
+        Single-pole gain-bandwidth product (``None``: infinite).  Implemented: one pole
+        state per amplifier (``ode``, ngspice ``pc_amp``); the rest point ignores it.
     amp_offset_V : float
         Standard deviation of each amplifier's input offset, drawn once per chip by
         ``mismatch_seed``.  Implemented.
@@ -142,8 +143,11 @@ class AnalogSpec:
         unless false.
     temperature_K : float
         Temperature for thermal noise (default 300 K).
+    phi_gain_error, phi_offset_V, dphi_gain_error, dphi_offset_V : float
+        Standard deviations of each ``phi`` (and ``phi'``) block's relative gain error and
+        output offset, drawn per block by ``mismatch_seed``.  Implemented.
     mismatch_seed : int
-        Seeds every per-chip random draw (the amplifier offsets).
+        Seeds every per-chip random draw (amplifier offsets, block errors).
     """
 
     name: str = "default"
@@ -164,6 +168,10 @@ class AnalogSpec:
     amp_offset_V: float = 0.0
     amp_rail_V: float | None = None
     amp_noise_V_rtHz: float = 0.0
+    phi_gain_error: float = 0.0
+    phi_offset_V: float = 0.0
+    dphi_gain_error: float = 0.0
+    dphi_offset_V: float = 0.0
     wire_r_ohm: float = 0.0
     dac_bits: int | None = None
     dac_range_V: float = 1.0
@@ -305,11 +313,12 @@ _V2_FIELDS = frozenset(
         "amp_gain", "amp_gbw_Hz", "amp_offset_V", "amp_rail_V", "amp_noise_V_rtHz",
         "wire_r_ohm", "dac_bits", "dac_range_V", "adc_bits", "adc_range_V",
         "thermal_noise", "temperature_K", "mismatch_seed",
+        "phi_gain_error", "phi_offset_V", "dphi_gain_error", "dphi_offset_V",
     }
 )  # fmt: skip
 #: Non-idealities a spec may name but the simulator does not model yet: refused when
 #: set away from ideal, never accepted and ignored.
-NOT_IMPLEMENTED = ("amp_gbw_Hz", "amp_noise_V_rtHz", "wire_r_ohm", "thermal_noise")
+NOT_IMPLEMENTED = ("amp_noise_V_rtHz", "wire_r_ohm", "thermal_noise")
 
 
 def _number(value, label: str, *, minimum: float, strict: bool) -> float:
@@ -346,7 +355,8 @@ def _check_v2(spec: AnalogSpec) -> None:
     for name in ("amp_gain", "amp_gbw_Hz", "amp_rail_V"):  # null: ideal; else > 0
         if get(name) is not None:
             put(name, _number(get(name), f"analog.{name}", minimum=0.0, strict=True))
-    for name in ("amp_offset_V", "amp_noise_V_rtHz", "wire_r_ohm"):  # null/0: ideal; >= 0
+    blocks = ("phi_gain_error", "phi_offset_V", "dphi_gain_error", "dphi_offset_V")
+    for name in ("amp_offset_V", "amp_noise_V_rtHz", "wire_r_ohm", *blocks):  # null/0: ideal
         v = get(name)
         put(name, 0.0 if v is None else _number(v, f"analog.{name}", minimum=0.0, strict=False))
     for name in ("dac_bits", "adc_bits"):  # null: ideal; else an integer >= 1
@@ -382,6 +392,11 @@ def apply_analog_spec(circuit, spec: AnalogSpec):
         offset_V=spec.amp_offset_V,
         rail_V=spec.amp_rail_V,
         seed=spec.mismatch_seed,
+        gbw_Hz=spec.amp_gbw_Hz,
+        phi_gain_error=spec.phi_gain_error,
+        phi_offset_V=spec.phi_offset_V,
+        dphi_gain_error=spec.dphi_gain_error,
+        dphi_offset_V=spec.dphi_offset_V,
     )
     out = circuit
     if amps is not None:

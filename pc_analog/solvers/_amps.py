@@ -9,7 +9,11 @@ With closed-loop gain ``a = A/(1+A)``, per-amplifier offsets and rails
     I_l = -g_l (x_l - m_l) [l >= 1]  +  g0 phi_l'(x_l) s_l [l < L]
 
 ``clip`` is ``[-rail, rail]`` (none without a rail); its derivative is 1 strictly
-inside and 0 outside.  The Jacobian stays block tridiagonal:
+inside and 0 outside.  With phi / phi' block errors every ``phi`` above is
+``phi_hat = (1 + g) phi + o`` and every ``phi'`` of the injection ``phi'_hat = (1 + g')
+phi' + o'`` (per unit; :mod:`pc_analog.circuit.amplifiers`), so in the Jacobian below
+``phi'(x_{l-1})`` of ``dm`` is ``(1 + g) phi'`` and ``phi''(x_l)`` is ``(1 + g') phi''``.
+The Jacobian stays block tridiagonal:
 
     dm_l/dx_{l-1} = a k^m_l W_l diag(phi'(x_{l-1}))
     de_l/dx_l = a k^e_l,     de_l/dx_{l-1} = -a k^e_l dm_l/dx_{l-1}
@@ -33,16 +37,37 @@ def _clip(u, rail):
     return np.clip(u, -rail, rail), (np.abs(u) < rail).astype(float)
 
 
+def phi_hat(circ, l, x, deriv: bool = True):
+    """``(phi_hat(x_l), d phi_hat / dx)`` of layer ``l``'s phi blocks (``None`` for the
+    derivative unless ``deriv``)."""
+    act, amps = circ.network().phi(l), circ.amplifiers
+    d = act.df(x) if deriv else None
+    if amps.phi_gain is None:
+        return act.f(x), d
+    g1 = 1.0 + amps.phi_gain[l]
+    return g1 * act.f(x) + amps.phi_offset[l], None if d is None else g1 * d
+
+
+def dphi_hat(circ, l, x, deriv: bool = True):
+    """``(phi'_hat(x_l), d phi'_hat / dx)`` of layer ``l``'s phi' blocks (``None`` for the
+    derivative unless ``deriv``)."""
+    act, amps = circ.network().phi(l), circ.amplifiers
+    d = act.d2f(x) if deriv else None
+    if amps.dphi_gain is None:
+        return act.df(x), d
+    g1 = 1.0 + amps.dphi_gain[l]
+    return g1 * act.df(x) + amps.dphi_offset[l], None if d is None else g1 * d
+
+
 def _stages(circ, x):
     """``m, km, e, ke, s, ks`` per layer (index ``l``; ``None`` where absent)."""
     amps = circ.amplifiers
     a, r = amps.closed_loop_gain, amps.rail_V
-    net = circ.network()
     L = circ.n_layers
     m, km, e, ke = [None] * (L + 1), [None] * (L + 1), [None] * (L + 1), [None] * (L + 1)
     s, ks = [None] * (L + 1), [None] * (L + 1)
     for l in range(1, L + 1):
-        mu = net.phi(l - 1).f(x[l - 1]) @ circ.forward_weights(l).T + circ.biases(l)
+        mu = phi_hat(circ, l - 1, x[l - 1])[0] @ circ.forward_weights(l).T + circ.biases(l)
         m[l], km[l] = _clip(a * (mu + amps.offset_pred[l - 1]), r)
         e[l], ke[l] = _clip(a * (x[l] - m[l] + amps.offset_err[l - 1]), r)
     for l in range(L):
@@ -53,7 +78,6 @@ def _stages(circ, x):
 
 def nonideal_node_currents(circ, x):
     """Current into every activity node (amperes), ``(batch, n_l)`` per layer."""
-    net = circ.network()
     L, g0 = circ.n_layers, circ.hardware.g0_S
     m, _, _, _, s, _ = _stages(circ, x)
     out = []
@@ -62,7 +86,7 @@ def nonideal_node_currents(circ, x):
         if l > 0:
             I -= circ.layers[l - 1].g_spring_S * (x[l] - m[l])
         if l < L:
-            I += g0 * net.phi(l).df(x[l]) * s[l]
+            I += g0 * dphi_hat(circ, l, x[l])[0] * s[l]
         out.append(I)
     return tuple(out)
 
@@ -70,14 +94,16 @@ def nonideal_node_currents(circ, x):
 def nonideal_jacobian_blocks(circ, x):
     """``dI/dx`` as per-sample blocks, laid out as
     :func:`~pc_analog.solvers.dynamics.current_jacobian_blocks`."""
-    net = circ.network()
     L, g0 = circ.n_layers, circ.hardware.g0_S
     a = circ.amplifiers.closed_loop_gain
     batch = x[0].shape[0]
     m, km, e, ke, s, ks = _stages(circ, x)
     # dm[l] = dm_l/dx_{l-1}: (B, n_l, n_{l-1})
     dm = [None] + [
-        a * km[l][:, :, None] * circ.forward_weights(l)[None] * net.phi(l - 1).df(x[l - 1])[:, None]
+        a
+        * km[l][:, :, None]
+        * circ.forward_weights(l)[None]
+        * phi_hat(circ, l - 1, x[l - 1])[1][:, None]
         for l in range(1, L + 1)
     ]
     diag, upper, lower = [], [], []
@@ -88,12 +114,11 @@ def nonideal_jacobian_blocks(circ, x):
         if l > 0:
             D[:, idx, idx] -= circ.layers[l - 1].g_spring_S
         if l < L:
-            act = net.phi(l)
-            d1 = act.df(x[l])
+            d1, d2 = dphi_hat(circ, l, x[l])
             P = (circ.feedback_weights(l + 1) * circ.precisions(l + 1))[None]  # (1, n_l, n_l+1)
             As = a * ks[l][:, :, None] * P  # (B, n_l, n_{l+1})
             de_dx = -a * ke[l + 1][:, :, None] * dm[l + 1]  # de_{l+1}/dx_l
-            D[:, idx, idx] += g0 * act.d2f(x[l]) * s[l]
+            D[:, idx, idx] += g0 * d2 * s[l]
             D += g0 * d1[:, :, None] * (As @ de_dx)
             upper.append(g0 * d1[:, :, None] * As * (a * ke[l + 1])[:, None, :])
             lower.append(circ.layers[l].g_spring_S[None, :, None] * dm[l + 1])

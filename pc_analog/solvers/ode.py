@@ -35,6 +35,7 @@ from pc_analog.solvers.dynamics import (
     residual_max,
 )
 from pc_analog.solvers.equilibrium import reference_rest_point
+from pc_analog.solvers.stability import pole_dynamics
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
 
 __all__ = ["OdeBackend", "slowest_mode"]
@@ -149,7 +150,10 @@ class OdeBackend(Backend):
         known_rest = x_eq is not None
         if fi.size == 0:
             return self._trivial(circuit)
-        dyn = self._dynamics(circuit, fi, lam_min)
+        if circuit.amplifiers is not None and circuit.amplifiers.gbw_Hz is not None:
+            dyn = pole_dynamics(self, circuit, fi, lam_min, x_eq)  # a state per amplifier pole
+        else:
+            dyn = self._dynamics(circuit, fi, lam_min)
         band = self.settle_band
         t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / dyn.rate
         settled = self._stop_event(circuit, fi, dyn, x_eq)
@@ -177,6 +181,8 @@ class OdeBackend(Backend):
         with np.errstate(all="ignore"):  # a runaway state is judged in _status
             end_value = settled(sol.t[-1], sol.y[:, -1])
         status, msg = self._status(sol, st, t, tau, method, end_value, known_rest)
+        if getattr(dyn, "unstable", None):  # unstable rest point (solvers.stability)
+            status, msg, st = Status.UNSTABLE, dyn.unstable, np.full_like(st, np.nan)
         return SettleResult(
             self.name,
             x_final,

@@ -298,6 +298,7 @@ class NgspiceBackend(Backend):
             np.stack([per_traj[b][l][-1] for b in range(circuit.batch)])
             for l in range(circuit.n_layers + 1)
         )
+        known_rest = x_eq is not None
         if x_eq is None:
             x_eq = x_final
         st = self._settling_times(circuit, per_t, per_traj, x_eq)
@@ -313,6 +314,13 @@ class NgspiceBackend(Backend):
         else:
             status = Status.NOT_SETTLED
             msg = f"not settled within {t[-1]:.3g} s: {what}"
+        amps = circuit.amplifiers
+        if amps is not None and amps.gbw_Hz is not None and known_rest:
+            from pc_analog.solvers.stability import assess  # an unstable rest point fails
+
+            rep = assess(circuit, x_eq, bound=False)
+            if not rep.stable:
+                status, msg, st = Status.UNSTABLE, f"{rep.message}; {msg}", np.full_like(st, np.nan)
         stats.update(
             {
                 "t_stop_s": float(t_stop) if t_stop is not None else float(t[-1]),

@@ -81,6 +81,7 @@ from scipy import sparse
 from pc_analog.circuit._text import TERMS_PER_LINE as _TERMS_PER_LINE
 from pc_analog.circuit._text import num as _num
 from pc_analog.circuit._text import v as _v
+from pc_analog.circuit.amplifiers import amp_params
 from pc_analog.circuit.elements import g_unit_params
 from pc_analog.circuit.ir import Circuit, node_name
 from pc_analog.errors import InvalidInputError
@@ -241,6 +242,9 @@ def _params(circuit: Circuit, level: str) -> list[str]:
     if level == "crossbar" and own:
         lines.append("* unit-weight conductance of the layers with their own")
         lines += _listing(".param", own)
+    amp = amp_params(circuit.amplifiers)
+    if amp:
+        lines += ["* amplifier macro-model pc_amp: DC gain, gain-bandwidth, rails"] + amp
     return lines
 
 
