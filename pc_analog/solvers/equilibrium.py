@@ -477,7 +477,7 @@ class EquilibriumBackend(Backend):
         self.gtol, self.max_iter, self.structured = gtol, max_iter, bool(structured)
 
     def _settle(self, circuit):
-        if circuit.amplifiers is not None:
+        if not circuit.ideal:
             return self._settle_nonideal(circuit)
         r = solve_equilibrium(
             circuit.network(),
@@ -560,7 +560,7 @@ def reference_rest_point(circuit, gtol: float = 1e-13):
     eq = solve_equilibrium(
         circuit.network(), circuit.x_init, circuit.clamp, gtol=gtol, on_failure="return"
     )
-    if circuit.amplifiers is None:
+    if circuit.ideal:
         return eq.x, eq.success
     start = eq.x if eq.success else circuit.x_init
     x, _, status, _, _, _, _ = newton_rest_point(circuit, start, gtol=gtol, max_iter=200)
