@@ -241,7 +241,7 @@ def test_backends_that_ignore_amplifiers_refuse_them():
     _, c = _random(0)
     with pytest.raises(InvalidInputError, match="not implemented yet"):
         DiscreteBackend().settle(c)
-    with pytest.raises(InvalidInputError, match="not implemented yet"):
+    with pytest.raises(InvalidInputError, match="apply the analog spec at level crossbar"):
         c.inventory("crossbar")
 
 

@@ -144,7 +144,7 @@ def add_parser(sub) -> None:
         "--level",
         default="behavioural",
         choices=("behavioural", "crossbar"),
-        help="ngspice: netlist level (default behavioural)",
+        help="circuit level (default behavioural); crossbar: wires and readouts of --hardware in every backend",
     )
     s.add_argument(
         "--ngspice-mode",
