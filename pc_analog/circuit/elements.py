@@ -590,11 +590,11 @@ class RowReadout(Element):
                                     "unit": "Ohm"}  # fmt: skip
 
 
-#: Every kind, in the order the counts list them.
+#: Every kind, in the order the counts list them (wire segments: circuit.wires).
 KINDS = tuple(
     k.kind
     for k in (
         NodeCapacitor, ClampSource, Spring, PredictionSource, ErrorBuffer, FeedbackSource,
         BiasDrive, ColumnDriver, VirtualGround, CrossbarCell, RowReadout,
     )
-) + ("wire_segments",)  # fmt: skip (its class: pc_analog.circuit.wires.WireSegment)
+) + ("wire_segments",)  # fmt: skip

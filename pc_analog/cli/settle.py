@@ -144,7 +144,8 @@ def add_parser(sub) -> None:
         "--level",
         default="behavioural",
         choices=("behavioural", "crossbar"),
-        help="circuit level (default behavioural); crossbar: wires and readouts of --hardware in every backend",
+        help="circuit level (default behavioural); crossbar: --hardware wires and readouts in "
+        "every backend",
     )
     s.add_argument(
         "--ngspice-mode",
