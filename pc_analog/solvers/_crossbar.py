@@ -41,50 +41,42 @@ def port_matrices(G_cells: np.ndarray, wire_r_ohm: float):
     """``(T, D)`` of one crossbar: cells ``G_cells[j, k]`` (rows x physical columns),
     wire segments of ``wire_r_ohm`` laid out as in :mod:`pc_analog.circuit.wires`.
 
-    ``I = T c - D v_r`` is the current into the row ports (``D`` dense ``J x J``)."""
+    ``I = T c - D v_r`` is the current into the row ports (``D`` dense ``J x J``).
+
+    Block elimination along the columns (``O(K J^3 + K^2 J^2)``, dense BLAS): column
+    ``k``'s ladder taps ``c_k`` (size ``J``) satisfy ``C_k c_k = diag(G_k) rho_k + g_w
+    e_0 d_k`` (``C_k``: the ladder's Laplacian with its driver segment, plus
+    ``diag(G_k)``), so the row taps ``rho_k`` of column ``k`` obey the block-tridiagonal
+    system ``A_k rho_k - g_w (rho_{k-1} + rho_{k+1}) = s_k d_k`` (``+ g_w v_r`` at the
+    last column) with ``A_k = n_k g_w + diag(G_k) - diag(G_k) C_k^{-1} diag(G_k)``
+    (``n_k`` row segments at the tap) and ``s_k = g_w diag(G_k) C_k^{-1} e_0``.  The
+    forward sweep ``At_k = A_k - g_w^2 At_{k-1}^{-1}``, ``M_k = [g_w At_{k-1}^{-1}
+    M_{k-1}, s_k]`` ends with ``At_{K-1} rho_{K-1} = M d + g_w v_r``; the port current
+    ``g_w (rho_{K-1} - v_r)`` gives ``T = g_w At^{-1} M`` and ``D = g_w - g_w^2 At^{-1}``.
+    """
     G_cells = np.asarray(G_cells, dtype=float)
     J, K = G_cells.shape
     if wire_r_ohm == 0.0 or J == 0:
         return G_cells.copy(), np.diag(G_cells.sum(axis=1))
     gw = 1.0 / wire_r_ohm
-    n = J * K  # column taps: index j*K + k; row taps: n + j*K + k
-    cidx = np.arange(n).reshape(J, K)
-    ridx = n + cidx
-    rows, cols, vals = [], [], []
-
-    def couple(a, b, g):
-        rows.extend([a, b, a, b])
-        cols.extend([a, b, b, a])
-        vals.extend([g, g, -g, -g])
-
-    # column ladders: tap(j-1,k) - tap(j,k); tap(0,k) to the driver (a port: diagonal only)
-    a = cidx[:-1].ravel()
-    b = cidx[1:].ravel()
-    couple(a, b, np.full(a.size, gw))
-    # row ladders: tap(j,k) - tap(j,k+1); tap(j,K-1) to the row port
-    a = ridx[:, :-1].ravel()
-    b = ridx[:, 1:].ravel()
-    couple(a, b, np.full(a.size, gw))
-    # cells
-    couple(cidx.ravel(), ridx.ravel(), G_cells.ravel())
-    r = np.concatenate([np.atleast_1d(np.asarray(x)) for x in rows])
-    c = np.concatenate([np.atleast_1d(np.asarray(x)) for x in cols])
-    g = np.concatenate([np.atleast_1d(np.asarray(x, dtype=float)) for x in vals])
-    # port segments (diagonal of the internal block)
-    r = np.concatenate([r, cidx[0], ridx[:, -1]])
-    c = np.concatenate([c, cidx[0], ridx[:, -1]])
-    g = np.concatenate([g, np.full(K, gw), np.full(J, gw)])
-    Gii = sp.csc_matrix((g, (r, c)), shape=(2 * n, 2 * n))
-    lu = spla.splu(Gii, permc_spec="MMD_AT_PLUS_A")
-    # G_ip: internal node -> port coupling (-gw): col tap (0,k) to column k, row tap (j,K-1)
-    # to row j.  Y_r* = G_r*(direct) - G_ri Gii^{-1} G_i*; G_ri has -gw at ridx[j, -1].
-    E = np.zeros((2 * n, J))
-    E[ridx[:, -1], np.arange(J)] = -gw
-    Z = lu.solve(E)  # Gii^{-1} G_ir  (Gii symmetric)
-    # Y_rc = 0 - Z^T G_ic,  G_ic[cidx[0,k], k] = -gw
-    Y_rc = -(Z[cidx[0], :].T * -gw)
-    Y_rr = gw * np.eye(J) - (Z[ridx[:, -1], :].T * -gw)
-    return -Y_rc, Y_rr
+    # column ladders: path Laplacian over the J taps, plus the driver segment at tap 0
+    lap = 2.0 * np.eye(J) - np.eye(J, k=1) - np.eye(J, k=-1)
+    lap[-1, -1] = 1.0
+    C = gw * lap[None] + np.stack([np.diag(G_cells[:, k]) for k in range(K)])
+    Cinv = np.linalg.inv(C)  # (K, J, J)
+    eye = np.eye(J)
+    M = np.zeros((J, K))
+    At_inv = None
+    for k in range(K):
+        g = G_cells[:, k]
+        n_k = (k > 0) + 1 if K > 1 else 1
+        A = n_k * gw * eye + np.diag(g) - g[:, None] * Cinv[k] * g[None, :]
+        if At_inv is not None:
+            A = A - gw * gw * At_inv
+            M[:, :k] = gw * (At_inv @ M[:, :k])
+        M[:, k] = gw * g * Cinv[k][:, 0]
+        At_inv = np.linalg.inv(A)
+    return gw * (At_inv @ M), gw * eye - gw * gw * At_inv
 
 
 def _readout_map(T, D, g_unit, A, offset):
@@ -113,8 +105,16 @@ def effective_maps(circ):
     if cache is None:
         cache = {}
         object.__setattr__(circ, "_xbar", cache)  # derived from the structure only
-    if key in cache:
-        return cache[key]
+    if key not in cache:
+        from pc_analog._threads import single_threaded_blas
+
+        with single_threaded_blas():
+            cache[key] = _reduce(circ)
+    return cache[key]
+
+
+def _reduce(circ):
+    """The effective maps of :func:`effective_maps` (uncached)."""
     amps, r = circ.amplifiers, circ.crossbar.wire_r_ohm
     A = None if amps is None else amps.open_loop_gain
     out = []
@@ -142,8 +142,7 @@ def effective_maps(circ):
             Wfb[free] = Tk[:, 0::2] - Tk[:, 1::2]
             ofb[free] = ok
         out.append((W, b, Wfb, ofb))
-    cache[key] = tuple(out)
-    return cache[key]
+    return tuple(out)
 
 
 def _clip(u, rail):
@@ -217,3 +216,103 @@ def crossbar_jacobian_blocks(circ, x):
             lower.append(circ.layers[l].g_spring_S[None, :, None] * dm[l + 1])
         diag.append(D)
     return diag, upper, lower
+
+
+def _dense_jacobian(fi, diag, upper, lower) -> np.ndarray:
+    """Per-sample free-unit Jacobian ``(batch, n_free, n_free)`` from the blocks."""
+    B, N = fi.batch, fi.n_free
+    J = np.zeros((B, N, N))
+    for k, (l, idx) in enumerate(fi.blocks):
+        a = slice(fi.offsets[k], fi.offsets[k + 1])
+        J[:, a, a] = diag[l][:, idx[:, None], idx[None, :]]
+        if k + 1 < len(fi.blocks) and fi.blocks[k + 1][0] == l + 1:
+            idx2 = fi.blocks[k + 1][1]
+            b = slice(fi.offsets[k + 1], fi.offsets[k + 2])
+            J[:, a, b] = upper[l][:, idx[:, None], idx2[None, :]]
+            J[:, b, a] = lower[l][:, idx2[:, None], idx[None, :]]
+    return J
+
+
+#: Halvings of the line search; a chord step that shrinks the residual by less than this
+#: factor triggers a fresh Jacobian.
+_HALVINGS, _REFRESH = 30, 0.25
+
+
+def crossbar_rest_point(circ, start, *, gtol: float, max_iter: int):
+    """The zero of the KCL residual ``r = I_f / g0`` by chord Newton steps, per sample.
+
+    ``J p = -r`` with ``J`` the analytic Jacobian (:func:`crossbar_jacobian_blocks`),
+    dense per sample and inverted once (batched LAPACK), reused while each step shrinks
+    ``|r|`` by at least ``1/_REFRESH`` (refreshed otherwise: Newton again); every sample
+    has its own backtracking step (halving until ``|r|^2`` falls).  Returns
+    ``(x, residual_max, status, message, nit, nfev, njev)`` like
+    :func:`~pc_analog.solvers.rest_point.newton_rest_point`.
+    """
+    from pc_analog._threads import single_threaded_blas
+    from pc_analog.solvers.base import Status
+    from pc_analog.solvers.dynamics import FreeIndex
+
+    fi = FreeIndex(circ)
+    B, N, g0 = fi.batch, fi.n_free, circ.hardware.g0_S
+
+    def residual(y):
+        with np.errstate(all="ignore"):
+            I = fi.pack(crossbar_node_currents(circ, fi.unpack(y.ravel(), start)))
+        return I.reshape(B, N) / g0
+
+    nit = nfev = njev = 0
+    status = None
+    with single_threaded_blas():
+        y = fi.pack(start).reshape(B, N) if N else np.zeros((B, 0))
+        r = residual(y) if N else y
+        nfev += 1
+        Jinv = None
+        while N and np.abs(r).max() > gtol:
+            if nit >= max_iter or not np.all(np.isfinite(r)):
+                status = Status.MAX_ITER if nit >= max_iter else Status.NON_FINITE
+                break
+            nit += 1
+            fresh = Jinv is None
+            if fresh:
+                blocks = crossbar_jacobian_blocks(circ, fi.unpack(y.ravel(), start))
+                Jinv = np.linalg.inv(_dense_jacobian(fi, *blocks) / g0)
+                njev += 1
+            p = -(Jinv @ r[:, :, None])[:, :, 0]
+            n0 = (r * r).sum(axis=1)
+            alpha = np.ones(B)
+            todo = np.abs(r).max(axis=1) > gtol
+            alpha[~todo] = 0.0
+            for _ in range(_HALVINGS):
+                r_new = residual(y + alpha[:, None] * p)
+                nfev += 1
+                n1 = (r_new * r_new).sum(axis=1)
+                bad = todo & ~(np.isfinite(n1) & (n1 < n0))
+                if not bad.any():
+                    break
+                alpha = np.where(bad, alpha * 0.5, alpha)
+            if bad.any():
+                if not fresh:
+                    Jinv = None  # a stale chord: try a fresh Jacobian first
+                    continue
+                status = Status.STALLED
+                break
+            y = y + alpha[:, None] * p
+            slow = np.any(n1[todo] > _REFRESH**2 * n0[todo])
+            r = r_new
+            if slow:
+                Jinv = None
+    gm = np.abs(r).max(axis=1) if N else np.zeros(B)
+    x = fi.unpack(y.ravel(), start) if N else tuple(start)
+    top = float(gm.max(initial=0.0))
+    if status is None:
+        status = Status.SUCCESS
+        msg = (
+            f"converged: KCL residual max |I|/g0 = {top:.3g} V <= gtol = {gtol:g} after "
+            f"{nit} chord-Newton iterations, {njev} Jacobians (crossbar level)"
+        )
+    else:
+        msg = (
+            f"not converged ({status.message}): KCL residual max |I|/g0 = {top:.3g} V > "
+            f"gtol = {gtol:g} after {nit} chord-Newton iterations (crossbar level)"
+        )
+    return x, gm, status, msg, nit, nfev, njev

@@ -37,6 +37,7 @@ from pc_analog._threads import single_threaded_blas
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import check_state, energy, grad_x, hessian_blocks
 from pc_analog.model.network import Clamp, Network, State
+from pc_analog.solvers._crossbar import crossbar_rest_point
 from pc_analog.solvers._gauss_newton import layered_segments, solve_segments
 from pc_analog.solvers.base import (
     Backend,
@@ -524,7 +525,8 @@ class EquilibriumBackend(Backend):
             on_failure="return",
         )
         start = ideal.x if ideal.success else circuit.x_init
-        x, gm, status, msg, nit, nfev, njev = newton_rest_point(
+        solve = newton_rest_point if circuit.crossbar is None else crossbar_rest_point
+        x, gm, status, msg, nit, nfev, njev = solve(
             circuit, start, gtol=self.gtol, max_iter=self.max_iter
         )
         return SettleResult(
@@ -542,7 +544,7 @@ class EquilibriumBackend(Backend):
                 "nit": nit,
                 "nfev": nfev,
                 "njev": njev,
-                "method": "newton-kcl",
+                "method": "newton-kcl" if circuit.crossbar is None else "chord-newton-kcl",
                 "ideal_start_converged": ideal.success,
             },
         )
