@@ -37,7 +37,7 @@ from pc_analog._threads import single_threaded_blas
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import check_state, energy, grad_x, hessian_blocks
 from pc_analog.model.network import Clamp, Network, State
-from pc_analog.solvers._crossbar import crossbar_rest_point
+from pc_analog.solvers._crossbar_newton import crossbar_rest_point
 from pc_analog.solvers._gauss_newton import layered_segments, solve_segments
 from pc_analog.solvers.base import (
     Backend,
