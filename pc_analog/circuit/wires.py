@@ -141,7 +141,11 @@ class WireSegment(Element):
     g_S: float
 
     def spice(self, circuit, sample):
-        return [f"Rw_{self.a}_{self.b} {self.a} {self.b} {{r_wire}}"]
+        """``R = {r_wire}`` (the deck's ``.param``) when it is the circuit's segment."""
+        model = circuit.crossbar
+        same = model is not None and model.wires and self.g_S == 1.0 / model.wire_r_ohm
+        value = "{r_wire}" if same else t.num(1.0 / self.g_S)
+        return [f"Rw_{self.a}_{self.b} {self.a} {self.b} {value}"]
 
     def stamp(self):
         return self.a, self.b, self.g_S
