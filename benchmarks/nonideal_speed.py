@@ -66,7 +66,30 @@ def _peak(circ) -> int:
     return peak
 
 
-def _spice(sizes, k):
+def _ngspice_rss(circ) -> int | None:
+    """Peak resident memory (bytes) of plain ``ngspice -b`` on ``circ``'s first sample, by
+    GNU time (the children's ``ru_maxrss`` would count the forked Python process)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from pc_analog.spice.netlist import write_netlist
+
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    if gnu_time is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        deck = Path(d) / "deck.cir"
+        deck.write_text(write_netlist(circ, level="crossbar", analysis="op"))
+        p = subprocess.run([gnu_time, "-f", "%M", "ngspice", "-b", str(deck)],
+                           capture_output=True, text=True, cwd=d)  # fmt: skip
+    try:
+        return int(p.stderr.strip().splitlines()[-1]) * 1024
+    except (ValueError, IndexError):
+        return None
+
+
+def _spice(sizes, k, measure_rss=False):
     """ngspice .op on ``k`` samples of the ``sizes`` circuit: per-sample wall and CPU time
     (the ngspice process included), peak RSS, and the equilibrium per-sample CPU time on
     a batch of 16 of the same circuit with the relative gap between the two."""
@@ -83,11 +106,12 @@ def _spice(sizes, k):
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (time.process_time() - c0 + ch1.ru_utime + ch1.ru_stime - ch0.ru_utime
            - ch0.ru_stime) / k  # fmt: skip
+    rss = _ngspice_rss(sub) if measure_rss else None
     gap = max(float(np.abs(a - b).max()) for a, b in zip(op.x, eq.x))
     scale = max(float(np.abs(b).max()) for b in eq.x)
     return dict(
         sizes=list(sizes), segments=sub.inventory("crossbar").counts["wire_segments"],
-        ngspice_wall_s=wall, ngspice_cpu_s=cpu, ngspice_rss_bytes=ch1.ru_maxrss * 1024,
+        ngspice_wall_s=wall, ngspice_cpu_s=cpu, ngspice_rss_bytes=rss,
         eq_cpu_per_sample_s=c_eq / 16, ratio_cpu=cpu / (c_eq / 16), op_vs_eq_rel=gap / scale,
     )  # fmt: skip
 
@@ -108,7 +132,10 @@ def main(argv=None) -> int:
     eq2, t_eq2, c_eq2 = _eq(again)
     mem_eq = _peak(_circuit(sizes, batch))  # fresh: the reduction's memory included
     segs = circ.inventory("crossbar").counts["wire_segments"]
-    rows = [_spice((n, 2 * n, 2 * n, 10), max(1, args.samples)) for n in widths]
+    rows = [
+        _spice((n, 2 * n, 2 * n, 10), max(1, args.samples), measure_rss=n == widths[1])
+        for n in widths
+    ]
     # ngspice CPU time against wire segments: a power law through the measured sizes
     slope, icpt = np.polyfit(np.log([r["segments"] for r in rows]),
                              np.log([r["ngspice_cpu_s"] for r in rows]), 1)  # fmt: skip
@@ -149,13 +176,16 @@ def main(argv=None) -> int:
         "(batch 16) on each size:",
         "",
         "| sizes | wire segments | ngspice CPU per sample (s) | ngspice wall (s) | ngspice "
-        "peak RSS (MB) | equilibrium CPU per sample (s) | ratio | ngspice vs equilibrium |",
+        "peak RSS (MB, GNU time) | equilibrium CPU per sample (s) | ratio | ngspice vs "
+        "equilibrium |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {'-'.join(map(str, r['sizes']))} | {r['segments']} | {r['ngspice_cpu_s']:.2f} "
-            f"| {r['ngspice_wall_s']:.1f} | {r['ngspice_rss_bytes'] / 1e6:.0f} | "
+            f"| {r['ngspice_wall_s']:.1f} | "
+            + ("" if r["ngspice_rss_bytes"] is None else f"{r['ngspice_rss_bytes'] / 1e6:.0f}")
+            + " | "
             f"{r['eq_cpu_per_sample_s']:.5f} | {r['ratio_cpu']:.0f}x | "
             f"{r['op_vs_eq_rel']:.1e} |"
         )
