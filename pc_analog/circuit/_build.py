@@ -26,6 +26,7 @@ from pc_analog.circuit.inventory import (
     Spring,
     VirtualGround,
 )
+from pc_analog.circuit.wires import TiaReadout, forward_columns, ladder
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import get_activation
 
@@ -77,27 +78,14 @@ def _units(circuit: Circuit, l: int) -> Group:
     return Group(title, tuple(els))
 
 
-def _cells(role: str, row: str, gp, gn, cols_p, cols_n, ids, l: int) -> list[CrossbarCell]:
-    """The cells feeding ``row``: for each column ``k``, its ``G+`` side then its ``G-``
-    side, each only where positive (``G > G_MIN``)."""
-    out = []
-    pos, neg = (gp > G_MIN).tolist(), (gn > G_MIN).tolist()
-    gp, gn = gp.tolist(), gn.tolist()
-    for k in np.flatnonzero(np.logical_or(pos, neg)).tolist():
-        if pos[k]:
-            out.append(CrossbarCell(role, "+", ids[k], cols_p[k], row, gp[k], l))
-        if neg[k]:
-            out.append(CrossbarCell(role, "-", ids[k], cols_n[k], row, gn[k], l))
-    return out
-
-
-def _feedback_sources(circuit: Circuit, l: int, inputs: dict) -> list[Group]:
-    """The ``phi'`` blocks into the free units of layer ``l-1`` (``inputs[i] = (coefs, nodes)``)."""
+def _feedback_sources(circuit: Circuit, l: int, inputs: dict, crossbar=False) -> list[Group]:
+    """The ``phi'`` blocks into the free units of layer ``l-1`` (``inputs[i] = (coefs, nodes)``;
+    at the crossbar level the feedback row's readout carries the amplifier, not the block)."""
     if not inputs:
         return []
     act = get_activation(circuit.layers[l - 1].activation)
     g0 = circuit.hardware.g0_S
-    amps = circuit.amplifiers
+    amps = None if crossbar else circuit.amplifiers
     blocks = amps is not None and amps.dphi_gain is not None
 
     def dphi(i):
@@ -145,35 +133,99 @@ def _behavioural_layer(circuit: Circuit, l: int) -> list[Group]:
     return groups + _feedback_sources(circuit, l, {int(i): (Wfb[i] * pi, errs) for i in free})
 
 
+def _readout(circuit: Circuit, row: str, out: str, l: int, offset: float) -> list:
+    """A row's virtual ground and readout: ideal (today's ``pc_row``), or the non-ideal
+    transimpedance stage of :mod:`pc_analog.circuit.wires` when the circuit has
+    non-ideal amplifiers (infinite gain: the row held at the offset; finite: a real node)."""
+    g_unit, amps = circuit.g_unit(l), circuit.amplifiers
+    if amps is None:
+        return [VirtualGround(row)], [RowReadout(row, out, g_unit, l)]
+    A = amps.open_loop_gain
+    tia = TiaReadout(row, out, g_unit, l, gain_A=A, offset_V=float(offset), rail_V=amps.rail_V)
+    return ([VirtualGround(row, float(offset))] if A is None else []), [tia]
+
+
+def _crossbar_rows(circuit, l, prefix, rows, outs, cols, gcells, offsets, role_ids):
+    """Elements of one crossbar: virtual grounds, cells (``gcells[j, k]`` between column
+    ``cols[k]`` and row ``j``; with wires between their taps), wire segments, readouts.
+
+    ``role_ids(j, k) -> (role, sign, cid)`` names cell ``(j, k)``."""
+    model = circuit.crossbar
+    ports = [_n("r" if prefix == "w" else "f", l if prefix == "w" else l - 1, j) for j in rows]
+    wires = model is not None and model.wires
+    segs = []
+    if wires:
+        segs, col_tap, row_tap = ladder(prefix, l, rows, cols, ports, 1.0 / model.wire_r_ohm)
+    else:
+
+        def col_tap(j, k):
+            return cols[k]
+
+        def row_tap(j, k):
+            return ports[j]
+
+    grounds, cells, reads, ideal_order = [], [], [], []
+    for j in range(len(rows)):
+        g, r = _readout(circuit, ports[j], outs[j], l, offsets[j])
+        row_cells = []
+        for k in np.flatnonzero(gcells[j] > G_MIN).tolist():
+            role, sign, cid = role_ids(j, k)
+            row_cells.append(
+                CrossbarCell(role, sign, cid, col_tap(j, k), row_tap(j, k), float(gcells[j, k]), l)
+            )
+        grounds.extend(g)
+        cells.extend(row_cells)
+        reads.extend(r)
+        ideal_order += g + row_cells + r
+    if not wires and circuit.amplifiers is None:  # the ideal deck: per row ground, cells, readout
+        return tuple(ideal_order), False
+    return tuple(grounds + cells + segs + reads), True
+
+
+def _interleave(gp, gn):
+    """``[G+_0, G-_0, G+_1, G-_1, ...]`` along the last axis (the physical column order)."""
+    out = np.empty(gp.shape[:-1] + (2 * gp.shape[-1],))
+    out[..., 0::2], out[..., 1::2] = gp, gn
+    return out
+
+
 def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
-    """Forward and feedback crossbars of layer ``l`` with their drivers and readouts."""
+    """Forward and feedback crossbars of layer ``l`` with their drivers and readouts (and,
+    at the crossbar level of :mod:`pc_analog.circuit.wires`, wires and non-ideal readouts)."""
     layer = circuit.layers[l - 1]
     act = get_activation(layer.activation)
-    g_unit = circuit.g_unit(l)
+    amps = circuit.amplifiers
     n_in, n_out = circuit.sizes[l - 1], circuit.sizes[l]
-    fp, fn = layer.forward.g_pos_S, layer.forward.g_neg_S
-    bp, bn = layer.bias.g_pos_S, layer.bias.g_neg_S
     cols = tuple(
         ColumnDriver("forward", _n("x", l - 1, i), _n("a", l - 1, i), _n("an", l - 1, i), act)
         for i in range(n_in)
     )
-    a_cols = [_n("a", l - 1, i) for i in range(n_in)]
-    an_cols = [_n("an", l - 1, i) for i in range(n_in)]
-    rows: list = []
-    for j in range(n_out):
-        r = _n("r", l, j)
-        rows.append(VirtualGround(r))
-        ids = [f"{l}_{j}_{i}" for i in range(n_in)]
-        rows += _cells("w", r, fp[j], fn[j], a_cols, an_cols, ids, l)
-        rows += _cells("b", r, bp[j : j + 1], bn[j : j + 1], ["one"], ["onen"], [f"{l}_{j}"], l)
-        rows.append(RowReadout(r, _n("m", l, j), g_unit, l))
+    gf = np.concatenate(
+        [
+            _interleave(layer.forward.g_pos_S, layer.forward.g_neg_S),
+            layer.bias.g_pos_S[:, None],
+            layer.bias.g_neg_S[:, None],
+        ],
+        axis=1,
+    )
+
+    def fwd_ids(j, k):
+        sign = "+" if k % 2 == 0 else "-"
+        return ("w", sign, f"{l}_{j}_{k // 2}") if k < 2 * n_in else ("b", sign, f"{l}_{j}")
+
+    off = np.zeros(n_out) if amps is None else amps.offset_pred[l - 1]
+    rows, nodal = _crossbar_rows(
+        circuit, l, "w", list(range(n_out)), [_n("m", l, j) for j in range(n_out)],
+        forward_columns(l, n_in), gf, off, fwd_ids,
+    )  # fmt: skip
     groups = [
         Group(
             f"layer {l}: forward crossbar columns a{l - 1} = phi_{l - 1}(x{l - 1}), an = -a", cols
         ),
         Group(
             f"layer {l}: forward rows r{l} at virtual ground; m{l} = I(Vr)/g_unit = W{l} a + b{l}",
-            tuple(rows),
+            rows,
+            nodal,
         ),
         _units(circuit, l),
     ]
@@ -181,42 +233,55 @@ def _crossbar_layer(circuit: Circuit, l: int) -> list[Group]:
     if free.size == 0:
         return groups
     pi = circuit.precisions(l)
-    kp, kn = layer.feedback.g_pos_S, layer.feedback.g_neg_S
     ucols = tuple(
         ColumnDriver("feedback", _n("e", l, j), _n("u", l, j), _n("un", l, j), scale=float(pi[j]))
         for j in range(n_out)
     )
     groups.append(Group(f"layer {l}: feedback crossbar columns u{l} = pi{l} e{l}, un = -u", ucols))
-    u_cols = [_n("u", l, j) for j in range(n_out)]
-    un_cols = [_n("un", l, j) for j in range(n_out)]
-    frows: list = []
-    inputs = {}
-    for i in free:
-        i = int(i)
-        f, s = _n("f", l - 1, i), _n("s", l - 1, i)
-        frows.append(VirtualGround(f))
-        ids = [f"{l}_{i}_{j}" for j in range(n_out)]
-        frows += _cells("k", f, kp[i], kn[i], u_cols, un_cols, ids, l)
-        frows.append(RowReadout(f, s, g_unit, l))
-        inputs[i] = (np.ones(1), (s,))
+    ucol_names = []
+    for j in range(n_out):
+        ucol_names += [_n("u", l, j), _n("un", l, j)]
+    gk = _interleave(layer.feedback.g_pos_S, layer.feedback.g_neg_S)[free]
+    fr = [int(i) for i in free]
+
+    def fb_ids(j, k):
+        return "k", "+" if k % 2 == 0 else "-", f"{l}_{fr[j]}_{k // 2}"
+
+    off = np.zeros(n_in) if amps is None else amps.offset_fb[l - 1]
+    frows, nodal = _crossbar_rows(
+        circuit, l, "k", fr, [_n("s", l - 1, i) for i in fr], ucol_names, gk, off[free], fb_ids
+    )
+    inputs = {i: (np.ones(1), (_n("s", l - 1, i),)) for i in fr}
     groups.append(
         Group(
             f"layer {l}: feedback rows f{l - 1} at virtual ground (free units of layer {l - 1}); "
             f"s{l - 1} = I(Vf)/g_unit = Wfb{l} u",
-            tuple(frows),
+            frows,
+            nodal,
         )
     )
-    return groups + _feedback_sources(circuit, l, inputs)
+    return groups + _feedback_sources(circuit, l, inputs, crossbar=True)
+
+
+def _check_level(circuit: Circuit, level: str) -> None:
+    """The level must match the circuit's physics (:mod:`pc_analog.circuit.wires`)."""
+    model = circuit.crossbar
+    if level == "behavioural" and model is not None and not circuit.ideal:
+        raise InvalidInputError(
+            "level behavioural: this circuit has crossbar-level non-idealities "
+            "(wire_r_ohm or crossbar readouts); use level crossbar"
+        )
+    if level == "crossbar" and model is None and circuit.amplifiers is not None:
+        raise InvalidInputError(
+            "level crossbar: the amplifiers were applied at the behavioural level; apply "
+            "the analog spec at level crossbar (AnalogSpec.apply(circuit, level='crossbar'))"
+        )
 
 
 def build_groups(circuit: Circuit, level: str) -> list[Group]:
     """Every group of elements of ``circuit`` at ``level``, in netlist order."""
     groups = []
-    if level == "crossbar" and circuit.amplifiers is not None:
-        raise InvalidInputError(
-            "level crossbar: non-ideal amplifiers (amp_gain, amp_offset_V, amp_rail_V) "
-            "not implemented yet (issue 11); use level behavioural"
-        )
+    _check_level(circuit, level)
     if level == "crossbar":
         groups.append(Group("bias column drive: 1 V and its inverse", (BiasDrive(),)))
     groups.append(_inputs(circuit))

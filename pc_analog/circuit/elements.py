@@ -417,18 +417,22 @@ class ColumnDriver(Element):
 
 @dataclass(frozen=True)
 class VirtualGround(Element):
-    """A crossbar row held at 0 V by its readout's input; the 0 V source measures its current."""
+    """A crossbar row held at ``value_V`` (0 V; an infinite-gain readout's offset) by its
+    readout's input; the source measures its current (:mod:`pc_analog.circuit.wires`)."""
 
     kind: ClassVar[str] = "virtual_grounds"
     #: Its line inside the ``pc_row`` cell (:class:`RowReadout`).
     CELL: ClassVar[str] = "V1 r 0 DC 0"
     node: str
+    value_V: float | None = None  # None: inside its row's pc_row cell or lines
 
     def spice(self, circuit, sample):
-        return []  # part of its row's pc_row cell or lines, written by the RowReadout
+        if self.value_V is None:
+            return []  # part of its row's pc_row cell or lines, written by the RowReadout
+        return [f"V{self.node} {self.node} 0 DC {t.num(self.value_V)}"]
 
     def evaluate(self, v, i):
-        v[self.node] = 0.0
+        v[self.node] = 0.0 if self.value_V is None else self.value_V
 
     def edge(self, circuit, sample):
         return self.node, "0", {"element": "virtual_ground", "value": 0.0, "unit": "V"}
@@ -583,11 +587,11 @@ class RowReadout(Element):
                                     "unit": "Ohm"}  # fmt: skip
 
 
-#: Every kind, in the order the counts list them.
+#: Every kind, in the order the counts list them (wire segments: circuit.wires).
 KINDS = tuple(
     k.kind
     for k in (
         NodeCapacitor, ClampSource, Spring, PredictionSource, ErrorBuffer, FeedbackSource,
         BiasDrive, ColumnDriver, VirtualGround, CrossbarCell, RowReadout,
     )
-)  # fmt: skip
+) + ("wire_segments",)  # fmt: skip

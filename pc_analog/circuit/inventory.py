@@ -109,6 +109,8 @@ class Group:
 
     title: str
     elements: tuple[Element, ...]
+    #: A crossbar mesh whose node voltages need a solve (:class:`~.wires.NodalSolve`).
+    nodal: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +161,10 @@ class Inventory:
                 parts: dict = {}
                 for e in g.elements:
                     parts.setdefault(type(e), []).append(e)
+                if g.nodal:
+                    from pc_analog.circuit.wires import NodalSolve
+
+                    parts[NodalSolve] = list(g.elements)
                 staged = sorted(parts.items(), key=lambda p: p[0].stage)
                 out += [(c, tuple(es), c.prepare(tuple(es))) for c, es in staged]
             return tuple(out)
@@ -233,7 +239,8 @@ class Inventory:
         n = x[0].shape[0]
         out = {k: np.zeros(n) for k in KINDS}
         for cls, elements, prepared in self._stages():
-            out[cls.kind] += cls.power_all(elements, v, prepared)
+            if cls.kind in out:
+                out[cls.kind] += cls.power_all(elements, v, prepared)
         return out
 
     def area_m2(self, spec) -> float:

@@ -30,6 +30,7 @@ import numpy as np
 
 from pc_analog.circuit._text import node_name
 from pc_analog.circuit.amplifiers import Amplifiers, _ro
+from pc_analog.circuit.wires import CrossbarModel
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import initial_state, io_state
 from pc_analog.model.network import Clamp, Network, State
@@ -187,6 +188,9 @@ class Circuit:
     x_init: State
     name: str = "pc-analog circuit"
     amplifiers: Amplifiers | None = None
+    #: Crossbar-level physics (wire resistance, transimpedance readouts) in every backend,
+    #: :mod:`pc_analog.circuit.wires`; ``None``: the behavioural circuit.
+    crossbar: CrossbarModel | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -208,6 +212,8 @@ class Circuit:
             if not isinstance(self.amplifiers, Amplifiers):
                 raise InvalidInputError("circuit: amplifiers must be an Amplifiers record")
             self.amplifiers.check(sizes)
+        if self.crossbar is not None and not isinstance(self.crossbar, CrossbarModel):
+            raise InvalidInputError("circuit: crossbar must be a CrossbarModel record")
 
     # ----------------------------------------------------------------- shape
     @property
@@ -233,6 +239,12 @@ class Circuit:
         """Whether every amplifier is ideal (no :attr:`amplifiers` record)."""
         return self.amplifiers is None
 
+    @property
+    def ideal(self) -> bool:
+        """Whether the circuit is ideal: no non-ideal amplifiers and no wire resistance
+        (its rest point is then the minimum of ``F``)."""
+        return self.amplifiers is None and (self.crossbar is None or not self.crossbar.wires)
+
     # -------------------------------------------------------------- stimulus
     def with_stimulus(
         self, x0=None, target=None, *, clamp: Clamp | None = None, values: State | None = None
@@ -252,8 +264,9 @@ class Circuit:
             tuple(_ro(v) for v in x_init),
             self.name,
             self.amplifiers,
+            self.crossbar,
         )
-        for key in ("_eff", "_net"):  # derived from the layers only: still valid
+        for key in ("_eff", "_net", "_xbar"):  # derived from the layers only: still valid
             if key in self.__dict__:
                 object.__setattr__(new, key, self.__dict__[key])
         return new

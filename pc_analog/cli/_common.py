@@ -226,4 +226,5 @@ def compile_with_spec(args, net, x0, y):
             f"--hardware: device {spec.device!r}: programming device presets in settle and "
             "compile is not implemented yet (issue 11); use device 'ideal'"
         )
-    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware()))
+    level = getattr(args, "level", None) or "behavioural"
+    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware()), level=level)

@@ -144,7 +144,8 @@ def add_parser(sub) -> None:
         "--level",
         default="behavioural",
         choices=("behavioural", "crossbar"),
-        help="ngspice: netlist level (default behavioural)",
+        help="circuit level (default behavioural); crossbar: --hardware wires and readouts in "
+        "every backend",
     )
     s.add_argument(
         "--ngspice-mode",

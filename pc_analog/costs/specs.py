@@ -133,7 +133,9 @@ class AnalogSpec:
     amp_noise_V_rtHz : float
         Input-referred white noise density.  Not implemented yet: refused unless 0.
     wire_r_ohm : float
-        Crossbar wire segment resistance.  Not implemented yet: refused unless 0.
+        Resistance of one crossbar wire segment between adjacent cells, rows and columns
+        alike (ohm, ``>= 0``).  Implemented at the crossbar level
+        (:mod:`pc_analog.circuit.wires`).
     dac_bits, dac_range_V : int or None, float
         Clamped (driven) nodes quantised to ``dac_bits`` over ``+-dac_range_V``.
     adc_bits, adc_range_V : int or None, float
@@ -240,8 +242,12 @@ class AnalogSpec:
             d = {**d, "format": ANALOG_SPEC_FORMAT}
         return cls(**_fields_from(cls, d, "analog", ANALOG_SPEC_FORMAT))
 
-    def apply(self, circuit):
+    def apply(self, circuit, level: str = "behavioural"):
         """``circuit`` with this spec's implemented non-idealities as IR data.
+
+        ``level="crossbar"`` simulates the crossbars in every backend (wires of
+        ``wire_r_ohm``, transimpedance readouts: :mod:`pc_analog.circuit.wires`);
+        ``wire_r_ohm > 0`` needs it.
 
         The amplifiers (``amp_gain``, ``amp_offset_V`` drawn by ``mismatch_seed``,
         ``amp_rail_V``) become :attr:`Circuit.amplifiers
@@ -249,7 +255,7 @@ class AnalogSpec:
         (``dac_bits`` over ``+-dac_range_V``).  With every non-ideality off the circuit
         is returned as it is (the ideal circuit, every backend's result unchanged).
         """
-        return apply_analog_spec(circuit, self)
+        return apply_analog_spec(circuit, self, level)
 
 
 @dataclass(frozen=True)
@@ -318,7 +324,7 @@ _V2_FIELDS = frozenset(
 )  # fmt: skip
 #: Non-idealities a spec may name but the simulator does not model yet: refused when
 #: set away from ideal, never accepted and ignored.
-NOT_IMPLEMENTED = ("amp_noise_V_rtHz", "wire_r_ohm", "thermal_noise")
+NOT_IMPLEMENTED = ("amp_noise_V_rtHz", "thermal_noise")
 
 
 def _number(value, label: str, *, minimum: float, strict: bool) -> float:
@@ -377,15 +383,24 @@ def _check_v2(spec: AnalogSpec) -> None:
             raise InvalidInputError(f"analog.{name}: not implemented yet (issue 11)")
 
 
-def apply_analog_spec(circuit, spec: AnalogSpec):
+def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
     """``circuit`` with ``spec``'s implemented non-idealities as IR data (see
     :meth:`AnalogSpec.apply`): amplifiers drawn by ``mismatch_seed``, clamp values
-    quantised by the DAC.  Every non-ideality off: ``circuit`` itself."""
+    quantised by the DAC, at ``level="crossbar"`` the crossbar model with its wires.
+    Every non-ideality off: ``circuit`` itself."""
     import dataclasses
 
     from pc_analog.circuit.amplifiers import draw_amplifiers
+    from pc_analog.circuit.wires import CrossbarModel
 
     spec = load_analog_spec(spec)
+    if level not in ("behavioural", "crossbar"):
+        raise InvalidInputError(f"level: unknown {level!r} (known: behavioural, crossbar)")
+    if spec.wire_r_ohm > 0 and level != "crossbar":
+        raise InvalidInputError(
+            "analog.wire_r_ohm: wire resistance is a crossbar-level non-ideality; "
+            "use level crossbar"
+        )
     amps = draw_amplifiers(
         circuit.sizes,
         open_loop_gain=spec.amp_gain,
@@ -401,6 +416,8 @@ def apply_analog_spec(circuit, spec: AnalogSpec):
     out = circuit
     if amps is not None:
         out = dataclasses.replace(out, amplifiers=amps)
+    if level == "crossbar" and (amps is not None or spec.wire_r_ohm > 0):
+        out = dataclasses.replace(out, crossbar=CrossbarModel(spec.wire_r_ohm))
     if spec.dac_bits is not None:
         from pc_analog.circuit.converters import dac_circuit
 

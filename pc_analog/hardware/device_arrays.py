@@ -60,6 +60,10 @@ class DeviceArray:
     pulses : int
         Cumulative number of programming pulses (analog devices: write events)
         applied since fabrication, initial programming excluded.
+    stuck : ndarray or None
+        Shape ``(2,) + shape``, int8: 0 a working device, 1 stuck at ``g_min``, 2 stuck
+        at ``g_max`` (drawn in :func:`fabricate`; a stuck device ignores programming).
+        ``None``: no stuck device.
     """
 
     config: DeviceConfig
@@ -67,6 +71,7 @@ class DeviceArray:
     up_scale: np.ndarray
     down_scale: np.ndarray
     pulses: int = 0
+    stuck: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, DeviceConfig):
@@ -86,6 +91,12 @@ class DeviceArray:
         if self.pulses < 0:
             raise InvalidInputError(f"device array.pulses: must be >= 0, got {self.pulses!r}")
         object.__setattr__(self, "pulses", int(self.pulses))
+        if self.stuck is not None:
+            st = np.array(self.stuck, dtype=np.int8)
+            if st.shape != want or not np.all((st >= 0) & (st <= 2)):
+                raise InvalidInputError(f"device array.stuck: codes 0/1/2 of shape {want}")
+            st.setflags(write=False)
+            object.__setattr__(self, "stuck", st)
         c = self.config
         p = self.pair
         lo = min(p.g_pos_S.min(initial=np.inf), p.g_neg_S.min(initial=np.inf))
@@ -163,6 +174,23 @@ def _pair(G: np.ndarray) -> DifferentialPair:
     return DifferentialPair(G[0], G[1])
 
 
+def _pin(c: DeviceConfig, stuck, G: np.ndarray) -> np.ndarray:
+    """``G`` with the stuck devices at their stuck conductance (``g_min`` or ``g_max``)."""
+    if stuck is None:
+        return G
+    return np.where(stuck == 1, c.g_min_S, np.where(stuck == 2, c.g_max_S, G))
+
+
+def _draw_stuck(c: DeviceConfig, rng, full) -> np.ndarray | None:
+    """Stuck codes: each device stuck with probability ``stuck_fraction`` and, if stuck,
+    high with probability ``stuck_high_fraction`` (two uniforms per device)."""
+    if c.stuck_fraction == 0.0:
+        return None
+    stuck = rng.random(full) < c.stuck_fraction
+    high = rng.random(full) < c.stuck_high_fraction
+    return np.where(stuck, np.where(high, 2, 1), 0).astype(np.int8)
+
+
 def fabricate(config: DeviceConfig, W, g_unit_S: float, rng) -> DeviceArray:
     """Fabricate a crossbar of differential pairs and program the weights ``W`` into it.
 
@@ -185,7 +213,9 @@ def fabricate(config: DeviceConfig, W, g_unit_S: float, rng) -> DeviceArray:
     Notes
     -----
     Device-to-device multipliers are drawn first (up, then down, each of shape
-    ``(2,) + W.shape``; lognormal with mean 1 and relative std ``d2d_variation``).
+    ``(2,) + W.shape``; lognormal with mean 1 and relative std ``d2d_variation``),
+    then, with ``stuck_fraction > 0``, the stuck devices (two uniforms per device:
+    stuck, then high); a stuck device ends at ``g_min`` or ``g_max`` whatever ``W``.
     Programming then targets
 
         G+ = g_min + g_unit max(W, 0),   G- = g_min + g_unit max(-W, 0),
@@ -209,6 +239,7 @@ def fabricate(config: DeviceConfig, W, g_unit_S: float, rng) -> DeviceArray:
         down = _lognormal(rng, config.d2d_variation, full)
     else:
         up = down = np.ones(full)
+    stuck = _draw_stuck(config, rng, full)
     if config.exact_writes:
         return DeviceArray(config, DifferentialPair.ideal(W, g), up, down, 0)
     G = config.g_min_S + g * np.stack([np.maximum(W, 0.0), np.maximum(-W, 0.0)])
@@ -217,7 +248,7 @@ def fabricate(config: DeviceConfig, W, g_unit_S: float, rng) -> DeviceArray:
     G = np.clip(G, config.g_min_S, config.g_max_S)
     if config.levels is not None:
         G = _quantize(config, G, None)
-    return DeviceArray(config, _pair(G), up, down, 0)
+    return DeviceArray(config, _pair(_pin(config, stuck, G)), up, down, 0, stuck)
 
 
 def _pulse(c: DeviceConfig, G: np.ndarray, n: np.ndarray, up: np.ndarray, m: np.ndarray):
@@ -332,6 +363,7 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
     new = np.clip(new, c.g_min_S, c.g_max_S)
     if c.levels is not None:
         new = _quantize(c, new, rng.random(G.shape))
+    new = _pin(c, arr.stuck, new)  # stuck devices ignore the pulses
     return replace(arr, pair=_pair(new), pulses=arr.pulses + n_pulses), n_pulses
 
 
@@ -452,7 +484,7 @@ def apply_accumulated(
         new[written] = np.clip(new[written], c.g_min_S, c.g_max_S)
         if c.levels is not None:
             new[written] = _quantize(c, new[written], rng.random(count))
-    out = replace(arr, pair=_pair(new), pulses=arr.pulses + n_pulses)
+    out = replace(arr, pair=_pair(_pin(c, arr.stuck, new)), pulses=arr.pulses + n_pulses)
     return out, chi_new, n_pulses
 
 

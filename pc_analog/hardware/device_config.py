@@ -96,6 +96,14 @@ class DeviceConfig:
     drift_t0_s : float
         The reference time ``t0`` of the drift law (seconds), the time after
         programming at which ``g_prog`` is defined; no drift is applied before it.
+    stuck_fraction : float
+        Fraction of devices in ``[0, 1]`` stuck at fabrication (stuck-at faults): each
+        device is stuck independently with this probability, drawn once per chip by
+        the fabrication ``rng``; a stuck device keeps its conductance whatever it is
+        programmed to.  0: none.
+    stuck_high_fraction : float
+        Share in ``[0, 1]`` of the stuck devices stuck at ``g_max`` (the others sit at
+        ``g_min``).  Needs a finite ``g_max_S`` when some devices stick high.
 
     Raises
     ------
@@ -115,6 +123,8 @@ class DeviceConfig:
     read_noise: float = 0.0
     drift_nu: float = 0.0
     drift_t0_s: float = 1.0
+    stuck_fraction: float = 0.0
+    stuck_high_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         def put(name, value):
@@ -183,6 +193,13 @@ class DeviceConfig:
         if not (math.isfinite(t0) and t0 > 0):
             raise InvalidInputError(f"device.drift_t0_s: must be finite and > 0, got {t0!r}")
         put("drift_t0_s", t0)
+        for name in ("stuck_fraction", "stuck_high_fraction"):
+            v = _number(getattr(self, name), f"device.{name}")
+            if not 0.0 <= v <= 1.0:
+                raise InvalidInputError(f"device.{name}: must be in [0, 1], got {v!r}")
+            put(name, v)
+        if self.stuck_fraction > 0 and self.stuck_high_fraction > 0 and not bounded:
+            raise InvalidInputError("device.stuck_high_fraction: needs a finite g_max_S")
 
     # ------------------------------------------------------------ derived
     @property
@@ -205,7 +222,8 @@ class DeviceConfig:
         """Whether programming is exact: the device is a perfect digital memory.
 
         True for ``g_min = 0``, ``g_max = inf``, analog (no levels, no pulse step),
-        no write noise, no device-to-device variation, no asymmetry, no soft bounds.
+        no write noise, no device-to-device variation, no asymmetry, no soft bounds,
+        no stuck devices.
         Then :func:`fabricate` stores ``DifferentialPair.ideal(W)`` and
         :func:`apply_update` is exact digital SGD.  (Read noise and drift affect
         reads only, not this property.)
@@ -218,6 +236,7 @@ class DeviceConfig:
             and self.d2d_variation == 0.0
             and self.asymmetry == 0.0
             and not self.soft_bounds
+            and self.stuck_fraction == 0.0
         )
 
     # ------------------------------------------------------------ files

@@ -290,11 +290,11 @@ class Backend(abc.ABC):
                 f"{self.name} backend: the feedback crossbars differ from the forward ones, "
                 "so the dynamics are not a gradient flow; use backend='ode' or 'ngspice'"
             )
-        if circuit.amplifiers is not None and not self.supports_amplifiers:
+        if not circuit.ideal and not self.supports_amplifiers:
             raise InvalidInputError(
                 f"{self.name} backend: non-ideal amplifiers (amp_gain, amp_offset_V, "
-                "amp_rail_V) not implemented yet (issue 11); use backend 'equilibrium', "
-                "'ode' or 'ngspice'"
+                "amp_rail_V) and wire_r_ohm not implemented yet (issue 11); use backend "
+                "'equilibrium', 'ode' or 'ngspice'"
             )
         res = self._settle(circuit)
         if res.success and not all(np.isfinite(v).all() for v in res.x):

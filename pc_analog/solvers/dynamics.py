@@ -20,6 +20,7 @@ from pc_analog.circuit.ir import Circuit
 from pc_analog.model.energy import energy
 from pc_analog.model.network import State
 from pc_analog.solvers._amps import nonideal_jacobian_blocks, nonideal_node_currents
+from pc_analog.solvers._crossbar import crossbar_jacobian_blocks, crossbar_node_currents
 
 __all__ = [
     "node_currents",
@@ -41,6 +42,8 @@ def node_currents(circ: Circuit, x: State) -> State:
     circuit with non-ideal amplifiers takes their KCL
     (:func:`pc_analog.solvers._amps.nonideal_node_currents`).
     """
+    if circ.crossbar is not None and not circ.ideal:
+        return crossbar_node_currents(circ, x)
     if circ.amplifiers is not None:
         return nonideal_node_currents(circ, x)
     net = circ.network()
@@ -68,6 +71,8 @@ def current_jacobian_blocks(circ: Circuit, x: State):
     upper : list, ``upper[l]`` = ``dI_l/dx_{l+1}``, ``(batch, n_l, n_{l+1})``
     lower : list, ``lower[l]`` = ``dI_{l+1}/dx_l``, ``(batch, n_{l+1}, n_l)``
     """
+    if circ.crossbar is not None and not circ.ideal:
+        return crossbar_jacobian_blocks(circ, x)
     if circ.amplifiers is not None:
         return nonideal_jacobian_blocks(circ, x)
     net = circ.network()

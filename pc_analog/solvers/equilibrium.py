@@ -37,6 +37,7 @@ from pc_analog._threads import single_threaded_blas
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import check_state, energy, grad_x, hessian_blocks
 from pc_analog.model.network import Clamp, Network, State
+from pc_analog.solvers._crossbar_newton import crossbar_rest_point
 from pc_analog.solvers._gauss_newton import layered_segments, solve_segments
 from pc_analog.solvers.base import (
     Backend,
@@ -477,7 +478,7 @@ class EquilibriumBackend(Backend):
         self.gtol, self.max_iter, self.structured = gtol, max_iter, bool(structured)
 
     def _settle(self, circuit):
-        if circuit.amplifiers is not None:
+        if not circuit.ideal:
             return self._settle_nonideal(circuit)
         r = solve_equilibrium(
             circuit.network(),
@@ -524,7 +525,8 @@ class EquilibriumBackend(Backend):
             on_failure="return",
         )
         start = ideal.x if ideal.success else circuit.x_init
-        x, gm, status, msg, nit, nfev, njev = newton_rest_point(
+        solve = newton_rest_point if circuit.crossbar is None else crossbar_rest_point
+        x, gm, status, msg, nit, nfev, njev = solve(
             circuit, start, gtol=self.gtol, max_iter=self.max_iter
         )
         return SettleResult(
@@ -542,7 +544,7 @@ class EquilibriumBackend(Backend):
                 "nit": nit,
                 "nfev": nfev,
                 "njev": njev,
-                "method": "newton-kcl",
+                "method": "newton-kcl" if circuit.crossbar is None else "chord-newton-kcl",
                 "ideal_start_converged": ideal.success,
             },
         )
@@ -560,7 +562,7 @@ def reference_rest_point(circuit, gtol: float = 1e-13):
     eq = solve_equilibrium(
         circuit.network(), circuit.x_init, circuit.clamp, gtol=gtol, on_failure="return"
     )
-    if circuit.amplifiers is None:
+    if circuit.ideal:
         return eq.x, eq.success
     start = eq.x if eq.success else circuit.x_init
     x, _, status, _, _, _, _ = newton_rest_point(circuit, start, gtol=gtol, max_iter=200)

@@ -238,6 +238,9 @@ def _params(circuit: Circuit, level: str) -> list[str]:
         f".param C={_num(hw.c_F)} g0={_num(hw.g0_S)} g_unit={_num(hw.g_unit_S)}",
         ".param tau={C/g0}",
     ]
+    if level == "crossbar" and circuit.crossbar is not None and circuit.crossbar.wires:
+        lines.append("* crossbar wire: resistance of one segment between adjacent cells")
+        lines.append(f".param r_wire={_num(circuit.crossbar.wire_r_ohm)}")
     own = g_unit_params(circuit)
     if level == "crossbar" and own:
         lines.append("* unit-weight conductance of the layers with their own")
