@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from pc_analog.costs.specs import (
@@ -166,3 +167,22 @@ def test_extreme_physical_numbers_are_refused(tmp_path, field, value):
     """A 1e-300 F node makes a time constant no integrator can step: refused by name."""
     with pytest.raises(InvalidInputError, match=rf"^analog\.{field}: .* is outside"):
         load_analog_spec(_write(tmp_path, {"format": ANALOG_SPEC_FORMAT, field: value}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("amp_gbw_Hz", 1e7), ("phi_gain_error", 0.05), ("phi_offset_V", 1e-3),
+     ("dphi_gain_error", 0.05), ("dphi_offset_V", 1e-3)],
+)  # fmt: skip
+def test_behavioural_only_fields_refused_at_crossbar_level(field, value):
+    """The crossbar model has no poles or block errors: refused there, never ignored
+    (before this check, the crossbar rest point with phi_gain_error 0.05 was the ideal one)."""
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.model.network import Network
+
+    net = Network.random([3, 4, 2], ["linear", "tanh"], seed=1)
+    circ = compile_network(net, np.zeros((1, 3)))
+    spec = AnalogSpec(**{field: value})
+    assert spec.apply(circ, "behavioural") is not circ  # applied at the behavioural level
+    with pytest.raises(InvalidInputError, match=f"analog.{field}: not implemented at the crossbar"):
+        spec.apply(circ, "crossbar")

@@ -325,6 +325,9 @@ _V2_FIELDS = frozenset(
 #: Non-idealities a spec may name but the simulator does not model yet: refused when
 #: set away from ideal, never accepted and ignored.
 NOT_IMPLEMENTED = ("amp_noise_V_rtHz", "thermal_noise")
+#: Modelled at the behavioural level only; refused at the crossbar level.
+_BEHAVIOURAL_ONLY = ("amp_gbw_Hz", "phi_gain_error", "phi_offset_V", "dphi_gain_error",
+                     "dphi_offset_V")  # fmt: skip
 
 
 def _number(value, label: str, *, minimum: float, strict: bool) -> float:
@@ -401,6 +404,13 @@ def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
             "analog.wire_r_ohm: wire resistance is a crossbar-level non-ideality; "
             "use level crossbar"
         )
+    if level == "crossbar":  # modelled at the behavioural level only: refused, never ignored
+        for name in _BEHAVIOURAL_ONLY:
+            if getattr(spec, name) not in (None, 0.0):
+                raise InvalidInputError(
+                    f"analog.{name}: not implemented at the crossbar level yet (the crossbar "
+                    "model carries wires and transimpedance readouts); use level behavioural"
+                )
     amps = draw_amplifiers(
         circuit.sizes,
         open_loop_gain=spec.amp_gain,
