@@ -285,7 +285,11 @@ def report(rows: list[dict], prof, load: tuple, total_s: float) -> tuple[str, di
     worst = rows[int(np.argmax(ratios))]
     agrees = [r.get("agree", np.nan) for r in rows]
     sweep = sorted((r for r in rows if r["tag"] == SWEEP), key=lambda r: r["weights"])
-    expo = fit_power_law([r["weights"] for r in sweep], [r["eq_s"] for r in sweep])[0]
+    expo = (
+        fit_power_law([r["weights"] for r in sweep], [r["eq_s"] for r in sweep])[0]
+        if len(sweep) >= 3
+        else float("nan")
+    )
     med = float(np.median(ratios))
     worst_agree = float(np.nanmax(agrees))
     goals = [

@@ -95,6 +95,9 @@ class EquilibriumResult:
         Factorisations performed, each over the batch: all free blocks of the
         Hessian (dense path) or the ``n_top x n_top`` Woodbury matrices of a segment
         (structured path).
+    nhvp : int
+        Exact Hessian-vector products (the Newton-Krylov steps of the structured path),
+        each over the batch.
     method : str
         ``"gauss-newton"`` (structured path), ``"newton"`` (dense path), or
         ``"gauss-newton+newton"`` when some samples were finished by the dense path.
@@ -111,6 +114,7 @@ class EquilibriumResult:
     nhev: int
     nfact: int
     method: str = "newton"
+    nhvp: int = 0
 
     @property
     def success(self) -> bool:
@@ -323,7 +327,9 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
     """The structured path; unfinished samples go on with the dense path."""
     out = solve_segments(net, x, segments, gtol, max_iter)
     gm, F = out.grad_max, out.energy
-    counts = dict(nit=out.nit, nfev=out.nfev, njev=out.njev, nhev=out.nhev, nfact=out.nfact)
+    counts = dict(
+        nit=out.nit, nfev=out.nfev, njev=out.njev, nhev=out.nhev, nfact=out.nfact, nhvp=out.nhvp
+    )
     method = "gauss-newton"
     left = gm > gtol
     if left.any() and out.nit < max_iter:
@@ -506,6 +512,7 @@ class EquilibriumBackend(Backend):
                 "njev": r.njev,
                 "nhev": r.nhev,
                 "nfact": r.nfact,
+                "nhvp": r.nhvp,
                 "method": r.method,
             },
         )
