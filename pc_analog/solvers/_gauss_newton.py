@@ -311,11 +311,9 @@ class _Segment:
         return u
 
     def hvp(self, pt: _Point, q: list, d2f: list, v: list) -> list:
-        """The exact Hessian of ``F(eps)`` times ``v``: a forward tangent pass
-        ``dx_a = v_a``, ``dx_l = W_l (phi'_{l-1} dx_{l-1}) + v_l``, ``dr = -W_t (phi'_b dx_b)``,
-        then the tangent of the backward pass ``dd_t = Pi_t dr``,
-        ``dd_l = phi_l'' dx_l q_l + phi_l' (dd_{l+1} W_{l+1})``, and
-        ``(H v)_l = Pi_l v_l - dd_l``."""
+        """Exact ``H v`` in ``eps``: the tangent ``dx_a = v_a``, ``dx_l = W_l (phi'_{l-1}
+        dx_{l-1}) + v_l``, ``dd_t = -Pi_t W_t (phi'_b dx_b)``, then backward ``dd_l =
+        phi_l'' dx_l q_l + phi_l' (dd_{l+1} W_{l+1})`` and ``(H v)_l = Pi_l v_l - dd_l``."""
         n = len(self.layers)
         dx = [v[0]]
         for i in range(1, n):
@@ -329,13 +327,8 @@ class _Segment:
             l = self.layers[i]
             dq = dd @ self.W[l + 1]
             dq *= pt.df[i]
-            t = np.multiply(d2f[i], dx[i])
-            t *= q[i]
-            dq += t  # dd_l
-            hv = np.multiply(self.pi[l], v[i])
-            hv -= dq
-            out[i] = hv
-            dd = dq
+            dq += d2f[i] * dx[i] * q[i]  # dd_l
+            out[i], dd = self.pi[l] * v[i] - dq, dq
         return out
 
     def newton_krylov(self, pt: _Point, g: list, q: list, fac, active: np.ndarray):
@@ -537,8 +530,7 @@ def _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, krylov, counts):
     for l in seg.layers:
         x[l][idx] = sub_x[l]
     gm, F, stalled = gm.copy(), np.array(pt.F), stalled.copy()
-    gm[idx], F[idx] = g_s, F_s
-    stalled[idx] |= st_s
+    gm[idx], F[idx], stalled[idx] = g_s, F_s, stalled[idx] | st_s
     return gm, F, stalled, {k: counts[k] + c_s[k] for k in counts}
 
 
