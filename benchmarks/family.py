@@ -63,6 +63,9 @@ GOAL_WORST = 30.0
 GOAL_AGREE = 1e-9
 GOAL_EXPONENT = 1.1
 SWEEP = "sweep"  # members of the width sweep carry this tag
+ODE_SIZES = (64, 128, 10)
+ODE_ISSUE_S = 20.0  # issue 16: the ode backend took about 20 s per 256 samples here
+GOAL_ODE_SPEEDUP = 20.0
 
 
 @dataclass(frozen=True)
@@ -276,11 +279,27 @@ def profile(m: Member, top: int = 10) -> tuple[float, list]:
     return total, rows[:top]
 
 
+def measure_ode() -> dict:
+    """Physical time: ``settle(..., backend="ode")`` on 64-128-10 tanh, 256 digits, input and
+    label clamped, beside the equilibrium solve of the same batch (one run each)."""
+    net = pa.Network.random(ODE_SIZES, "tanh", seed=0)
+    ds = _digits()
+    x0, y = ds.x_train[:BATCH], one_hot(ds.y_train[:BATCH], 10)
+    t0 = time.perf_counter()
+    res = pa.settle(net, x0, y, backend="ode", on_failure="return")
+    t_ode = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pa.settle(net, x0, y, backend="equilibrium", gtol=GTOL)
+    t_eq = time.perf_counter() - t0
+    stats = {k: v for k, v in dict(res.stats).items() if isinstance(v, (int, float, str))}
+    return dict(ode_s=t_ode, eq_s=t_eq, success=bool(res.success), stats=stats)
+
+
 def _fmt_counts(r) -> str:
     return f"{r['nit']}/{r['nfact']}" + (f"/{r['nhvp']}" if "nhvp" in r else "")
 
 
-def report(rows: list[dict], prof, load: tuple, total_s: float) -> tuple[str, dict]:
+def report(rows: list[dict], prof, load: tuple, total_s: float, ode=None) -> tuple[str, dict]:
     ratios = np.array([r["ratio"] for r in rows])
     worst = rows[int(np.argmax(ratios))]
     agrees = [r.get("agree", np.nan) for r in rows]
@@ -324,6 +343,17 @@ def report(rows: list[dict], prof, load: tuple, total_s: float) -> tuple[str, di
             True,
         ),
     ]
+    if ode is not None:
+        goals.append(
+            (
+                "physical time: ode backend on 64-128-10, batch 256 (issue: about "
+                f"{ODE_ISSUE_S:g} s)",
+                f">= {GOAL_ODE_SPEEDUP:g}x faster, <= {ODE_ISSUE_S / GOAL_ODE_SPEEDUP:g} s",
+                f"{ode['ode_s']:.1f} s ({ode['ode_s'] / ode['eq_s']:.0f}x the equilibrium "
+                "solve; the integrator is unchanged)",
+                ode["ode_s"] <= ODE_ISSUE_S / GOAL_ODE_SPEEDUP,
+            )
+        )
     lines = [
         machine_line(),
         f"Load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (other jobs share "
@@ -373,7 +403,7 @@ def report(rows: list[dict], prof, load: tuple, total_s: float) -> tuple[str, di
             "|---|---:|---:|---:|",
         ]
         lines += [f"| `{n}` | {c} | {t:.3f} | {ct:.3f} |" for n, c, t, ct in prow]
-    raw = dict(rows=rows, median=med, exponent=expo, load=list(load), total_s=total_s)
+    raw = dict(rows=rows, median=med, exponent=expo, load=list(load), total_s=total_s, ode=ode)
     return "\n".join(lines), raw
 
 
@@ -381,6 +411,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one round, no agreement, no write")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--no-ode", action="store_true", help="skip the ode backend timing")
     ap.add_argument("--only", nargs="*", default=None, help="members whose name contains ...")
     args = ap.parse_args(argv)
     members = family()
@@ -400,8 +431,11 @@ def main(argv=None) -> int:
         )
     worst = members[int(np.argmax([r["ratio"] for r in rows]))]
     prof = profile(worst) if not args.quick else None
+    ode = measure_ode() if not (args.quick or args.no_ode) else None
+    if ode is not None:
+        print(f"ode backend: {ode['ode_s']:.1f} s, equilibrium {ode['eq_s']:.3f} s", flush=True)
     total_s = time.perf_counter() - t_start
-    text, raw = report(rows, prof, (load0, os.getloadavg()[0]), total_s)
+    text, raw = report(rows, prof, (load0, os.getloadavg()[0]), total_s, ode)
     print(text)
     if not (args.quick or args.no_write or args.only):
         path = write_results("family", SECTION, text, script="benchmarks/family.py", raw=raw)
