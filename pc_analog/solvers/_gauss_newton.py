@@ -424,7 +424,7 @@ def _merge(ok: np.ndarray, new: _Point, old: _Point) -> _Point:
     )
 
 
-def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov: bool = False):
+def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov=False, fac=None):
     """Gauss-Newton on one closed segment from the state ``x`` (updated in place).
 
     Long because the step, the line search and the progress tests share per-sample
@@ -444,13 +444,13 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov: bo
     batch = gm.shape[0]
     stalled = np.zeros(batch, dtype=bool)
     mark, since = gm.copy(), np.zeros(batch, dtype=int)  # progress check
-    fac = None
     while nit < max_iter:
         active = (gm > gtol) & ~stalled
         if not active.any():
             break
         if batch >= COMPACT_MIN and active.sum() <= COMPACT_FRACTION * batch:
-            return _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, krylov, counts())
+            sub = (krylov, fac)
+            return _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, sub, counts())
         nit += 1
         if fac is None:
             fac = seg.factors(pt, q)
@@ -518,14 +518,18 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov: bo
     return gm, pt.F, stalled, counts()
 
 
-def _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, krylov, counts):
-    """Finish the samples ``active`` on their own (see :func:`_solve_closed`)."""
+def _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, state, counts):
+    """Finish the samples ``active`` on their own (see :func:`_solve_closed`), keeping the
+    step kind and those samples' factors (``state``)."""
     for i, l in enumerate(seg.layers):
         x[l] = np.array(pt.x[i])
     idx = np.flatnonzero(active)
     sub_x = [v[idx] for v in x]
+    krylov, fac = state
+    if fac is not None:
+        fac = ([S[idx] for S in fac[0]], [s[idx] for s in fac[1]], fac[2][idx])
     g_s, F_s, st_s, c_s = _solve_closed(
-        seg.subset(idx), sub_x, gtol, max_iter - counts["nit"], krylov
+        seg.subset(idx), sub_x, gtol, max_iter - counts["nit"], krylov, fac
     )
     for l in seg.layers:
         x[l][idx] = sub_x[l]
