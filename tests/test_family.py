@@ -99,3 +99,28 @@ def test_hessian_vector_product_matches_finite_differences():
     gm = seg.gradient(seg.point([e - h * w for e, w in zip(pt.eps, v)]))[0]
     for a, b, c in zip(hv, gp, gm):
         np.testing.assert_allclose(a, (b - c) / (2 * h), atol=1e-7 * np.abs(a).max())
+
+
+def test_compacted_tail_rests_where_the_whole_batch_rests(monkeypatch):
+    """Finishing the last hard samples on a compacted batch (``_Segment.subset``) gives the
+    rest point of the uncompacted solve, sample for sample, and the other samples keep
+    theirs."""
+    import pc_analog.solvers._gauss_newton as gn
+
+    (m,) = [m for m in MEMBERS if m.name == "gain 3 tanh"]
+    net, x, clamp, _, _ = family.build(m, 32)
+    calls = []
+    inner = gn._Segment.subset
+    monkeypatch.setattr(
+        gn._Segment, "subset", lambda self, idx: calls.append(idx) or inner(self, idx)
+    )
+    compact = pa.solve_equilibrium(net, x, clamp, gtol=1e-11)
+    assert calls and len(calls[0]) < 32  # the tail was compacted
+    monkeypatch.setattr(gn, "COMPACT_FRACTION", -1.0)
+    whole = pa.solve_equilibrium(net, x, clamp, gtol=1e-11)
+    assert compact.success and whole.success
+    g = pa.grad_x(net, compact.x)  # recomputed: the returned state itself is at rest
+    free = np.concatenate(clamp.free)
+    assert np.abs(np.concatenate(g, axis=1)[:, free]).max() <= 1e-11 * (1 + 1e-6)
+    assert family._rel(compact.x, whole.x) <= 1e-9
+    np.testing.assert_allclose(compact.energy, whole.energy, rtol=1e-9, atol=1e-12)
