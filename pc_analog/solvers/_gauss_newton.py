@@ -40,13 +40,13 @@ Newton).  By the Woodbury identity, with ``u = D^{-1} g``,
     p = -(u - D^{-1} G^T M^{-1} G u) ,   M = Pi_t^{-1} + G D^{-1} G^T   (k x k),
 
 ``O(k * weights)`` per sample to build and ``O(k * sum n_l)`` per solve, against
-``O(sum n_l^3)`` for the dense block Cholesky.  ``G`` and ``M^{-1}`` are kept while
-the gradient falls fast enough (by ``REFRESH_RATIO`` or more per iteration) and rebuilt
-otherwise (every iteration for a one-layer segment, where ``G = W_t diag(phi_b')``
-costs no backward pass and the step is exact Newton).  The dropped curvature (the
-cross-layer terms of ``phi''``) makes the iteration converge linearly, at a rate of a
-few percent per iteration on the networks of the benchmarks.  An Armijo backtracking
-line search keeps ``F`` from rising.  The stop test is the solver's:
+``O(sum n_l^3)`` for the dense block Cholesky.  The dropped curvature (cross-layer
+``phi''`` terms) makes Gauss-Newton linear; once an iteration lowers the gradient by less
+than ``REFRESH_RATIO``, steps become Newton-Krylov: CG on the exact ``H p = -g`` (``H v``
+by a forward and a backward tangent pass) preconditioned by the kept Woodbury factors,
+rebuilt only when CG needs ``max(REFRESH_CG, k/2)`` iterations (a one-layer segment,
+where ``G = W_t diag(phi_b')`` is free, rebuilds them every step: exact Newton).  An
+Armijo backtracking line search keeps ``F`` from rising.  The stop test is the solver's:
 ``max |dF/dx| <= gtol`` over the free units, in the original coordinates
 ``dF/dx_l = Pi_l eps_l - phi_l'(x_l) * ((Pi_{l+1} eps_{l+1}) W_{l+1})``.
 
