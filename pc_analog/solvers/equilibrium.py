@@ -8,9 +8,10 @@ the feedforward state, the flow's own start) and takes one of two paths.
 input clamped; the usual case of learning and inference).  Gauss-Newton in error
 coordinates with a Woodbury solve of rank ``n_top`` per sample
 (:mod:`pc_analog.solvers._gauss_newton`, where the exact condition and the equations are):
-``O(n_top * weights)`` per sample and iteration, linear convergence at a rate of a
-few percent.  Samples it cannot finish (a failed line search) go on with the dense
-path from where they are.
+``O(n_top * weights)`` per sample and iteration; where its linear rate is slow it takes
+Newton-Krylov steps (CG on the exact Hessian, preconditioned by the Woodbury factors).
+Samples it cannot finish (a failed line search) go on with the dense path from where
+they are.
 
 *Dense path* (any clamp, and the fallback).  Levenberg-Marquardt damped Newton steps
 
