@@ -253,3 +253,50 @@ def test_structured_paths_rest_where_the_block_path_rests(name, seed, monkeypatc
         np.testing.assert_array_equal(a[:, m], v[:, m])  # clamped units never move
     # The fast path must not cost more Newton iterations than the reference path.
     assert fast.nit <= ref.nit
+
+
+# --- Family classes (benchmarks/family.py, issue 16), batch 32, gtol 1e-6, the one default
+# configuration.  Measured 2026-11-30 (numpy 2.4 / scipy 1.17):
+#   tanh continuous          nit 5, nfact 1, nhvp 8
+#   deep tanh gain 1.5       nit 5, nfact 1, nhvp 13
+#   wide top 50              nit 5, nfact 1, nhvp 11
+#   gain 3 tanh              nit 9, nfact 5, nhvp 36
+#   width 32 gain 2 top 5    nit 6, nfact 3, nhvp 17
+#   top 100                  nit 5, nfact 1, nhvp 10
+#   bench 64-128-128-10      nit 4, nfact 1, nhvp 0
+# Budgets: nit + 2, nfact + 1, nhvp + 25 % + 2.  Before the Newton-Krylov steps (plain
+# Gauss-Newton) the hard classes took up to 50 iterations and as many factorisations.
+FAMILY_BUDGETS = {
+    "tanh continuous": dict(nit=7, nfact=2, nhvp=12),
+    "deep tanh gain 1.5": dict(nit=7, nfact=2, nhvp=18),
+    "wide top 50": dict(nit=7, nfact=2, nhvp=16),
+    "gain 3 tanh": dict(nit=11, nfact=6, nhvp=47),
+    "width 32 gain 2 top 5": dict(nit=8, nfact=4, nhvp=24),
+    "top 100": dict(nit=7, nfact=2, nhvp=15),
+    "bench 64-128-128-10": dict(nit=6, nfact=2, nhvp=0),
+}
+
+
+def _family():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import family
+
+    return family
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_BUDGETS))
+def test_family_class_within_budget(name, monkeypatch):
+    """Counters of the default solve on a family class; the dense path is never taken."""
+    fam = _family()
+    calls = []
+    inner = eqm.hessian_blocks
+    monkeypatch.setattr(eqm, "hessian_blocks", lambda *a, **k: calls.append(1) or inner(*a, **k))
+    (m,) = [m for m in fam.family() if m.name == name]
+    net, x, clamp, _, _ = fam.build(m, 32)
+    r = pa.solve_equilibrium(net, x, clamp, gtol=1e-6)
+    assert r.success and r.method == "gauss-newton" and not calls
+    for key, budget in FAMILY_BUDGETS[name].items():
+        assert getattr(r, key) <= budget, (key, getattr(r, key), budget)

@@ -391,18 +391,28 @@ def test_structured_path_is_faster_in_work_than_the_dense_path(monkeypatch):
     assert res.success and res.method == "gauss-newton" and not calls
 
 
-def test_slow_samples_go_on_with_the_dense_path():
+@pytest.mark.parametrize("krylov", [True, False])
+def test_slow_samples_go_on_with_the_dense_path(krylov, monkeypatch):
     """Large weights (gain 3) and a one-unit clamped top: Gauss-Newton's linear rate
-    degrades for some samples, which the dense path then finishes.  Every sample must
-    end at a stationary point that is a minimum (the dense Hessian on the free units is
-    positive semidefinite): an oracle independent of both paths."""
+    degrades for some samples.  The Newton-Krylov steps finish them on the structured
+    path; without them (each step replaced by the Gauss-Newton step) the dense path
+    finishes them.  Every sample must end at a stationary point that is a minimum (the
+    dense Hessian on the free units is positive semidefinite): an oracle independent of
+    both paths."""
+    from pc_analog.solvers._gauss_newton import _Segment
+
+    if not krylov:
+        monkeypatch.setattr(
+            _Segment, "newton_krylov", lambda self, pt, g, q, fac, act: (self.step(g, fac), 0, 0)
+        )
     net = pa.Network.random([5, 4, 15, 17, 1], "tanh", seed=1, gain=3.0)
     rng = np.random.default_rng(1)
     clamp = pa.Clamp.layers(net.sizes, [0, 4])
     values = tuple(rng.normal(scale=2.0, size=(4, s)) for s in net.sizes)
     x = pa.initial_state(net, clamp, values)
     res = pa.solve_equilibrium(net, x, clamp, gtol=1e-10)
-    assert res.success and res.method == "gauss-newton+newton"
+    assert res.success and res.method == ("gauss-newton" if krylov else "gauss-newton+newton")
+    assert (res.nhvp > 0) == krylov
     g = pa.grad_x(net, res.x)
     free = np.concatenate(clamp.free)
     assert np.abs(np.concatenate(g, axis=1)[:, free]).max() <= 1e-10 * (1 + 1e-6)

@@ -40,13 +40,13 @@ Newton).  By the Woodbury identity, with ``u = D^{-1} g``,
     p = -(u - D^{-1} G^T M^{-1} G u) ,   M = Pi_t^{-1} + G D^{-1} G^T   (k x k),
 
 ``O(k * weights)`` per sample to build and ``O(k * sum n_l)`` per solve, against
-``O(sum n_l^3)`` for the dense block Cholesky.  ``G`` and ``M^{-1}`` are kept while
-the gradient falls fast enough (by ``REFRESH_RATIO`` or more per iteration) and rebuilt
-otherwise (every iteration for a one-layer segment, where ``G = W_t diag(phi_b')``
-costs no backward pass and the step is exact Newton).  The dropped curvature (the
-cross-layer terms of ``phi''``) makes the iteration converge linearly, at a rate of a
-few percent per iteration on the networks of the benchmarks.  An Armijo backtracking
-line search keeps ``F`` from rising.  The stop test is the solver's:
+``O(sum n_l^3)`` for the dense block Cholesky.  The dropped curvature (cross-layer
+``phi''`` terms) makes Gauss-Newton linear; once an iteration lowers the gradient by less
+than ``REFRESH_RATIO``, steps become Newton-Krylov: CG on the exact ``H p = -g`` (``H v``
+by a forward and a backward tangent pass) preconditioned by the kept Woodbury factors,
+rebuilt only when CG needs ``max(REFRESH_CG, k/2)`` iterations (a one-layer segment,
+where ``G = W_t diag(phi_b')`` is free, rebuilds them every step: exact Newton).  An
+Armijo backtracking line search keeps ``F`` from rising.  The stop test is the solver's:
 ``max |dF/dx| <= gtol`` over the free units, in the original coordinates
 ``dF/dx_l = Pi_l eps_l - phi_l'(x_l) * ((Pi_{l+1} eps_{l+1}) W_{l+1})``.
 
@@ -61,6 +61,7 @@ each iteration is a few batched matrix products per layer.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,16 @@ SLOW_ITERS = 8
 #: Floor of the diagonal ``D_l`` relative to ``pi_l`` (keeps the matrix positive definite
 #: where the activation's curvature would make it indefinite).
 D_FLOOR = 0.1
+#: Newton-Krylov (``_Segment.newton_krylov``): largest forcing term, conjugate-gradient
+#: iterations at most per step, and the count from which the Gauss-Newton factors (the
+#: preconditioner) are rebuilt for the next step.
+CG_ETA = 0.5
+CG_MAX = 20
+REFRESH_CG = 4
+#: The rest of a solve runs on the active samples alone once they are at most this
+#: fraction of a batch of at least ``COMPACT_MIN``.
+COMPACT_FRACTION = 0.25
+COMPACT_MIN = 16
 _ARMIJO = 1e-4
 # Largest K (k copies of W_b, see _Segment) worth holding, in float64 elements (64 MiB).
 _K_MAX_ELEMENTS = 8 * 2**20
@@ -142,6 +153,7 @@ class SegmentsOutcome:
     njev: int
     nhev: int
     nfact: int
+    nhvp: int = 0
 
 
 class _Segment:
@@ -169,6 +181,12 @@ class _Segment:
             Wt, Wb = net.W(b + 1), net.W(b)
             self.K = (Wt.T[:, :, None] * Wb[:, None, :]).reshape(Wb.shape[0], -1)
         self._bufs: dict = {}
+
+    def subset(self, idx: np.ndarray) -> _Segment:
+        """The same segment for the samples ``idx`` only (a shallow copy)."""
+        new = copy.copy(self)
+        new.c, new.y, new._bufs = self.c[idx], self.y[idx], {}
+        return new
 
     def _scratch(self, key, shape) -> np.ndarray:
         """A work array kept across iterations (its contents never outlive one call)."""
@@ -292,6 +310,77 @@ class _Segment:
             np.negative(ui, out=ui)
         return u
 
+    def hvp(self, pt: _Point, q: list, d2f: list, v: list) -> list:
+        """Exact ``H v`` in ``eps``: the tangent ``dx_a = v_a``, ``dx_l = W_l (phi'_{l-1}
+        dx_{l-1}) + v_l``, ``dd_t = -Pi_t W_t (phi'_b dx_b)``, then backward ``dd_l =
+        phi_l'' dx_l q_l + phi_l' (dd_{l+1} W_{l+1})`` and ``(H v)_l = Pi_l v_l - dd_l``."""
+        n = len(self.layers)
+        dx = [v[0]]
+        for i in range(1, n):
+            t = np.multiply(pt.df[i - 1], dx[i - 1]) @ self.W[self.layers[i]].T
+            t += v[i]
+            dx.append(t)
+        dd = np.multiply(pt.df[n - 1], dx[n - 1]) @ self.W[self.t].T
+        dd *= -self.pi[self.t]
+        out = [None] * n
+        for i in range(n - 1, -1, -1):
+            l = self.layers[i]
+            dq = dd @ self.W[l + 1]
+            dq *= pt.df[i]
+            dq += d2f[i] * dx[i] * q[i]  # dd_l
+            out[i], dd = self.pi[l] * v[i] - dq, dq
+        return out
+
+    def newton_krylov(self, pt: _Point, g: list, q: list, fac, active: np.ndarray):
+        """``p ~ -H^{-1} g`` by conjugate gradients on the exact Hessian (:meth:`hvp`),
+        preconditioned by the Gauss-Newton factors ``fac`` (:meth:`step`), per sample.
+
+        Each sample stops when ``max |H p + g| <= eta max |g|`` with the forcing term
+        ``eta = min(CG_ETA, sqrt(max |g|))`` (superlinear outer convergence), at
+        ``CG_MAX`` iterations, or on a direction of non-positive curvature (then the
+        iterate so far is kept; on the first iteration the Gauss-Newton step itself, a
+        descent direction because the Gauss-Newton matrix is positive definite).
+        Returns ``(p, iterations, Hessian-vector products)``.
+        """
+        d2f = [self.act[l].d2f_given(pt.x[i], pt.f[i], pt.df[i]) for i, l in enumerate(self.layers)]
+
+        def dot(a, b):
+            return sum(np.einsum("ij,ij->i", u, w) for u, w in zip(a, b))
+
+        gnorm = np.max([np.abs(gi).max(axis=1) for gi in g], axis=0)
+        tol = np.minimum(CG_ETA, np.sqrt(gnorm)) * gnorm
+        r = [-gi for gi in g]
+        z = [-zi for zi in self.step(r, fac)]  # GN^{-1} r
+        p = [np.zeros_like(gi) for gi in g]
+        d = [zi.copy() for zi in z]
+        rz = dot(r, z)
+        run = active.copy()
+        its = nhvp = 0
+        while run.any() and its < CG_MAX:
+            its += 1
+            Hd = self.hvp(pt, q, d2f, d)
+            nhvp += 1
+            dHd = dot(d, Hd)
+            neg = run & ~(dHd > 0)
+            if its == 1:  # no curvature along the GN step: take the GN step as it is
+                for pi_, zi in zip(p, z):
+                    pi_[neg] = zi[neg]
+            run &= ~neg
+            alpha = np.where(run, rz / np.where(run, dHd, 1.0), 0.0)[:, None]
+            for pi_, di, ri, hi in zip(p, d, r, Hd):
+                pi_ += alpha * di
+                ri -= alpha * hi
+            rnorm = np.max([np.abs(ri).max(axis=1) for ri in r], axis=0)
+            run &= ~(rnorm <= tol)
+            if not run.any():
+                break
+            z = [-zi for zi in self.step(r, fac)]
+            rz_new = dot(r, z)
+            beta = np.where(run, rz_new / np.where(run, rz, 1.0), 0.0)[:, None]
+            rz = rz_new
+            d = [zi + beta * di for zi, di in zip(z, d)]
+        return p, its, nhvp
+
 
 def _inv_or_nan(M: np.ndarray) -> np.ndarray:
     """Batched inverse of the ``(B, k, k)`` matrices ``M``; NaN for samples where it fails.
@@ -335,26 +424,44 @@ def _merge(ok: np.ndarray, new: _Point, old: _Point) -> _Point:
     )
 
 
-def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int):
-    """Gauss-Newton on one closed segment from the state ``x`` (updated in place)."""
+def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov=False, fac=None):
+    """Gauss-Newton on one closed segment from the state ``x`` (updated in place).
+
+    Long because the step, the line search and the progress tests share per-sample
+    state.  Once Gauss-Newton is slow (the rate ``REFRESH_RATIO`` missed), steps are
+    Newton-Krylov (``krylov``).  When at most ``COMPACT_FRACTION`` of the samples are
+    still active, the rest of the solve runs on those samples alone (a recursive call on
+    the compacted batch), so a long tail of hard samples does not cost batch-sized work.
+    """
     pt = seg.point_from_x(x)
     g, q, gm = seg.gradient(pt)
     nfev = njev = 1
-    nit = nhev = nfact = 0
+    nit = nhev = nfact = nhvp = 0
+
+    def counts():
+        return dict(nit=nit, nfev=nfev, njev=njev, nhev=nhev, nfact=nfact, nhvp=nhvp)
+
     batch = gm.shape[0]
     stalled = np.zeros(batch, dtype=bool)
     mark, since = gm.copy(), np.zeros(batch, dtype=int)  # progress check
-    fac = None
     while nit < max_iter:
         active = (gm > gtol) & ~stalled
         if not active.any():
             break
+        if batch >= COMPACT_MIN and active.sum() <= COMPACT_FRACTION * batch:
+            sub = (krylov, fac)
+            return _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, sub, counts())
         nit += 1
         if fac is None:
             fac = seg.factors(pt, q)
             nhev += 1
             nfact += 1
-        p = seg.step(g, fac)
+        cg_its = 0
+        if krylov:
+            p, cg_its, n_hv = seg.newton_krylov(pt, g, q, fac, active)
+            nhvp += n_hv
+        else:
+            p = seg.step(g, fac)
         slope = sum((gi * pi).sum(axis=1) for gi, pi in zip(g, p))
         alpha = np.where(active, 1.0, 0.0)
         todo = active.copy()
@@ -395,12 +502,40 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int):
         since = np.where(gained, 0, since + active)
         stalled |= active & (since >= SLOW_ITERS) & (gm_new > gtol)
         still = active & ~stalled & (gm_new > gtol)
-        if seg.cheap_factors or backtracked or np.any(still & (gm_new > REFRESH_RATIO * gm)):
+        slow = np.any(still & (gm_new > REFRESH_RATIO * gm))
+        if seg.cheap_factors:
+            fac = None  # exact Newton on one layer: the factors are the step
+        elif slow and not krylov:
+            # Gauss-Newton's linear rate: switch to Newton-Krylov steps, the factors kept
+            # as its preconditioner (rebuilding them would not remove the dropped curvature).
+            krylov = True
+        elif cg_its >= max(REFRESH_CG, seg.k // 2) or (backtracked and not krylov):
+            # Rebuilding costs about k/2 Hessian-vector products (k backward passes).
             fac = None
         gm = gm_new
     for i, l in enumerate(seg.layers):
         x[l] = pt.x[i]
-    return gm, pt.F, stalled, dict(nit=nit, nfev=nfev, njev=njev, nhev=nhev, nfact=nfact)
+    return gm, pt.F, stalled, counts()
+
+
+def _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, state, counts):
+    """Finish the samples ``active`` on their own (see :func:`_solve_closed`), keeping the
+    step kind and those samples' factors (``state``)."""
+    for i, l in enumerate(seg.layers):
+        x[l] = np.array(pt.x[i])
+    idx = np.flatnonzero(active)
+    sub_x = [v[idx] for v in x]
+    krylov, fac = state
+    if fac is not None:
+        fac = ([S[idx] for S in fac[0]], [s[idx] for s in fac[1]], fac[2][idx])
+    g_s, F_s, st_s, c_s = _solve_closed(
+        seg.subset(idx), sub_x, gtol, max_iter - counts["nit"], krylov, fac
+    )
+    for l in seg.layers:
+        x[l][idx] = sub_x[l]
+    gm, F, stalled = gm.copy(), np.array(pt.F), stalled.copy()
+    gm[idx], F[idx], stalled[idx] = g_s, F_s, stalled[idx] | st_s
+    return gm, F, stalled, {k: counts[k] + c_s[k] for k in counts}
 
 
 def _solve_open(net: Network, x: list, a: int, gtol: float, max_iter: int):
@@ -421,13 +556,17 @@ def _solve_open(net: Network, x: list, a: int, gtol: float, max_iter: int):
         gm = np.maximum(gm, np.abs(g[l]).max(axis=1))
     if max_iter < 1 or not np.any(gm > gtol):
         F = sum(0.5 * (ei * ei / net.pi(l)).sum(axis=1) for l, ei in zip(range(a, L + 1), e))
-        return gm, F, dict(nit=0, nfev=1, njev=1, nhev=0, nfact=0)
+        return gm, F, dict(nit=0, nfev=1, njev=1, nhev=0, nfact=0, nhvp=0)
     prev = net.phi(a - 1).f(x[a - 1])
     for l in range(a, L + 1):
         x[l] = prev @ net.W(l).T + net.b(l)
         prev = net.phi(l).f(x[l]) if l < L else None
     # eps = 0 exactly, hence F = 0 and dF/dx = 0 on the segment.
-    return np.zeros_like(gm), np.zeros_like(gm), dict(nit=1, nfev=1, njev=1, nhev=0, nfact=0)
+    return (
+        np.zeros_like(gm),
+        np.zeros_like(gm),
+        dict(nit=1, nfev=1, njev=1, nhev=0, nfact=0, nhvp=0),
+    )
 
 
 def solve_segments(
@@ -440,7 +579,7 @@ def solve_segments(
     batch = x[0].shape[0]
     gm = np.zeros(batch)
     stalled = np.zeros(batch, dtype=bool)
-    total = dict(nit=0, nfev=0, njev=0, nhev=0, nfact=0)
+    total = dict(nit=0, nfev=0, njev=0, nhev=0, nfact=0, nhvp=0)
     # Energy terms of layers that touch no free unit (l and l-1 both clamped) stay fixed.
     touched = {l for a, b in segments for l in range(a, min(b + 1, net.n_layers) + 1)}
     F = np.zeros(batch)

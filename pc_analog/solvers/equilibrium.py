@@ -8,9 +8,10 @@ the feedforward state, the flow's own start) and takes one of two paths.
 input clamped; the usual case of learning and inference).  Gauss-Newton in error
 coordinates with a Woodbury solve of rank ``n_top`` per sample
 (:mod:`pc_analog.solvers._gauss_newton`, where the exact condition and the equations are):
-``O(n_top * weights)`` per sample and iteration, linear convergence at a rate of a
-few percent.  Samples it cannot finish (a failed line search) go on with the dense
-path from where they are.
+``O(n_top * weights)`` per sample and iteration; where its linear rate is slow it takes
+Newton-Krylov steps (CG on the exact Hessian, preconditioned by the Woodbury factors).
+Samples it cannot finish (a failed line search) go on with the dense path from where
+they are.
 
 *Dense path* (any clamp, and the fallback).  Levenberg-Marquardt damped Newton steps
 
@@ -96,6 +97,9 @@ class EquilibriumResult:
         Factorisations performed, each over the batch: all free blocks of the
         Hessian (dense path) or the ``n_top x n_top`` Woodbury matrices of a segment
         (structured path).
+    nhvp : int
+        Exact Hessian-vector products (the Newton-Krylov steps of the structured path),
+        each over the batch.
     method : str
         ``"gauss-newton"`` (structured path), ``"newton"`` (dense path), or
         ``"gauss-newton+newton"`` when some samples were finished by the dense path.
@@ -112,6 +116,7 @@ class EquilibriumResult:
     nhev: int
     nfact: int
     method: str = "newton"
+    nhvp: int = 0
 
     @property
     def success(self) -> bool:
@@ -324,7 +329,9 @@ def _structured(net, x, clamp, segments, gtol, max_iter, lam0) -> EquilibriumRes
     """The structured path; unfinished samples go on with the dense path."""
     out = solve_segments(net, x, segments, gtol, max_iter)
     gm, F = out.grad_max, out.energy
-    counts = dict(nit=out.nit, nfev=out.nfev, njev=out.njev, nhev=out.nhev, nfact=out.nfact)
+    counts = dict(
+        nit=out.nit, nfev=out.nfev, njev=out.njev, nhev=out.nhev, nfact=out.nfact, nhvp=out.nhvp
+    )
     method = "gauss-newton"
     left = gm > gtol
     if left.any() and out.nit < max_iter:
@@ -507,6 +514,7 @@ class EquilibriumBackend(Backend):
                 "njev": r.njev,
                 "nhev": r.nhev,
                 "nfact": r.nfact,
+                "nhvp": r.nhvp,
                 "method": r.method,
             },
         )
