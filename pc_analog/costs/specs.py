@@ -386,11 +386,6 @@ def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
     spec = load_analog_spec(spec)
     if level not in ("behavioural", "crossbar"):
         raise InvalidInputError(f"level: unknown {level!r} (known: behavioural, crossbar)")
-    if level == "crossbar" and getattr(spec, "amp_gbw_Hz", None) is not None:
-        raise InvalidInputError(
-            "analog.amp_gbw_Hz: amplifier poles at the crossbar level not implemented yet "
-            "(issue 11); use level behavioural"
-        )
     if spec.wire_r_ohm > 0 and level != "crossbar":
         raise InvalidInputError(
             "analog.wire_r_ohm: wire resistance is a crossbar-level non-ideality; "
