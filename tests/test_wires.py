@@ -329,6 +329,9 @@ def test_spec_refuses_bad_wires():
         AnalogSpec(wire_r_ohm=1.0).apply(c0)
     with pytest.raises(InvalidInputError, match="wire_r_ohm"):
         CrossbarModel(float("nan"))
+    for use in (lambda c: c.inventory("crossbar"), EquilibriumBackend().settle):
+        with pytest.raises(InvalidInputError, match="amp_gbw_Hz"):  # poles: behavioural only
+            use(AnalogSpec(amp_gbw_Hz=1e6, amp_gain=1e3).apply(c0, level="crossbar"))
     c = AnalogSpec(wire_r_ohm=1.5, amp_gain=1e3).apply(c0, level="crossbar")
     assert c.crossbar.wire_r_ohm == 1.5 and not c.ideal
 

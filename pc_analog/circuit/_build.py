@@ -271,6 +271,10 @@ def _check_level(circuit: Circuit, level: str) -> None:
             "level behavioural: this circuit has crossbar-level non-idealities "
             "(wire_r_ohm or crossbar readouts); use level crossbar"
         )
+    if level == "crossbar" and getattr(circuit.amplifiers, "gbw_Hz", None) is not None:
+        raise InvalidInputError(
+            "level crossbar: amplifier poles (amp_gbw_Hz) not implemented yet (issue 11)"
+        )
     if level == "crossbar" and model is None and circuit.amplifiers is not None:
         raise InvalidInputError(
             "level crossbar: the amplifiers were applied at the behavioural level; apply "

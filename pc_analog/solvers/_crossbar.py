@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pc_analog.errors import InvalidInputError
+
 __all__ = ["port_matrices", "effective_maps", "crossbar_node_currents", "crossbar_jacobian_blocks"]
 
 
@@ -105,6 +107,11 @@ def effective_maps(circ):
         object.__setattr__(circ, "_xbar", cache)  # derived from the structure only
     if key not in cache:
         from pc_analog._threads import single_threaded_blas
+
+        if getattr(circ.amplifiers, "gbw_Hz", None) is not None:
+            raise InvalidInputError(
+                "crossbar level: amplifier poles (amp_gbw_Hz) not implemented yet (issue 11)"
+            )
 
         with single_threaded_blas():
             cache[key] = _reduce(circ)
