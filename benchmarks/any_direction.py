@@ -7,9 +7,9 @@ with ideal devices (:func:`pc_analog.experiments.any_direction.pc_learn`):
 
 - generative ``label(10) -> hidden(32) -> image(64)``, linear, precisions (1, 10), trained
   with label and image clamped;
-- memory (Salvatori et al., NeurIPS 2021): ``latent(16) -> hidden(64) -> image(64)``, linear,
-  trained on the K stored images only, latents free; recall by settling with the known
-  half clamped.
+- memory (Salvatori et al., NeurIPS 2021): ``latent(32) -> image(64)``, linear, trained on
+  the K stored images only (full batch, 400 epochs), latents free; recall by settling with
+  the known half clamped.
 
 Baselines: mean imputation and ``KNNImputer`` (k = 5, fitted on the complete training set)
 for inpainting; a backprop tanh classifier ``64-32-10`` fed mean-imputed inputs for
@@ -44,7 +44,7 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 #: Goals of issue 14.
 RECALL_RMS = 0.05
 RECALL_FRACTION = 0.95
-MEMORY_K = [10, 25, 50, 100]
+MEMORY_K = [5, 10, 25, 50, 100]
 
 
 def _data(quick: bool):
@@ -89,7 +89,7 @@ def _memory(xtr, quick: bool, rng) -> dict:
     rows = []
     for K in MEMORY_K[:2] if quick else MEMORY_K:
         mem = xtr[:K]
-        net = ad.train_memory(mem, epochs=20 if quick else 200, lr=0.05)
+        net = ad.train_memory(mem, epochs=100 if quick else 400)
         known = ad.half_masks(K, which="top")
         pc_err = ad.rms_per_sample(ad.recall(net, mem, known), mem)
         noisy = np.clip(mem + 0.2 * rng.normal(size=mem.shape), 0, 1)
@@ -206,7 +206,7 @@ def run(quick: bool):
     inp = _inpainting(net, xtr, xte, rng)
     cls = _missing_classification(net, bp, xtr, xte, lte, rng)
     mem = _memory(xtr, quick, rng)
-    settling = _settling(net, ad.train_memory(xtr[:25], epochs=20), xte, quick, rng)
+    settling = _settling(net, ad.train_memory(xtr[:25], epochs=100), xte, quick, rng)
     seconds = time.perf_counter() - t0
     r50, c50 = inp["random 50%"], cls["50%"]
     m100 = next((r for r in mem["rows"] if r["K"] == 100), mem["rows"][-1])
@@ -228,8 +228,8 @@ def run(quick: bool):
         "One PC network per task family, clamped differently: a generative net "
         "`label(10) -> hidden(32) -> image(64)` (linear, precisions 1 and 10, PC learning "
         "with ideal devices, 10 epochs on the 1438 training digits) generates, inpaints and "
-        "classifies; an associative memory `latent(16) -> hidden(64) -> image(64)` (linear, "
-        "latents free in training, Salvatori et al. 2021) recalls.  Test: the "
+        "classifies; an associative memory `latent(32) -> image(64)` (linear, latents free "
+        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Test: the "
         f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
         f"same run.  Total {seconds:.0f} s.",
         "",

@@ -558,7 +558,7 @@ ANY_DIRECTION = [
         "2021) completes a stored image from half of it. Each task sits beside its baseline "
         "(mean imputation, scikit-learn's KNNImputer, backprop on mean-imputed inputs, a "
         "classical Hopfield network). The full-size numbers are in BENCHMARKS.md "
-        "(\"Any-direction inference\", `benchmarks/any_direction.py`).\n\n"
+        '("Any-direction inference", `benchmarks/any_direction.py`).\n\n'
         "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
     ),
     new_code_cell(
@@ -577,7 +577,7 @@ ANY_DIRECTION = [
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
         "HAVE_NGSPICE = shutil.which('ngspice') is not None\n"
         "d = load_dataset('digits')\n"
-        "N_TEST = 40 if SMALL else 150\n"
+        "N_TEST = 40 if SMALL else 100\n"
         "xtr, ltr, xte, lte = d.x_train, d.y_train, d.x_test[:N_TEST], d.y_test[:N_TEST]\n"
         "rng = np.random.default_rng(0)\n"
         "\n"
@@ -599,8 +599,7 @@ ANY_DIRECTION = [
         "`pc-analog train --direction generative` does with device models)."
     ),
     new_code_cell(
-        "net = ad.train_generative(xtr, one_hot(ltr, 10), epochs=3 if SMALL else 10)\n"
-        "print(net)"
+        "net = ad.train_generative(xtr, one_hot(ltr, 10), epochs=3 if SMALL else 10)\nprint(net)"
     ),
     new_markdown_cell(
         "## Generation: clamp the label, free the image\n\n"
@@ -637,7 +636,7 @@ ANY_DIRECTION = [
         "a backprop classifier fed mean-imputed inputs."
     ),
     new_code_cell(
-        "bp = ad.train_bp_classifier(xtr, one_hot(ltr, 10), epochs=10 if SMALL else 30)\n"
+        "bp = ad.train_bp_classifier(xtr, one_hot(ltr, 10), epochs=10 if SMALL else 20)\n"
         "keeps = [1.0, 0.75, 0.5, 0.25]\n"
         "acc_pc, acc_bp = [], []\n"
         "for keep in keeps:\n"
@@ -653,17 +652,17 @@ ANY_DIRECTION = [
     ),
     new_markdown_cell(
         "## Associative memory\n\n"
-        "`latent(16) -> hidden(64) -> image(64)` stores K images with its latents free while "
+        "`latent(32) -> image(64)` stores K images with its latents free while "
         "it learns (Salvatori et al. 2021); recall clamps the top half of a stored image and "
         "settles. The classical Hopfield network stores the binarised images (capacity about "
         "0.14 N = 9 random patterns for N = 64)."
     ),
     new_code_cell(
-        "Ks = [5, 10] if SMALL else [5, 10, 25, 50]\n"
+        "Ks = [5, 10] if SMALL else [5, 10, 25]\n"
         "rec_pc, rec_hop = [], []\n"
         "for K in Ks:\n"
         "    mem = xtr[:K]\n"
-        "    mnet = ad.train_memory(mem, epochs=30 if SMALL else 200)\n"
+        "    mnet = ad.train_memory(mem, epochs=100 if SMALL else 400)\n"
         "    known = ad.half_masks(K, which='top')\n"
         "    rec_pc.append(np.mean(ad.rms_per_sample(ad.recall(mnet, mem, known), mem) <= 0.05))\n"
         "    pats = hopfield.binarise(mem)\n"

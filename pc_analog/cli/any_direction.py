@@ -147,7 +147,7 @@ def _memory(args) -> dict:
 
     xtr, _, _, _ = _data(args)
     mem = xtr[: args.k]
-    net = ad.train_memory(mem, epochs=args.epochs * 20, seed=args.seed)
+    net = ad.train_memory(mem, epochs=args.epochs, seed=args.seed)
     known = ad.half_masks(args.k, which="top")
     err = ad.rms_per_sample(ad.recall(net, mem, known), mem)
     pats = hopfield.binarise(mem)
@@ -191,7 +191,12 @@ def add_parser(bsub) -> None:
     }
     for name, text in helps.items():
         p = bsub.add_parser(name, help=text, description=text)
-        p.add_argument("--epochs", type=positive_int, default=10, help="PC learning epochs")
+        p.add_argument(
+            "--epochs",
+            type=positive_int,
+            default=400 if name == "memory" else 10,
+            help="PC learning epochs (default 10; memory: 400 full-batch epochs)",
+        )
         p.add_argument("--seed", type=nonnegative_int, default=0)
         p.add_argument("--n-test", type=positive_int, default=100, help="test digits used")
         p.add_argument("--json", action="store_true", help="print one JSON object")

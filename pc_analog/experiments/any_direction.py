@@ -116,16 +116,21 @@ def train_generative(
 def train_memory(
     images: np.ndarray,
     *,
-    latent: int = 16,
-    hidden: Sequence[int] = (64,),
+    latent: int = 32,
+    hidden: Sequence[int] = (),
     activation: str = "linear",
-    epochs: int = 50,
-    lr: float = 0.05,
+    epochs: int = 400,
+    lr: float = 1.0,
     seed: int = 0,
 ) -> Network:
     """An associative memory (Salvatori et al. 2021): a generative network whose latent
     ``x_0`` and hidden layers are free while it learns; only the stored images are clamped
-    (at ``x_L``), in full batches."""
+    (at ``x_L``), in full batches.
+
+    The default ``latent(32) -> image(64)`` is linear: its stored images span (at most) a
+    32-dimensional subspace, and a cue of 32 known pixels pins a point of it by least
+    squares, so up to about 32 images (fewer when the known halves are nearly dependent)
+    can be recalled exactly; more need a nonlinear network."""
     sizes = [latent, *hidden, images.shape[1]]
     net = Network.random(sizes, activation, seed=seed, gain=0.5)
     L = len(sizes) - 1
