@@ -210,3 +210,116 @@ def test_linear_equilibrium_is_the_gaussian_conditional_mean(spec):
     cond = m[f] + (xc - m[c]) @ np.linalg.solve(S[np.ix_(c, c)], S[np.ix_(c, f)])
     got = np.concatenate([xl[:, ~mk] for xl, mk in zip(res.x, clamp.masks)], axis=1)
     np.testing.assert_allclose(got, cond, rtol=0, atol=GAUSS_ATOL * max(1, np.abs(cond).max()))
+
+
+# ------------------------------------------------------------------ the tasks
+
+
+def _gen_net(seed=2):
+    return pa.Network.random([3, 4, 6], "linear", precisions=[1.0, 4.0], seed=seed)
+
+
+def test_masked_settles_grouped_by_mask_equal_one_settle_per_sample():
+    """Samples sharing a mask settle together; each must equal its own settle."""
+    from pc_analog.experiments import any_direction as ad
+
+    net = _gen_net()
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(5, 6))
+    known = np.array([[1, 0, 1, 0, 1, 1], [0, 1, 1, 1, 0, 0]], bool)[[0, 1, 0, 0, 1]]
+    got = ad.settle_masked(net, 2, images, known)
+    for s in range(5):
+        clamp = _clamp_rows(net, 2, known[s])
+        vals = (np.zeros((1, 3)), np.zeros((1, 4)), np.where(known[s], images[s], 0)[None])
+        ref = settle(net, clamp=clamp, values=vals)
+        for a, b in zip(got, ref.x):
+            np.testing.assert_allclose(a[s], b[0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(got[2][known], images[known])
+
+
+def _clamp_rows(net, layer, row):
+    masks = [np.zeros(n, bool) for n in net.sizes]
+    masks[layer] = np.asarray(row, bool)
+    return pa.Clamp(tuple(masks))
+
+
+def test_generation_is_the_feedforward_prototype():
+    """With the whole label clamped the rest point is the feedforward pass (zero energy)."""
+    from pc_analog.experiments import any_direction as ad
+
+    net = pa.Network.random([3, 5, 6], "tanh", seed=3)
+    labels = np.eye(3)
+    np.testing.assert_allclose(
+        ad.generate(net, labels), pa.feedforward(net, labels)[-1], rtol=0, atol=1e-12
+    )
+
+
+def test_pc_learning_lowers_the_clamped_energy():
+    from pc_analog.experiments import any_direction as ad
+
+    rng = np.random.default_rng(0)
+    y = np.eye(3)[rng.integers(0, 3, size=60)]
+    x = y @ rng.normal(size=(3, 6)) + 0.05 * rng.normal(size=(60, 6))
+    net0 = _gen_net()
+    net1 = ad.pc_learn(net0, {0: y, 2: x}, epochs=20, lr=0.05, batch_size=20)
+    clamp = pa.Clamp.layers(net0.sizes, [0, 2])
+    vals = (y, np.zeros((60, 4)), x)
+
+    def energy(net):
+        return float(np.mean(settle(net, clamp=clamp, values=vals).energy))
+
+    assert energy(net1) < 0.2 * energy(net0)
+
+
+def test_hopfield_recalls_a_few_random_patterns_and_never_raises_its_energy():
+    from pc_analog.experiments import hopfield
+
+    rng = np.random.default_rng(1)
+    pats = np.where(rng.random((3, 64)) < 0.5, 1.0, -1.0)
+    cues = pats.copy()
+    for c in cues:
+        c[rng.choice(64, size=6, replace=False)] *= -1
+    W = hopfield.store(pats)
+    assert np.all(np.diag(W) == 0) and np.allclose(W, W.T)
+    s, sweeps = hopfield.recall(W, cues)
+    np.testing.assert_array_equal(s, pats)
+    assert np.all(sweeps < 100)
+    assert np.all(hopfield.energy(W, s) <= hopfield.energy(W, cues))
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_train_generative_direction(tmp_path, capsys):
+    import json
+
+    from pc_analog.cli.main import main
+
+    argv = ["train", "--direction", "generative", "--arch", "10-8-64", "--activation",
+            "linear", "--epochs", "1", "--limit-train", "64", "--limit-test", "32",
+            "--lr", "0.05", "--no-plots", "--json", "--out", str(tmp_path / "g")]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= out["test_accuracy"] <= 1 and out["bp_test_accuracy"] is None
+    net = json.loads((tmp_path / "g" / "final_network.json").read_text())
+    assert net["sizes"] == [10, 8, 64]
+    bad = [a if a != "10-8-64" else "64-8-10" for a in argv[:-1]] + [str(tmp_path / "b")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert "generative" in err and err.count("\n") == 1
+
+
+def test_bench_memory_and_generate(capsys):
+    import json
+
+    from pc_analog.cli.main import main
+
+    # K = 5 digits in a latent(32) -> image(64) memory: every one back from its top half
+    assert main(["bench", "memory", "--k", "5", "--epochs", "150", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["recalled_pc"] == 1.0 and out["recalled_pc"] > out["recalled_hopfield"]
+    assert main(["bench", "generate", "--epochs", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert np.array(out["images"]).shape == (10, 64)
+    assert main(["bench", "missing", "--keep", "0"]) == 2
+    assert "--keep" in capsys.readouterr().err
