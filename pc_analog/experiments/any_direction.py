@@ -42,6 +42,7 @@ __all__ = [
     "random_masks",
     "half_masks",
     "mean_impute",
+    "gaussian_impute",
     "knn_impute",
     "train_bp_classifier",
     "rms_per_sample",
@@ -244,6 +245,23 @@ def half_masks(n: int, side: int = 8, which: str = "top") -> np.ndarray:
 def mean_impute(train: np.ndarray, images: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Missing pixels replaced by the training mean of that pixel."""
     return np.where(known, images, train.mean(axis=0))
+
+
+def gaussian_impute(train: np.ndarray, images: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The conditional mean of a full-covariance Gaussian fitted to ``train``:
+    ``x_f = m_f + S_fk S_kk^-1 (x_k - m_k)`` per sample (``S`` gets ``1e-4 I`` so that
+    constant pixels do not make it singular).  A linear PC network is a Gaussian model, so
+    this is the best imputation any linear network can reach on this data."""
+    m = train.mean(axis=0)
+    S = np.cov(train.T) + 1e-4 * np.eye(train.shape[1])
+    out = np.array(images, dtype=float)
+    for x, k in zip(out, np.asarray(known, bool)):
+        f = ~k
+        if f.any() and k.any():
+            x[f] = m[f] + S[np.ix_(f, k)] @ np.linalg.solve(S[np.ix_(k, k)], x[k] - m[k])
+        elif f.any():
+            x[f] = m[f]
+    return out
 
 
 def knn_impute(train: np.ndarray, images: np.ndarray, known: np.ndarray, k: int = 5):
