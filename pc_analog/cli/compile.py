@@ -3,8 +3,10 @@
 Compiles the network with its clamps into the circuit IR
 (:func:`~pc_analog.circuit.ir.compile_network`) and writes the ngspice netlist
 (:func:`~pc_analog.spice.netlist.write_netlist`) to a file, atomically (never a
-half-written file), or to stdout with ``-o -``.  Without ``--input`` the input layer is
-clamped to zeros.  The output never replaces an input file (``-o NET.json`` is refused).
+half-written file), or to stdout with ``-o -``.  ``--clamp L=FILE.json`` clamps any units
+(``null`` = free) as DC voltage sources; the free ones are capacitor nodes.  Without
+``--input`` or ``--clamp`` the input layer is clamped to zeros.  The output never replaces
+an input file (``-o NET.json`` is refused).
 """
 
 from __future__ import annotations
