@@ -547,12 +547,175 @@ SEED_CLAIMS = [
     ),
 ]
 
+ANY_DIRECTION = [
+    new_markdown_cell(
+        "# 05 · Inference in any direction\n\n"
+        "A PC network learns a joint model, so the same circuit answers any question: clamp "
+        "some nodes, let the rest settle. A *generative* network carries the label at `x_0` "
+        "and the image at `x_L`. Clamping the label generates a prototype; clamping half the "
+        "pixels inpaints the rest; clamping the available pixels and reading `x_0` "
+        "classifies with missing inputs; an associative memory (Salvatori et al., NeurIPS "
+        "2021) completes a stored image from half of it. Each task sits beside its baseline "
+        "(mean imputation, scikit-learn's KNNImputer, backprop on mean-imputed inputs, a "
+        "classical Hopfield network). The full-size numbers are in BENCHMARKS.md "
+        '("Any-direction inference", `benchmarks/any_direction.py`).\n\n'
+        "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
+    ),
+    new_code_cell(
+        FIGURE_SETUP + "import os\n"
+        "import shutil\n"
+        "\n"
+        "import matplotlib.pyplot as plt\n"
+        "import numpy as np\n"
+        "\n"
+        "from pc_analog.experiments import any_direction as ad\n"
+        "from pc_analog.experiments import hopfield\n"
+        "from pc_analog.io.data import load_dataset, one_hot\n"
+        "from pc_analog.settling.registry import settle\n"
+        "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
+        "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
+        "HAVE_NGSPICE = shutil.which('ngspice') is not None\n"
+        "d = load_dataset('digits')\n"
+        "N_TEST = 40 if SMALL else 100\n"
+        "xtr, ltr, xte, lte = d.x_train, d.y_train, d.x_test[:N_TEST], d.y_test[:N_TEST]\n"
+        "rng = np.random.default_rng(0)\n"
+        "\n"
+        "def show(rows, titles):\n"
+        "    fig, ax = plt.subplots(len(rows), 10, figsize=(8, 0.9 * len(rows)), squeeze=False)\n"
+        "    for r, (imgs, t) in enumerate(zip(rows, titles)):\n"
+        "        for c in range(10):\n"
+        "            ax[r, c].axis('off')\n"
+        "            ax[r, c].imshow(imgs[c].reshape(8, 8), cmap='gray_r', vmin=0, vmax=1)\n"
+        "        ax[r, 0].set_title(t, fontsize=8, loc='left')\n"
+        "    plt.show()\n"
+        "print('small sizes:', SMALL, '| ngspice:', HAVE_NGSPICE)"
+    ),
+    new_markdown_cell(
+        "## A generative network, trained in the circuit\n\n"
+        "`label(10) -> hidden(32) -> image(64)`, linear, precisions 1 and 10. Every "
+        "mini-batch settles with the label clamped at `x_0` and the image at `x_L`; the "
+        "Hebbian step `dW = lr/B sum pi eps phi^T` is read from the settled nodes (what "
+        "`pc-analog train --direction generative` does with device models)."
+    ),
+    new_code_cell(
+        "net = ad.train_generative(xtr, one_hot(ltr, 10), epochs=3 if SMALL else 10)\nprint(net)"
+    ),
+    new_markdown_cell(
+        "## Generation: clamp the label, free the image\n\n"
+        "With the whole label clamped the feedforward start is already the rest point: the "
+        "image is the network's prototype of the class."
+    ),
+    new_code_cell(
+        "gen = ad.generate(net, one_hot(np.arange(10), 10))\n"
+        "means = np.stack([xtr[ltr == c].mean(axis=0) for c in range(10)])\n"
+        "show([np.clip(gen, 0, 1), means], ['generated (PC)', 'class mean of the training set'])\n"
+        "print('rms to the class means:', ad.rms_per_sample(gen, means).round(3))"
+    ),
+    new_markdown_cell(
+        "## Inpainting: clamp half the pixels\n\n"
+        "Random 50 % masks and the top half. The label and the hidden layer are free too."
+    ),
+    new_code_cell(
+        "results = {}\n"
+        "for name, known in {'random 50%': ad.random_masks(len(xte), 64, 0.5, rng),\n"
+        "                    'top half': ad.half_masks(len(xte), which='top')}.items():\n"
+        "    pc = ad.inpaint(net, xte, known)\n"
+        "    knn = ad.knn_impute(xtr, xte, known)\n"
+        "    mean = ad.mean_impute(xtr, xte, known)\n"
+        "    err = lambda v: np.sqrt(np.mean(((v - xte) ** 2)[~known]))\n"
+        "    results[name] = (err(pc), err(mean), err(knn))\n"
+        "    show([np.where(known, xte, 0.5)[:10], np.clip(pc, 0, 1)[:10], knn[:10], xte[:10]],\n"
+        "         [f'cue ({name})', 'PC settled', 'KNNImputer', 'truth'])\n"
+        "for name, (p, m, k) in results.items():\n"
+        "    print(f'{name}: rms on missing pixels  PC {p:.3f}  mean {m:.3f}  KNN {k:.3f}')"
+    ),
+    new_markdown_cell(
+        "## Classification with missing inputs\n\n"
+        "Only the available pixels are clamped; the label is read at `x_0`. The baseline is "
+        "a backprop classifier fed mean-imputed inputs."
+    ),
+    new_code_cell(
+        "bp = ad.train_bp_classifier(xtr, one_hot(ltr, 10), epochs=10 if SMALL else 20)\n"
+        "keeps = [1.0, 0.75, 0.5, 0.25]\n"
+        "acc_pc, acc_bp = [], []\n"
+        "for keep in keeps:\n"
+        "    known = ad.random_masks(len(xte), 64, keep, rng)\n"
+        "    acc_pc.append(np.mean(ad.classify_missing(net, xte, known) == lte))\n"
+        "    acc_bp.append(np.mean(ad.bp_predict(bp, ad.mean_impute(xtr, xte, known)) == lte))\n"
+        "fig, ax = plt.subplots(figsize=(4.5, 3))\n"
+        "ax.plot(keeps, acc_pc, 'o-', label='PC generative, read x_0')\n"
+        "ax.plot(keeps, acc_bp, 's--', label='BP, mean-imputed')\n"
+        "ax.set_xlabel('fraction of pixels available'); ax.set_ylabel('test accuracy')\n"
+        "ax.legend(fontsize=8); plt.show()\n"
+        "print('PC', np.round(acc_pc, 3), '| BP', np.round(acc_bp, 3))"
+    ),
+    new_markdown_cell(
+        "## Associative memory\n\n"
+        "`latent(32) -> image(64)` stores K images with its latents free while "
+        "it learns (Salvatori et al. 2021); recall clamps the top half of a stored image and "
+        "settles. The classical Hopfield network stores the binarised images (capacity about "
+        "0.14 N = 9 random patterns for N = 64)."
+    ),
+    new_code_cell(
+        "Ks = [5, 10] if SMALL else [5, 10, 25]\n"
+        "rec_pc, rec_hop = [], []\n"
+        "for K in Ks:\n"
+        "    mem = xtr[:K]\n"
+        "    mnet = ad.train_memory(mem, epochs=100 if SMALL else 400)\n"
+        "    known = ad.half_masks(K, which='top')\n"
+        "    rec_pc.append(np.mean(ad.rms_per_sample(ad.recall(mnet, mem, known), mem) <= 0.05))\n"
+        "    pats = hopfield.binarise(mem)\n"
+        "    s, _ = hopfield.recall(hopfield.store(pats), np.where(known, pats, -1.0))\n"
+        "    rec_hop.append(np.mean(ad.rms_per_sample((s + 1) / 2, (pats + 1) / 2) <= 0.05))\n"
+        "fig, ax = plt.subplots(figsize=(4.5, 3))\n"
+        "ax.plot(Ks, rec_pc, 'o-', label='PC memory')\n"
+        "ax.plot(Ks, rec_hop, '^-', label='Hopfield')\n"
+        "ax.set_xlabel('stored images K'); ax.set_ylabel('recalled within 0.05 rms')\n"
+        "ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=8); plt.show()\n"
+        "print('PC', rec_pc, '| Hopfield', rec_hop)"
+    ),
+    new_markdown_cell(
+        "## Settling time of each mode, in tau\n\n"
+        "The `ode` backend from the feedforward start (SPEC settling time, band 1e-3) and "
+        "the slowest mode `1/lambda_min` of the free units' Hessian at rest."
+    ),
+    new_code_cell(
+        "n = 3\n"
+        "cases = {'generation': (0, one_hot(np.arange(n), 10), np.ones((n, 10), bool)),\n"
+        "         'inpainting 50%': (2, xte[:n], ad.random_masks(n, 64, 0.5, rng)),\n"
+        "         'classification': (2, xte[:n], np.ones((n, 64), bool))}\n"
+        "for name, (layer, vals, known) in cases.items():\n"
+        "    t = ad.settling_time_tau(net, layer, vals, known)\n"
+        "    rest = ad.settle_masked(net, layer, vals[:1], known[:1])\n"
+        "    slow = ad.slowest_mode_tau(net, rest, ad.clamp_of(net, layer, known[0]))[0]\n"
+        "    print(f'{name:16s} ode settling {np.median(t):7.1f} tau',\n"
+        "          f'  slowest mode {slow:6.1f} tau')"
+    ),
+    new_markdown_cell(
+        "## The same inpainting in the circuit\n\n"
+        "ngspice's operating point of the netlist with the known pixels as voltage sources "
+        "and the rest as capacitor nodes rests where the equilibrium solver does."
+    ),
+    new_code_cell(
+        "if HAVE_NGSPICE:\n"
+        "    known = ad.random_masks(1, 64, 0.5, rng)\n"
+        "    eq = ad.settle_masked(net, 2, xte[:1], known)\n"
+        "    sp = ad.settle_masked(net, 2, xte[:1], known, backend='ngspice', analysis='op')\n"
+        "    print('max |ngspice - equilibrium| =',\n"
+        "          max(float(np.abs(a - b).max()) for a, b in zip(sp, eq)))\n"
+        "else:\n"
+        "    print('ngspice not installed: skipped')"
+    ),
+]
+
 
 NOTEBOOKS = {
     "01_settling.ipynb": SETTLING,
     "02_hebbian_training.ipynb": NOTEBOOK_02,
     "03_codesign.ipynb": CODESIGN,
     "04_seed_claims.ipynb": SEED_CLAIMS,
+    "05_any_direction.ipynb": ANY_DIRECTION,
 }
 
 

@@ -699,6 +699,11 @@ def bad_flags(draw) -> Case:
         (timing, "--throughput-batch", st.sampled_from(["0", "-2", "1000000000"])),
         (timing, "--net", st.sampled_from(["missing.json", "x.json"])),
         (["bench", "sweep", "sweep.json", "--out", "o"], "--workers", BAD_COUNT),
+        (["bench", "generate"], "--network", st.sampled_from(["missing.json", "x.json"])),
+        (["bench", "inpaint"], "--mask", BAD_NAME),
+        (["bench", "missing"], "--keep", st.sampled_from(["0", "-1", "1.5", "x", "nan", ""])),
+        (["bench", "memory"], "--k", BAD_COUNT),
+        (["bench", "memory"], "--epochs", BAD_COUNT),
     ]
     base, flag, values = draw(st.sampled_from(options))
     argv = [*base, flag, draw(values)]
@@ -879,7 +884,8 @@ def test_the_cases_cover_every_subcommand():
     from pc_analog.cli.bench import BENCH_COMMANDS
     from pc_analog.cli.main import SUBCOMMANDS
 
-    reached = {"settle", "grads", "compile", "simulate", "train", "bench timing", "bench sweep"}
+    reached = {"settle", "grads", "compile", "simulate", "train", "bench timing", "bench sweep",
+               "bench any_direction"}  # fmt: skip
     names = {
         m.__name__.rsplit(".", 1)[1] for m in SUBCOMMANDS if m.__name__ != "pc_analog.cli.bench"
     }

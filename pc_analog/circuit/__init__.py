@@ -1,2 +1,1 @@
-"""Stage 3, the circuit IR: the physical circuit a network compiles to, and its graph views.
-"""
+"""Stage 3, the circuit IR: the physical circuit a network compiles to, and its graph views."""

@@ -53,7 +53,6 @@ Independent sources (clamps, bias drive, the 0 V virtual grounds of the rows)
 are not amplifiers.
 """
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -36,6 +36,10 @@ __all__ = [
     "hardware",
     "add_hardware_options",
     "parse_arch",
+    "add_clamp_option",
+    "parse_clamp_arg",
+    "load_clamp_file",
+    "load_stimulus",
 ]
 
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 1, 2, 3
@@ -205,15 +209,17 @@ def add_spec_option(p) -> None:
     )
 
 
-def compile_with_spec(args, net, x0, y):
+def compile_with_spec(args, net, x0, y, *, clamp=None, values=None):
     """The circuit of ``net`` with the hardware options, or with ``--hardware SPEC``: the
     spec's ``C``, ``g0``, ``g_unit`` and its non-idealities
-    (:meth:`~pc_analog.costs.specs.AnalogSpec.apply`)."""
+    (:meth:`~pc_analog.costs.specs.AnalogSpec.apply`).  Stimulus: ``x0``/``y``, or any
+    ``clamp`` with its batched ``values`` (:func:`load_stimulus`)."""
     from pc_analog.circuit.ir import Hardware, compile_network
 
+    stim = {"clamp": clamp, "values": values}
     spec_arg = getattr(args, "spec", None)
     if spec_arg is None:
-        return compile_network(net, x0, y, hardware=hardware(args))
+        return compile_network(net, x0, y, hardware=hardware(args), **stim)
     from pc_analog.costs.specs import load_analog_spec
 
     spec = load_analog_spec(spec_arg)
@@ -227,4 +233,149 @@ def compile_with_spec(args, net, x0, y):
             "compile is not implemented yet (issue 11); use device 'ideal'"
         )
     level = getattr(args, "level", None) or "behavioural"
-    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware()), level=level)
+    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware(), **stim), level=level)
+
+
+# ------------------------------------------------------------------ --clamp (SPEC section 4)
+
+
+def add_clamp_option(p) -> None:
+    """``--clamp L=FILE.json``, repeatable: clamp units of layer ``L`` (``null`` = free)."""
+    p.add_argument(
+        "--clamp",
+        action="append",
+        default=[],
+        metavar="L=FILE.json",
+        help="clamp units of layer L (0-based; negative counts from the top) to FILE's numbers; "
+        "FILE holds a list (one sample) or a list of lists (a batch), null marks a free unit; "
+        "repeatable. --input X is --clamp 0=X, --target Y is --clamp L=Y",
+    )
+
+
+def parse_clamp_arg(text: str, n_layers: int) -> tuple[int, str]:
+    """``"L=FILE"`` -> ``(l, FILE)`` with ``0 <= l <= n_layers`` (``-1`` is the top layer)."""
+    layer, sep, path = text.partition("=")
+    if not sep or not path:
+        raise InvalidInputError(f"--clamp: expected L=FILE.json, got {text!r}")
+    try:
+        l = int(layer)
+    except ValueError:
+        raise InvalidInputError(f"--clamp {text}: layer {layer!r} is not an integer") from None
+    if not -(n_layers + 1) <= l <= n_layers:
+        raise InvalidInputError(
+            f"--clamp {text}: layer {l} out of range (the network has layers 0..{n_layers})"
+        )
+    return l % (n_layers + 1), path
+
+
+def load_clamp_file(path: str, n: int, what: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A clamp file: a list of ``n`` entries (one sample) or a list of such lists.
+
+    Entries are numbers (the unit is clamped to that value) or ``null`` (the unit is free).
+
+    Returns
+    -------
+    values : ndarray, shape (batch, n)
+        The clamp values, ``0`` where free.
+    mask : ndarray of bool, shape (n,)
+        ``True`` for a clamped unit.  Every row must clamp the same units (the circuit's
+        voltage sources are the same for a whole batch).
+    single : bool
+        Whether the file held one sample (a flat list).
+    """
+    from pc_analog.io.formats import _read_json
+    from pc_analog.model.network import MAX_MAGNITUDE
+
+    v = _read_json(path, what)
+    if not isinstance(v, list) or not v:
+        raise InvalidInputError(f"{what}: must be a non-empty list of numbers/null or of lists")
+    single = not isinstance(v[0], list)
+    rows = [v] if single else v
+    values = np.zeros((len(rows), n))
+    masks = np.zeros((len(rows), n), dtype=bool)
+    for r, row in enumerate(rows):
+        where = what if single else f"{what}[{r}]"
+        if not isinstance(row, list):
+            raise InvalidInputError(f"{where}: expected a list, got {type(row).__name__}")
+        if len(row) != n:
+            raise InvalidInputError(f"{where}: {len(row)} entries, the layer has {n} units")
+        for i, e in enumerate(row):
+            if e is None:
+                continue
+            if isinstance(e, bool) or not isinstance(e, (int, float)):
+                raise InvalidInputError(
+                    f"{where}[{i}]: expected a number or null, got {type(e).__name__}"
+                )
+            try:
+                e = float(e)
+            except OverflowError:
+                e = math.inf
+            if not math.isfinite(e) or abs(e) > MAX_MAGNITUDE:
+                raise InvalidInputError(
+                    f"{where}[{i}]: {e} is not a finite number within +-{MAX_MAGNITUDE:g}"
+                )
+            values[r, i], masks[r, i] = e, True
+    differs = np.flatnonzero(np.any(masks != masks[0], axis=1))
+    if differs.size:
+        raise InvalidInputError(
+            f"{what}: row {differs[0]} leaves other units free than row 0; every sample of a "
+            "batch must clamp the same units (one file per mask)"
+        )
+    return values, masks[0], single
+
+
+def load_stimulus(args, net, *, input_required: bool):
+    """The clamp set of ``--input``, ``--target`` and every ``--clamp L=FILE``.
+
+    ``--input X`` clamps all of layer 0, ``--target Y`` all of the top layer, each
+    ``--clamp`` the non-null units of its layer.  A file of one sample is repeated over
+    the batch of the others.  Free units of layer 0 (nothing predicts them) start at 0;
+    every other free unit starts at the feedforward prediction (SPEC section 1).
+
+    Returns ``(clamp, values, single)``: a :class:`~pc_analog.model.network.Clamp`, the
+    batched values (a state, clamped entries read) and whether every file held one sample.
+    Raises :class:`InvalidInputError` for a layer given twice, batches that disagree,
+    a clamp set that leaves no unit free, or (``input_required``) no clamp at all.
+    """
+    from pc_analog.io.formats import load_vectors
+    from pc_analog.model.network import Clamp
+
+    L = net.n_layers
+    given: dict[int, tuple[np.ndarray, np.ndarray, bool, str]] = {}
+    if getattr(args, "input", None) is not None:
+        x0, single = load_vectors(args.input, net.sizes[0], "input")
+        given[0] = (x0, np.ones(net.sizes[0], bool), single, "--input")
+    if getattr(args, "target", None) is not None:
+        y, single = load_vectors(args.target, net.sizes[-1], "target")
+        given[L] = (y, np.ones(net.sizes[-1], bool), single, "--target")
+    for text in getattr(args, "clamp", None) or []:
+        l, path = parse_clamp_arg(text, L)
+        if l in given:
+            raise InvalidInputError(
+                f"--clamp {text}: layer {l} is already clamped by {given[l][3]}"
+            )
+        values, mask, single = load_clamp_file(path, net.sizes[l], f"--clamp {l}={path}")
+        given[l] = (values, mask, single, f"--clamp {text}")
+    if not given:
+        if input_required:
+            raise InvalidInputError("--input: required unless --clamp is given")
+        given[0] = (np.zeros((1, net.sizes[0])), np.ones(net.sizes[0], bool), True, "zeros")
+    batches = {v.shape[0] for v, *_ in given.values()} - {1}
+    if len(batches) > 1:
+        shown = ", ".join(f"{src}: {v.shape[0]}" for v, _, _, src in given.values())
+        raise InvalidInputError(f"clamps: batch sizes differ ({shown})")
+    batch = batches.pop() if batches else 1
+    single = batch == 1 and all(s for _, _, s, _ in given.values())
+    masks, values = [], []
+    for l, n in enumerate(net.sizes):
+        if l in given:
+            v, m, _, _ = given[l]
+            values.append(np.broadcast_to(v, (batch, n)).copy())
+            masks.append(m)
+        else:
+            values.append(np.zeros((batch, n)))
+            masks.append(np.zeros(n, bool))
+    clamp = Clamp(tuple(masks))
+    if getattr(args, "clamp", None) and clamp.n_free() == 0:
+        raise InvalidInputError("clamps: every unit is clamped, nothing is left free to settle")
+    return clamp, tuple(values), single

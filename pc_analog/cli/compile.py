@@ -3,8 +3,10 @@
 Compiles the network with its clamps into the circuit IR
 (:func:`~pc_analog.circuit.ir.compile_network`) and writes the ngspice netlist
 (:func:`~pc_analog.spice.netlist.write_netlist`) to a file, atomically (never a
-half-written file), or to stdout with ``-o -``.  Without ``--input`` the input layer is
-clamped to zeros.  The output never replaces an input file (``-o NET.json`` is refused).
+half-written file), or to stdout with ``-o -``.  ``--clamp L=FILE.json`` clamps any units
+(``null`` = free) as DC voltage sources; the free ones are capacitor nodes.  Without
+``--input`` or ``--clamp`` the input layer is clamped to zeros.  The output never replaces
+an input file (``-o NET.json`` is refused).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 
 from pc_analog.cli._common import (
     EXIT_OK,
+    add_clamp_option,
     add_hardware_options,
     add_spec_option,
     compile_with_spec,
+    load_stimulus,
     nonnegative_int,
     positive_float,
 )
@@ -50,10 +54,15 @@ def run(args) -> int:
     from pc_analog.spice.netlist import write_netlist
 
     if args.output != "-":
-        check_not_input(args.output, (args.network, args.input, args.target), "-o")
+        clamp_files = [c.partition("=")[2] for c in args.clamp]
+        check_not_input(args.output, (args.network, args.input, args.target, *clamp_files), "-o")
     net = load_network(args.network)
-    x0, y = _stimulus(args, net)
-    circuit = compile_with_spec(args, net, x0, y)
+    if args.clamp:  # any clamp set (SPEC section 4)
+        clamp, values, _ = load_stimulus(args, net, input_required=False)
+        circuit = compile_with_spec(args, net, None, None, clamp=clamp, values=values)
+    else:
+        x0, y = _stimulus(args, net)
+        circuit = compile_with_spec(args, net, x0, y)
     text = write_netlist(
         circuit,
         sample=args.sample,
@@ -83,11 +92,13 @@ def add_parser(sub) -> None:
         "compile",
         help="write a SPICE netlist of one sample (clamps as voltage sources)",
         description="Write an ngspice netlist (SPEC section 3). Without --input the input "
-        "layer is clamped to zeros; with --target the output layer is clamped too.",
+        "layer is clamped to zeros (unless a --clamp is given); with --target the output layer "
+        "is clamped too; --clamp L=FILE clamps any units (null = free) as voltage sources.",
     )
     c.add_argument("network", metavar="NET.json")
     c.add_argument("--input", metavar="X.json", help="input vector(s), clamped (default: zeros)")
     c.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    add_clamp_option(c)
     c.add_argument(
         "-o", "--output", required=True, metavar="OUT.cir", help="netlist file, - for stdout"
     )

@@ -1,11 +1,14 @@
-"""``pc-analog settle``: settle a network with its input (and target) clamped.
+"""``pc-analog settle``: settle a network with any clamp set (input, target, ``--clamp``).
 
 Loads the network and the vectors, runs :func:`~pc_analog.settling.registry.settle` with
 the chosen backend (``discrete``, ``equilibrium``, ``ode``, ``ngspice``) and prints the
 settled activities, the energy and whether it converged (SPEC section 4), as text or as
-one JSON object.  Exit status 1 when the backend stopped short of rest (an iteration
-or time limit); 3 when it failed on valid input (ngspice's operating point off its KCL
-residual, an unstable circuit, a non-finite state), with the reason on stderr.
+one JSON object.  ``--clamp L=FILE.json`` clamps any units of any layer (``null`` = free),
+so the same network infers in any direction: a label clamped at one end and the image
+left free at the other, half an image clamped and the rest filled in.  Exit status 1 when
+the backend stopped short of rest (an iteration or time limit); 3 when it failed on valid
+input (ngspice's operating point off its KCL residual, an unstable circuit, a non-finite
+state), with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pc_analog.cli._common import (
     EXIT_BACKEND,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    add_clamp_option,
     add_hardware_options,
     add_spec_option,
     bounded_float,
@@ -27,10 +31,12 @@ from pc_analog.cli._common import (
     json_line,
     layers_out,
     load_io,
+    load_stimulus,
     positive_float,
     positive_int,
     scalar_or_list,
 )
+from pc_analog.errors import InvalidInputError
 
 __all__ = ["add_parser", "run"]
 
@@ -67,14 +73,21 @@ def run(args) -> int:
     from pc_analog.settling.registry import settle
 
     net = load_network(args.network)
-    x0, y, single = load_io(args, net, need_target=False)
     options = _backend_options(args)
-    if args.spec is None:
+    if args.clamp:  # any clamp set (SPEC section 4): --input/--target join the --clamp files
+        clamp, values, single = load_stimulus(args, net, input_required=True)
+        circuit = compile_with_spec(args, net, None, None, clamp=clamp, values=values)
+        res = settle(circuit, backend=args.backend, on_failure="return", **options)
+    elif args.input is None:
+        raise InvalidInputError("--input: required unless --clamp is given")
+    elif args.spec is None:
+        x0, y, single = load_io(args, net, need_target=False)
         res = settle(
             net, x0, y, backend=args.backend, hardware=hardware(args), on_failure="return",
             **options,
         )  # fmt: skip
     else:
+        x0, y, single = load_io(args, net, need_target=False)
         circuit = compile_with_spec(args, net, x0, y)
         res = settle(circuit, backend=args.backend, on_failure="return", **options)
     out = {
@@ -110,8 +123,11 @@ def add_parser(sub) -> None:
 
     s = sub.add_parser("settle", help="settle a network from the feedforward start")
     s.add_argument("network", metavar="NET.json", help="network file (.json or .npz)")
-    s.add_argument("--input", required=True, metavar="X.json", help="input vector(s), clamped")
+    s.add_argument(
+        "--input", metavar="X.json", help="input vector(s), clamped (required without --clamp)"
+    )
     s.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
+    add_clamp_option(s)
     s.add_argument("--backend", default="equilibrium", choices=sorted(BACKENDS))
     s.add_argument("--gtol", type=positive_float, help="tolerance on max |dF/dx|")
     s.add_argument("--step-size", type=positive_float, default=0.1, help="discrete: step in tau")

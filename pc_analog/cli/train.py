@@ -54,6 +54,7 @@ def _config(args):
         limit_test=args.limit_test,
         standardize_inputs=args.standardize,
         update_mode=args.update_mode,
+        direction=args.direction,
         hardware={"c_F": args.c_F, "g0_S": args.g0_S, "g_unit_S": args.g_unit_S},
     )
 
@@ -221,6 +222,13 @@ def add_parser(sub) -> None:
         "programmed; needs a pulsed device)",
     )
     t.add_argument("--no-bp", action="store_true", help="skip the backprop twin")
+    t.add_argument(
+        "--direction",
+        default="discriminative",
+        choices=("discriminative", "generative"),
+        help="discriminative: image at x_0, label at x_L; generative: label at x_0, image at "
+        "x_L (--arch from classes to pixels, e.g. 10-32-64; no backprop twin)",
+    )
     t.add_argument("--limit-train", type=positive_int)
     t.add_argument("--limit-test", type=positive_int)
     t.add_argument("--seed", type=int, default=0)

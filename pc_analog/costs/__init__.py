@@ -1,2 +1,1 @@
-"""Stage 10, costs: analog and digital hardware specs, energy, area and timing against backprop.
-"""
+"""Stage 10, costs: analog and digital hardware specs, energy, area and timing against backprop."""

@@ -115,6 +115,7 @@ def _measure_cpu(net, xb, yb, circ, cnet, gamma, T, t_settle, repeats, throughpu
         np.tile(v, (math.ceil(throughput_batch / B), 1))[:throughput_batch] for v in circ.x_init
     )
     n_timed_B = max(1, min(n_timed, 50))
+
     # Fixed step counts, no tolerance: these runs are timed, not judged.
     def pc1():
         discrete_inference(

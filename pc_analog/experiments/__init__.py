@@ -1,2 +1,1 @@
-"""Stage 11, experiments: settling studies, the seed claims and co-design sweeps.
-"""
+"""Stage 11, experiments: settling studies, the seed claims and co-design sweeps."""

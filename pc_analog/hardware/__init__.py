@@ -1,2 +1,1 @@
-"""Stage 8, hardware learning: device models (conductance pairs) and the Hebbian stage.
-"""
+"""Stage 8, hardware learning: device models (conductance pairs) and the Hebbian stage."""

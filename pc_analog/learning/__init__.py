@@ -1,2 +1,1 @@
-"""Stage 9, training in the simulated circuit: configuration, loop, checkpoints, figures.
-"""
+"""Stage 9, training in the simulated circuit: configuration, loop, checkpoints, figures."""

@@ -45,6 +45,9 @@ __all__ = ["TrainConfig", "TrainReport", "train", "load_checkpoint", "CHECKPOINT
 
 _SCHEDULES = ("constant", "cosine", "step")
 _UPDATE_MODES = ("stochastic", "accumulate")
+#: ``discriminative``: image at x_0, label at x_L; ``generative``: label at x_0, image at x_L
+#: (the same chain run the other way, SPEC section 1).
+_DIRECTIONS = ("discriminative", "generative")
 # Seeds for the independent random streams: (seed, purpose, epoch, step).
 _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
 
@@ -101,6 +104,12 @@ class TrainConfig:
         (:func:`pc_analog.hardware.devices.apply_accumulated`); the accumulators are saved
         in the checkpoints.  Needs a pulsed device: with an analog one (no levels,
         no pulse step, e.g. ``ideal``) :func:`train` refuses it.
+    direction : str
+        ``discriminative`` (image clamped at ``x_0``, label at ``x_L``) or ``generative``
+        (label at ``x_0``, image at ``x_L``: ``arch`` runs from the classes to the pixels).
+        A generative network is evaluated by settling with the image clamped and ``x_0``
+        free, reading the label there (:func:`_accuracy_generative`); it has no backprop
+        twin.
     """
 
     dataset: str = "digits"
@@ -124,8 +133,13 @@ class TrainConfig:
     standardize_inputs: bool = False
     hardware: dict = field(default_factory=dict)
     update_mode: str = "stochastic"
+    direction: str = "discriminative"
 
     def __post_init__(self) -> None:
+        if self.direction not in _DIRECTIONS:
+            raise InvalidInputError(
+                f"direction: unknown {self.direction!r} ({', '.join(_DIRECTIONS)})"
+            )
         if self.update_mode not in _UPDATE_MODES:
             raise InvalidInputError(
                 f"update_mode: unknown {self.update_mode!r} ({', '.join(_UPDATE_MODES)})"
@@ -217,6 +231,17 @@ def _accuracy_ff(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(feedforward(net, x)[-1], axis=1) == labels))
 
 
+def _accuracy_generative(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of a generative network: the image clamped at ``x_L``, everything else free,
+    the label read at ``x_0`` (``argmax``) after settling to equilibrium."""
+    from pc_analog.model.network import Clamp
+
+    clamp = Clamp.layers(net.sizes, [-1])
+    values = tuple(np.zeros((x.shape[0], n)) for n in net.sizes[:-1]) + (x,)
+    r = settle(net, clamp=clamp, values=values, on_failure="return")
+    return float(np.mean(np.argmax(r.x[0], axis=1) == labels))
+
+
 def _accuracy_settle(hw: HardwareNetwork, backend: str, x, labels, batch: int, rng) -> float:
     hits = 0
     for s in range(0, x.shape[0], batch):
@@ -281,10 +306,14 @@ def _load_data(cfg: TrainConfig):
         x_te, lab_te = x_te[: cfg.limit_test], lab_te[: cfg.limit_test]
     if cfg.standardize_inputs:
         x_tr, x_te, _, _ = standardize(x_tr, x_te)
-    if cfg.arch[0] != x_tr.shape[1] or cfg.arch[-1] != data.n_classes:
+    ends = (x_tr.shape[1], data.n_classes)
+    if cfg.direction == "generative":
+        ends = ends[::-1]
+    if (cfg.arch[0], cfg.arch[-1]) != ends:
         raise InvalidInputError(
             f"arch: {'-'.join(map(str, cfg.arch))} does not fit {cfg.dataset} "
-            f"({x_tr.shape[1]} inputs, {data.n_classes} classes)"
+            f"({x_tr.shape[1]} inputs, {data.n_classes} classes, {cfg.direction}: "
+            f"{ends[0]} at x_0, {ends[1]} at x_L)"
         )
     return x_tr, lab_tr, x_te, lab_te, data.n_classes
 
@@ -333,7 +362,7 @@ def _start(cfg: TrainConfig, out: Path, net0: Network, device: DeviceConfig, res
     )
     if cfg.update_mode == "accumulate":
         hw = hw.with_accumulators()
-    return 0, [], hw, (net0 if cfg.bp_baseline else None)
+    return 0, [], hw, (net0 if cfg.bp_baseline and cfg.direction != "generative" else None)
 
 
 @dataclass(frozen=True)
@@ -361,7 +390,8 @@ def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
     for step in range((n + cfg.batch_size - 1) // cfg.batch_size):
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         rng = np.random.default_rng([cfg.seed, _STEP, epoch, step])
-        circ = hw.circuit(x_tr[idx], y_tr[idx], rng=rng)
+        first, last = (y_tr, x_tr) if cfg.direction == "generative" else (x_tr, y_tr)
+        circ = hw.circuit(first[idx], last[idx], rng=rng)
         # A batch that stops short of rest still trains (PC learns from the state it
         # reached); the count goes into the epoch's metrics instead of a warning.
         res = settle(circ, backend=cfg.backend, on_failure="return")
@@ -387,7 +417,10 @@ def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t
     """The metrics row of an epoch (evaluation reads the devices with seed ``(seed, _EVAL)``)."""
     x_tr, lab_tr, x_te, lab_te = data
     net_now = hw.network(rng=np.random.default_rng([cfg.seed, _EVAL, epoch]))
-    if cfg.eval_mode == "settle":
+    acc = _accuracy_generative if cfg.direction == "generative" else _accuracy_ff
+    if cfg.direction == "generative":
+        test_acc = acc(net_now, x_te, lab_te)
+    elif cfg.eval_mode == "settle":
         test_acc = _accuracy_settle(
             hw, cfg.backend, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
         )
@@ -396,7 +429,7 @@ def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t
     return {
         "epoch": epoch + 1,
         "lr": cfg.lr_at(epoch),
-        "train_accuracy": _accuracy_ff(net_now, x_tr, lab_tr),
+        "train_accuracy": acc(net_now, x_tr, lab_tr),
         "test_accuracy": test_acc,
         "bp_train_accuracy": _accuracy_ff(bp_net, x_tr, lab_tr) if bp_net else float("nan"),
         "bp_test_accuracy": _accuracy_ff(bp_net, x_te, lab_te) if bp_net else float("nan"),

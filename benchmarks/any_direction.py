@@ -1,0 +1,352 @@
+"""Any-direction inference: one PC network generates, inpaints, classifies with missing
+inputs, and an associative memory recalls, each beside its baseline in the same run.
+
+Data: scikit-learn's 8x8 digits scaled to [0, 1] (``pc_analog.io.data``), its fixed
+train/test split; no setting is tuned on the test set.  Networks learn by PC's local rule
+with ideal devices (:func:`pc_analog.experiments.any_direction.pc_learn`):
+
+- generative ``label(10) -> hidden(32) -> image(64)``, linear, precisions (1, 10), trained
+  with label and image clamped;
+- memory (Salvatori et al., NeurIPS 2021): ``latent(32) -> image(64)``, linear, trained on
+  the K stored images only (full batch, 400 epochs), latents free; recall by settling with
+  the known half clamped.
+
+Baselines: mean imputation and ``KNNImputer`` (k = 5, fitted on the complete training set)
+for inpainting; a backprop tanh classifier ``64-32-10`` fed mean-imputed inputs for
+missing-input classification; a classical Hopfield network (``benchmarks/hopfield.py``)
+for associative memory.  Settling times in tau: the ``ode`` backend from the feedforward
+start (SPEC) and the slowest mode ``1/lambda_min`` of the free units' Hessian at rest.
+
+Run:  .venv/bin/python benchmarks/any_direction.py [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hopfield  # noqa: E402
+from _report import machine_line, write_results  # noqa: E402
+
+from pc_analog.experiments import any_direction as ad  # noqa: E402
+from pc_analog.io.data import load_dataset, one_hot  # noqa: E402
+from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
+
+SECTION = "Any-direction inference"
+FIGURES = Path(__file__).resolve().parent / "figures"
+#: Goals of issue 14.
+RECALL_RMS = 0.05
+RECALL_FRACTION = 0.95
+MEMORY_K = [5, 10, 25, 50, 100]
+
+
+def _data(quick: bool):
+    d = load_dataset("digits")
+    n_test = 60 if quick else d.x_test.shape[0]
+    return d.x_train, d.y_train, d.x_test[:n_test], d.y_test[:n_test]
+
+
+def _inpainting(net, xtr, xte, rng) -> dict:
+    out = {}
+    for name, known in {
+        "random 50%": ad.random_masks(xte.shape[0], 64, 0.5, rng),
+        "top half": ad.half_masks(xte.shape[0], which="top"),
+        "left half": ad.half_masks(xte.shape[0], which="left"),
+    }.items():
+        miss = ~known
+        methods = {
+            "pc": ad.inpaint(net, xte, known),
+            "mean": ad.mean_impute(xtr, xte, known),
+            "knn": ad.knn_impute(xtr, xte, known),
+            "gauss": ad.gaussian_impute(xtr, xte, known),
+        }
+        out[name] = {m: float(np.sqrt(np.mean(((v - xte) ** 2)[miss]))) for m, v in methods.items()}
+        out[name]["_images"] = methods["pc"][:6]
+        out[name]["_known"] = known[:6]
+    return out
+
+
+def _missing_classification(net, bp, xtr, xte, lte, rng) -> dict:
+    out = {}
+    for keep in (1.0, 0.75, 0.5, 0.25):
+        known = ad.random_masks(xte.shape[0], 64, keep, rng)
+        pc = ad.classify_missing(net, xte, known)
+        bp_pred = ad.bp_predict(bp, ad.mean_impute(xtr, xte, known))
+        out[f"{keep:.0%}"] = {
+            "pc": float(np.mean(pc == lte)),
+            "bp_mean_imputed": float(np.mean(bp_pred == lte)),
+        }
+    return out
+
+
+def _memory(xtr, quick: bool, rng) -> dict:
+    rows = []
+    for K in MEMORY_K[:2] if quick else MEMORY_K:
+        mem = xtr[:K]
+        net = ad.train_memory(mem, epochs=100 if quick else 400)
+        known = ad.half_masks(K, which="top")
+        pc_err = ad.rms_per_sample(ad.recall(net, mem, known), mem)
+        noisy = np.clip(mem + 0.2 * rng.normal(size=mem.shape), 0, 1)
+        pc_noise = ad.rms_per_sample(ad.denoise(net, noisy, iterations=3), mem)
+        pats = hopfield.binarise(mem)
+        W = hopfield.store(pats)
+        cue = np.where(known, pats, -1.0)
+        s, _ = hopfield.recall(W, cue, max_sweeps=20)
+        hop_err = ad.rms_per_sample((s + 1) / 2, (pats + 1) / 2)
+        rows.append({
+            "K": K,
+            "pc_recalled": float(np.mean(pc_err <= RECALL_RMS)),
+            "pc_median_rms": float(np.median(pc_err)),
+            "pc_noisy_recalled": float(np.mean(pc_noise <= RECALL_RMS)),
+            "pc_noisy_median_rms": float(np.median(pc_noise)),
+            "hopfield_recalled": float(np.mean(hop_err <= RECALL_RMS)),
+            "hopfield_median_rms": float(np.median(hop_err)),
+        })  # fmt: skip
+    return {"rows": rows}
+
+
+def _settling(net, mem_net, xte, quick: bool, rng) -> dict:
+    n = 3 if quick else 10
+    L = net.n_layers
+    labels = one_hot(np.arange(n) % 10, 10)
+    cases = {
+        "generation (label clamped)": (0, labels, np.ones_like(labels, bool), net),
+        "inpainting (50% pixels)": (L, xte[:n], ad.random_masks(n, 64, 0.5, rng), net),
+        "classification (all pixels)": (L, xte[:n], np.ones((n, 64), bool), net),
+        "memory recall (top half)": (
+            mem_net.n_layers,
+            xte[:n],
+            ad.half_masks(n, which="top"),
+            mem_net,
+        ),
+    }
+    out = {}
+    for name, (layer, vals, known, model) in cases.items():
+        t_ode = ad.settling_time_tau(model, layer, vals, known)
+        slow = []
+        for v, m in zip(vals, known):
+            clamp = ad.clamp_of(model, layer, m)
+            rest = ad.settle_masked(model, layer, v[None], m[None])
+            slow.append(float(ad.slowest_mode_tau(model, rest, clamp)[0]))
+        out[name] = {
+            "ode_settling_tau_median": float(np.median(t_ode)),
+            "ode_settling_tau_max": float(np.max(t_ode)),
+            "slowest_mode_tau_median": float(np.median(slow)),
+        }
+    return out
+
+
+def _figure(gen: np.ndarray, inp: dict, xte) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pc_analog.viz.plots import save_figure
+
+    fig, ax = plt.subplots(4, 10, figsize=(10, 4.4))
+    rows = [("generated", gen)]
+    for name in ("random 50%", "top half"):
+        k = inp[name]["_known"]
+        rows.append((f"cue ({name})", np.where(k, xte[:6], 0.5)))
+        rows.append((f"PC ({name})", inp[name]["_images"]))
+    shown = [rows[0], rows[1], rows[2], rows[4]]
+    for r, (title, imgs) in enumerate(shown):
+        for c in range(10):
+            a = ax[r, c]
+            a.axis("off")
+            if c < imgs.shape[0]:
+                a.imshow(imgs[c].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+        ax[r, 0].set_title(title, fontsize=8, loc="left")
+    buf = io.BytesIO()
+    save_figure(fig, buf)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _memory_figure(rows) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pc_analog.viz.plots import save_figure
+
+    K = [r["K"] for r in rows]
+    fig, a = plt.subplots(figsize=(5, 3.2))
+    a.plot(K, [r["pc_recalled"] for r in rows], "o-", label="PC, half-masked cue")
+    a.plot(K, [r["pc_noisy_recalled"] for r in rows], "s--", label="PC, noisy cue")
+    a.plot(K, [r["hopfield_recalled"] for r in rows], "^-", label="Hopfield, half-masked")
+    a.axhline(RECALL_FRACTION, color="gray", lw=0.8, ls=":")
+    a.set_xlabel("stored images K")
+    a.set_ylabel(f"recalled within {RECALL_RMS} rms")
+    a.set_ylim(-0.02, 1.02)
+    a.legend(fontsize=8)
+    buf = io.BytesIO()
+    save_figure(fig, buf)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _misses(r50, cls, rows, n_test: int) -> str:
+    """What the measured gaps say (no setting was tuned on the test set)."""
+    c50, c100 = cls["50%"], cls["100%"]
+    m100 = rows[-1]
+    k_ok = max([r["K"] for r in rows if r["pc_recalled"] >= RECALL_FRACTION] or [0])
+    hop_best = max(r["hopfield_recalled"] for r in rows)
+    gap50 = int(round((c50["pc"] - c50["bp_mean_imputed"]) * n_test))
+    return (
+        f"Inpainting: the linear generative network ({r50['pc']:.3f}) is "
+        f"{r50['pc'] - r50['gauss']:.3f} above the best any linear model reaches "
+        f"({r50['gauss']:.3f}, the Gaussian conditional mean), which is itself "
+        f"{'above' if r50['gauss'] >= r50['knn'] else 'below'} KNNImputer ({r50['knn']:.3f})"
+        + (": a linear PC network cannot meet the goal. " if r50["gauss"] >= r50["knn"] else ". ")
+        + "Closing it needs a nonlinear generative network (tanh hidden layers, "
+        "whose equilibrium solves cost Gauss-Newton iterations instead of one linear solve; the "
+        "PC learning rule itself, MAP inference in a Gaussian model, also lets the weights grow "
+        "until the hidden prior stops regularising, which is why the half masks are worse than "
+        "mean imputation: a weight-norm bound or learned precisions would stop that). "
+        f"Missing-input classification: PC {c50['pc']:.3f} against BP "
+        f"{c50['bp_mean_imputed']:.3f} ({gap50:+d} test digits); the same generative network is "
+        f"{100 * (c100['bp_mean_imputed'] - c100['pc']):.1f} points below BP with every pixel "
+        "present, so the gap is the generative model's, and a better one (as above) closes it. "
+        f"Memory: the linear memory recalls >= {RECALL_FRACTION:.0%} of the images up to K = "
+        f"{k_ok} (its stored images must fit the 32-dimensional latent subspace that 32 known "
+        f"pixels pin down) and {m100['pc_recalled']:.0%} at K = {m100['K']}; "
+        "Salvatori et al. reach large K with overparameterised nonlinear networks trained "
+        "for many epochs, which here would cost "
+        "about 6 s per full-batch equilibrium solve (measured while designing this benchmark: "
+        "tanh 10-128-64, K = 100), i.e. "
+        "tens of minutes, beyond this benchmark's budget. The Hopfield baseline recalls at most "
+        f"{hop_best:.0%} of the images at any K (K >= {rows[0]['K']}): digit images are "
+        "strongly correlated, far from the random patterns of "
+        "its 0.14 N capacity (its unit test recalls 3 random 64-bit patterns exactly)."
+    )
+
+
+def run(quick: bool):
+    """Long because it is the report: every task, its baseline, the tables and the goals."""
+    rng = np.random.default_rng(0)
+    xtr, ltr, xte, lte = _data(quick)
+    ytr = one_hot(ltr, 10)
+    t0 = time.perf_counter()
+    net = ad.train_generative(xtr, ytr, epochs=3 if quick else 10)
+    bp = ad.train_bp_classifier(xtr, ytr, epochs=5 if quick else 30)
+    gen = ad.generate(net, one_hot(np.arange(10), 10))
+    inp = _inpainting(net, xtr, xte, rng)
+    cls = _missing_classification(net, bp, xtr, xte, lte, rng)
+    mem = _memory(xtr, quick, rng)
+    settling = _settling(net, ad.train_memory(xtr[:25], epochs=100), xte, quick, rng)
+    seconds = time.perf_counter() - t0
+    r50, c50 = inp["random 50%"], cls["50%"]
+    m100 = next((r for r in mem["rows"] if r["K"] == 100), mem["rows"][-1])
+    goals = [
+        ("inpainting, 50 % random pixels missing: rms on the missing pixels",
+         "below KNNImputer", f"PC {r50['pc']:.3f}, KNN {r50['knn']:.3f}, mean {r50['mean']:.3f}",
+         "PASS" if r50["pc"] < r50["knn"] else "MISS"),
+        ("classification, 50 % random pixels available", ">= BP fed mean-imputed inputs",
+         f"PC {c50['pc']:.3f}, BP {c50['bp_mean_imputed']:.3f}",
+         "PASS" if c50["pc"] >= c50["bp_mean_imputed"] else "MISS"),
+        (f"recall of K = {m100['K']} digits from half-masked cues",
+         f">= {RECALL_FRACTION:.0%} within {RECALL_RMS} rms, above Hopfield",
+         f"PC {m100['pc_recalled']:.0%}, Hopfield {m100['hopfield_recalled']:.0%}",
+         "PASS" if m100["pc_recalled"] >= RECALL_FRACTION
+         and m100["pc_recalled"] > m100["hopfield_recalled"] else "MISS"),
+    ]  # fmt: skip
+    lines = [machine_line(), ""]
+    lines += [
+        "One PC network per task family, clamped differently: a generative net "
+        "`label(10) -> hidden(32) -> image(64)` (linear, precisions 1 and 10, PC learning "
+        "with ideal devices, 10 epochs on the 1438 training digits) generates, inpaints and "
+        "classifies; an associative memory `latent(32) -> image(64)` (linear, latents free "
+        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Test: the "
+        f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
+        f"same run.  Total {seconds:.0f} s.",
+        "",
+        "| goal | target | measured | verdict |",
+        "|---|---|---|---|",
+        *[f"| {g} | {t} | {m} | {v} |" for g, t, m, v in goals],
+        "",
+        "Inpainting, rms error on the missing pixels:",
+        "",
+        "| mask | PC (settled) | mean imputation | KNNImputer (k=5) | Gaussian conditional mean |",
+        "|---|---|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['mean']:.3f} | {v['knn']:.3f} | {v['gauss']:.3f} |"
+          for k, v in inp.items()],
+        "",
+        "(The last column is the exact conditional mean of a full-covariance Gaussian fitted "
+        "to the training digits: a linear PC network is a Gaussian model, so no linear network "
+        "can do better than it.)",
+        "",
+        "Classification with missing inputs (random pixels available), accuracy:",
+        "",
+        "| pixels available | PC generative (read x_0) | BP fed mean-imputed inputs |",
+        "|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['bp_mean_imputed']:.3f} |" for k, v in cls.items()],
+        "",
+        f"Associative memory, fraction recalled within {RECALL_RMS} rms (whole image; "
+        "Hopfield against its binarised pattern) and median rms:",
+        "",
+        "| K | PC half-masked | PC noisy (sigma 0.2, 3 recurrent settles) | Hopfield half-masked |",
+        "|---|---|---|---|",
+        *[f"| {r['K']} | {r['pc_recalled']:.0%} ({r['pc_median_rms']:.3f}) | "
+          f"{r['pc_noisy_recalled']:.0%} ({r['pc_noisy_median_rms']:.3f}) | "
+          f"{r['hopfield_recalled']:.0%} ({r['hopfield_median_rms']:.3f}) |"
+          for r in mem["rows"]],
+        "",
+        "Settling time of each mode in tau (ode backend from the feedforward start, SPEC "
+        "delta 1e-3; slowest mode 1/lambda_min of the free units' Hessian at rest):",
+        "",
+        "| mode | ode settling, median | ode settling, max | slowest mode, median |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v['ode_settling_tau_median']:.3g} | {v['ode_settling_tau_max']:.3g} | "
+          f"{v['slowest_mode_tau_median']:.3g} |" for k, v in settling.items()],
+        "",
+        "**Misses and what would close them.** " + _misses(r50, cls, mem["rows"], xte.shape[0]),
+        "",
+        "![generation and inpainting](benchmarks/figures/any_direction_images.png)",
+        "![recall against K](benchmarks/figures/any_direction_memory.png)",
+    ]  # fmt: skip
+    raw = {
+        "generated": gen,
+        "inpainting": {
+            k: {m: v[m] for m in ("pc", "mean", "knn", "gauss")} for k, v in inp.items()
+        },
+        "classification": cls,
+        "memory": mem,
+        "settling_tau": settling,
+        "seconds": seconds,
+        "quick": quick,
+    }
+    figs = {"any_direction_images.png": _figure(gen, inp, xte),
+            "any_direction_memory.png": _memory_figure(mem["rows"])}  # fmt: skip
+    return "\n".join(lines), raw, figs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CI-size run, nothing written")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args(argv)
+    text, raw, figs = run(args.quick)
+    print(text)
+    if not args.quick and not args.no_write:
+        FIGURES.mkdir(exist_ok=True)
+        for name, data in figs.items():
+            atomic_write_bytes(FIGURES / name, data)
+        path = write_results(
+            "any_direction", SECTION, text, script="benchmarks/any_direction.py", raw=raw
+        )
+        print(f"wrote {path} and re-rendered BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
