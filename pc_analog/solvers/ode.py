@@ -159,7 +159,8 @@ class OdeBackend(Backend):
         settled = self._stop_event(circuit, fi, dyn, x_eq)
         method = self.method
         if method == "auto":
-            method = "LSODA" if dyn.z0.size <= _AUTO_DENSE_MAX else "BDF"
+            dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
+            method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
         kw = {}
         if method == "LSODA":
             kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()

@@ -67,6 +67,7 @@ __all__ = [
     "gbw_bound",
     "one_unit_gbw_bound",
     "pole_dynamics",
+    "rest_point_verdict",
 ]
 
 #: A real part above this fraction of the largest ``|lambda|`` counts as growth.
@@ -74,6 +75,9 @@ _RE_TOL = 1e-10
 #: GBW grid of :func:`gbw_bound`, in units of the node bandwidth ``g0 / (2 pi C)``.
 _GRID = np.logspace(-3, 6, 91)
 _BISECT = 60
+#: Largest per-sample state count for which a time-domain settle checks its rest point's
+#: eigenvalues (:func:`rest_point_verdict`).
+VERDICT_MAX_STATES = 400
 #: A time-domain run of an unstable rest point ends once its fastest mode grew this much.
 _GROWTH_SHOWN = 1e6
 
@@ -320,6 +324,14 @@ def stability(circuit, *, bound: bool = True) -> StabilityReport:
     return assess(circuit, x, bound=bound)
 
 
+def rest_point_verdict(circ, x_eq) -> StabilityReport | None:
+    """:func:`assess` (no bound) for a time-domain backend, or None when a sample has more
+    than ``VERDICT_MAX_STATES`` states (dense eigenvalues cost ``O(n^3)`` per sample; the
+    transient itself then shows a runaway, and ``pc-analog stability`` still answers)."""
+    n = sum(int(f.sum()) for f in circ.clamp.free) + PoleLayout(circ).n_w
+    return assess(circ, x_eq, bound=False) if n <= VERDICT_MAX_STATES else None
+
+
 def pole_dynamics(backend, circ, fi, lam_min: float, x_eq) -> PoleDynamics:
     """The ``ode`` backend's system for a circuit with a finite ``amp_gbw_Hz``
     (:class:`~pc_analog.solvers._poles.PoleDynamics`), its horizon set by the slowest mode
@@ -331,7 +343,9 @@ def pole_dynamics(backend, circ, fi, lam_min: float, x_eq) -> PoleDynamics:
             f"ode backend: amplifier poles (amp_gbw_Hz) with {what}: not implemented yet"
         )
     dyn = PoleDynamics(circ, fi, lam_min)
-    rep = assess(circ, x_eq, bound=False)
+    rep = rest_point_verdict(circ, x_eq)
+    if rep is None:
+        return dyn
     if not rep.stable:
         dyn.unstable = rep.message
         # horizon: until the fastest-growing mode has grown _GROWTH_SHOWN-fold

@@ -316,10 +316,10 @@ class NgspiceBackend(Backend):
             msg = f"not settled within {t[-1]:.3g} s: {what}"
         amps = circuit.amplifiers
         if amps is not None and amps.gbw_Hz is not None and known_rest:
-            from pc_analog.solvers.stability import assess  # an unstable rest point fails
+            from pc_analog.solvers.stability import rest_point_verdict  # unstable: fails
 
-            rep = assess(circuit, x_eq, bound=False)
-            if not rep.stable:
+            rep = rest_point_verdict(circuit, x_eq)
+            if rep is not None and not rep.stable:
                 status, msg, st = Status.UNSTABLE, f"{rep.message}; {msg}", np.full_like(st, np.nan)
         stats.update(
             {
