@@ -28,6 +28,7 @@ import numpy as np
 
 from pc_analog.circuit.ir import Circuit
 from pc_analog.costs.digital import FlopCounts, Kernel, RooflineResult, flop_counts, roofline
+from pc_analog.costs.digital_spec import _median_time
 from pc_analog.costs.energy import (
     AnalogEnergy,
     amplifier_count,
@@ -38,7 +39,6 @@ from pc_analog.costs.report import TimingReport, _div
 from pc_analog.costs.specs import (
     AnalogSpec,
     DigitalSpec,
-    _median_time,
     load_analog_spec,
     load_digital_spec,
     require_ideal,
