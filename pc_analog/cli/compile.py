@@ -31,7 +31,7 @@ def _stimulus(args, net):
     from pc_analog.io.formats import load_vectors
 
     if args.input is not None:
-        x0, _ = load_vectors(args.input, net.sizes[0], "input")
+        x0 = net.transform_input(load_vectors(args.input, net.sizes[0], "input")[0])
     else:
         x0 = np.zeros((1, net.sizes[0]))
     y = None
@@ -86,7 +86,12 @@ def add_parser(sub) -> None:
         "layer is clamped to zeros; with --target the output layer is clamped too.",
     )
     c.add_argument("network", metavar="NET.json")
-    c.add_argument("--input", metavar="X.json", help="input vector(s), clamped (default: zeros)")
+    c.add_argument(
+        "--input",
+        metavar="X.json",
+        help="input vector(s): raw data, mapped by the network's input_transform, clamped "
+        "(default: the input layer at 0 V)",
+    )
     c.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
     c.add_argument(
         "-o", "--output", required=True, metavar="OUT.cir", help="netlist file, - for stdout"

@@ -110,7 +110,12 @@ def add_parser(sub) -> None:
 
     s = sub.add_parser("settle", help="settle a network from the feedforward start")
     s.add_argument("network", metavar="NET.json", help="network file (.json or .npz)")
-    s.add_argument("--input", required=True, metavar="X.json", help="input vector(s), clamped")
+    s.add_argument(
+        "--input",
+        required=True,
+        metavar="X.json",
+        help="input vector(s): raw data, mapped by the network's input_transform, clamped",
+    )
     s.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
     s.add_argument("--backend", default="equilibrium", choices=sorted(BACKENDS))
     s.add_argument("--gtol", type=positive_float, help="tolerance on max |dF/dx|")
