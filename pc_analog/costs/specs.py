@@ -243,6 +243,10 @@ class AnalogSpec:
         """
         return apply_analog_spec(circuit, self)
 
+    def read_out(self, result):
+        """What this spec's ADCs read of a settled ``result`` (:func:`read_out`)."""
+        return read_out(result, self)
+
 
 @dataclass(frozen=True)
 class DigitalSpec:

@@ -65,18 +65,21 @@ DATASET_DEFAULTS = MappingProxyType(
         "digits": MappingProxyType(
             {
                 "hidden": 128,
-                "epochs": 60,
+                "epochs": 40,
                 "batch_size": 32,
                 "lr": 1.0,
                 "lr_schedule": "cosine",
                 "precision_output": 0.1,
-                "input_scaling": "per-feature",
+                "input_scaling": "global",
             }
         ),
+        # The configuration of benchmarks/train_targets.py case c (chosen there on a
+        # validation hold-out; 88.19 % test, seed 0, in BENCHMARKS.md), not re-searched by
+        # benchmarks/train_defaults.py: a Fashion-MNIST epoch costs ~40 s here.
         "fashion-mnist": MappingProxyType(
             {
                 "hidden": 256,
-                "epochs": 30,
+                "epochs": 60,
                 "batch_size": 32,
                 "lr": 0.4,
                 "lr_schedule": "cosine",
