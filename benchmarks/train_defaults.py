@@ -60,6 +60,8 @@ GRIDS = {
         epochs=(40,),
         batch_size=(32, 16),
         fixed=dict(lr_schedule="cosine", precision_output=0.1),
+        # batch 16 only at the better lr of batch 32 (a shared 2-core machine: ~3 min a run)
+        skip=lambda p: p["batch_size"] == 16 and p["lr"] != 1.0,
     ),
     "fashion-mnist": dict(
         hidden=(256,),
@@ -70,6 +72,22 @@ GRIDS = {
         fixed=dict(lr_schedule="cosine", precision_output=0.1, limit_train=12000),
     ),
 }
+#: How the grid came to be, as it happened (numbers copied from the logs of those runs).
+NOTES = {
+    "digits": [
+        "A first round of this search fixed the batch size at 32 (the batch-32 rows above) and "
+        "chose global scaling, lr 1.0, 40 epochs (97.21 % validation). Its test check missed "
+        "the target and was stopped after three seeds: PC 96.66 %, 96.94 %, 96.38 % (BP twin "
+        "96.38 %, 96.94 %, 96.66 %) for seeds 0, 1, 2, 73-127 s each under a load average "
+        "of 8. A backprop-only screen on the same validation hold-out (not recorded here; "
+        "three seeds, global scaling, effective lr 0.1, 40 epochs, cosine) then gave "
+        "98.61 % at batch 16 against 97.10 % at batch 32, 97.21 % with 256 hidden units, and "
+        "divergence at effective lr 0.2 or 512 hidden units; so the grid was widened to batch "
+        "16 (the batch-16 rows), and the choice and test check below are those of the widened "
+        "grid.",
+    ],
+}
+
 QUICK = dict(
     hidden=(16,), input_scaling=("global", "per-feature"), lr=(1.0,), epochs=(2,), batch_size=(32,)
 )
@@ -96,12 +114,15 @@ def search(dataset: str, quick: bool, old_rows: list | None = None) -> dict:
     ``old_rows`` (an earlier run of this search, same point) is taken from there."""
     grid = dict(GRIDS[dataset])
     fixed = grid.pop("fixed")
+    skip = grid.pop("skip", lambda p: False)
     if quick:
         grid = QUICK
         fixed = dict(fixed, limit_train=300, limit_test=100)
     rows = []
     for values in itertools.product(*(grid[a] for a in AXES)):
         point = dict(zip(AXES, values), **fixed)
+        if skip(point):
+            continue
         cached = [r for r in old_rows or () if all(r.get(k) == v for k, v in point.items())]
         if cached:
             rows.append(cached[0])
@@ -199,6 +220,8 @@ def render(raw: dict) -> str:
                     f"{r['seconds_per_epoch']:.2f} | {'**chosen**' if chosen else ''} |"
                 )
             lines.append("")
+        for note in NOTES.get(dataset, []) if "search" in d else []:
+            lines += [note, ""]
         if "defaults" in d:
             lines.append(
                 "Library defaults: " + ", ".join(f"{k} {v}" for k, v in d["defaults"].items()) + "."

@@ -164,13 +164,13 @@ def _training_report(args) -> Network:
 
     cfg = TrainConfig(dataset="digits", seed=args.seed, epochs=args.epochs)
     print(
-        f"\n2. pc-analog train --dataset digits (its defaults): {'-'.join(map(str, cfg.arch))} "
-        f"{cfg.activation}, {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g} "
+        f"\n2. pc-analog train --dataset digits, its defaults: {'-'.join(map(str, cfg.arch))} "
+        f"{cfg.activation}, {cfg.epochs} epoch(s),\n   batch {cfg.batch_size}, lr {cfg.lr:g} "
         f"{cfg.lr_schedule}, output precision {cfg.precision_output:g}, input scaling "
-        f"{cfg.input_scaling};\n   PC trained in the simulated circuit ({cfg.backend} backend, "
-        f"{cfg.device} devices: each batch settled with input and label clamped, the Hebbian\n"
-        "   update read from the node voltages) beside its backprop twin (same initial "
-        "weights, batches and learning rates)"
+        f"{cfg.input_scaling}.\n   PC trained in the simulated circuit ({cfg.backend} backend, "
+        f"{cfg.device} devices): each batch settled with\n   input and label clamped, the "
+        "Hebbian update read from the node voltages; beside it the backprop\n   twin (same "
+        "initial weights, batches and learning rates)"
     )
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, Path(d) / "run", progress=False, plots=False)

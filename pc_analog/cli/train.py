@@ -236,8 +236,8 @@ def add_parser(sub) -> None:
         "(integrates the circuit's equations in time) | ngspice (simulates the netlist)",
     )
     t.add_argument("--device", default="ideal", help="device preset or JSON file")
-    t.add_argument("--epochs", type=positive_int, help="default: the data set's (digits 60)")
-    t.add_argument("--batch-size", type=positive_int, help="default: the data set's (32)")
+    t.add_argument("--epochs", type=positive_int, help="default: the data set's (digits 40)")
+    t.add_argument("--batch-size", type=positive_int, help="default: the data set's (digits 16)")
     t.add_argument("--lr", type=positive_float, help="default: the data set's (digits 1.0)")
     t.add_argument(
         "--lr-schedule",

@@ -66,7 +66,7 @@ DATASET_DEFAULTS = MappingProxyType(
             {
                 "hidden": 128,
                 "epochs": 40,
-                "batch_size": 32,
+                "batch_size": 16,
                 "lr": 1.0,
                 "lr_schedule": "cosine",
                 "precision_output": 0.1,
