@@ -6,8 +6,12 @@ It prints, for a small tanh network:
 1. how the weight updates of every PC variant compare with backprop's on one
    batch (Z-IL and FPA-PC are exact; standard PC approaches BP as the output
    variance grows relative to the hidden ones);
-2. a short training run of the same network by backprop and by standard PC
-   (equilibrium + Hebbian update), with test accuracies side by side.
+2. ``pc-analog train``'s default run on digits (the defaults of
+   :data:`pc_analog.learning.defaults.DATASET_DEFAULTS`): PC trained in the simulated
+   circuit (each batch settled with input and label clamped, the Hebbian update read
+   from the node voltages and programmed into the devices) beside its backprop twin,
+   with test accuracies side by side;
+3. the PC-trained network as a circuit, settled by every backend.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m pc_analog.demo", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument(
+        "--epochs", type=int, help="training epochs (default: pc-analog train's default)"
+    )
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
@@ -140,39 +146,49 @@ def main(argv: list[str] | None = None) -> int:
     eq = solve_equilibrium(net0, x_init, clamp)
     print(f"   equilibrium solver: {eq.message}; nfev {eq.nfev}, factorisations {eq.nfact}")
 
-    # 2. Training by backprop and by standard PC from the same initial weights.
-    print(f"\n2. training {args.epochs} epochs, batch 32, SGD lr 0.5, same initial weights")
-    results = {}
-    for method in ("bp", "pc"):
-        t = time.perf_counter()
-        net = train_sgd(
-            net0,
-            data.x_train,
-            y_train,
-            method=method,
-            epochs=args.epochs,
-            lr=0.5,
-            batch_size=32,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-        acc = accuracy(net, data.x_test, data.y_test)
-        results[method] = (acc, time.perf_counter() - t, net)
-    print(f"   initial test accuracy          {accuracy(net0, data.x_test, data.y_test):6.1%}")
-    for method, label in (("bp", "backprop"), ("pc", "standard PC (equilibrium)")):
-        acc, secs, _ = results[method]
-        print(f"   {label:<30s} {acc:6.1%}   ({secs:.1f} s)")
-    print(
-        "   (with equal precisions PC spreads the output error over the layers: its updates are\n"
-        "    smaller than backprop's (|update|/|bp| above): the same learning rate learns slower)"
-    )
-    _circuit_report(results["pc"][2], data, n_samples=args.circuit_samples)
+    # 2. pc-analog train's default run: PC in the circuit beside its backprop twin.
+    trained = _training_report(args)
+    _circuit_report(trained, data, n_samples=args.circuit_samples)
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
+def _training_report(args) -> Network:
+    """2. ``pc-analog train --dataset digits`` with its defaults (``--epochs`` may shorten
+    it): PC in the circuit and the backprop twin, test accuracy every few epochs; returns
+    the PC-trained network (with its input transform)."""
+    import tempfile
+    from pathlib import Path
+
+    from pc_analog.learning.train import TrainConfig, train
+
+    cfg = TrainConfig(dataset="digits", seed=args.seed, epochs=args.epochs)
+    print(
+        f"\n2. pc-analog train --dataset digits, its defaults: {'-'.join(map(str, cfg.arch))} "
+        f"{cfg.activation}, {cfg.epochs} epoch(s),\n   batch {cfg.batch_size}, lr {cfg.lr:g} "
+        f"{cfg.lr_schedule}, output precision {cfg.precision_output:g}, input scaling "
+        f"{cfg.input_scaling}.\n   PC trained in the simulated circuit ({cfg.backend} backend, "
+        f"{cfg.device} devices): each batch settled with\n   input and label clamped, the "
+        "Hebbian update read from the node voltages; beside it the backprop\n   twin (same "
+        "initial weights, batches and learning rates)"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        rep = train(cfg, Path(d) / "run", progress=False, plots=False)
+    print(f"   {'epoch':>5s} {'PC in the circuit':>18s} {'backprop twin':>14s}   (test accuracy)")
+    shown = sorted({1, *range(5, cfg.epochs + 1, 5), cfg.epochs})
+    for row in rep.history:
+        if row["epoch"] in shown:
+            print(
+                f"   {row['epoch']:5d} {row['test_accuracy']:18.1%} {row['bp_test_accuracy']:14.1%}"
+            )
+    print(f"   ({rep.seconds:.1f} s for both)")
+    return rep.network
+
+
 def _circuit_report(net: Network, data, *, n_samples: int) -> None:
-    """3. The trained network as a circuit, settled by every backend, with their agreement."""
+    """3. The trained network as a circuit, settled by every backend, with their agreement.
+
+    ``net`` carries its input transform: the raw test digits are mapped through it."""
     import shutil
 
     from pc_analog.circuit.ir import compile_network
@@ -180,7 +196,7 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
     from pc_analog.settling.registry import settle
     from pc_analog.spice.netlist import write_netlist
 
-    x0 = data.x_test[:n_samples]
+    x0 = net.transform_input(data.raw(data.x_test[:n_samples]))
     y = one_hot(data.y_test[:n_samples], data.n_classes)
     circuit = compile_network(net, x0, y)
     hw = circuit.hardware

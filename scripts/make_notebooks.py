@@ -164,7 +164,7 @@ NOTEBOOK_02 = [
         "# a weak output clamp pi_out = 0.1 and effective learning rate lr * pi_out = 0.2.\n"
         "BASE = dict(dataset='digits', arch=(64, 128, 10), activation='tanh',\n"
         "            backend='equilibrium', batch_size=32, precision_output=0.1,\n"
-        "            lr=2.0, lr_schedule='constant')\n"
+        "            lr=2.0, lr_schedule='constant', input_scaling='none')\n"
         "SIZES = (dict(epochs=2, limit_train=400, limit_test=200) if SMALL\n"
         "         else dict(epochs=6))\n"
         "print('small sizes:', SMALL, '|', SIZES)"

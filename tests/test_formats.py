@@ -41,6 +41,11 @@ def _assert_same_network(a: Network, b: Network) -> None:
             assert u.shape == v.shape, name  # scalar precision stays scalar, vector stays vector
             assert u.dtype == v.dtype == np.float64, name
             assert _bits(u) == _bits(v), name
+    ta, tb = a.input_transform, b.input_transform
+    assert (ta is None) == (tb is None)
+    if ta is not None:
+        for u, v in ((ta.offset, tb.offset), (ta.scale, tb.scale)):
+            assert u.shape == v.shape and _bits(u) == _bits(v), "input_transform"
 
 
 def _networks():
@@ -61,6 +66,16 @@ def _networks():
             seed=3,
         ),
         "single-layer": Network.random([4, 3], "linear", 0.25, seed=4, bias=False),
+        # a trained classifier's file: raw features -> clamped input
+        "scalar-input-transform": Network.random([3, 4, 2], "tanh", 1.0, seed=5).replace(
+            input_transform={"offset": 4.875, "scale": 1 / 16}
+        ),
+        "vector-input-transform": Network.random([3, 4, 2], "tanh", 1.0, seed=6).replace(
+            input_transform={"offset": rng.uniform(0, 16, 3), "scale": rng.uniform(0.05, 2, 3)}
+        ),
+        "mixed-input-transform": Network.random([3, 4, 2], "tanh", 1.0, seed=6).replace(
+            input_transform={"offset": 0.1, "scale": [0.5, -2.0, 1e-3]}
+        ),
     }
 
 
@@ -241,6 +256,33 @@ BAD_NETWORKS = {
     "sizes-bool": (_set(["sizes", 2], True), "sizes"),
     "sizes-one-layer": (_set(["sizes"], [3]), "sizes"),
     "sizes-not-list": (_set(["sizes"], 3), "sizes"),
+    # input_transform (SPEC section 2): {"offset": a, "scale": s}, numbers or lists of n_0
+    "transform-not-object": (_set(["input_transform"], [0, 1]), "input_transform"),
+    "transform-missing-scale": (_set(["input_transform"], {"offset": 0}), "input_transform.scale"),
+    "transform-missing-offset": (_set(["input_transform"], {"scale": 1}), "input_transform.offset"),
+    "transform-unknown-field": (
+        _set(["input_transform"], {"offset": 0, "scale": 1, "gain": 2}),
+        "input_transform.gain",
+    ),
+    "transform-zero-scale": (_set(["input_transform"], {"offset": 0, "scale": 0}), "scale"),
+    "transform-zero-in-scale": (
+        _set(["input_transform"], {"offset": 0, "scale": [1, 0, 1]}),
+        "input_transform.scale",
+    ),
+    "transform-too-long": (
+        _set(["input_transform"], {"offset": [0, 0, 0, 0], "scale": 1}),
+        "input_transform.offset",
+    ),
+    "transform-too-short": (
+        _set(["input_transform"], {"offset": 0, "scale": [1, 1]}),
+        "input_transform.scale",
+    ),
+    "transform-string": (_set(["input_transform"], {"offset": "0", "scale": 1}), "offset"),
+    "transform-overflow": (
+        _set(["input_transform"], {"offset": "__OVERFLOW__", "scale": 1}),
+        "input_transform.offset",
+    ),
+    "transform-huge": (_set(["input_transform"], {"offset": 1e9, "scale": 1}), "offset"),
 }
 
 

@@ -179,7 +179,7 @@ def test_train_failing_after_a_checkpoint_keeps_it_for_resume(tmp_path, capsys, 
     out = tmp_path / "run"
     out.mkdir()
     (out / "mine.txt").write_text("kept")
-    _bad(capsys, TRAIN_SMALL + ["--out", out], "final_network.json", "--resume")
+    _bad(capsys, TRAIN_SMALL + ["--out", out, "--overwrite"], "final_network.json", "--resume")
     assert _listing(out) == sorted(
         ["checkpoint.npz", "config.json", "metrics.csv", "metrics.json", "mine.txt"]
     )
@@ -283,9 +283,9 @@ def test_network_files_refuse_unknown_fields_by_name(files, capsys):
     folder, d = files
     for key, needle in (
         ("weigths", "weigths: unknown field"),
-        ("input_transform", "not supported"),
+        ("input_transform", "input_transform.gain: unknown field"),
     ):
-        bad = {**d, key: {"offset": 0, "scale": 1}}
+        bad = {**d, key: {"offset": 0, "scale": 1, "gain": 2}}
         (folder / "bad.json").write_text(json.dumps(bad))
         _bad(capsys, ["settle", folder / "bad.json", "--input", folder / "x.json"], needle)
 

@@ -343,7 +343,7 @@ def test_checksum_catches_changes_a_valid_zip_does_not(tiny_run, tmp_path):
 
     def one_device(a):
         g = a["forward.0.pair.g_pos_S"].copy()
-        g.flat[0] = g.flat[1] if g.flat[0] != g.flat[1] else g.flat[0] * 0.5
+        g.flat[0] = np.nextafter(g.flat[0], np.inf)  # one ulp: a change however small
         a["forward.0.pair.g_pos_S"] = g
 
     def epoch_in_meta(a):
@@ -444,6 +444,10 @@ def test_cli_json_summary(tmp_path, capsys):
         (["--update-mode", "sometimes"], "update_mode"),
         (["--update-mode", "accumulate", "--device", "ideal"], "update_mode"),
         (["--update-mode", "accumulate", "--device", "bounded"], "update_mode"),
+        (["--hardware", "no-such-spec"], "hardware"),
+        (["--hardware", "default", "--c-F", "2e-12"], "--hardware"),
+        (["--input-scaling", "per-feature", "--standardize"], "--standardize"),
+        (["--resume", "--overwrite"], "--resume and --overwrite"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, field):
@@ -470,6 +474,195 @@ def test_cli_late_bad_input_writes_nothing(tmp_path, capsys, args):
     assert rc == 2
     _one_line_error(err)
     assert not out_dir.exists()
+
+
+def _tree(folder: Path) -> dict:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def test_cli_refuses_a_non_empty_out_and_touches_nothing(tmp_path, capsys):
+    """A folder holding anything (a finished run, or a user's file) is refused with exit 2
+    and left byte for byte as it was; --overwrite replaces the run's outputs (and keeps
+    the user's file), --resume continues."""
+    out_dir = tmp_path / "run"
+    base = ["train", *TINY, "--no-plots", "--json", "--out", out_dir]
+    assert _cli(base, capsys)[0] == 0
+    (out_dir / "notes.txt").write_text("mine")
+    before = _tree(out_dir)
+    rc, out, err = _cli(base, capsys)
+    assert rc == 2 and out == ""
+    line = _one_line_error(err)
+    assert "not empty" in line and "--overwrite" in line and "--resume" in line
+    assert _tree(out_dir) == before
+    # a folder holding only a user's file is refused too
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("1,2\n")
+    rc, _, err = _cli(["train", *TINY, "--no-plots", "--json", "--out", other], capsys)
+    assert rc == 2 and "not empty" in err
+    assert sorted(p.name for p in other.iterdir()) == ["data.csv"]
+    # --overwrite: a new run (another seed: other weights), the user's file kept
+    rc, _, err = _cli([*base, "--overwrite", "--seed", "3"], capsys)
+    assert rc == 0, err
+    assert (out_dir / "notes.txt").read_text() == "mine"
+    assert json.loads((out_dir / "config.json").read_text())["config"]["seed"] == 3
+    assert _tree(out_dir)["final_network.json"] != before["final_network.json"]
+
+
+def test_overwrite_removes_the_old_run_s_outputs(tmp_path):
+    out_dir = tmp_path / "run"
+    train(TrainConfig(**TINY_CFG), out_dir, progress=False, plots=True)
+    assert (out_dir / "training.png").exists()
+    train(TrainConfig(**TINY_CFG, seed=1), out_dir, overwrite=True, progress=False, plots=False)
+    assert not (out_dir / "training.png").exists()  # not a stale figure of the old run
+    with pytest.raises(InvalidInputError, match="not empty"):
+        train(TrainConfig(**TINY_CFG), out_dir, progress=False, plots=False)
+
+
+def test_progress_lines_without_a_terminal(tmp_path, capsys):
+    """Not on a TTY (pytest captures stderr): a line every N batches on stderr, each
+    naming the epoch and batch; none with --json."""
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(
+        ["train", *TINY, "--batch-size", "8", "--no-plots", "--progress-every", "3",
+         "--out", out_dir], capsys,
+    )  # fmt: skip
+    assert rc == 0
+    lines = [ln for ln in err.splitlines() if "batch" in ln]
+    # 64 samples / 8 = 8 batches per epoch: lines after batches 3 and 6, in 2 epochs
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/2"] * 2 + ["epoch 2/2"] * 2
+    assert [ln.split("batch ")[1].split(",")[0] for ln in lines] == ["3/8", "6/8"] * 2
+    assert out.count("epoch ") == 2  # one summary line per epoch on stdout
+    rc, out, err = _cli(
+        ["train", *TINY, "--batch-size", "8", "--no-plots", "--progress-every", "3",
+         "--json", "--out", tmp_path / "quiet"], capsys,
+    )  # fmt: skip
+    assert rc == 0 and "batch" not in err and len(out.strip().splitlines()) == 1
+
+
+# -------------------------------------------------------------------- defaults
+def test_defaults_are_the_data_sets_and_recorded(tmp_path):
+    from pc_analog.learning.defaults import DATASET_DEFAULTS
+
+    cfg = TrainConfig()
+    d = DATASET_DEFAULTS["digits"]
+    assert cfg.arch == (64, d["hidden"], 10)
+    for name in ("epochs", "batch_size", "lr", "lr_schedule", "precision_output", "input_scaling"):
+        assert getattr(cfg, name) == d[name], name
+    f = TrainConfig(dataset="fashion-mnist")
+    assert f.arch == (784, DATASET_DEFAULTS["fashion-mnist"]["hidden"], 10)
+    # explicit values win; the older spelling maps onto input_scaling
+    assert TrainConfig(lr=0.3).lr == 0.3
+    assert TrainConfig(standardize_inputs=False).input_scaling == "none"
+    assert TrainConfig(standardize_inputs=True).input_scaling == "global"
+    with pytest.raises(InvalidInputError, match="contradicts"):
+        TrainConfig(standardize_inputs=True, input_scaling="none")
+
+
+def test_validation_fraction_never_reads_the_test_set(tmp_path, monkeypatch):
+    """With a validation hold-out the accuracy is measured on held-out *training* samples:
+    the test part of the data set is replaced by garbage and nothing changes."""
+    import pc_analog.learning.defaults as defaults_mod
+    from pc_analog.io.data import Dataset
+
+    real = defaults_mod.load_dataset
+
+    def poisoned(spec):
+        d = real(spec)
+        return Dataset(d.x_train, d.y_train, np.full_like(d.x_test, np.nan),
+                       np.full_like(d.y_test, -1), d.n_classes, d.name, d.raw_scale)  # fmt: skip
+
+    cfg = TrainConfig(**TINY_CFG, validation_fraction=0.2)
+    a = train(cfg, tmp_path / "a", progress=False, plots=False)
+    monkeypatch.setattr(defaults_mod, "load_dataset", poisoned)
+    b = train(cfg, tmp_path / "b", progress=False, plots=False)
+    assert a.test_accuracy == b.test_accuracy and np.isfinite(b.test_accuracy)
+    # the hold-out is stratified, from the training part, disjoint from what is trained on
+    data = defaults_mod.prepare_data("digits", input_scaling="none", validation_fraction=0.2)
+    full = real("digits")
+    assert data.x_train.shape[0] + data.x_test.shape[0] == full.x_train.shape[0]
+    assert np.bincount(data.lab_test).min() >= 0.18 * np.bincount(full.y_train).min()
+
+
+# -------------------------------------------------------------------- --hardware
+def _spec(tmp_path, **fields) -> Path:
+    p = tmp_path / "chip.json"
+    p.write_text(json.dumps({"format": "pc-analog.analog-spec/2", **fields}))
+    return p
+
+
+HW_CFG = dict(arch=(64, 8, 10), epochs=1, limit_train=32, limit_test=16, batch_size=32)
+
+
+def test_hardware_with_every_non_ideality_off_trains_bit_identically(tmp_path, capsys):
+    from pc_analog.costs.specs import load_analog_spec
+
+    plain = train(TrainConfig(**HW_CFG), tmp_path / "a", progress=False, plots=False)
+    spec = load_analog_spec("default")
+    ideal = train(
+        TrainConfig(**HW_CFG, analog=spec, eval_mode="feedforward"),
+        tmp_path / "b",
+        progress=False,
+        plots=False,
+    )
+    for u, v in zip(plain.network.weights + plain.network.biases,
+                    ideal.network.weights + ideal.network.biases):  # fmt: skip
+        np.testing.assert_array_equal(u, v)
+    assert ideal.config.eval_mode == "feedforward"
+    assert TrainConfig(analog=spec).eval_mode == "settle"  # the hardware's own read-out
+
+
+def test_hardware_update_is_read_through_the_adc_of_the_non_ideal_circuit(tmp_path):
+    """One batch in a chip with amplifier offsets and a coarse ADC: the weights after the
+    step are ``W0 + lr/B * sum pi eps phi^T`` computed from the *quantised* settled
+    voltages of the *non-ideal* circuit, built here from the library's pieces; the ideal
+    circuit's, or the unquantised voltages, give measurably other weights."""
+    from pc_analog.circuit.ir import compile_network
+    from pc_analog.costs.specs import AnalogSpec
+    from pc_analog.learning.defaults import prepare_data
+    from pc_analog.model.network import Network
+    from pc_analog.reference.variants import hebbian_update
+    from pc_analog.settling.registry import settle
+
+    spec = AnalogSpec(amp_gain=500.0, amp_offset_V=0.01, adc_bits=4, adc_range_V=2.0,
+                      mismatch_seed=2)  # fmt: skip
+    cfg = TrainConfig(**HW_CFG, analog=spec, bp_baseline=False, lr_schedule="constant")
+    rep = train(cfg, tmp_path / "run", progress=False, plots=False)
+    data = prepare_data("digits", input_scaling=cfg.input_scaling, limit_train=32)
+    net0 = Network.random(cfg.arch, cfg.activation, precisions=[1.0, cfg.precision_output],
+                          seed=cfg.seed, gain=cfg.init_gain)  # fmt: skip
+    y = np.eye(10)[data.lab_train]
+
+    def stepped(circuit, quantised: bool):
+        res = settle(circuit, backend="equilibrium")
+        x = spec.read_out(res) if quantised else res.x
+        g = hebbian_update(circuit.network(), x)
+        k = cfg.lr / 32
+        return [W + k * d for W, d in zip(net0.weights, g.dW)]
+
+    circ = compile_network(net0, data.x_train, y, hardware=spec.hardware())
+    want = stepped(spec.apply(circ), True)
+    for u, v in zip(rep.network.weights, want):
+        np.testing.assert_allclose(u, v, rtol=0, atol=1e-12)
+    for other in (stepped(spec.apply(circ), False), stepped(circ, True)):
+        assert max(np.max(np.abs(u - v)) for u, v in zip(rep.network.weights, other)) > 1e-6
+
+
+def test_cli_hardware_trains_in_the_spec_s_circuit(tmp_path, capsys):
+    chip = _spec(tmp_path, amp_gain=1000, adc_bits=8, adc_range_V=4.0, mismatch_seed=1)
+    out_dir = tmp_path / "run"
+    rc, out, err = _cli(["train", *TINY, "--hardware", chip, "--no-plots", "--json", "--out",
+                         out_dir], capsys)  # fmt: skip
+    assert rc == 0, err
+    saved = json.loads((out_dir / "config.json").read_text())["config"]
+    assert saved["analog"]["amp_gain"] == 1000 and saved["analog"]["adc_bits"] == 8
+    assert saved["eval_mode"] == "settle"
+    # a misspelt field is refused by name, not ignored
+    bad = _spec(tmp_path, amp_gian=1000)
+    rc, out, err = _cli(["train", *TINY, "--hardware", bad, "--no-plots", "--json", "--out",
+                         tmp_path / "bad"], capsys)  # fmt: skip
+    assert rc == 2 and "amp_gian" in _one_line_error(err)
+    assert not (tmp_path / "bad").exists()
 
 
 # -------------------------------------------------------------------- devices

@@ -137,11 +137,14 @@ def load_io(args, net, need_target: bool):
     """``--input`` and ``--target`` vectors checked against ``net``'s widths.
 
     Returns ``(x0, y, single)``: batched input, batched target or ``None``, and whether
-    the input file held one sample (a flat list).
+    the input file held one sample (a flat list).  The input file holds raw data
+    features: ``x0`` is the network's ``input_transform`` of them (the identity when
+    the file has none).
     """
     from pc_analog.io.formats import load_vectors
 
     x0, single = load_vectors(args.input, net.sizes[0], "input")
+    x0 = net.transform_input(x0)  # raw data features -> clamped input (SPEC section 2)
     y = None
     if args.target is not None:
         y, _ = load_vectors(args.target, net.sizes[-1], "target")

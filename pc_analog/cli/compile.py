@@ -35,7 +35,7 @@ def _stimulus(args, net):
     from pc_analog.io.formats import load_vectors
 
     if args.input is not None:
-        x0, _ = load_vectors(args.input, net.sizes[0], "input")
+        x0 = net.transform_input(load_vectors(args.input, net.sizes[0], "input")[0])
     else:
         x0 = np.zeros((1, net.sizes[0]))
     y = None
@@ -96,7 +96,12 @@ def add_parser(sub) -> None:
         "is clamped too; --clamp L=FILE clamps any units (null = free) as voltage sources.",
     )
     c.add_argument("network", metavar="NET.json")
-    c.add_argument("--input", metavar="X.json", help="input vector(s), clamped (default: zeros)")
+    c.add_argument(
+        "--input",
+        metavar="X.json",
+        help="input vector(s): raw data, mapped by the network's input_transform, clamped "
+        "(default: the input layer at 0 V)",
+    )
     c.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
     add_clamp_option(c)
     c.add_argument(

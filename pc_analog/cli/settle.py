@@ -124,7 +124,10 @@ def add_parser(sub) -> None:
     s = sub.add_parser("settle", help="settle a network from the feedforward start")
     s.add_argument("network", metavar="NET.json", help="network file (.json or .npz)")
     s.add_argument(
-        "--input", metavar="X.json", help="input vector(s), clamped (required without --clamp)"
+        "--input",
+        metavar="X.json",
+        help="input vector(s): raw data, mapped by the network's input_transform, clamped "
+        "(required without --clamp)",
     )
     s.add_argument("--target", metavar="Y.json", help="target vector(s), clamped at the output")
     add_clamp_option(s)

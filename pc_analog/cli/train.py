@@ -11,6 +11,7 @@ unless it wrote a checkpoint, which it keeps for ``--resume``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from pc_analog.cli._common import (
     EXIT_OK,
     add_hardware_options,
+    add_spec_option,
+    hardware,
     json_line,
     parse_arch,
     positive_float,
@@ -28,13 +31,37 @@ from pc_analog.errors import InvalidInputError
 __all__ = ["add_parser", "run"]
 
 
+def _analog(args):
+    """The analog spec of ``--hardware`` (None without), and the hardware options' dict."""
+    from pc_analog.circuit.ir import Hardware
+
+    hw = hardware(args)
+    if args.spec is None:
+        return None, dataclasses.asdict(hw)
+    from pc_analog.costs.specs import load_analog_spec
+
+    spec = load_analog_spec(args.spec)
+    if hw != Hardware():
+        raise InvalidInputError(
+            "--hardware: give C, g0 and g_unit in the spec, not also as --c-F/--g0-S/--g-unit-S"
+        )
+    return spec, {}
+
+
 def _config(args):
-    """The :class:`~pc_analog.learning.train.TrainConfig` of the options."""
+    """The :class:`~pc_analog.learning.train.TrainConfig` of the options; an option not
+    given (``None``) takes the data set's default."""
     from pc_analog.learning.train import TrainConfig
 
-    arch = parse_arch(args.arch)
+    arch = parse_arch(args.arch) if args.arch is not None else None
     if args.seed < 0:
         raise InvalidInputError("--seed: must be >= 0")
+    if args.standardize and args.input_scaling not in (None, "global"):
+        raise InvalidInputError(
+            f"--standardize: contradicts --input-scaling {args.input_scaling} "
+            "(--standardize is --input-scaling global)"
+        )
+    spec, hw = _analog(args)
     return TrainConfig(
         dataset=args.dataset,
         arch=arch,
@@ -52,14 +79,16 @@ def _config(args):
         seed=args.seed,
         limit_train=args.limit_train,
         limit_test=args.limit_test,
-        standardize_inputs=args.standardize,
+        input_scaling="global" if args.standardize else args.input_scaling,
+        validation_fraction=args.validation_fraction,
         update_mode=args.update_mode,
         direction=args.direction,
-        hardware={"c_F": args.c_F, "g0_S": args.g0_S, "g_unit_S": args.g_unit_S},
+        hardware=hw,
+        analog=spec,
     )
 
 
-#: What a run writes in its ``--out`` folder (pc_analog.learning.train.train).
+#: What a run writes in its ``--out`` folder (pc_analog.learning.run_folder.OUTPUTS).
 OUTPUTS = (
     "config.json",
     "checkpoint.npz",
@@ -76,10 +105,10 @@ RESUMABLE = ("config.json", "checkpoint.npz", "metrics.json", "metrics.csv")
 def _check_out(args) -> None:
     """``--out`` must be (or become) a folder, and no output may replace an input file."""
     from pc_analog.io.formats import check_not_input
+    from pc_analog.learning.run_folder import check_out_dir
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out: {out} exists and is not a folder")
+    check_out_dir(out, args.resume, args.overwrite, clear=False)  # refused before any work
     for parent in out.parents:  # the nearest existing ancestor must be a folder
         if parent.exists():
             if not parent.is_dir():
@@ -140,15 +169,21 @@ def run(args) -> int:
     """Train and print the summary; 0 on success."""
     from pc_analog.learning.train import train
 
-    cfg = _config(args)
     _check_out(args)
+    cfg = _config(args)
     out = Path(args.out)
     created, before = _snapshot(out)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             report = train(
-                cfg, args.out, resume=args.resume, progress=not args.json, plots=not args.no_plots
+                cfg,
+                args.out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                progress=not (args.json or args.quiet),
+                progress_every=args.progress_every,
+                plots=not args.no_plots,
             )
     except InvalidInputError as exc:
         raise InvalidInputError(f"{exc}{_clean_up(out, created, before)}") from None
@@ -165,8 +200,9 @@ def run(args) -> int:
     if args.json:  # strict JSON: a missing number (no backprop twin) is null, not NaN
         print(json_line(summary))
     else:
+        split = "validation" if cfg.validation_fraction else "test"
         print(
-            f"test accuracy {report.test_accuracy:.4f} (backprop twin "
+            f"{split} accuracy {report.test_accuracy:.4f} (backprop twin "
             f"{report.bp_test_accuracy:.4f}) after {report.epochs} epochs on "
             f"{args.dataset}, device {summary['device']}, {report.seconds:.1f} s; "
             f"results in {args.out}"
@@ -175,7 +211,10 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    """Register ``train`` on the subcommand set ``sub``."""
+    """Register ``train`` on the subcommand set ``sub``.
+
+    Long because it declares every option of the command, one ``add_argument`` each.
+    """
     t = sub.add_parser(
         "train",
         help="Hebbian training in the simulated circuit, beside a backprop twin",
@@ -186,19 +225,31 @@ def add_parser(sub) -> None:
         "epoch; --resume continues a killed run exactly.",
     )
     t.add_argument("--dataset", default="digits", help="digits | fashion-mnist | idx:PATH")
-    t.add_argument("--arch", default="64-128-10", help="layer widths, e.g. 64-128-10")
+    t.add_argument(
+        "--arch", help="layer widths, e.g. 64-128-10 (default: the data's widths around the "
+        "data set's default hidden width: digits 64-128-10, fashion-mnist 784-256-10)"
+    )  # fmt: skip
     t.add_argument("--activation", default="tanh")
-    t.add_argument("--backend", default="equilibrium", help="equilibrium | ode | ngspice")
+    t.add_argument(
+        "--backend",
+        default="equilibrium",
+        help="equilibrium (the rest point by Newton's method: fast, no dynamics) | ode "
+        "(integrates the circuit's equations in time) | ngspice (simulates the netlist)",
+    )
     t.add_argument("--device", default="ideal", help="device preset or JSON file")
-    t.add_argument("--epochs", type=positive_int, default=10)
-    t.add_argument("--batch-size", type=positive_int, default=32)
-    t.add_argument("--lr", type=positive_float, default=0.1)
-    t.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "step"))
+    t.add_argument("--epochs", type=positive_int, help="default: the data set's (digits 40)")
+    t.add_argument("--batch-size", type=positive_int, help="default: the data set's (digits 16)")
+    t.add_argument("--lr", type=positive_float, help="default: the data set's (digits 1.0)")
+    t.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine", "step"),
+        help="default: the data set's (cosine)",
+    )
     t.add_argument(
         "--precision-output",
         type=positive_float,
-        default=1.0,
-        help="pi_L; hidden layers have pi = 1",
+        help="pi_L, the output springs' conductance over the hidden ones' (hidden pi = 1); "
+        "default: the data set's (0.1: a weak label clamp)",
     )
     t.add_argument(
         "--separate-feedback",
@@ -206,12 +257,26 @@ def add_parser(sub) -> None:
         help="feedback crossbars as separate physical copies",
     )
     t.add_argument(
-        "--eval", dest="eval_mode", default="feedforward", choices=("feedforward", "settle")
+        "--eval",
+        dest="eval_mode",
+        choices=("feedforward", "settle"),
+        help="how accuracy is read: the feedforward pass, or the circuit settled with the "
+        "output free (default: feedforward; settle with --hardware)",
     )
     t.add_argument(
-        "--standardize",
-        action="store_true",
-        help="shift and scale the inputs to zero mean, unit spread (one offset, one gain)",
+        "--input-scaling",
+        choices=("none", "global", "per-feature"),
+        help="inputs shifted and scaled from the training samples: one offset and gain for "
+        "all input drivers (global) or one per driver (per-feature); stored in "
+        "final_network.json as its input_transform (default: the data set's)",
+    )
+    t.add_argument("--standardize", action="store_true", help="--input-scaling global")
+    t.add_argument(
+        "--validation-fraction",
+        type=positive_float,
+        metavar="F",
+        help="hold out this fraction of the training part and report accuracy on it, "
+        "not on the test set (to choose hyperparameters)",
     )
     t.add_argument(
         "--update-mode",
@@ -234,7 +299,21 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in a non-empty DIR (its old outputs are removed first)",
+    )
+    t.add_argument(
+        "--progress-every",
+        type=positive_int,
+        metavar="N",
+        help="without a terminal: a progress line on stderr every N batches "
+        "(default: every 10 s); on a terminal a progress bar",
+    )
+    t.add_argument("--quiet", action="store_true", help="no progress output (as with --json)")
     t.add_argument("--no-plots", action="store_true")
     t.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
+    add_spec_option(t)
     add_hardware_options(t)
     t.set_defaults(func=run)

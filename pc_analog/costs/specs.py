@@ -243,6 +243,10 @@ class AnalogSpec:
         """
         return apply_analog_spec(circuit, self, level)
 
+    def read_out(self, result):
+        """What this spec's ADCs read of a settled ``result`` (:func:`read_out`)."""
+        return read_out(result, self)
+
 
 #: Fields of format /2 (non-idealities), each validated by :func:`_check_v2`.
 _V2_FIELDS = frozenset(

@@ -87,6 +87,9 @@ class Dataset:
         Number of classes.
     name : str
         Short human-readable name (``"digits"``, ``"fashion-mnist"``, ...).
+    raw_scale : float
+        Full scale of the data set's raw features ``r`` (digits: pixel counts 0-16,
+        so 16; IDX images: bytes, 255): the features are ``x = r / raw_scale``.
     """
 
     x_train: np.ndarray
@@ -95,11 +98,16 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     name: str
+    raw_scale: float = 1.0
 
     @property
     def n_features(self) -> int:
         """Number of features per sample (``x_train.shape[1]``)."""
         return int(self.x_train.shape[1])
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """The raw features of ``x`` (features of this data set): ``r = x * raw_scale``."""
+        return np.asarray(x, dtype=np.float64) * self.raw_scale
 
     def one_hot_train(self) -> np.ndarray:
         """Training labels one-hot encoded, shape ``(n_train, n_classes)``; see :func:`one_hot`."""
@@ -149,23 +157,27 @@ def one_hot(labels, n_classes: int) -> np.ndarray:
     return out
 
 
-def standardize(x_train, *others) -> tuple[np.ndarray, ...]:
-    """Shift and scale features by one offset and one gain taken from the training data.
+def standardize(x_train, *others, per_feature: bool = False) -> tuple[np.ndarray, ...]:
+    """Shift and scale features by offsets and gains taken from the training data.
 
-    ``x' = (x - m) / s`` with ``m`` the mean and ``s`` the standard deviation of *all*
-    entries of ``x_train`` (scalars, not per feature): on the circuit this is one DC
-    offset and one gain shared by every input driver, so it needs no per-pixel trim.
+    ``x' = (x - m) / s``.  By default ``m`` and ``s`` are the mean and standard deviation
+    of *all* entries of ``x_train`` (scalars, not per feature): on the circuit this is one
+    DC offset and one gain shared by every input driver, so it needs no per-pixel trim.
+    With ``per_feature`` they are per column (an offset and a gain per input driver); a
+    column constant over ``x_train`` keeps ``s = 1`` (it is only shifted, to zero).
     The other arrays (test data) are mapped with the training statistics.
 
     Parameters
     ----------
     x_train : array_like, shape (n, d)
     *others : array_like, shape (m, d)
+    per_feature : bool
 
     Returns
     -------
     tuple of ndarray
-        ``(x_train', *others', m, s)``.
+        ``(x_train', *others', m, s)`` (``m``, ``s`` floats, or arrays of length ``d``
+        with ``per_feature``).
 
     Raises
     ------
@@ -178,6 +190,11 @@ def standardize(x_train, *others) -> tuple[np.ndarray, ...]:
     m, s = float(x_train.mean()), float(x_train.std())
     if not (s > 0 and np.isfinite(s)):
         raise InvalidInputError("standardize: the training data is constant (zero spread)")
+    if per_feature:
+        m = x_train.mean(axis=0)
+        s = x_train.std(axis=0)
+        # a column whose spread is lost in rounding (< 1e-9 of the data's) counts as constant
+        s = np.where(s > 1e-9 * float(x_train.std()), s, 1.0)
     return (
         (x_train - m) / s,
         *((np.asarray(x, dtype=np.float64) - m) / s for x in others),
@@ -209,6 +226,32 @@ def _stratified_split(
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
 
 
+def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``(pixel counts (1797, 64), labels)``.
+
+    Read straight from the ``digits.csv.gz`` the scikit-learn wheel ships (the file
+    ``sklearn.datasets.load_digits`` reads; 64 counts and the label per row), found
+    without importing scikit-learn, whose import costs seconds; if the file is not
+    where the wheel puts it, through ``sklearn.datasets.load_digits``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise BackendUnavailableError(
+            "the digits dataset needs scikit-learn: pip install 'pc-analog[data]'"
+        )
+    for root in spec.submodule_search_locations or ():
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")
+            return table[:, :-1], table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
+
+
 def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
     """Load scikit-learn's 8×8 handwritten digits with a stratified split.
 
@@ -238,15 +281,8 @@ def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
     """
     if not 0.0 < float(test_fraction) < 1.0:
         raise InvalidInputError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
-    try:
-        from sklearn.datasets import load_digits as _sk_load_digits
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "the digits dataset needs scikit-learn: pip install 'pc-analog[data]'"
-        ) from exc
-    bunch = _sk_load_digits()
-    x = np.asarray(bunch.data, dtype=np.float64) / _DIGITS_PIXEL_MAX
-    y = np.asarray(bunch.target, dtype=np.int64)
+    counts, y = _digits_raw()
+    x = counts / _DIGITS_PIXEL_MAX
     train, test = _stratified_split(y, float(test_fraction), seed)
     return Dataset(
         x_train=x[train],
@@ -255,6 +291,7 @@ def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
         y_test=y[test],
         n_classes=10,
         name="digits",
+        raw_scale=_DIGITS_PIXEL_MAX,
     )
 
 
@@ -483,6 +520,7 @@ def load_idx_dataset(
         y_test=y_test,
         n_classes=int(n_classes),
         name=name if name is not None else directory.name,
+        raw_scale=_PIXEL_MAX,
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import ACTIVATIONS
-from pc_analog.model.network import MAX_MAGNITUDE, Network
+from pc_analog.model.network import MAX_MAGNITUDE, InputTransform, Network
 
 __all__ = [
     "FORMAT",
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 FORMAT = "pc-analog.network/1"
-_FIELDS = ("format", "sizes", "activations", "precisions", "weights", "biases")
+_FIELDS = ("format", "sizes", "activations", "precisions", "weights", "biases", "input_transform")
 
 
 def _read_json(path: str | os.PathLike, what: str, *, missing_ok: bool = False):
@@ -106,11 +106,6 @@ def network_from_dict(d: dict) -> Network:
     if d["format"] != FORMAT:
         raise InvalidInputError(f"format: unknown {d['format']!r} (expected {FORMAT!r})")
     for key in d:
-        if key == "input_transform":
-            raise InvalidInputError(
-                "input_transform: not supported by this version of pc-analog (the file asks "
-                "for a transform of raw inputs that would be silently skipped)"
-            )
         if key not in _FIELDS:
             raise InvalidInputError(f"{key}: unknown field (known: {', '.join(_FIELDS)})")
     for key in ("sizes", "activations", "precisions", "weights", "biases"):
@@ -156,7 +151,38 @@ def network_from_dict(d: dict) -> Network:
         weights.append(W)
         biases.append(b)
         precisions.append(p)
-    return Network(tuple(weights), tuple(biases), tuple(precisions), tuple(d["activations"]))
+    transform = _input_transform(d.get("input_transform"), sizes[0])
+    return Network(
+        tuple(weights), tuple(biases), tuple(precisions), tuple(d["activations"]), transform
+    )
+
+
+def _input_transform(t, n0: int) -> InputTransform | None:
+    """The optional ``input_transform`` field: ``{"offset": a, "scale": s}``, each a number
+    or a list of ``n0`` numbers; ``null`` or absent is the identity."""
+    if t is None:
+        return None
+    if not isinstance(t, dict):
+        raise InvalidInputError(
+            f'input_transform: must be an object {{"offset": ..., "scale": ...}}, '
+            f"got {type(t).__name__}"
+        )
+    for key in t:
+        if key not in ("offset", "scale"):
+            raise InvalidInputError(f"input_transform.{key}: unknown field (known: offset, scale)")
+    parts = {}
+    for key in ("offset", "scale"):
+        if key not in t:
+            raise InvalidInputError(f"input_transform.{key}: missing")
+        v = t[key]
+        arr = _numeric(v, f"input_transform.{key}", 1 if isinstance(v, list) else 0)
+        if arr.ndim == 1 and arr.size != n0:
+            raise InvalidInputError(
+                f"input_transform.{key}: length {arr.size} disagrees with sizes "
+                f"(expected {n0}, the input width, or one number)"
+            )
+        parts[key] = arr
+    return InputTransform(parts["offset"], parts["scale"])
 
 
 def network_to_dict(net: Network) -> dict:
@@ -168,6 +194,11 @@ def network_to_dict(net: Network) -> dict:
         "precisions": [p.tolist() for p in net.precisions],
         "weights": [W.tolist() for W in net.weights],
         "biases": [b.tolist() for b in net.biases],
+        **(
+            {}
+            if net.input_transform is None
+            else {"input_transform": net.input_transform.to_json()}
+        ),
     }
 
 
@@ -195,6 +226,11 @@ def _load_npz(path: Path) -> Network:
                 "weights": [z[f"W{l}"].tolist() for l in range(1, L + 1)],
                 "biases": [z[f"b{l}"].tolist() for l in range(1, L + 1)],
             }
+            if "input_offset" in z or "input_scale" in z:
+                d["input_transform"] = {
+                    "offset": z["input_offset"].tolist(),
+                    "scale": z["input_scale"].tolist(),
+                }
     except InvalidInputError:
         raise
     except KeyError as exc:
@@ -321,6 +357,9 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
             arrays[f"W{l}"] = net.W(l)
             arrays[f"b{l}"] = net.b(l)
             arrays[f"pi{l}"] = net.precisions[l - 1]
+        if net.input_transform is not None:
+            arrays["input_offset"] = net.input_transform.offset
+            arrays["input_scale"] = net.input_transform.scale
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(p, buf.getvalue())

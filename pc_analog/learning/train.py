@@ -17,9 +17,7 @@ refused with a clear error, never silently loaded.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import time
 import warnings
@@ -32,9 +30,17 @@ from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.devices import DeviceConfig, load_device_config
 from pc_analog.hardware.hebbian import HardwareNetwork
-from pc_analog.io.data import load_dataset, one_hot, standardize
+from pc_analog.io.data import one_hot
 from pc_analog.io.formats import atomic_write_text
 from pc_analog.learning.checkpoints import CHECKPOINT, _save_checkpoint, load_checkpoint
+from pc_analog.learning.defaults import (
+    INPUT_SCALINGS,
+    defaults_for,
+    prepare_data,
+    resolve_defaults,
+)
+from pc_analog.learning.run_folder import Progress, check_out_dir, write_metrics
+from pc_analog.learning.run_folder import plots as _plots
 from pc_analog.model.activations import get_activation
 from pc_analog.model.energy import feedforward
 from pc_analog.model.network import Network
@@ -56,12 +62,19 @@ _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
 class TrainConfig:
     """Everything that defines a training run (and must match to resume one).
 
+    A field left ``None`` takes the data set's default
+    (:data:`pc_analog.learning.defaults.DATASET_DEFAULTS`, chosen on a validation hold-out
+    by ``benchmarks/train_defaults.py``): ``TrainConfig(dataset="digits")`` is the run that
+    reaches >= 97 % on digits.  The resolved values are what :meth:`to_dict` records.
+
     Attributes
     ----------
     dataset : str
         ``"digits"``, ``"fashion-mnist"`` or ``"idx:PATH"``.
     arch : tuple of int
-        Layer widths; the first must match the data, the last the classes.
+        Layer widths; the first must match the data, the last the classes (default:
+        the data's widths around the data set's default hidden width; for ``idx:PATH``
+        filled in by :func:`train` once the data are read).
     activation : str
         Hidden activation (the input layer is read linearly).
     backend : str
@@ -79,7 +92,8 @@ class TrainConfig:
         Feedback crossbars as separate physical copies.
     eval_mode : str
         ``feedforward`` (read the output of the feedforward pass) or ``settle``
-        (settle the circuit with the output free and read the output nodes).
+        (settle the circuit with the output free and read the output nodes; the default
+        with an ``analog`` spec, whose non-idealities only a settle sees).
     bp_baseline : bool
         Train the digital backprop twin too.
     seed : int
@@ -87,12 +101,28 @@ class TrainConfig:
         Scale of the PyTorch-style initial weights.
     limit_train, limit_test : int or None
         Use only the first samples (quick runs).
-    standardize_inputs : bool
-        Map the input features to zero mean and unit spread with one offset and one gain
-        from the training samples used (:func:`pc_analog.io.data.standardize`); the test
-        data gets the same map.
+    input_scaling : str
+        ``none``, ``global`` (one offset and one gain for every input driver) or
+        ``per-feature`` (one per input driver), from the training samples used
+        (:func:`pc_analog.learning.defaults.prepare_data`); the test data get the same
+        map, and the trained network file stores it as its ``input_transform``.
+    standardize_inputs : bool or None
+        The older spelling: ``True`` is ``input_scaling="global"``, ``False`` is
+        ``"none"``; recorded as ``input_scaling != "none"``.
+    validation_fraction : float or None
+        Hold out this stratified fraction of the training part (permutation seed
+        :data:`~pc_analog.learning.defaults.VALIDATION_SEED`) and report accuracy on it
+        instead of the test set: how defaults and hyperparameters are chosen without
+        looking at the test set.
     hardware : dict
-        ``Hardware`` fields (``c_F``, ``g0_S``, ``g_unit_S``).
+        ``Hardware`` fields (``c_F``, ``g0_S``, ``g_unit_S``); with an ``analog`` spec,
+        the spec's.
+    analog : AnalogSpec or None
+        The analog spec of ``--hardware`` (:class:`pc_analog.costs.specs.AnalogSpec`, or
+        any object with ``apply(circuit)``, ``read_out(x)``, ``hardware()`` and
+        ``to_dict()``): each batch settles ``analog.apply(circuit)``, the non-ideal
+        circuit, and the Hebbian update reads ``analog.read_out(result)``, what the ADCs
+        read.  Every non-ideality the spec models flows through these two calls.
     update_mode : str
         How a batch's update reaches pulsed devices.  ``stochastic``: programmed at
         once, ``n = floor(x) + Bernoulli(x - floor(x))`` pulses for ``x`` pulse steps
@@ -113,40 +143,47 @@ class TrainConfig:
     """
 
     dataset: str = "digits"
-    arch: tuple[int, ...] = (64, 128, 10)
+    arch: tuple[int, ...] | None = None
     activation: str = "tanh"
     backend: str = "equilibrium"
     device: str = "ideal"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 0.1
-    lr_schedule: str = "constant"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_schedule: str | None = None
     precision_hidden: float = 1.0
-    precision_output: float = 1.0
+    precision_output: float | None = None
     separate_feedback: bool = False
-    eval_mode: str = "feedforward"
+    eval_mode: str | None = None
     bp_baseline: bool = True
     seed: int = 0
     init_gain: float = 1.0
     limit_train: int | None = None
     limit_test: int | None = None
-    standardize_inputs: bool = False
+    standardize_inputs: bool | None = None
     hardware: dict = field(default_factory=dict)
     update_mode: str = "stochastic"
     direction: str = "discriminative"
+    input_scaling: str | None = None
+    validation_fraction: float | None = None
+    analog: object | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in _DIRECTIONS:
             raise InvalidInputError(
                 f"direction: unknown {self.direction!r} ({', '.join(_DIRECTIONS)})"
             )
+        resolve_defaults(self)
         if self.update_mode not in _UPDATE_MODES:
             raise InvalidInputError(
                 f"update_mode: unknown {self.update_mode!r} ({', '.join(_UPDATE_MODES)})"
             )
-        object.__setattr__(self, "arch", tuple(int(a) for a in self.arch))
-        if len(self.arch) < 2 or min(self.arch) < 1:
-            raise InvalidInputError("arch: need at least two positive layer widths, e.g. 64-128-10")
+        if self.arch is not None:
+            object.__setattr__(self, "arch", tuple(int(a) for a in self.arch))
+            if len(self.arch) < 2 or min(self.arch) < 1:
+                raise InvalidInputError(
+                    "arch: need at least two positive layer widths, e.g. 64-128-10"
+                )
         if self.epochs < 1 or self.batch_size < 1:
             raise InvalidInputError("epochs and batch_size: must be >= 1")
         if not (self.lr > 0 and np.isfinite(self.lr)):
@@ -159,6 +196,13 @@ class TrainConfig:
             raise InvalidInputError("eval_mode: 'feedforward' or 'settle'")
         if not (self.precision_hidden > 0 and self.precision_output > 0):
             raise InvalidInputError("precisions: must be > 0")
+        if self.input_scaling not in INPUT_SCALINGS:
+            raise InvalidInputError(
+                f"input_scaling: unknown {self.input_scaling!r} ({', '.join(INPUT_SCALINGS)})"
+            )
+        v = self.validation_fraction
+        if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1):
+            raise InvalidInputError(f"validation_fraction: must lie in (0, 1), got {v!r}")
         get_activation(self.activation)
         get_backend(self.backend)  # unknown names fail here, before anything is written
         # One spelling of the hardware: every field, defaults filled in.
@@ -169,8 +213,10 @@ class TrainConfig:
         object.__setattr__(self, "hardware", dataclasses.asdict(hw))
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["arch"] = list(self.arch)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["hardware"] = dict(self.hardware)
+        d["arch"] = None if self.arch is None else list(self.arch)
+        d["analog"] = None if self.analog is None else self.analog.to_dict()
         return d
 
     def lr_at(self, epoch: int) -> float:
@@ -199,8 +245,11 @@ class TrainReport:
     history : list of dict
         Metrics per epoch.
     network : Network
-        The final programmed weights (no read noise).
+        The final programmed weights (no read noise), with the run's input scaling as its
+        ``input_transform`` (so it takes the data set's raw features).
     out_dir : str
+    config : TrainConfig
+        The run's configuration, every default resolved.
     """
 
     test_accuracy: float
@@ -211,6 +260,7 @@ class TrainReport:
     history: list
     network: Network
     out_dir: str
+    config: TrainConfig | None = None
 
     def summary(self) -> dict:
         last = self.history[-1] if self.history else {}
@@ -242,39 +292,24 @@ def _accuracy_generative(net: Network, x: np.ndarray, labels: np.ndarray) -> flo
     return float(np.mean(np.argmax(r.x[0], axis=1) == labels))
 
 
-def _accuracy_settle(hw: HardwareNetwork, backend: str, x, labels, batch: int, rng) -> float:
+def _in_hardware(cfg: TrainConfig, circuit):
+    """``circuit`` as the analog spec builds it (its non-idealities), or as it is."""
+    return circuit if cfg.analog is None else cfg.analog.apply(circuit)
+
+
+def _read(cfg: TrainConfig, result):
+    """The settled state as the ADCs read it (``result.x`` without an analog spec)."""
+    return tuple(result.x) if cfg.analog is None else tuple(cfg.analog.read_out(result))
+
+
+def _accuracy_settle(cfg: TrainConfig, hw: HardwareNetwork, x, labels, batch: int, rng) -> float:
+    """Accuracy of the circuit settled with the output free, read through the ADCs."""
     hits = 0
     for s in range(0, x.shape[0], batch):
-        circ = hw.circuit(x[s : s + batch], rng=rng)
-        r = settle(circ, backend=backend)
-        hits += int(np.sum(np.argmax(r.x[-1], axis=1) == labels[s : s + batch]))
+        circ = _in_hardware(cfg, hw.circuit(x[s : s + batch], rng=rng))
+        r = settle(circ, backend=cfg.backend, on_failure="return")
+        hits += int(np.sum(np.argmax(_read(cfg, r)[-1], axis=1) == labels[s : s + batch]))
     return hits / x.shape[0]
-
-
-def _write_metrics(out: Path, history: list) -> None:
-    atomic_write_text(out / "metrics.json", json.dumps(history, indent=1) + "\n")
-    if history:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-        atomic_write_text(out / "metrics.csv", buf.getvalue())
-
-
-def _plots(out: Path, history: list, hw: HardwareNetwork) -> None:
-    import matplotlib
-
-    from pc_analog.learning.figures import plot_conductance_histogram, plot_training
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig = plot_training(history)
-    fig.savefig(out / "training.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    fig = plot_conductance_histogram(hw.conductances())
-    fig.savefig(out / "conductances.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _check_device(cfg: TrainConfig) -> DeviceConfig:
@@ -296,26 +331,30 @@ def _check_device(cfg: TrainConfig) -> DeviceConfig:
 
 
 def _load_data(cfg: TrainConfig):
-    """``(x_tr, lab_tr, x_te, lab_te, n_classes)``: limited, standardised, checked."""
-    data = load_dataset(cfg.dataset)
-    x_tr, lab_tr = data.x_train, data.y_train
-    x_te, lab_te = data.x_test, data.y_test
-    if cfg.limit_train:
-        x_tr, lab_tr = x_tr[: cfg.limit_train], lab_tr[: cfg.limit_train]
-    if cfg.limit_test:
-        x_te, lab_te = x_te[: cfg.limit_test], lab_te[: cfg.limit_test]
-    if cfg.standardize_inputs:
-        x_tr, x_te, _, _ = standardize(x_tr, x_te)
-    ends = (x_tr.shape[1], data.n_classes)
+    """The run's data (:func:`~pc_analog.learning.defaults.prepare_data`) and the config
+    with ``arch`` filled in from the data when it was left ``None``; widths checked
+    (reversed for a generative network: the label at ``x_0``, the image at ``x_L``)."""
+    data = prepare_data(
+        cfg.dataset,
+        input_scaling=cfg.input_scaling,
+        validation_fraction=cfg.validation_fraction,
+        limit_train=cfg.limit_train,
+        limit_test=cfg.limit_test,
+    )
+    n_in = data.x_train.shape[1]
+    ends = (n_in, data.n_classes)
     if cfg.direction == "generative":
         ends = ends[::-1]
+    if cfg.arch is None:
+        hidden = defaults_for(cfg.dataset)["hidden"]
+        cfg = dataclasses.replace(cfg, arch=(ends[0], hidden, ends[1]))
     if (cfg.arch[0], cfg.arch[-1]) != ends:
         raise InvalidInputError(
             f"arch: {'-'.join(map(str, cfg.arch))} does not fit {cfg.dataset} "
-            f"({x_tr.shape[1]} inputs, {data.n_classes} classes, {cfg.direction}: "
+            f"({n_in} inputs, {data.n_classes} classes, {cfg.direction}: "
             f"{ends[0]} at x_0, {ends[1]} at x_L)"
         )
-    return x_tr, lab_tr, x_te, lab_te, data.n_classes
+    return cfg, data
 
 
 def _start(cfg: TrainConfig, out: Path, net0: Network, device: DeviceConfig, resume: bool):
@@ -391,13 +430,16 @@ def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         rng = np.random.default_rng([cfg.seed, _STEP, epoch, step])
         first, last = (y_tr, x_tr) if cfg.direction == "generative" else (x_tr, y_tr)
-        circ = hw.circuit(first[idx], last[idx], rng=rng)
+        # The devices as this batch's read sees them, with the analog spec's
+        # non-idealities (amplifiers, converters, ...) applied to the same IR.
+        circ = _in_hardware(cfg, hw.circuit(first[idx], last[idx], rng=rng))
         # A batch that stops short of rest still trains (PC learns from the state it
         # reached); the count goes into the epoch's metrics instead of a warning.
         res = settle(circ, backend=cfg.backend, on_failure="return")
         if not res.success:
             unsettled += idx.size
-        hw, _, p = hw.hebbian_step(circ, res.x, lr / idx.size, rng)
+        # The update is computed from what the ADCs read, not from the true voltages.
+        hw, _, p = hw.hebbian_step(circ, _read(cfg, res), lr / idx.size, rng)
         pulses += p
         energies.append(float(np.mean(res.energy)))
         if res.settling_time_s is not None:
@@ -422,7 +464,7 @@ def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t
         test_acc = acc(net_now, x_te, lab_te)
     elif cfg.eval_mode == "settle":
         test_acc = _accuracy_settle(
-            hw, cfg.backend, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
+            cfg, hw, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
         )
     else:
         test_acc = _accuracy_ff(net_now, x_te, lab_te)
@@ -445,16 +487,29 @@ def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t
 
 
 def train(
-    cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = True, plots: bool = True
+    cfg: TrainConfig,
+    out_dir,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    progress_every: int | None = None,
+    plots: bool = True,
 ) -> TrainReport:
     """Train in the simulated hardware (and the backprop twin) and write results to ``out_dir``.
 
     Writes ``checkpoint.npz`` after every epoch, ``metrics.json``/``metrics.csv``,
-    ``config.json``, and at the end ``final_network.json`` and the plots
-    ``training.png`` and ``conductances.png``.  The stages are helpers: the device and
-    data checks (:func:`_check_device`, :func:`_load_data`), the start from a
-    checkpoint or a fabrication (:func:`_start`), one epoch (:func:`_train_epoch`)
-    and its metrics (:func:`_epoch_row`).
+    ``config.json``, and at the end ``final_network.json`` (with the input scaling as
+    its ``input_transform`` from the data set's raw features) and the plots
+    ``training.png`` and ``conductances.png``.  A non-empty ``out_dir`` is refused
+    unless ``resume`` (continue from its checkpoint) or ``overwrite`` (its old outputs
+    are removed first).  ``progress``: a bar on a terminal, else a line on stderr every
+    ``progress_every`` batches (default: every :data:`PROGRESS_SECONDS`), and a line
+    per epoch.  The stages are helpers: the device and data checks
+    (:func:`_check_device`, :func:`_load_data`), the start from a checkpoint or a
+    fabrication (:func:`_start`), one epoch (:func:`_train_epoch`) and its metrics
+    (:func:`_epoch_row`).  Long because it is the run's outline, in the order of its
+    steps, each a call to one of those helpers.
     """
     from tqdm.auto import tqdm
 
@@ -463,11 +518,11 @@ def train(
     t_start = time.perf_counter()
     out = Path(out_dir)
     device = _check_device(cfg)
-    x_tr, lab_tr, x_te, lab_te, n_classes = _load_data(cfg)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out: {out} exists and is not a folder")
+    cfg, data = _load_data(cfg)
+    x_tr, lab_tr, x_te, lab_te = data.x_train, data.lab_train, data.x_test, data.lab_test
+    check_out_dir(out, resume, overwrite)
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
-    y_tr = one_hot(lab_tr, n_classes)
+    y_tr = one_hot(lab_tr, data.n_classes)
     L = len(cfg.arch) - 1
     prec = [cfg.precision_hidden] * (L - 1) + [cfg.precision_output]
     net0 = Network.random(
@@ -482,29 +537,28 @@ def train(
     pulses_total = history[-1]["pulses_total"] if history else 0
     for epoch in range(start, cfg.epochs):
         t_ep = time.perf_counter()
-        bar = tqdm(
-            total=n_batches,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-            disable=None if progress else True,
-        )
+        bar = Progress(tqdm, epoch, cfg, n_batches, progress, progress_every)
         hw, bp_net, stats = _train_epoch(cfg, epoch, hw, bp_net, x_tr, y_tr, bar)
         bar.close()
         pulses_total += stats.pulses
-        data = (x_tr, lab_tr, x_te, lab_te)
-        row = _epoch_row(cfg, epoch, hw, bp_net, stats, pulses_total, data, t_ep)
+        row = _epoch_row(
+            cfg, epoch, hw, bp_net, stats, pulses_total, (x_tr, lab_tr, x_te, lab_te), t_ep
+        )
         history.append(row)
         _save_checkpoint(
             out / CHECKPOINT, cfg=cfg, epoch=epoch + 1, hw=hw, bp_net=bp_net, history=history
         )
-        _write_metrics(out, history)
+        write_metrics(out, history)
         if progress:
             tqdm.write(
-                f"epoch {epoch + 1}: test {row['test_accuracy']:.4f} "
-                f"(bp {row['bp_test_accuracy']:.4f})"
+                f"epoch {epoch + 1}/{cfg.epochs}: {_SPLIT[cfg.validation_fraction is None]} "
+                f"{row['test_accuracy']:.4f} (bp {row['bp_test_accuracy']:.4f})"
                 f", energy {row['energy']:.4g}, {row['seconds']:.1f} s"
             )
-    final = hw.ideal_network()
+    # input_transform maps raw data at x_0 (SPEC section 2); a generative network has the
+    # label there, so its file carries none (its images at x_L are the scaled ones).
+    transform = None if cfg.direction == "generative" else data.transform
+    final = hw.ideal_network().replace(input_transform=transform)
     save_network(final, out / "final_network.json")
     if plots and history:
         _plots(out, history, hw)
@@ -518,4 +572,8 @@ def train(
         history=history,
         network=final,
         out_dir=str(out),
+        config=cfg,
     )
+
+
+_SPLIT = {True: "test", False: "validation"}

@@ -36,6 +36,7 @@ __all__ = [
     "hessian_blocks",
     "dense_hessian",
     "feedforward",
+    "predict",
     "initial_state",
     "io_state",
     "check_state",
@@ -181,12 +182,25 @@ def dense_hessian(net: Network, x: State) -> np.ndarray:
     return H
 
 
-def feedforward(net: Network, x0) -> State:
-    """The feedforward pass ``a_0 = x0``, ``a_l = W_l phi_{l-1}(a_{l-1}) + b_l``."""
-    a = [as_batch(x0, net.sizes[0], "input")]
+def feedforward(net: Network, x0, *, raw: bool = False) -> State:
+    """The feedforward pass ``a_0 = x0``, ``a_l = W_l phi_{l-1}(a_{l-1}) + b_l``.
+
+    With ``raw``, ``x0`` holds raw data features and ``a_0`` is the network's
+    :meth:`~pc_analog.model.network.Network.transform_input` of them
+    (``(x0 - offset) * scale``; the identity without an ``input_transform``).
+    """
+    a = [net.transform_input(x0) if raw else as_batch(x0, net.sizes[0], "input")]
     for l in range(1, net.n_layers + 1):
         a.append(_mu(net, tuple(a), l))
     return tuple(a)
+
+
+def predict(net: Network, raw) -> np.ndarray:
+    """Class indices of raw data: ``argmax_j`` of the output of
+    ``feedforward(net, raw, raw=True)`` (the network's input transform applied), one per
+    sample.  The feedforward output is the settled output when only the input is
+    clamped (every error is then zero)."""
+    return np.argmax(feedforward(net, raw, raw=True)[-1], axis=1)
 
 
 def initial_state(net: Network, clamp: Clamp, values: Sequence[np.ndarray]) -> State:

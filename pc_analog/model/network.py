@@ -17,7 +17,16 @@ import numpy as np
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.activations import Activation, get_activation
 
-__all__ = ["Network", "Clamp", "State", "as_batch", "MAX_MAGNITUDE", "MAX_ELEMENTS", "check_sizes"]
+__all__ = [
+    "Network",
+    "InputTransform",
+    "Clamp",
+    "State",
+    "as_batch",
+    "MAX_MAGNITUDE",
+    "MAX_ELEMENTS",
+    "check_sizes",
+]
 
 State = tuple[np.ndarray, ...]
 
@@ -78,6 +87,82 @@ def _finite_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class InputTransform:
+    """The map from raw data features to the clamped input (SPEC section 2).
+
+    ``x_0 = (r - offset) * scale``, with ``offset`` and ``scale`` each a number or a
+    vector of length ``n_0`` (one DAC offset and gain per input driver).  Raw features
+    are the data set's own numbers (scikit-learn digits: pixel counts 0-16; IDX files:
+    bytes 0-255).  ``scale`` must be non-zero: the map is invertible
+    (:meth:`inverse`), so a raw sample is recovered from the voltage it clamps.
+
+    Parameters
+    ----------
+    offset, scale : float or array_like
+    """
+
+    offset: np.ndarray
+    scale: np.ndarray
+
+    def __post_init__(self) -> None:
+        offset = _finite_array(self.offset, "input_transform.offset", (0, 1))
+        scale = _finite_array(self.scale, "input_transform.scale", (0, 1))
+        if np.any(scale == 0):
+            raise InvalidInputError("input_transform.scale: must be non-zero")
+        if np.min(np.abs(scale)) < 1 / MAX_MAGNITUDE:
+            raise InvalidInputError(
+                f"input_transform.scale: |scale| {np.min(np.abs(scale)):.3g} is below the "
+                f"limit {1 / MAX_MAGNITUDE:g} (pc_analog.model.network.MAX_MAGNITUDE)"
+            )
+        if offset.ndim and scale.ndim and offset.shape != scale.shape:
+            raise InvalidInputError(
+                f"input_transform: offset has {offset.size} entries, scale {scale.size}"
+            )
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def size(self) -> int | None:
+        """The input width the vectors fix (``None``: both are scalars)."""
+        for v in (self.offset, self.scale):
+            if v.ndim:
+                return int(v.size)
+        return None
+
+    def check(self, n0: int) -> None:
+        """Raise :class:`InvalidInputError` unless the vectors have length ``n0``."""
+        if self.size is not None and self.size != n0:
+            raise InvalidInputError(
+                f"input_transform: has {self.size} entries, the input layer has {n0} units"
+            )
+
+    def __call__(self, raw) -> np.ndarray:
+        """``(raw - offset) * scale`` (``raw`` of shape ``(batch, n_0)`` or ``(n_0,)``)."""
+        return (np.asarray(raw, dtype=float) - self.offset) * self.scale
+
+    def inverse(self, x0) -> np.ndarray:
+        """The raw features of the clamped input ``x0``: ``x0 / scale + offset``."""
+        return np.asarray(x0, dtype=float) / self.scale + self.offset
+
+    def then(self, offset, scale) -> InputTransform:
+        """This map followed by ``x -> (x - offset) * scale``: one map
+        ``(r - (o1 + o2 / s1)) * (s1 s2)``."""
+        o2 = np.asarray(offset, dtype=float)
+        s2 = np.asarray(scale, dtype=float)
+        return InputTransform(self.offset + o2 / self.scale, self.scale * s2)
+
+    def to_json(self) -> dict:
+        """``{"offset": ..., "scale": ...}`` as in the network file (numbers or lists)."""
+        return {"offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+    def __repr__(self) -> str:
+        def short(v):
+            return f"{float(v):g}" if v.ndim == 0 else f"<{v.size} values>"
+
+        return f"InputTransform(offset={short(self.offset)}, scale={short(self.scale)})"
+
+
+@dataclass(frozen=True, eq=False)
 class Network:
     """A layered PC network with energy ``F = sum_l 1/2 eps_l^T diag(pi_l) eps_l``.
 
@@ -91,6 +176,10 @@ class Network:
         ``precisions[l-1]`` is ``pi_l > 0``: a scalar or a vector of length ``n_l``.
     activations : sequence of str
         ``activations[l-1]`` is ``phi_{l-1}``, applied to ``x_{l-1}`` to predict layer ``l``.
+    input_transform : InputTransform or dict, optional
+        How raw data features become the clamped input, ``x_0 = (r - offset) * scale``
+        (:meth:`transform_input`); ``None`` (the default) is the identity.  Stored in the
+        network file, so a trained network carries the scaling its inputs had.
 
     Notes
     -----
@@ -103,6 +192,7 @@ class Network:
     biases: tuple[np.ndarray, ...]
     precisions: tuple[np.ndarray, ...]
     activations: tuple[str, ...]
+    input_transform: InputTransform | None = None
     _acts: tuple[Activation, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +237,21 @@ class Network:
                 )
             precisions.append(p)
         acts = tuple(get_activation(a) for a in self.activations)
+        t = self.input_transform
+        if isinstance(t, dict):
+            if set(t) != {"offset", "scale"}:
+                raise InvalidInputError(
+                    "input_transform: must hold exactly the fields offset and scale, got "
+                    f"{', '.join(map(str, t)) or 'none'}"
+                )
+            t = InputTransform(t["offset"], t["scale"])
+        elif t is not None and not isinstance(t, InputTransform):
+            raise InvalidInputError(
+                f"input_transform: expected an InputTransform, a dict or None, got {t!r}"
+            )
+        if t is not None:
+            t.check(weights[0].shape[1])
+        object.__setattr__(self, "input_transform", t)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "biases", tuple(biases))
         object.__setattr__(self, "precisions", tuple(precisions))
@@ -185,6 +290,15 @@ class Network:
     def phi(self, l: int) -> Activation:
         """The activation applied to ``x_l`` (``l = 0..L-1``) when predicting layer ``l+1``."""
         return self._acts[l]
+
+    def transform_input(self, raw) -> np.ndarray:
+        """The clamped input for raw data features: ``x_0 = (raw - offset) * scale``.
+
+        ``raw`` has shape ``(batch, n_0)`` or ``(n_0,)`` (returned as one row); without
+        an :attr:`input_transform` it is returned as it is (as a float batch).
+        """
+        x = as_batch(raw, self.sizes[0], "input")
+        return x if self.input_transform is None else self.input_transform(x)
 
     # --------------------------------------------------------- construction
     @classmethod
@@ -246,12 +360,14 @@ class Network:
         return cls(tuple(weights), tuple(biases), tuple(precisions), tuple(activations))
 
     def replace(self, **changes) -> Network:
-        """A copy with some of ``weights``, ``biases``, ``precisions``, ``activations`` replaced."""
+        """A copy with some of ``weights``, ``biases``, ``precisions``, ``activations``,
+        ``input_transform`` replaced."""
         kw = dict(
             weights=self.weights,
             biases=self.biases,
             precisions=self.precisions,
             activations=self.activations,
+            input_transform=self.input_transform,
         )
         kw.update(changes)
         return Network(**kw)

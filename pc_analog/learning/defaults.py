@@ -1,0 +1,220 @@
+"""What a training run uses when the user says nothing: per-data-set defaults, and the data.
+
+:data:`DATASET_DEFAULTS` holds, per data set, the hyperparameters a bare
+``pc-analog train --dataset NAME --out DIR`` uses (any :class:`~pc_analog.learning.train.
+TrainConfig` field left ``None`` takes its value here).  They were chosen on a validation
+hold-out carved from the training part, never on the test set, by
+``benchmarks/train_defaults.py`` (its grid, every validation score and the 5-seed test
+check are in ``benchmarks/results/train_defaults.json`` and BENCHMARKS.md).
+
+:func:`prepare_data` loads a data set, optionally carves the validation hold-out, and maps
+the raw features through the input scaling; the same map, as an
+:class:`~pc_analog.model.network.InputTransform` from the data set's *raw* features
+(digits: pixel counts 0-16, IDX: bytes 0-255), is stored in the trained network file, so
+the file (and a netlist compiled from it) takes raw data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from pc_analog.circuit.ir import Hardware
+from pc_analog.errors import InvalidInputError
+from pc_analog.io.data import _stratified_split, load_dataset, standardize
+from pc_analog.model.network import InputTransform
+
+__all__ = [
+    "DATASET_DEFAULTS",
+    "GENERIC_DEFAULTS",
+    "INPUT_SCALINGS",
+    "Data",
+    "prepare_data",
+    "resolve_defaults",
+]
+
+#: How the input features are scaled before they are clamped: ``none`` (the data set's
+#: ``[0, 1]`` features), ``global`` (one offset and one gain for every input driver, from
+#: the training samples: :func:`pc_analog.io.data.standardize`) or ``per-feature`` (an
+#: offset and a gain per input driver: zero mean, unit spread per feature; a feature
+#: constant over the training samples keeps gain 1).
+INPUT_SCALINGS = ("none", "global", "per-feature")
+
+#: Defaults for a data set not in :data:`DATASET_DEFAULTS` (``idx:PATH``): the hidden
+#: width; input and output widths come from the data.
+GENERIC_DEFAULTS = MappingProxyType(
+    {
+        "hidden": 128,
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 0.1,
+        "lr_schedule": "constant",
+        "precision_output": 1.0,
+        "input_scaling": "none",
+    }
+)
+
+#: Per data set: the hidden width and the hyperparameters (``lr`` is the TrainConfig's
+#: learning rate; the update is ``lr / batch * sum pi eps phi^T``).  Chosen on a
+#: validation hold-out by ``benchmarks/train_defaults.py``.
+DATASET_DEFAULTS = MappingProxyType(
+    {
+        "digits": MappingProxyType(
+            {
+                "hidden": 128,
+                "epochs": 40,
+                "batch_size": 16,
+                "lr": 1.0,
+                "lr_schedule": "cosine",
+                "precision_output": 0.1,
+                "input_scaling": "global",
+            }
+        ),
+        # The configuration of benchmarks/train_targets.py case c (chosen there on a
+        # validation hold-out; 88.19 % test, seed 0, in BENCHMARKS.md), not re-searched by
+        # benchmarks/train_defaults.py: a Fashion-MNIST epoch costs ~40 s here.
+        "fashion-mnist": MappingProxyType(
+            {
+                "hidden": 256,
+                "epochs": 60,
+                "batch_size": 32,
+                "lr": 0.4,
+                "lr_schedule": "cosine",
+                "precision_output": 0.1,
+                "input_scaling": "global",
+            }
+        ),
+    }
+)
+
+#: The validation hold-out: this fraction of each class of the training part, drawn by a
+#: permutation of this seed (the same hold-out for every training seed).
+VALIDATION_SEED = 12345
+
+
+def defaults_for(dataset: str) -> MappingProxyType:
+    """The defaults of ``dataset`` (:data:`GENERIC_DEFAULTS` for one not in the table)."""
+    return DATASET_DEFAULTS.get(dataset, GENERIC_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class Data:
+    """A training run's data, scaled, with the map from raw features.
+
+    Attributes
+    ----------
+    x_train, x_test : ndarray
+        Clamped inputs ``x_0 = transform(raw)``; ``x_test`` is the validation hold-out
+        when the run asked for one.
+    lab_train, lab_test : ndarray of int
+    n_classes : int
+    transform : InputTransform
+        ``x_0 = (r - offset) * scale`` from the data set's raw features ``r``.
+    """
+
+    x_train: np.ndarray
+    lab_train: np.ndarray
+    x_test: np.ndarray
+    lab_test: np.ndarray
+    n_classes: int
+    transform: InputTransform
+
+
+def prepare_data(
+    dataset: str,
+    *,
+    input_scaling: str,
+    validation_fraction: float | None = None,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+) -> Data:
+    """Load ``dataset``, carve the validation hold-out, limit, and scale the inputs.
+
+    The order: the validation hold-out (if ``validation_fraction``) is a stratified
+    fraction of the training part, drawn with :data:`VALIDATION_SEED`, and replaces the
+    test part; then the limits keep the first samples; then the scaling statistics are
+    taken from the training samples kept, and applied to both parts.
+    """
+    if input_scaling not in INPUT_SCALINGS:
+        raise InvalidInputError(
+            f"input_scaling: unknown {input_scaling!r} ({', '.join(INPUT_SCALINGS)})"
+        )
+    data = load_dataset(dataset)
+    x_tr, lab_tr = data.x_train, data.y_train
+    x_te, lab_te = data.x_test, data.y_test
+    if validation_fraction is not None:
+        if not 0 < validation_fraction < 1:
+            raise InvalidInputError(
+                f"validation_fraction: must lie in (0, 1), got {validation_fraction!r}"
+            )
+        tr, va = _stratified_split(lab_tr, validation_fraction, VALIDATION_SEED)
+        x_tr, lab_tr, x_te, lab_te = x_tr[tr], lab_tr[tr], x_tr[va], lab_tr[va]
+    if limit_train:
+        x_tr, lab_tr = x_tr[:limit_train], lab_tr[:limit_train]
+    if limit_test:
+        x_te, lab_te = x_te[:limit_test], lab_te[:limit_test]
+    # features x = r / raw_scale: the identity scaling from raw features
+    transform = InputTransform(0.0, 1.0 / data.raw_scale)
+    if input_scaling != "none":
+        x_tr, x_te, m, s = standardize(x_tr, x_te, per_feature=input_scaling == "per-feature")
+        transform = transform.then(m, 1.0 / s)
+    return Data(x_tr, lab_tr, x_te, lab_te, data.n_classes, transform)
+
+
+#: Input and output widths of the data sets whose default ``arch`` is known before loading.
+_WIDTHS = {"digits": (64, 10), "fashion-mnist": (784, 10)}
+
+
+def resolve_defaults(cfg) -> None:
+    """Fill every ``None`` field of the :class:`~pc_analog.learning.train.TrainConfig` ``cfg``
+    from its data set's defaults (in place, as its ``__post_init__`` does)."""
+
+    def put(name, value):
+        object.__setattr__(cfg, name, value)
+
+    if not isinstance(cfg.dataset, str):
+        raise InvalidInputError(f"dataset: must be a string, got {cfg.dataset!r}")
+    d = defaults_for(cfg.dataset)
+    for name in ("epochs", "batch_size", "lr", "lr_schedule", "precision_output"):
+        if getattr(cfg, name) is None:
+            put(name, d[name])
+    scaling, std = cfg.input_scaling, cfg.standardize_inputs
+    if std is not None and scaling is not None and (scaling != "none") != bool(std):
+        raise InvalidInputError(
+            f"standardize_inputs: {std!r} contradicts input_scaling {scaling!r}"
+        )
+    if scaling is None:
+        scaling = d["input_scaling"] if std is None else ("global" if std else "none")
+    put("input_scaling", scaling)
+    put("standardize_inputs", scaling != "none")
+    if cfg.arch is None and cfg.dataset in _WIDTHS:
+        n_in, n_out = _WIDTHS[cfg.dataset]
+        if getattr(cfg, "direction", "discriminative") == "generative":
+            n_in, n_out = n_out, n_in  # the label at x_0, the image at x_L
+        put("arch", (n_in, d["hidden"], n_out))
+    if cfg.analog is not None:
+        for name in ("apply", "read_out", "hardware", "to_dict"):
+            if not callable(getattr(cfg.analog, name, None)):
+                raise InvalidInputError(
+                    f"analog: expected an analog spec (pc_analog.costs.specs.AnalogSpec), "
+                    f"got {type(cfg.analog).__name__} without {name}()"
+                )
+        spec_hw = dataclasses.asdict(cfg.analog.hardware())
+        given = dataclasses.asdict(Hardware(**(cfg.hardware or {})))
+        if given not in (spec_hw, dataclasses.asdict(Hardware())):
+            raise InvalidInputError(
+                "hardware: give C, g0 and g_unit in the analog spec, not also as hardware"
+            )
+        put("hardware", spec_hw)
+        spec_device = getattr(cfg.analog, "device", "ideal")
+        if spec_device != "ideal":
+            if cfg.device not in ("ideal", spec_device):
+                raise InvalidInputError(
+                    f"device: {cfg.device!r} contradicts the analog spec's {spec_device!r}"
+                )
+            put("device", spec_device)
+    if cfg.eval_mode is None:
+        put("eval_mode", "feedforward" if cfg.analog is None else "settle")
