@@ -30,6 +30,7 @@ import numpy as np
 
 from pc_analog.circuit._text import node_name
 from pc_analog.circuit.amplifiers import Amplifiers, _ro
+from pc_analog.circuit.noise import NoiseSources
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import initial_state, io_state
 from pc_analog.model.network import Clamp, Network, State
@@ -179,6 +180,10 @@ class Circuit:
         Non-ideal amplifiers (finite gain, offsets, rails:
         :mod:`pc_analog.circuit.amplifiers`); ``None`` is the ideal circuit, whose rest
         point is the minimum of ``F``.
+    noise : NoiseSources or None
+        White noise sources (thermal ``4kTG``, amplifier and device read noise:
+        :mod:`pc_analog.circuit.noise`); ``None`` is the noiseless circuit.  Only the
+        stochastic backends (``sde``, the noise analyses) read it.
     """
 
     hardware: Hardware
@@ -187,6 +192,7 @@ class Circuit:
     x_init: State
     name: str = "pc-analog circuit"
     amplifiers: Amplifiers | None = None
+    noise: NoiseSources | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -208,6 +214,8 @@ class Circuit:
             if not isinstance(self.amplifiers, Amplifiers):
                 raise InvalidInputError("circuit: amplifiers must be an Amplifiers record")
             self.amplifiers.check(sizes)
+        if self.noise is not None and not isinstance(self.noise, NoiseSources):
+            raise InvalidInputError("circuit: noise must be a NoiseSources record")
 
     # ----------------------------------------------------------------- shape
     @property
@@ -252,6 +260,7 @@ class Circuit:
             tuple(_ro(v) for v in x_init),
             self.name,
             self.amplifiers,
+            self.noise,
         )
         for key in ("_eff", "_net"):  # derived from the layers only: still valid
             if key in self.__dict__:
