@@ -179,25 +179,33 @@ def test_read_noise_adds_the_row_sums_of_its_cells():
     )
 
 
-def test_hebbian_update_std_matches_monte_carlo():
+@pytest.mark.parametrize(
+    ("c_F", "cov"), [(1e-20, "lyapunov"), (1e-18, "lyapunov"), (1e-18, "random")]
+)
+def test_hebbian_update_std_matches_monte_carlo(c_F, cov):
     """Var(pi eps phi^T) from Isserlis against 200000 draws of x ~ N(x*, Sigma) (exact for a
     linear network); relative error of a sample std with kurtosis <= 9 at N = 2e5 is
     <= sqrt(8/N)/2 = 0.3 %, so 2 % is > 6 sigma."""
     rng = np.random.default_rng(5)
-    net = _random_linear(rng, [3, 4, 2])
+    # 3 -> 2 -> 4 with both ends clamped: the 2 hidden units cannot explain the 4 targets,
+    # so the errors (and the cross term 2 a* b* s_ab) are not zero at rest
+    net = _random_linear(rng, [3, 2, 4])
     from pc_analog.model.network import Clamp
 
-    clamp = Clamp((np.array([True, False, True]), np.zeros(4, bool), np.array([False, True])))
-    vals = (rng.normal(size=(1, 3)), np.zeros((1, 4)), rng.normal(size=(1, 2)))
+    clamp = Clamp((np.ones(3, bool), np.zeros(2, bool), np.ones(4, bool)))
+    vals = (rng.normal(size=(1, 3)), np.zeros((1, 2)), rng.normal(size=(1, 4)))
     circ = with_noise(
         compile_network(net, clamp=clamp, values=vals),
         NoiseSources(thermal=True, amp_noise_V_rtHz=1e-7),
     )
-    circ = dataclasses.replace(
-        circ, hardware=Hardware(c_F=1e-18)
-    )  # big noise: second order visible
+    # 0.6 V of noise (1e-20 F): the fourth-order terms (s_a^2 s_b^2 + s_ab^2) carry much of
+    # the variance; 64 mV (1e-18 F): the first-order ones (with the cross term 2 a b s_ab)
+    circ = dataclasses.replace(circ, hardware=Hardware(c_F=c_F))
     x, _ = rest_point(circ)
     S, *_ = lyapunov_noise(circ, x)
+    if cov == "random":  # any covariance (the formula does not need Lyapunov's)
+        M = rng.normal(size=S.shape[1:])
+        S = (0.05 * M @ M.T)[None]
     rep = noise_report(circ, S, x, method="lyapunov")
     fi = FreeIndex(circ)
     y0 = fi.pack(x)
