@@ -325,14 +325,15 @@ def sde_noise(
 ) -> NoiseReport:
     """Stationary noise sampled by the SDE: ``samples`` states per unit (module docstring).
 
-    ``replicas`` (default ``min(samples, 256)``) independent copies each run ``burn_in``
+    ``replicas`` (default: at most 256, ``ceil(samples / ceil(samples / 256))``) independent
+    copies each run ``burn_in``
     correlation times from the feedforward start, then give ``ceil(samples / replicas)``
     states ``spacing`` correlation times apart.  Returns a
     :class:`~pc_analog.solvers.lyapunov.NoiseReport` of the sample covariance.
     """
     _check("samples", samples, integer=True, minimum=2, strict=False)
-    if replicas is None:
-        replicas = min(samples, 256)
+    if replicas is None:  # at most 256 copies, as many as give `samples` draws exactly
+        replicas = math.ceil(samples / math.ceil(samples / 256))
     _check("replicas", replicas, integer=True, minimum=1, strict=False)
     _check("burn_in", burn_in)
     _check("spacing", spacing)
