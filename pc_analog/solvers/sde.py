@@ -244,7 +244,8 @@ def integrate_sde(
     if scheme == "exponential":
         ys = fi.pack(x_rest).reshape(B, n)
         Q = G_rest @ np.transpose(G_rest, (0, 2, 1)) * (tau / C**2)
-        mats = [_step_matrices(A[b], Q[b], h) for b in range(B)]
+        with single_threaded_blas():  # small matrices: BLAS threads only contend
+            mats = [_step_matrices(A[b], Q[b], h) for b in range(B)]
         E = np.stack([mt[0] for mt in mats])
         P = np.stack([mt[1] for mt in mats])
         Lh = np.stack([mt[2] for mt in mats])
