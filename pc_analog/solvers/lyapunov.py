@@ -187,6 +187,13 @@ def lyapunov_noise(circuit: Circuit, x: State | None = None):
     Jacobian (A/V) and ``B`` :func:`noise_input`.  A linearisation with an eigenvalue of
     non-negative real part has no stationary state: ``Sigma`` is NaN, status UNSTABLE.
     """
+    from pc_analog._threads import single_threaded_blas
+
+    with single_threaded_blas():  # per-sample matrices of ~100 rows: threads only contend
+        return _lyapunov_noise(circuit, x)
+
+
+def _lyapunov_noise(circuit: Circuit, x):
     if x is None:
         x, _ = rest_point(circuit)
     C = circuit.hardware.c_F
