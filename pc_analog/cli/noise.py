@@ -122,7 +122,10 @@ def run(args) -> int:
             rms = np.sqrt(np.mean(s[0] ** 2))
             print(f"layer {l}: std max {s[0].max():.4g} V, rms {rms:.4g} V; {b}")
         eb = out["effective_bits"]
-        print(f"read-out: {eb['readout']} bits before the ADC, {eb['readout_adc']} after")
+        def fmt(b):
+            return "noiseless" if b is None else f"{b:.2f} bits"
+
+        print(f"read-out: {fmt(eb['readout'])} before the ADC, {fmt(eb['readout_adc'])} after")
     if rep.success:
         return EXIT_OK
     print(f"pc-analog: noise: {rep.message}", file=sys.stderr)

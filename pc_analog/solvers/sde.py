@@ -324,12 +324,13 @@ def sde_noise(
     adc_bits: int | None = None,
     range_V: float = 1.0,
 ) -> NoiseReport:
-    """Stationary noise sampled by the SDE: ``samples`` states per unit (module docstring).
+    """Stationary noise sampled by the SDE: at least ``samples`` states per unit (module
+    docstring).
 
     ``replicas`` (default: at most 256, ``ceil(samples / ceil(samples / 256))``) independent
-    copies each run ``burn_in``
-    correlation times from the feedforward start, then give ``ceil(samples / replicas)``
-    states ``spacing`` correlation times apart.  Returns a
+    copies each run ``burn_in`` correlation times from the feedforward start, then give
+    ``ceil(samples / replicas)`` states ``spacing`` correlation times apart
+    (``stats["samples"]`` is their count: ``samples`` exactly when it divides).  Returns a
     :class:`~pc_analog.solvers.lyapunov.NoiseReport` of the sample covariance.
     """
     _check("samples", samples, integer=True, minimum=2, strict=False)
