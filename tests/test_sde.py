@@ -276,3 +276,16 @@ def test_step_noise_covariance_is_the_exact_integral(h):
     np.testing.assert_allclose(P, np.linalg.solve(A, E_ref - np.eye(n)), rtol=1e-9, atol=1e-12)
     Qh = Sig - E_ref @ Sig @ E_ref.T
     np.testing.assert_allclose(L @ L.T, Qh, rtol=1e-8, atol=1e-10 * np.abs(Qh).max())
+
+
+def test_replicas_start_from_the_circuits_own_start_state():
+    """A reset circuit (free units at 0 V) keeps its start in every replica (the tiled batch
+    is not recomputed as the feedforward pass)."""
+    import dataclasses
+
+    circ = _circuit(0, "tanh")
+    x0 = tuple(np.where(m[None, :], x, 0.0) for x, m in zip(circ.x_init, circ.clamp.masks))
+    reset = dataclasses.replace(circ, x_init=x0)
+    run = integrate_sde(reset, t_end_s=circ.tau_s, replicas=3, seed=0)
+    fi = FreeIndex(reset)
+    assert np.all(run.Y[0] == fi.pack(x0).reshape(1, 1, -1))

@@ -82,11 +82,15 @@ def is_linear_circuit(circuit: Circuit) -> bool:
 
 
 def _tiled(circuit: Circuit, replicas: int) -> Circuit:
-    """The circuit with its batch repeated ``replicas`` times (row ``r * batch + b``)."""
+    """The circuit with its batch repeated ``replicas`` times (row ``r * batch + b``), its
+    start state ``x_init`` kept as it is (not recomputed as the feedforward pass)."""
     if replicas == 1:
         return circuit
-    values = tuple(np.tile(v, (replicas, 1)) for v in circuit.x_init)
-    return circuit.with_stimulus(clamp=circuit.clamp, values=values)
+    import dataclasses
+
+    return dataclasses.replace(
+        circuit, x_init=tuple(np.tile(v, (replicas, 1)) for v in circuit.x_init)
+    )
 
 
 def _sqrt_psd(Q: np.ndarray) -> np.ndarray:
