@@ -69,8 +69,8 @@ def _config(quick: bool) -> dict:
                     repeats=2, n_energy=8, n_lyap=10, epochs=3)  # fmt: skip
     return dict(
         c_F=[1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11],
-        designs=[(1e-6, 0.0), (1e-6, 1e-7), (1e-6, 1e-6), (1e-5, 1e-6)], n_eval=240,
-        repeats=3, n_energy=12, n_lyap=24, epochs=8,
+        designs=[(1e-6, 0.0), (1e-6, 1e-6), (1e-5, 1e-6)], n_eval=180,
+        repeats=3, n_energy=8, n_lyap=16, epochs=6,
     )  # fmt: skip
 
 
