@@ -137,7 +137,8 @@ def test_ngspice_trnoise_rc_node_is_kT_over_C():
 
 @needs_ngspice
 @pytest.mark.parametrize(
-    ("thermal", "en", "act"), [(True, 8e-9, "linear"), (False, 1e-6, "linear"), (True, 3e-7, "tanh")]
+    ("thermal", "en", "act"),
+    [(True, 8e-9, "linear"), (False, 1e-6, "linear"), (True, 3e-7, "tanh")],
 )
 def test_ngspice_trnoise_variances_match_lyapunov(thermal, en, act):
     from pc_analog.spice.noise import ngspice_noise

@@ -122,6 +122,7 @@ def run(args) -> int:
             rms = np.sqrt(np.mean(s[0] ** 2))
             print(f"layer {l}: std max {s[0].max():.4g} V, rms {rms:.4g} V; {b}")
         eb = out["effective_bits"]
+
         def fmt(b):
             return "noiseless" if b is None else f"{b:.2f} bits"
 
