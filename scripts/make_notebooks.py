@@ -547,6 +547,114 @@ SEED_CLAIMS = [
     ),
 ]
 
+NOISE = [
+    new_markdown_cell(
+        "# 06 · Noise against the node capacitance\n\n"
+        "A node of capacitance `C` at temperature `T` on its own conductance fluctuates by "
+        "`sqrt(kT/C)`: 64 uV at 1 pF, 644 uV at 10 fF. Shrinking `C` is how `tau = C/g0` and "
+        "the energy fall, so noise is the limit a co-design meets. This notebook computes the "
+        "stationary noise of a PC circuit three ways (linear-noise theory by the Lyapunov "
+        "equation, the seeded `sde` backend, and, where installed, an ngspice transient with "
+        "`trnoise` sources) and follows the effective bits of the read-out as `C` shrinks.\n\n"
+        "Set `PC_ANALOG_SMALL=1` for the small sizes CI runs."
+    ),
+    new_code_cell(
+        FIGURE_SETUP + "import os\n"
+        "import shutil\n"
+        "\n"
+        "import matplotlib.pyplot as plt\n"
+        "import numpy as np\n"
+        "\n"
+        "import pc_analog as pa\n"
+        "from pc_analog.circuit.ir import Hardware, compile_network\n"
+        "from pc_analog.circuit.noise import K_BOLTZMANN, NoiseSources, with_noise\n"
+        "from pc_analog.solvers.lyapunov import lyapunov_noise, noise_report, rest_point\n"
+        "from pc_analog.solvers.sde import sde_noise\n"
+        "\n"
+        "plt.rcParams['figure.dpi'] = 80\n"
+        "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
+        "HAVE_NGSPICE = shutil.which('ngspice') is not None\n"
+        "print('small sizes:', SMALL, '| ngspice:', HAVE_NGSPICE)"
+    ),
+    new_markdown_cell(
+        "## One free unit between clamps\n\n"
+        "A linear unit between a clamped input and a clamped target: only its own spring "
+        "`pi1 g0` is a physical conductance on it, yet the feedback current (an active source) "
+        "stiffens it, so it sits *below* `kT/C`: `Var = kT/C * pi1 / (pi1 + pi2 w^2)`."
+    ),
+    new_code_cell(
+        "pi1, pi2, w = 1.0, 2.0, 1.5\n"
+        "net = pa.Network((np.array([[1.0]]), np.array([[w]])), (np.zeros(1), np.zeros(1)),\n"
+        "                 (np.array([pi1]), np.array([pi2])), ('linear', 'linear'))\n"
+        "circ = with_noise(compile_network(net, np.array([0.3]), np.array([0.2])),\n"
+        "                  NoiseSources(thermal=True))\n"
+        "S, *_ = lyapunov_noise(circ)\n"
+        "kTC = K_BOLTZMANN * 300 / 1e-12\n"
+        "sde = sde_noise(circ, samples=2000 if SMALL else 20000, seed=0)\n"
+        "print(f'kT/C                     {kTC:.4e} V^2')\n"
+        "print(f'closed form              {kTC * pi1 / (pi1 + pi2 * w * w):.4e} V^2')\n"
+        "print(f'Lyapunov                 {S[0, 0, 0]:.4e} V^2')\n"
+        "print(f'sde ({sde.stats[\"samples\"]} draws)      {sde.cov[0, 0, 0]:.4e} V^2')"
+    ),
+    new_markdown_cell(
+        "## A network: per-layer noise against C\n\n"
+        "A 16-32-10 tanh network, input clamped, output free; thermal noise of every spring "
+        "and 10 nV/rtHz of amplifier noise. The read-out's effective bits over +-1 V fall by "
+        "one bit per factor 4 in `C` (thermal noise) until an 8-bit ADC no longer limits."
+    ),
+    new_code_cell(
+        "rng = np.random.default_rng(0)\n"
+        "net = pa.Network.random([16, 32, 10], 'tanh', seed=1)\n"
+        "x0 = rng.uniform(-1, 1, 16)\n"
+        "caps = np.logspace(-17, -11, 4 if SMALL else 13)\n"
+        "rows = []\n"
+        "for c in caps:\n"
+        "    circ = with_noise(compile_network(net, x0, hardware=Hardware(c_F=float(c))),\n"
+        "                      NoiseSources(thermal=True, amp_noise_V_rtHz=1e-8))\n"
+        "    x, _ = rest_point(circ)\n"
+        "    S, *_ = lyapunov_noise(circ, x)\n"
+        "    rep = noise_report(circ, S, x, method='lyapunov', adc_bits=8)\n"
+        "    rows.append((c, [float(np.sqrt(np.mean(s[0] ** 2))) for s in rep.std[1:]],\n"
+        "                 float(rep.readout_bits[0]), float(rep.readout_bits_adc[0])))\n"
+        "fig, ax = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
+        "for l in range(2):\n"
+        "    ax[0].loglog(caps, [r[1][l] for r in rows], 'o-', label=f'layer {l + 1} (rms)')\n"
+        "ax[0].loglog(caps, np.sqrt(K_BOLTZMANN * 300 / caps), 'k:', label='sqrt(kT/C)')\n"
+        "ax[0].set(xlabel='C (F)', ylabel='std (V)', title='stationary noise (Lyapunov)')\n"
+        "ax[0].legend()\n"
+        "ax[1].semilogx(caps, [r[2] for r in rows], 'o-', label='analog read-out')\n"
+        "ax[1].semilogx(caps, [r[3] for r in rows], 's-', label='after an 8-bit ADC')\n"
+        "ax[1].set(xlabel='C (F)', ylabel='effective bits', title='precision of the read-out')\n"
+        "ax[1].legend();"
+    ),
+    new_markdown_cell(
+        "## Three routes, one answer\n\n"
+        "At 100 fF: the Lyapunov standard deviations against 4000 draws of the `sde` backend "
+        "and (when ngspice is installed) a transient with `trnoise` sources, unit by unit."
+    ),
+    new_code_cell(
+        "circ = with_noise(compile_network(pa.Network.random([4, 6, 3], 'tanh', seed=2),\n"
+        "                                  rng.uniform(-1, 1, 4), hardware=Hardware(c_F=1e-13)),\n"
+        "                  NoiseSources(thermal=True, amp_noise_V_rtHz=1e-7))\n"
+        "x, _ = rest_point(circ)\n"
+        "S, *_ = lyapunov_noise(circ, x)\n"
+        "lyap = np.sqrt(np.diag(S[0]))\n"
+        "sde = np.sqrt(np.diag(sde_noise(circ, samples=1000 if SMALL else 4000, seed=3).cov[0]))\n"
+        "fig, ax = plt.subplots(figsize=(7, 4), layout='constrained')\n"
+        "k = np.arange(lyap.size)\n"
+        "ax.plot(k, lyap * 1e3, 'ko', label='Lyapunov')\n"
+        "ax.plot(k + 0.1, sde * 1e3, 'bs', label='sde')\n"
+        "if HAVE_NGSPICE:\n"
+        "    from pc_analog.spice.noise import ngspice_noise\n"
+        "\n"
+        "    ng = ngspice_noise(circ, samples=100 if SMALL else 400, seed=4)\n"
+        "    ax.plot(k + 0.2, np.sqrt(np.diag(ng.cov[0])) * 1e3, 'r^', label='ngspice trnoise')\n"
+        "ax.set(xlabel='free unit', ylabel='std (mV)', title='stationary noise at C = 100 fF')\n"
+        "ax.legend();"
+    ),
+]
+
+
 ANY_DIRECTION = [
     new_markdown_cell(
         "# 05 · Inference in any direction\n\n"
@@ -716,6 +824,7 @@ NOTEBOOKS = {
     "03_codesign.ipynb": CODESIGN,
     "04_seed_claims.ipynb": SEED_CLAIMS,
     "05_any_direction.ipynb": ANY_DIRECTION,
+    "06_noise.ipynb": NOISE,
 }
 
 

@@ -649,7 +649,13 @@ def bad_flags(draw) -> Case:
     grads = ["grads", "net.json", "--input", "x.json", "--target", "y.json", "--method", "bp"]
     compile_ = ["compile", "net.json", "--input", "x.json", "-o", "out.cir"]
     timing = ["bench", "timing", "--arch", "3-4-2", "--no-cpu", "--batch", "1"]
+    noise = ["noise", "net.json", "--input", "x.json", "--hardware", "default"]
     options = [
+        (noise, "--samples", st.sampled_from(["1", "0", "-3", "x", "2.5", ""])),
+        (noise, "--seed", BAD_NONNEG),
+        (noise, "--method", BAD_NAME.filter(lambda t: t not in ("lyapunov", "sde", "ngspice"))),
+        (noise, "--level", st.sampled_from(["crossbar", "qx", ""])),
+        (noise, "--hardware", st.sampled_from(["no-such-preset", "missing.json"])),
         (settle, "--gtol", BAD_POSITIVE),
         (settle, "--step-size", BAD_POSITIVE),
         (settle, "--max-steps", BAD_COUNT),
@@ -885,7 +891,7 @@ def test_the_cases_cover_every_subcommand():
     from pc_analog.cli.main import SUBCOMMANDS
 
     reached = {"settle", "grads", "compile", "simulate", "train", "bench timing", "bench sweep",
-               "bench any_direction"}  # fmt: skip
+               "bench any_direction", "noise"}  # fmt: skip
     names = {
         m.__name__.rsplit(".", 1)[1] for m in SUBCOMMANDS if m.__name__ != "pc_analog.cli.bench"
     }

@@ -30,6 +30,7 @@ import numpy as np
 
 from pc_analog.circuit._text import node_name
 from pc_analog.circuit.amplifiers import Amplifiers, _ro
+from pc_analog.circuit.noise import NoiseSources
 from pc_analog.circuit.wires import CrossbarModel
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import initial_state, io_state
@@ -180,6 +181,10 @@ class Circuit:
         Non-ideal amplifiers (finite gain, offsets, rails:
         :mod:`pc_analog.circuit.amplifiers`); ``None`` is the ideal circuit, whose rest
         point is the minimum of ``F``.
+    noise : NoiseSources or None
+        White noise sources (thermal ``4kTG``, amplifier and device read noise:
+        :mod:`pc_analog.circuit.noise`); ``None`` is the noiseless circuit.  Only the
+        stochastic backends (``sde``, the noise analyses) read it.
     """
 
     hardware: Hardware
@@ -191,6 +196,7 @@ class Circuit:
     #: Crossbar-level physics (wire resistance, transimpedance readouts) in every backend,
     #: :mod:`pc_analog.circuit.wires`; ``None``: the behavioural circuit.
     crossbar: CrossbarModel | None = None
+    noise: NoiseSources | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -214,6 +220,8 @@ class Circuit:
             self.amplifiers.check(sizes)
         if self.crossbar is not None and not isinstance(self.crossbar, CrossbarModel):
             raise InvalidInputError("circuit: crossbar must be a CrossbarModel record")
+        if self.noise is not None and not isinstance(self.noise, NoiseSources):
+            raise InvalidInputError("circuit: noise must be a NoiseSources record")
 
     # ----------------------------------------------------------------- shape
     @property
@@ -265,6 +273,7 @@ class Circuit:
             self.name,
             self.amplifiers,
             self.crossbar,
+            self.noise,
         )
         for key in ("_eff", "_net", "_xbar"):  # derived from the layers only: still valid
             if key in self.__dict__:

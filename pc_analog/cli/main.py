@@ -23,7 +23,7 @@ import os
 import sys
 
 from pc_analog._version import __version__
-from pc_analog.cli import bench, grads, settle, simulate, stability, train
+from pc_analog.cli import bench, grads, noise, settle, simulate, stability, train
 from pc_analog.cli import compile as compile_  # the module, not the builtin
 from pc_analog.cli._common import EXIT_BACKEND, EXIT_BAD_INPUT, Parser
 from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInputError
@@ -31,7 +31,7 @@ from pc_analog.errors import BackendError, BackendUnavailableError, InvalidInput
 __all__ = ["main"]
 
 #: The subcommand modules in the order ``--help`` lists them.
-SUBCOMMANDS = (settle, grads, compile_, stability, simulate, train, bench)
+SUBCOMMANDS = (settle, grads, compile_, stability, simulate, train, bench, noise)
 #: Exit status when stdout is closed under us: 128 + SIGPIPE, as the shell reports it.
 EXIT_BROKEN_PIPE = 141
 

@@ -117,7 +117,9 @@ class AnalogSpec:
     amp_rail_V : float or None
         Amplifier outputs saturate at ``+-amp_rail_V`` (``None``: no rail).  Implemented.
     amp_noise_V_rtHz : float
-        Input-referred white noise density.  Not implemented yet: refused unless 0.
+        Input-referred white voltage noise density of every amplifier (V/sqrt(Hz)).
+        Implemented (read by the ``sde`` backend and the noise analyses,
+        :mod:`pc_analog.circuit.noise`).
     wire_r_ohm : float
         Resistance of one crossbar wire segment between adjacent cells, rows and columns
         alike (ohm, ``>= 0``).  Implemented at the crossbar level
@@ -127,8 +129,8 @@ class AnalogSpec:
     adc_bits, adc_range_V : int or None, float
         Read-outs quantised to ``adc_bits`` over ``+-adc_range_V``.
     thermal_noise : bool
-        Thermal current noise of every conductance.  Not implemented yet: refused
-        unless false.
+        Thermal current noise ``4kTG`` of every physical conductance.  Implemented (as
+        ``amp_noise_V_rtHz``).
     temperature_K : float
         Temperature for thermal noise (default 300 K).
     phi_gain_error, phi_offset_V, dphi_gain_error, dphi_offset_V : float
@@ -259,10 +261,10 @@ _V2_FIELDS = frozenset(
 )  # fmt: skip
 #: Non-idealities a spec may name but the simulator does not model yet: refused when
 #: set away from ideal, never accepted and ignored.
-NOT_IMPLEMENTED = ("amp_noise_V_rtHz", "thermal_noise")
+NOT_IMPLEMENTED: tuple[str, ...] = ()
 #: Modelled at the behavioural level only; refused at the crossbar level.
 _BEHAVIOURAL_ONLY = ("amp_gbw_Hz", "phi_gain_error", "phi_offset_V", "dphi_gain_error",
-                     "dphi_offset_V")  # fmt: skip
+                     "dphi_offset_V", "thermal_noise", "amp_noise_V_rtHz")  # fmt: skip
 
 
 def _number(value, label: str, *, minimum: float, strict: bool) -> float:
@@ -324,7 +326,8 @@ def _check_v2(spec: AnalogSpec) -> None:
 def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
     """``circuit`` with ``spec``'s implemented non-idealities as IR data (see
     :meth:`AnalogSpec.apply`): amplifiers drawn by ``mismatch_seed``, clamp values
-    quantised by the DAC, at ``level="crossbar"`` the crossbar model with its wires.
+    quantised by the DAC, noise sources (``thermal_noise``, ``temperature_K``,
+    ``amp_noise_V_rtHz``), at ``level="crossbar"`` the crossbar model with its wires.
     Every non-ideality off: ``circuit`` itself."""
     import dataclasses
 
@@ -363,11 +366,27 @@ def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
         out = dataclasses.replace(out, amplifiers=amps)
     if level == "crossbar" and (amps is not None or spec.wire_r_ohm > 0):
         out = dataclasses.replace(out, crossbar=CrossbarModel(spec.wire_r_ohm))
+    noise = _noise_sources(spec)
+    if noise is not None:
+        out = dataclasses.replace(out, noise=noise)
     if spec.dac_bits is not None:
         from pc_analog.circuit.converters import dac_circuit
 
         out = dac_circuit(out, spec.dac_bits, spec.dac_range_V)
     return out
+
+
+def _noise_sources(spec: AnalogSpec):
+    """The spec's noise sources as IR data (:mod:`pc_analog.circuit.noise`), or ``None``
+    when ``thermal_noise`` is off and ``amp_noise_V_rtHz`` is 0."""
+    from pc_analog.circuit.noise import NoiseSources
+
+    noise = NoiseSources(
+        thermal=spec.thermal_noise,
+        temperature_K=spec.temperature_K,
+        amp_noise_V_rtHz=spec.amp_noise_V_rtHz,
+    )
+    return noise if noise.active else None
 
 
 # ------------------------------------------------------------------ presets

@@ -19,6 +19,7 @@ from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.discrete import DiscreteBackend
 from pc_analog.solvers.equilibrium import EquilibriumBackend
 from pc_analog.solvers.ode import OdeBackend
+from pc_analog.solvers.sde import SdeBackend
 from pc_analog.spice.ngspice import NgspiceBackend
 
 __all__ = [
@@ -38,6 +39,7 @@ BACKENDS: dict[str, type[Backend]] = {
     EquilibriumBackend.name: EquilibriumBackend,
     OdeBackend.name: OdeBackend,
     NgspiceBackend.name: NgspiceBackend,
+    SdeBackend.name: SdeBackend,
 }
 
 

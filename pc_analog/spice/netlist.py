@@ -436,3 +436,86 @@ def write_netlist(
         lines += _run_commands(circuit, analysis)
     lines.append(".end")
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------- transient noise
+_PRED = re.compile(r"^B(m\d+_\d+) \1 0 (V=.*)$")
+_ERR_CELL = re.compile(r"^X(x\d+_\d+) \1 (m\d+_\d+) (e\d+_\d+) (pc_unit|pc_error)$")
+_ERR_CELL_E = re.compile(r"^X(e\d+_\d+) (x\d+_\d+) (m\d+_\d+) \1 (pc_error)$")
+_ERR_B = re.compile(r"^B(e\d+_\d+) \1 0 (V=.*)$")
+_FB = re.compile(r"^Xf(x(\d+)_(\d+)) \1 (\S+) (pc_dphi_\w+)$")
+
+
+def _trnoise(name: str, plus: str, minus: str, rms: float, step_s: float, kind: str) -> str:
+    return f"{kind}{name} {plus} {minus} dc 0 trnoise({_num(rms)} {_num(step_s)} 0 0)"
+
+
+def add_trnoise(deck: str, circuit: Circuit, *, step_s: float, gains, seed: int = 0) -> str:
+    """``deck`` (a behavioural :func:`write_netlist` of ``circuit``) with ngspice ``trnoise``
+    sources for the circuit's noise sources (:mod:`pc_analog.circuit.noise`).
+
+    A white source of one-sided density ``S`` becomes ``trnoise(NA NT 0 0)``: Gaussian
+    samples of rms ``NA = sqrt(S / (2 NT))`` every ``NT = step_s`` seconds, linear between
+    samples (ngspice manual, "Transient noise source"), whose one-sided density is
+    ``2 NA^2 NT = S`` well below ``1 / NT``.
+
+    - thermal noise of a spring ``g`` (free unit ``x<l>_<j>``): a current source
+      ``In<l>_<j>`` from ``m`` into ``x`` with ``S = 4 k T g``;
+    - amplifier noise: a voltage source in series with the stage's output (the prediction
+      ``m``, the error ``e``, the feedback sum read by the ``phi'`` block), of the
+      output-referred density ``(a k)^2 e_n^2`` (``gains``: a dict from the stage's output
+      node name to ``a k``, the closed-loop gain times the clip derivative at the rest
+      point; 1 for ideal amplifiers).
+
+    ``seed`` goes to ``.options seed``.  Device read noise (drive-dependent) is refused.
+    """
+    noise = circuit.noise
+    if noise is None:
+        return deck
+    if noise.read_noise_rtHz > 0:
+        raise InvalidInputError("ngspice noise: device read noise has no trnoise form yet")
+    _check_positive("step_s", step_s)
+    en = noise.amp_noise_V_rtHz
+    amp_rms = en / math.sqrt(2.0 * step_s)
+    out, extra = [], []
+    for line in deck.splitlines():
+        if en > 0 and (m := _PRED.match(line)):
+            node = m.group(1)
+            out.append(f"B{node} {node}q 0 {m.group(2)}")
+            extra.append(_trnoise(node, node, f"{node}q", gains[node] * amp_rms, step_s, "Vn"))
+            continue
+        if en > 0 and ((m := _ERR_CELL.match(line)) or (m2 := _ERR_CELL_E.match(line))):
+            if m is not None:
+                x, mm, e, cell = m.groups()
+                out.append(f"X{x} {x} {mm} {e}q {cell}")
+            else:
+                e, x, mm, cell = m2.groups()
+                out.append(f"X{e} {x} {mm} {e}q {cell}")
+            extra.append(_trnoise(e, e, f"{e}q", gains[e] * amp_rms, step_s, "Vn"))
+            continue
+        if en > 0 and (m := _ERR_B.match(line)):
+            e = m.group(1)
+            out.append(f"B{e} {e}q 0 {m.group(2)}")
+            extra.append(_trnoise(e, e, f"{e}q", gains[e] * amp_rms, step_s, "Vn"))
+            continue
+        if en > 0 and (m := _FB.match(line)):
+            x, l, i, node, cell = m.groups()
+            s = f"s{l}_{i}"
+            out.append(f"Xf{x} {x} {s}n {cell}")
+            extra.append(_trnoise(f"{s}n", f"{s}n", node, gains[s] * amp_rms, step_s, "Vn"))
+            continue
+        if line.startswith(".options "):
+            out.append(line + f" seed={int(seed)}")
+            if noise.thermal:
+                for l in range(1, circuit.n_layers + 1):
+                    g = circuit.layers[l - 1].g_spring_S
+                    for j in np.flatnonzero(circuit.clamp.free[l]):
+                        x, mm = node_name("x", l, j), node_name("m", l, j)
+                        rms = math.sqrt(4.0 * noise.kT_J * g[j] / (2.0 * step_s))
+                        extra.append(_trnoise(f"{l}_{j}", mm, x, rms, step_s, "In"))
+            out.append("* noise sources (trnoise: white, rms NA = sqrt(S/(2 NT)) every NT)")
+            out += extra
+            extra = []
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"

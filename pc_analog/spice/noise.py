@@ -1,0 +1,159 @@
+"""Stationary noise from an ngspice transient with ``trnoise`` sources (the third route,
+beside the Lyapunov theory and the ``sde`` backend).
+
+One sample of the circuit is written as its behavioural deck with a ``trnoise`` source for
+every noise source (:func:`pc_analog.spice.netlist.add_trnoise`), run for a burn-in of
+``burn_in`` slowest correlation times ``tau_c`` (from the feedforward start) and then
+``samples * spacing * tau_c`` more.  The transient is resampled (linear interpolation) on a
+grid of ``noise_step``; the variance of each free unit is the time average over that grid
+after the burn-in, the covariance likewise.  Its standard error follows from the linear
+theory's autocovariance ``C(k dt) = e^{k dt A} Sigma`` (:func:`variance_standard_error`), so
+``(var_hat - Sigma_ii) / se`` is a z-score under the hypothesis that ngspice and the theory
+agree.
+
+``noise_step`` defaults to ``tau_fast / 20`` (``tau_fast = tau / |lambda_max|``, the fastest
+mode): a linearly interpolated white sequence is flat to ``sinc^4(f NT)``, so the
+variance of a mode of rate ``lambda`` is low by about ``(lambda NT)^2 / 6`` (<= 0.05 %).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pc_analog.circuit.ir import Circuit
+from pc_analog.errors import InvalidInputError
+from pc_analog.solvers.base import Status
+from pc_analog.solvers.dynamics import FreeIndex
+from pc_analog.solvers.lyapunov import (
+    NoiseReport,
+    _stage_gains,
+    free_jacobian,
+    noise_report,
+    rest_point,
+)
+from pc_analog.spice.netlist import add_trnoise, node_name, write_netlist
+
+__all__ = ["noise_deck", "ngspice_noise", "variance_standard_error"]
+
+
+def _gains(circuit: Circuit, x) -> dict:
+    """``a k`` of every stage's output node at the state ``x`` (sample 0)."""
+    a, km, ke, ks = _stage_gains(circuit, tuple(v[:1] for v in x))
+    out = {}
+    for l in range(1, circuit.n_layers + 1):
+        for j in range(circuit.sizes[l]):
+            out[node_name("m", l, j)] = float(a * km[l][0, j])
+            out[node_name("e", l, j)] = float(a * ke[l][0, j])
+    for l in range(circuit.n_layers):
+        for i in range(circuit.sizes[l]):
+            out[node_name("s", l, i)] = float(a * ks[l][0, i])
+    return out
+
+
+def _timescales(circuit: Circuit, x) -> tuple[float, float]:
+    """``(tau_c, tau_fast)``: the slowest and fastest modes' time constants (s)."""
+    A = free_jacobian(circuit, tuple(v[:1] for v in x))[0] / circuit.hardware.c_F
+    lam = np.abs(np.linalg.eigvals(A).real)
+    return 1.0 / lam.min(), 1.0 / lam.max()
+
+
+def noise_deck(circuit: Circuit, *, t_stop_s: float, noise_step_s: float, seed: int, x_rest):
+    """The deck of sample 0 with ``trnoise`` sources, running ``t_stop_s`` (ngspice's own
+    truncation-error factor ``trtol = 7`` and ``reltol = 1e-4``: the noise breakpoints every
+    ``noise_step_s`` bound the step already, and a statistic needs no 1e-6 accuracy)."""
+    deck = write_netlist(
+        circuit, sample=0, level="behavioural", analysis="tran", t_stop_s=t_stop_s,
+        t_step_s=noise_step_s, run_commands=False, trtol=7.0, reltol=1e-4,
+    )  # fmt: skip
+    return add_trnoise(deck, circuit, step_s=noise_step_s, gains=_gains(circuit, x_rest), seed=seed)
+
+
+def variance_standard_error(A: np.ndarray, Sigma: np.ndarray, dt: float, M: int) -> np.ndarray:
+    """Standard error of the time-average variance of each unit from ``M`` points ``dt``
+    apart of the stationary Gaussian process ``dx = A x dt + noise`` (covariance ``Sigma``):
+
+        Var(v_hat_i) = (2 / M) sum_{|k| < M} (1 - |k|/M) C_ii(k dt)^2,  C(k dt) = e^{k dt A} Sigma
+
+    (the mean's estimation adds O(1/M), neglected)."""
+    import scipy.linalg as sla
+
+    E = sla.expm(A * dt)
+    C = Sigma.copy()
+    total = np.diag(C) ** 2
+    Ck = C
+    for k in range(1, M):
+        Ck = E @ Ck
+        term = np.diag(Ck) ** 2
+        total = total + 2.0 * (1.0 - k / M) * term
+        if term.max() < 1e-12 * total.max():
+            break
+    return np.sqrt(2.0 * total / M)
+
+
+def ngspice_noise(
+    circuit: Circuit,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    burn_in: float = 10.0,
+    spacing: float = 2.0,
+    noise_step_s: float | None = None,
+    adc_bits: int | None = None,
+    range_V: float = 1.0,
+    mode: str = "auto",
+) -> NoiseReport:
+    """The stationary noise of sample 0 from one ngspice transient (module docstring).
+
+    ``samples`` sets the run length after the burn-in, ``samples * spacing * tau_c``; the
+    statistics use every point of the ``noise_step`` grid in it (``stats["samples"]`` counts
+    them, ``stats["variance_se"]`` holds the per-unit standard errors of the variances from
+    :func:`variance_standard_error`).
+    """
+    from pc_analog.solvers.lyapunov import lyapunov_noise
+    from pc_analog.spice.runner import run_netlist
+
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise InvalidInputError(f"ngspice noise: samples must be an integer >= 2, got {samples!r}")
+    if circuit.batch != 1:
+        raise InvalidInputError(f"ngspice noise: one sample at a time, got {circuit.batch}")
+    x_rest, ok = rest_point(circuit)
+    fi = FreeIndex(circuit)
+    if fi.n_free == 0:
+        cov = np.zeros((1, 0, 0))
+        return noise_report(circuit, cov, x_rest, method="ngspice", adc_bits=adc_bits,
+                            range_V=range_V, stats={"samples": 0})  # fmt: skip
+    tc, tf = _timescales(circuit, x_rest)
+    nt = noise_step_s if noise_step_s is not None else tf / 20.0
+    t_burn = burn_in * tc
+    t_stop = float(f"{t_burn + samples * spacing * tc:.6g}")
+    deck = noise_deck(circuit, t_stop_s=t_stop, noise_step_s=nt, seed=seed, x_rest=x_rest)
+    run = run_netlist(deck, mode=mode)
+    t = np.asarray(run.time)
+    grid = np.arange(t_burn, t[-1], nt)
+    names = [node_name("x", l, int(i)) for l, idx in fi.blocks for i in idx]
+    Y = np.stack([np.interp(grid, t, run.voltages[n]) for n in names], axis=1)
+    mean = Y.mean(axis=0)
+    cov = np.cov(Y, rowvar=False, ddof=1).reshape(fi.n_free, fi.n_free)
+    S, J, _, status, _ = lyapunov_noise(circuit, x_rest)
+    se = variance_standard_error(J[0] / circuit.hardware.c_F, S[0], nt, grid.size)
+    x_mean = fi.unpack(mean, base=x_rest)
+    stats = {
+        "samples": int(grid.size),
+        "noise_step_s": float(nt),
+        "t_stop_s": t_stop,
+        "burn_in_s": float(t_burn),
+        "correlation_time_s": float(tc),
+        "ngspice_points": int(t.size),
+        "seed": int(seed),
+        "variance_se": se.tolist(),
+        "rest_point_converged": bool(ok),
+        "mode": run.mode,
+    }
+    msg = (
+        f"ngspice transient with trnoise: {grid.size} grid points over "
+        f"{(t[-1] - t_burn) / tc:.4g} correlation times (step {nt:.3g} s)"
+    )
+    st = Status.SUCCESS if np.all(np.isfinite(cov)) else Status.NON_FINITE
+    del status
+    return noise_report(circuit, cov[None], x_mean, method="ngspice", status=st, message=msg,
+                        adc_bits=adc_bits, range_V=range_V, stats=stats)  # fmt: skip
