@@ -650,7 +650,11 @@ def bad_flags(draw) -> Case:
     compile_ = ["compile", "net.json", "--input", "x.json", "-o", "out.cir"]
     timing = ["bench", "timing", "--arch", "3-4-2", "--no-cpu", "--batch", "1"]
     noise = ["noise", "net.json", "--input", "x.json", "--hardware", "default"]
+    stability = ["stability", "net.json", "--input", "x.json"]
     options = [
+        (stability, "--hardware", st.sampled_from(["no-such-preset", "missing.json"])),
+        (stability, "--c-F", BAD_HARDWARE),
+        (stability, "--input", st.sampled_from(["missing.json", "net.json"])),
         (noise, "--samples", st.sampled_from(["1", "0", "-3", "x", "2.5", ""])),
         (noise, "--seed", BAD_NONNEG),
         (noise, "--method", BAD_NAME.filter(lambda t: t not in ("lyapunov", "sde", "ngspice"))),
@@ -891,7 +895,7 @@ def test_the_cases_cover_every_subcommand():
     from pc_analog.cli.main import SUBCOMMANDS
 
     reached = {"settle", "grads", "compile", "simulate", "train", "bench timing", "bench sweep",
-               "bench any_direction", "noise"}  # fmt: skip
+               "bench any_direction", "noise", "stability"}  # fmt: skip
     names = {
         m.__name__.rsplit(".", 1)[1] for m in SUBCOMMANDS if m.__name__ != "pc_analog.cli.bench"
     }
