@@ -88,16 +88,6 @@ def _config(args):
     )
 
 
-#: What a run writes in its ``--out`` folder (pc_analog.learning.run_folder.OUTPUTS).
-OUTPUTS = (
-    "config.json",
-    "checkpoint.npz",
-    "metrics.json",
-    "metrics.csv",
-    "final_network.json",
-    "training.png",
-    "conductances.png",
-)
 #: What a killed run needs to resume (kept when a run fails after a checkpoint).
 RESUMABLE = ("config.json", "checkpoint.npz", "metrics.json", "metrics.csv")
 
@@ -105,7 +95,7 @@ RESUMABLE = ("config.json", "checkpoint.npz", "metrics.json", "metrics.csv")
 def _check_out(args) -> None:
     """``--out`` must be (or become) a folder, and no output may replace an input file."""
     from pc_analog.io.formats import check_not_input
-    from pc_analog.learning.run_folder import check_out_dir
+    from pc_analog.learning.run_folder import OUTPUTS, check_out_dir
 
     out = Path(args.out)
     check_out_dir(out, args.resume, args.overwrite, clear=False)  # refused before any work
