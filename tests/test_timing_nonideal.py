@@ -126,3 +126,67 @@ def test_cli_bench_timing_of_an_unstable_circuit_exits_3_with_the_reason(tmp_pat
     out, err = capsys.readouterr()
     assert rc == 3 and "unstable" in err and err.count("\n") == 1
     assert json.loads(out)["analog"]["settling_time_s"] is None
+
+
+# ------------------------------------------------------------------ sweeps (issue 11 item 5)
+def _sweep(grid, fixed=None, quantities=("settling", "timing")):
+    from pc_analog.experiments.sweep import run_sweep
+
+    fixed = {"depth": 2, "width": 3, **(fixed or {})}
+    cfg = {
+        "format": "pc-analog.sweep/1",
+        "grid": grid,
+        "fixed": fixed,
+        "quantities": list(quantities),
+    }
+    return run_sweep(cfg, "serial").rows
+
+
+def test_sweep_with_every_nonideality_off_has_todays_row():
+    (plain,) = _sweep({"gain": [1.0]})
+    assert "status" not in plain and "analog.rest_point_shift_V" not in plain
+    assert "amp_gain" not in plain  # an analog spec field is a column only when named
+    (named,) = _sweep({"gain": [1.0]}, {"amp_gain": None, "amp_offset_V": 0.0})
+    assert named == {**plain, "amp_gain": None, "amp_offset_V": 0.0}
+
+
+def test_sweep_over_amp_gain_gives_one_row_per_value_with_the_field():
+    rows = _sweep({"amp_gain": [1e3, 1e4]})
+    assert [r["amp_gain"] for r in rows] == [1e3, 1e4]
+    assert all(r["analog.nonideal_fields"] == "amp_gain" and r["success"] for r in rows)
+    for r in rows:  # the settling and timing quantities settle the same non-ideal circuit
+        assert r["rest_point_shift_V"] == r["analog.rest_point_shift_V"] > 0
+    # the rest-point error of finite gain A scales as 1/A (first order)
+    ratio = rows[0]["rest_point_shift_V"] / rows[1]["rest_point_shift_V"]
+    assert 9.0 < ratio < 11.0
+    # the timing columns are the timing report of the point's network on that spec
+    from pc_analog.experiments.sweep_point import _network_and_data
+
+    p = {"network": "random", "depth": 2, "width": 3, "batch": 1, "repeat": 0,
+         "activation": "tanh", "gain": 1.0}  # fmt: skip
+    net, x0, y = _network_and_data(p, 0)
+    rep = timing_report(net, x0, y, analog=AnalogSpec(amp_gain=1e4), measure_cpu=False,
+                        seed=[0, 1])  # fmt: skip
+    assert rows[1]["analog.settling_time_s"] == rep.analog["settling_time_s"]
+    assert rows[1]["analog.energy_J"] == rep.analog["energy_J"]
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"amp_gian": [1e3]}, "grid.amp_gian: unknown parameter"),
+        ({"amp_gain": [0]}, "grid.amp_gain: must be a finite number > 0, got 0"),
+        ({"dac_bits": [0]}, "grid.dac_bits: must be >= 1"),
+        ({"wire_r_ohm": [-1.0]}, "grid.wire_r_ohm: must be a finite number >= 0"),
+        ({"wire_r_ohm": [1.0], "amp_gbw_Hz": [1e8]}, "amp_gbw_Hz: not simulated together"),
+    ],
+)
+def test_cli_sweep_bad_analog_axis_exits_2_with_one_line(tmp_path, capsys, grid, message):
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps({"format": "pc-analog.sweep/1", "grid": grid,
+                               "fixed": {"depth": 2, "width": 3}}))  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["bench", "sweep", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not out.exists()
