@@ -214,6 +214,8 @@ def _analog_section(
     with np.errstate(invalid="ignore"):
         vmax = float(max(np.abs(v).max() for v in res.trajectory))
     t_settle = float(np.max(ts))
+    # the simulated pole when amp_gbw_Hz is set, else the /1 bandwidth the check assumes
+    amp_tau = spec.amp_tau_s if spec.amp_gbw_Hz is None else 1 / (2 * math.pi * spec.amp_gbw_Hz)
     pred = predicted_settling_tau(lam_min, band, inertial=inertial, damping_ratio=damping_ratio)
     analog = {
         "success": bool(res.success),
@@ -236,8 +238,8 @@ def _analog_section(
         "latency_s": t_settle,
         "throughput_per_s": _div(1.0, t_settle),
         "devices": device_counts(energy_circ, spec),
-        "amp_tau_s": spec.amp_tau_s,
-        "amp_limited": bool(spec.amp_tau_s > AMP_LIMIT_FRACTION * tau),
+        "amp_tau_s": amp_tau,
+        "amp_limited": bool(amp_tau > AMP_LIMIT_FRACTION * tau),
         "max_abs_V": vmax,
         "rails_ok": bool(vmax <= spec.supply_V),
         "aimc_forward_energy_J": flop_counts(net.sizes, 1).forward_macs * spec.mac_energy_J,
