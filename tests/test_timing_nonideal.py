@@ -101,6 +101,8 @@ def test_noise_fields_settle_the_deterministic_circuit_and_say_so():
     rep = _report(AnalogSpec(amp_noise_V_rtHz=1e-8, thermal_noise=True))
     assert rep.analog["success"] and "deterministic" in rep.analog["noise"]
     assert rep.analog["rest_point_shift_V"] == 0.0
+    ideal = _report(AnalogSpec())  # deterministic: every ideal number unchanged
+    assert all(rep.analog[k] == v for k, v in ideal.analog.items())
 
 
 def test_cli_bench_timing_accepts_a_nonideal_spec(tmp_path, capsys):
