@@ -16,6 +16,7 @@ import numpy as np
 
 from pc_analog.cli._common import (
     DAMPING_RANGE,
+    EXIT_BACKEND,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     bounded_float,
@@ -61,7 +62,8 @@ def _network(args):
 
 
 def run(args) -> int:
-    """Print the timing report; 0 if the analog circuit settled, else 1."""
+    """Print the timing report; 0 if the analog circuit settled, 3 if it is unstable
+    (a non-ideal spec's amplifier poles), else 1."""
     from pc_analog.costs.specs import load_analog_spec, load_digital_spec
     from pc_analog.costs.timing import timing_report
     from pc_analog.model.network import check_sizes
@@ -94,6 +96,9 @@ def run(args) -> int:
     else:
         print(report.table())
         print(f"inputs: {source}")
+    if report.analog.get("status") == "UNSTABLE":  # the non-ideal circuit oscillates
+        print(f"pc-analog bench timing: {report.analog['message']}", file=sys.stderr)
+        return EXIT_BACKEND
     return EXIT_OK if report.analog["success"] else EXIT_NOT_CONVERGED
 
 
@@ -114,7 +119,8 @@ def add_parser(bsub) -> None:
     b.add_argument(
         "--hardware",
         metavar="SPEC",
-        help="analog spec: preset (default, rram, pcm, low-power) or JSON file",
+        help="analog spec: preset (default, rram, pcm, low-power) or JSON file (format /2 "
+        "non-idealities accepted: docs/hardware.md)",
     )
     b.add_argument(
         "--digital",

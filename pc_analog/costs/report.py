@@ -30,6 +30,9 @@ class TimingReport:
         Wall-clock medians on this CPU (``None`` when not measured).
     analog_spec, digital_specs :
         The specs used.
+    rest_point : tuple of ndarray or None
+        The analog circuit's rest point (per layer ``(batch, n_l)``) its settling time
+        was measured against: the non-ideal circuit's own for a non-ideal spec.
     """
 
     config: dict
@@ -38,6 +41,7 @@ class TimingReport:
     cpu: dict | None
     analog_spec: AnalogSpec = field(repr=False)
     digital_specs: tuple[DigitalSpec, ...] = field(repr=False)
+    rest_point: tuple | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """Nested, JSON-serialisable (non-finite numbers become ``None``)."""
@@ -137,7 +141,9 @@ def _analog_lines(r: TimingReport) -> list[str]:
         f"analog spec {c['analog_spec']!r} (device {c['device']}), "
         f"tau = C/g0 = {_si(a['tau_s'], 's')}",
         "",
-        "analog (simulated transient, ode backend)" + ("" if a["success"] else "  [NOT SETTLED]"),
+        "analog (simulated transient, ode backend)"
+        + ("" if a["success"] else f"  [{a.get('status', 'NOT_SETTLED').replace('_', ' ')}]"),
+        *_nonideal_lines(a),
         f"  settling time (max over batch)  {_si(a['settling_time_s'], 's')} = "
         f"{a['settling_time_tau']:.4g} tau   (mean {_si(a['settling_time_mean_s'], 's')})",
         f"  spectral prediction             {_si(a['predicted_settling_s'], 's')} = "
@@ -167,6 +173,23 @@ def _analog_lines(r: TimingReport) -> list[str]:
         f"no digital PC needs fewer than L = {len(c['sizes']) - 1} steps",
         "",
     ]
+
+
+def _nonideal_lines(a: dict) -> list[str]:
+    """The non-ideal circuit's lines (none for an ideal spec)."""
+    if "nonideal_fields" not in a:
+        return []
+    lines = [
+        f"  non-ideal circuit ({a['circuit_level']} level): {', '.join(a['nonideal_fields'])}",
+        f"  rest-point shift vs ideal       max |x - x_ideal| = {a['rest_point_shift_V']:.3g} V",
+        f"  energy model                    {a['energy_model']}",
+        f"  spectral prediction and digital PC: the {a['prediction_of']}'s",
+    ]
+    if "noise" in a:
+        lines.append(f"  noise                           {a['noise']}")
+    if not a["success"]:
+        lines.append(f"  failure                         {a['message']}")
+    return lines
 
 
 def _machine_lines(r: TimingReport) -> list[str]:

@@ -8,6 +8,13 @@ Analog side (from the simulated transient of the ``ode`` backend):
 - energy per inference, device counts and area (:mod:`pc_analog.costs.energy`),
   summed over the circuit's element inventory.
 
+A non-ideal analog spec (format ``/2``, SPEC section 5) settles ``spec.apply(circuit)``
+(level ``crossbar`` when ``wire_r_ohm > 0``, else ``behavioural``): its settling time is
+measured against that circuit's own rest point, an unstable circuit (amplifier poles)
+is a failed report with the backend's reason and no settling time, and the rest-point
+shift against the ideal circuit is reported.  The digital side and the spectral
+prediction are the ideal circuit's (see :func:`timing_report`).
+
 Digital side (:mod:`pc_analog.costs.digital`): FLOP and memory-traffic counts and a
 roofline model of backprop and of discrete PC, and wall-clock medians of
 :func:`pc_analog.reference.variants.backprop` and
@@ -21,6 +28,7 @@ names of the split modules are re-exported here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -41,12 +49,12 @@ from pc_analog.costs.specs import (
     DigitalSpec,
     load_analog_spec,
     load_digital_spec,
-    require_ideal,
 )
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import dense_hessian, grad_x
 from pc_analog.model.network import Network, as_batch
 from pc_analog.reference.variants import backprop, discrete_inference
+from pc_analog.solvers.base import Status
 from pc_analog.solvers.ode import OdeBackend, slowest_mode
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, predicted_settling_tau
 
@@ -176,22 +184,38 @@ def _progress(progress: bool, measure_cpu: bool):
     return tick, bar.close
 
 
-def _analog_section(net, circ, res, spec: AnalogSpec, band, inertial, damping_ratio):
-    """The analog half of the report and the per-sample residual at the settle."""
-    cnet = circ.network()
+def _analog_section(
+    net, ideal, actual, energy_circ, spec: AnalogSpec, band, inertial, damping_ratio
+):
+    """The analog half of the report and the per-sample residual at the settle.
+
+    ``ideal`` and ``actual`` are ``(circuit, settle result)`` pairs: the same pair for
+    an ideal spec.  Settling time, energy, node voltages come from ``actual`` (energy
+    integrated over ``energy_circ``'s crossbar inventory); the spectral prediction and
+    the residual the digital PC is run to come from ``ideal``.
+    """
+    circ0, res0 = ideal
+    circ, res = actual
+    cnet = circ0.network()
     tau = circ.tau_s
-    lam_min = float(np.min(slowest_mode(circ, res.x_eq)))
-    en = energy_per_inference(res, circ, spec)
+    lam_min = float(np.min(slowest_mode(circ0, res0.x_eq)))
+    en = energy_per_inference(res, energy_circ, spec)
     ts = np.asarray(res.settling_time_s, dtype=float)
-    free = circ.clamp.free
+    if res.status is Status.UNSTABLE:  # never a settling time for an unstable circuit
+        ts = np.full_like(ts, np.nan)
+    ts0 = np.asarray(res0.settling_time_s, dtype=float)
+    free = circ0.clamp.free
     resid = np.array(
         [
-            _free_residual(cnet, _state_at(res.trajectory, res.t, ts[b], b), free)
-            for b in range(circ.batch)
+            _free_residual(cnet, _state_at(res0.trajectory, res0.t, ts0[b], b), free)
+            for b in range(circ0.batch)
         ]
     )
-    vmax = float(max(np.abs(v).max() for v in res.trajectory))
+    with np.errstate(invalid="ignore"):
+        vmax = float(max(np.abs(v).max() for v in res.trajectory))
     t_settle = float(np.max(ts))
+    # the simulated pole when amp_gbw_Hz is set, else the /1 bandwidth the check assumes
+    amp_tau = spec.amp_tau_s if spec.amp_gbw_Hz is None else 1 / (2 * math.pi * spec.amp_gbw_Hz)
     pred = predicted_settling_tau(lam_min, band, inertial=inertial, damping_ratio=damping_ratio)
     analog = {
         "success": bool(res.success),
@@ -212,15 +236,77 @@ def _analog_section(net, circ, res, spec: AnalogSpec, band, inertial, damping_ra
         "energy_springs_to_end_J": float(np.mean(en.springs_total_J)),
         "energy_crossbars_to_end_J": float(np.mean(en.crossbars_total_J)),
         "latency_s": t_settle,
-        "throughput_per_s": 1.0 / t_settle if t_settle > 0 else math.inf,
-        "devices": device_counts(circ, spec),
-        "amp_tau_s": spec.amp_tau_s,
-        "amp_limited": bool(spec.amp_tau_s > AMP_LIMIT_FRACTION * tau),
+        "throughput_per_s": _div(1.0, t_settle),
+        "devices": device_counts(energy_circ, spec),
+        "amp_tau_s": amp_tau,
+        "amp_limited": bool(amp_tau > AMP_LIMIT_FRACTION * tau),
         "max_abs_V": vmax,
         "rails_ok": bool(vmax <= spec.supply_V),
         "aimc_forward_energy_J": flop_counts(net.sizes, 1).forward_macs * spec.mac_energy_J,
     }
     return analog, resid
+
+
+#: Fields the energy circuit of a behavioural-level settle leaves ideal (their values).
+_ENERGY_IDEAL = {"amp_gbw_Hz": None, "phi_gain_error": 0.0, "phi_offset_V": 0.0,
+                 "dphi_gain_error": 0.0, "dphi_offset_V": 0.0, "thermal_noise": False,
+                 "amp_noise_V_rtHz": 0.0}  # fmt: skip
+
+
+def nonideal_circuits(circ: Circuit, spec: AnalogSpec) -> tuple[Circuit, Circuit]:
+    """``(settled, energy)`` circuits of a non-ideal ``spec`` applied to ``circ``.
+
+    ``settled`` is ``spec.apply(circ, level)`` with level ``crossbar`` when
+    ``wire_r_ohm > 0``, else ``behavioural``, without its noise sources (the timing stage
+    settles the deterministic circuit).  ``energy`` is the circuit whose crossbar
+    inventory the dissipation is summed over: ``settled`` itself at the crossbar level;
+    at the behavioural level the crossbar-level circuit of the same spec with the
+    behavioural-only fields (:data:`_ENERGY_IDEAL`) ideal, evaluated along the
+    behavioural trajectory (the approximation the report names).
+    """
+    level = "crossbar" if spec.wire_r_ohm > 0 else "behavioural"
+    settled = spec.apply(circ, level)
+    if settled.noise is not None:
+        settled = dataclasses.replace(settled, noise=None)
+    if level == "crossbar":
+        return settled, settled
+    espec = dataclasses.replace(spec, **_ENERGY_IDEAL)
+    energy = espec.apply(circ, "crossbar") if espec.nonideal_fields else circ
+    return settled, dataclasses.replace(energy, noise=None) if energy.noise else energy
+
+
+def _nonideal_section(spec: AnalogSpec, res0, actual) -> dict:
+    """Report keys of a non-ideal settle: status, level, rest-point shift, energy model.
+
+    ``rest_point_shift_V = max |x - x_ideal|`` over every node (clamped ones too: the
+    DAC moves them) between the non-ideal circuit's rest point and the ideal one's.
+    """
+    circ, res = actual
+    x = res.x_eq if res.x_eq is not None else res.x
+    shift = max(float(np.max(np.abs(a - b))) for a, b in zip(x, res0.x_eq))
+    level = "crossbar" if spec.wire_r_ohm > 0 else "behavioural"
+    left = [n for n in spec.nonideal_fields if n in _ENERGY_IDEAL]
+    if level == "crossbar":
+        model = "crossbar inventory of the simulated crossbar-level circuit (wires, readouts)"
+    else:
+        model = (
+            "crossbar-level dissipation of the same network and spec integrated along the "
+            "behavioural non-ideal trajectory"
+            + (f"; the energy circuit leaves {', '.join(left)} ideal (amplifier outputs "
+               "evaluated instantaneously from the node voltages)" if left else "")
+        )  # fmt: skip
+    out = {
+        "status": res.status.name,
+        "message": res.message,
+        "nonideal_fields": list(spec.nonideal_fields),
+        "circuit_level": level,
+        "rest_point_shift_V": shift,
+        "prediction_of": "ideal circuit",
+        "energy_model": model + "; amplifiers' static power over the settling time",
+    }
+    if spec.thermal_noise or spec.amp_noise_V_rtHz > 0:
+        out["noise"] = "deterministic settle: noise fields not simulated (pc-analog noise)"
+    return out
 
 
 def _pc_steps(circ, res, resid, pc_step_size) -> tuple[float, float]:
@@ -310,7 +396,19 @@ def timing_report(
         analog counterpart of a backprop pass).  Default: targets drawn from
         ``seed`` (uniform in ``[-1, 1]``), since backprop needs one.
     analog : AnalogSpec or str, optional
-        Spec, preset name or JSON path (default preset ``"default"``).
+        Spec, preset name or JSON path (default preset ``"default"``).  Every ``/2``
+        non-ideality is accepted: the settle is the ode backend's of
+        ``spec.apply(circuit)`` (level ``crossbar`` when ``wire_r_ohm > 0``) without its
+        noise sources (deterministic; noise: ``pc-analog noise``), amplifier poles as
+        states; its settling time is measured against its own rest point, and an
+        unstable circuit gives ``analog["success"] = False``, ``status`` ``UNSTABLE`` and
+        no settling time or energy.  The energy sums the crossbar inventory along the
+        non-ideal trajectory (:func:`nonideal_circuits`; ``analog["energy_model"]`` says
+        what is approximated).  The spectral prediction, the digital-PC step and the
+        residual the digital PC runs to are the ideal circuit's (the digital side is
+        unchanged).  Extra keys: ``status``, ``message``, ``nonideal_fields``,
+        ``circuit_level``, ``rest_point_shift_V`` (``max |x - x_ideal|``),
+        ``prediction_of``, ``energy_model`` and ``noise`` when a noise field is set.
     digital : sequence of DigitalSpec or str
         Reference machines for the roofline model (``"cpu-measured"`` allowed).
     inertial, damping_ratio :
@@ -334,7 +432,7 @@ def timing_report(
     progress : bool
         Show a tqdm bar over the stages.
     """
-    spec = require_ideal(load_analog_spec(analog), "the timing stage")
+    spec = load_analog_spec(analog)
     if isinstance(digital, (DigitalSpec, str)):
         digital = (digital,)
     dspecs = tuple(load_digital_spec(d) for d in digital)
@@ -353,14 +451,24 @@ def timing_report(
             "timing: with input and target clamped the network has no free unit to settle "
             "(it needs a hidden layer)"
         )
-    res = OdeBackend(
+    ode = OdeBackend(
         settle_band=band,
         inertial=inertial,
         damping_ratio=damping_ratio,
         t_eval_points=t_eval_points,
         on_failure="return",  # the report carries the status (analog["success"])
-    ).settle(circ)
-    analog, resid = _analog_section(net, circ, res, spec, band, inertial, damping_ratio)
+    )
+    res = ode.settle(circ)
+    actual = energy_circ = None
+    if spec.nonideal_fields:
+        actual, energy_circ = nonideal_circuits(circ, spec)
+        actual = (actual, ode.settle(actual))
+    analog, resid = _analog_section(
+        net, (circ, res), actual or (circ, res), energy_circ or circ, spec, band, inertial,
+        damping_ratio,
+    )  # fmt: skip
+    if actual is not None:
+        analog.update(_nonideal_section(spec, res, actual))
     t_settle = analog["settling_time_s"]
     tick("analog settle")
     gamma, T = _pc_steps(circ, res, resid, pc_step_size)
@@ -393,4 +501,5 @@ def timing_report(
         "pc_step_size_tau": gamma,
         "pc_steps_same_residual": T,
     }
-    return TimingReport(config, analog, dig, cpu, spec, dspecs)
+    rest = (actual[1] if actual is not None else res).x_eq
+    return TimingReport(config, analog, dig, cpu, spec, dspecs, rest_point=rest)

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from pc_analog.errors import InvalidInputError
 
-__all__ = ["SWEEP_FORMAT", "PARAMETERS", "QUANTITIES", "SweepConfig", "load_sweep_config"]
+__all__ = [
+    "SWEEP_FORMAT",
+    "PARAMETERS",
+    "ANALOG_FIELDS",
+    "QUANTITIES",
+    "SweepConfig",
+    "load_sweep_config",
+    "point_analog_spec",
+]
 
 SWEEP_FORMAT = "pc-analog.sweep/1"
 
@@ -124,12 +132,36 @@ def _bool(v, name):
 
 
 def _analog(v, name):
-    from pc_analog.costs.specs import load_analog_spec, require_ideal
+    from pc_analog.costs.specs import load_analog_spec
 
     if not isinstance(v, str) or not v:
         raise InvalidInputError(f"{name}: must be a preset name or a JSON file, got {v!r}")
-    require_ideal(load_analog_spec(v), "sweeps")
+    load_analog_spec(v)
     return v
+
+
+def _analog_fields() -> tuple[str, ...]:
+    from dataclasses import fields
+
+    from pc_analog.costs.specs import _V2_FIELDS, AnalogSpec
+
+    return tuple(f.name for f in fields(AnalogSpec) if f.name in _V2_FIELDS)
+
+
+ANALOG_FIELDS: tuple[str, ...] = _analog_fields()
+"""The analog spec ``/2`` fields (SPEC section 5), each also a point parameter: named in
+``grid`` or ``fixed`` it overrides the point's ``analog`` spec (and becomes a column);
+left out, the spec's own value holds and no column is added."""
+
+
+def _analog_field(name: str, v, label: str):
+    """``v`` validated (and normalised) as the ``/2`` field ``name`` of an analog spec."""
+    from pc_analog.costs.specs import AnalogSpec
+
+    try:
+        return getattr(AnalogSpec(**{name: v}), name)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{label}: {str(exc).removeprefix(f'analog.{name}: ')}") from None
 
 
 def _digital(v, name):
@@ -168,11 +200,38 @@ PARAMETERS: Mapping[str, tuple[object, object, str]] = {
 
 
 def _check_param(name: str, value, where: str):
+    if name in ANALOG_FIELDS:
+        return _analog_field(name, value, f"{where}.{name}")
     if name not in PARAMETERS:
         raise InvalidInputError(
-            f"{where}.{name}: unknown parameter (known: {', '.join(PARAMETERS)})"
+            f"{where}.{name}: unknown parameter (known: {', '.join(PARAMETERS)}; "
+            f"analog spec fields: {', '.join(ANALOG_FIELDS)})"
         )
     return PARAMETERS[name][1](value, f"{where}.{name}")
+
+
+def point_analog_spec(p: Mapping):
+    """The analog spec of a resolved point: its ``analog`` spec with the point's
+    ``c_F``, ``g0_S``, ``g_unit_S``, ``device`` and every ``/2`` field it names."""
+    from pc_analog.costs.specs import load_analog_spec
+
+    over = {k: p[k] for k in ("c_F", "g0_S", "g_unit_S", "device", *ANALOG_FIELDS) if k in p}
+    return replace(load_analog_spec(p["analog"]), **over)
+
+
+def _check_point_spec(p: Mapping) -> None:
+    """Refuse a point whose analog spec no circuit level simulates (wires with a
+    behavioural-only non-ideality), here rather than in a worker."""
+    from pc_analog.costs.specs import _BEHAVIOURAL_ONLY
+
+    spec = point_analog_spec(p)
+    if spec.wire_r_ohm > 0:
+        for name in _BEHAVIOURAL_ONLY:
+            if getattr(spec, name) not in (None, 0.0, False):
+                raise InvalidInputError(
+                    f"{name}: not simulated together with wire_r_ohm > 0 (wires need the "
+                    "crossbar level, which does not model it yet); sweep them separately"
+                )
 
 
 @dataclass(frozen=True)
@@ -239,6 +298,8 @@ class SweepConfig:
                     f"{over[0]}: the timing quantity cannot use a bits/write_noise override "
                     "(the timing stage names its device by preset); use 'settling' or 'devices'"
                 )
+        for p in {repr(sorted(p.items())): p for p in pts}.values():
+            _check_point_spec(p)
         keys = {(p["device"], p["bits"], p["write_noise"]) for p in pts}
         for device, bits, wn in keys:  # an override that cannot apply fails here, not in a worker
             _device_config({"device": device, "bits": bits, "write_noise": wn})
@@ -252,7 +313,9 @@ class SweepConfig:
         """Every point's full parameter dict, in sweep order (last grid key fastest).
 
         ``c_F``, ``g0_S``, ``g_unit_S`` and ``device`` left unset take the values of the
-        point's ``analog`` spec, so every row holds numbers.
+        point's ``analog`` spec, so every row holds numbers.  An analog spec field
+        (:data:`ANALOG_FIELDS`) is in the dict only when ``grid`` or ``fixed`` names it
+        (so a sweep without one has today's columns).
         """
         base = {k: d for k, (d, _, _) in PARAMETERS.items()}
         base.update(self.fixed)

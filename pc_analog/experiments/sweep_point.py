@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import numpy as np
 
-from pc_analog.experiments.sweep_config import _device_config, _resolved
+from pc_analog.experiments.sweep_config import _device_config, _resolved, point_analog_spec
 
 __all__ = ["run_point"]
 
@@ -101,6 +100,11 @@ def _check_timing_device(p: Mapping) -> None:
 def _settling_columns(circ, p: Mapping) -> dict:
     """The ``settling`` quantity: the ode settle of the point's device circuit.
 
+    With a non-ideal analog spec the circuit settled is the timing stage's
+    (:func:`pc_analog.costs.timing.nonideal_circuits`: ``spec.apply``, deterministic),
+    ``lambda_min`` and ``predicted_tau`` stay the ideal circuit's, and two columns are
+    added: ``status`` and ``rest_point_shift_V`` (``max |x - x_ideal|``).
+
     The same columns as :func:`pc_analog.experiments.studies.settling_row`, which
     compiles a network itself; here the circuit is the one the devices make.
     """
@@ -108,13 +112,29 @@ def _settling_columns(circ, p: Mapping) -> dict:
     from pc_analog.solvers.transient import predicted_settling_tau
 
     inertial = p["dynamics"] == "inertial"
-    res = OdeBackend(
+    ode = OdeBackend(
         settle_band=p["band"],
         inertial=inertial,
         damping_ratio=p["damping_ratio"],
         on_failure="return",
-    ).settle(circ)
-    lam = float(np.min(slowest_mode(circ, res.x_eq)))
+    )
+    spec = point_analog_spec(p)
+    extra = {}
+    if not spec.nonideal_fields:
+        res = ode.settle(circ)
+        x_ideal = res.x_eq
+    else:  # the non-ideal circuit, as the timing stage settles it; lambda_min: the ideal's
+        from pc_analog.costs.timing import nonideal_circuits
+        from pc_analog.solvers.equilibrium import reference_rest_point
+
+        x_ideal = reference_rest_point(circ)[0]
+        res = ode.settle(nonideal_circuits(circ, spec)[0])
+        x = res.x_eq if res.x_eq is not None else res.x
+        extra = {
+            "status": res.status.name,
+            "rest_point_shift_V": max(float(np.abs(a - b).max()) for a, b in zip(x, x_ideal)),
+        }
+    lam = float(np.min(slowest_mode(circ, x_ideal)))
     t = float(np.max(res.settling_time_s))
     return {
         "settling_time_s": t,
@@ -124,6 +144,7 @@ def _settling_columns(circ, p: Mapping) -> dict:
             lam, p["band"], inertial=inertial, damping_ratio=p["damping_ratio"]
         ),
         "success": bool(res.success),
+        **extra,
     }
 
 
@@ -167,16 +188,9 @@ def _timing_columns(net, x0, y, p: Mapping, seed: tuple[int, int]) -> dict:
     :func:`run_point`, so its circuit (and the crossbar energy it integrates) is the
     point's device circuit, not ideal pairs of the device weights.
     """
-    from pc_analog.costs.specs import load_analog_spec
     from pc_analog.costs.timing import timing_report
 
-    spec = replace(
-        load_analog_spec(p["analog"]),
-        c_F=p["c_F"],
-        g0_S=p["g0_S"],
-        g_unit_S=p["g_unit_S"],
-        device=p["device"],
-    )
+    spec = point_analog_spec(p)
     rep = timing_report(
         net,
         x0,
