@@ -56,7 +56,6 @@ __all__ = [
     "save_spec",
     "apply_analog_spec",
     "read_out",
-    "require_ideal",
     "NOT_IMPLEMENTED",
     "SPEC_RANGE",
 ]
@@ -449,14 +448,3 @@ def read_out(result, spec: AnalogSpec | str | None = None):
     if spec.adc_bits is None:
         return tuple(x)
     return tuple(quantise(v, spec.adc_bits, spec.adc_range_V) for v in x)
-
-
-def require_ideal(spec: AnalogSpec, where: str) -> AnalogSpec:
-    """``spec`` if it sets no non-ideality, else the one-line refusal of a stage that does
-    not simulate them yet (rather than accept and ignore them)."""
-    if spec.nonideal_fields:
-        raise InvalidInputError(
-            f"analog.{spec.nonideal_fields[0]}: non-idealities in {where}: "
-            "not implemented yet (issue 11)"
-        )
-    return spec
