@@ -199,6 +199,24 @@ def _stats(v) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1) if v.size > 1 else 0:.1f}"
 
 
+def _paired(raw: dict) -> list[str]:
+    """PC minus BP, paired by seed (same initial weights and samples), in points."""
+    bp = {r["seed"]: r for r in raw["rows"] if r["method"] == "BP"}
+    out = []
+    for m in METHODS:
+        if m == "BP":
+            continue
+        rows = [r for r in raw["rows"] if r["method"] == m]
+        parts = []
+        for i, c in enumerate(raw["checkpoints"]):
+            d = [r["curve"][i] - bp[r["seed"]]["curve"][i] for r in rows]
+            parts.append(f"after {c}: {_stats(d)}")
+        d = [r["forgetting_A"] - bp[r["seed"]]["forgetting_A"] for r in rows]
+        parts.append(f"forgetting of A: {_stats(d)}")
+        out.append(f"- {m} minus BP, paired by seed (points): " + "; ".join(parts) + ".")
+    return ["Differences, PC minus BP (mean ± sd over seeds):", "", *out]
+
+
 def figure(raw: dict) -> bytes:
     import matplotlib
 
@@ -278,18 +296,47 @@ def render(raw: dict) -> str:
             for k in ("acc_A_after_A", "acc_A_after_B", "forgetting_A", "acc_B_after_B")
         ]
         lines.append(f"| {m} | " + " | ".join(cols) + " |")
-    lines += ["", "![online and continual learning](benchmarks/figures/online.png)", ""]
-    lines += raw.get("notes", [])
+    lines += ["", *_paired(raw), ""]
+    lines += ["![online and continual learning](benchmarks/figures/online.png)", ""]
+    lines += NOTES
+    lines += [
+        "",
+        f"The run took {raw['seconds']:.0f} s wall (the learning-rate search included), "
+        "sharing the 2 cores with other benchmark processes.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+#: The reading of the stored run (numbers copied from its tables above).
+NOTES = [
+    "Reading: on this task seed 000's claim is not supported. With the default output "
+    "precision 0.1 (a weak label clamp, where PC's update approaches backprop's) PC in the "
+    "circuit tracks BP within 0.2 points at every point of the online curve and forgets as "
+    "much. With output precision 1 (the label clamp as strong as the hidden springs, the "
+    "regime of prospective configuration) PC is 1.9 ± 1.5 points *behind* BP after 100 "
+    "samples, level after 300 and 1000, and forgets task A 1.8 ± 0.7 points less: "
+    "consistent over seeds but small, since every method forgets task A almost completely "
+    "(95-97 points; one pass per task, no replay, a shared output layer). BP wins the "
+    "first 100 samples against that PC. Not reproduced here: Song et al.'s own tasks and "
+    "architectures; this is one small measurement on digits, with learning rates chosen "
+    "per method.",
+]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI-size run (not written)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--redraw", action="store_true", help="re-render the stored results")
     args = ap.parse_args(argv)
-    raw = run(args.quick)
-    raw["machine_line"] = machine_line()
+    if args.redraw:
+        import json
+
+        raw = json.loads((Path(__file__).resolve().parent / "results" / f"{KEY}.json").read_text())
+        raw = raw["raw"]
+    else:
+        raw = run(args.quick)
+        raw["machine_line"] = machine_line()
     text = render(raw)
     print(text)
     if not (args.no_write or args.quick):
