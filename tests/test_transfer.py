@@ -107,3 +107,15 @@ def test_bench_transfer_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert needle in err
     assert out == ""
+
+
+def test_a_diverging_run_is_reported_not_raised():
+    """A learning rate far too large: the weights run past the model's limits; the run
+    ends with status 'diverged' and nan for the diverged methods instead of an error."""
+    data = prepare_data("digits", input_scaling="global", limit_train=12, limit_test=20)
+    r = run_transfer("ideal", 0.0, data, arch=(64, 8, 10), epochs=3, lr=1e5, seed=0)
+    assert r.status == "diverged" and r.diverged
+    for m in r.diverged:
+        assert np.isnan(r.accuracy[m])
+    for m in set(r.accuracy) - set(r.diverged):
+        assert 0.0 <= r.accuracy[m] <= 1.0

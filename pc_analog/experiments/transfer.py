@@ -267,18 +267,24 @@ def run_transfer(
         if progress is not None:
             progress(f"{nonideality} {strength}: epoch {epoch + 1}/{epochs}")
     x_te, lab = data.x_test, data.lab_test
-    bp, hw = nets["ex_situ"], nets["in_situ"]
-    nets = {"ex_situ": chip.program(bp), "hw_aware": chip.program(nets["hw_aware"]), "in_situ": hw}
+    acc = {m: float("nan") for m in METHODS}
+    ideal_acc = {"ex_situ": float("nan"), "in_situ": float("nan")}
     # phi block errors make a batched settle slow (measured): those chips settle per sample
     chunk = 1 if chip.spec.phi_gain_error or chip.spec.phi_offset_V else 100
-    acc = {
-        m: float("nan") if m in diverged else chip.accuracy(nets[m], x_te, lab, chunk)
-        for m in METHODS
-    }
-    ideal_acc = {
-        m: float("nan") if m in diverged else ideal.accuracy(ideal.program(w), x_te, lab, 100)
-        for m, w in (("ex_situ", bp), ("in_situ", hw.ideal_network()))
-    }
+    for m in METHODS:
+        if m in diverged:
+            continue
+        try:  # a run whose conductances ran past the model's limits counts as diverged
+            w = nets[m].ideal_network() if m == "in_situ" else nets[m]
+            hw = nets[m] if m == "in_situ" else chip.program(w)
+            acc[m] = chip.accuracy(hw, x_te, lab, chunk)
+            if m in ideal_acc:
+                ideal_acc[m] = ideal.accuracy(ideal.program(w), x_te, lab, 100)
+        except InvalidInputError:
+            diverged.add(m)
+            acc[m] = float("nan")
+            if m in ideal_acc:
+                ideal_acc[m] = float("nan")
     return TransferResult(
         nonideality,
         float(strength),
