@@ -3,20 +3,21 @@
 ``bench timing`` (:mod:`pc_analog.cli.timing`) puts one network's analog settle beside
 digital backprop; ``bench sweep`` (:mod:`pc_analog.cli.sweep`) runs a co-design grid;
 ``bench generate|inpaint|missing|memory`` (:mod:`pc_analog.cli.any_direction`) infer in any
-direction beside their baselines.
+direction beside their baselines; ``bench transfer`` (:mod:`pc_analog.cli.transfer`) trains
+ex-situ BP, hardware-aware BP and in-situ PC for one non-ideal chip.
 A new benchmark is a module with ``add_parser(bsub)`` and ``run(args)``, listed in
 ``BENCH_COMMANDS``.
 """
 
 from __future__ import annotations
 
-from pc_analog.cli import any_direction, sweep, timing
+from pc_analog.cli import any_direction, sweep, timing, transfer
 from pc_analog.cli._common import Parser
 
 __all__ = ["add_parser", "BENCH_COMMANDS"]
 
 #: The ``bench`` subcommand modules in the order ``bench --help`` lists them.
-BENCH_COMMANDS = (timing, sweep, any_direction)
+BENCH_COMMANDS = (timing, sweep, any_direction, transfer)
 
 
 def add_parser(sub) -> None:
