@@ -651,7 +651,11 @@ def bad_flags(draw) -> Case:
     timing = ["bench", "timing", "--arch", "3-4-2", "--no-cpu", "--batch", "1"]
     noise = ["noise", "net.json", "--input", "x.json", "--hardware", "default"]
     stability = ["stability", "net.json", "--input", "x.json"]
+    transfer = ["bench", "transfer", "--nonideality", "stuck", "--limit-train", "5"]
     options = [
+        (transfer, "--nonideality", BAD_NAME),
+        (transfer, "--strength", st.sampled_from(["-1", "nan", "x", ""])),
+        (transfer, "--epochs", BAD_COUNT),
         (stability, "--hardware", st.sampled_from(["no-such-preset", "missing.json"])),
         (stability, "--c-F", BAD_HARDWARE),
         (stability, "--input", st.sampled_from(["missing.json", "net.json"])),
@@ -895,7 +899,8 @@ def test_the_cases_cover_every_subcommand():
     from pc_analog.cli.main import SUBCOMMANDS
 
     reached = {"settle", "grads", "compile", "simulate", "train", "bench timing", "bench sweep",
-               "bench any_direction", "noise", "stability"}  # fmt: skip
+               "bench any_direction", "noise", "stability",
+               "bench transfer"}  # fmt: skip
     names = {
         m.__name__.rsplit(".", 1)[1] for m in SUBCOMMANDS if m.__name__ != "pc_analog.cli.bench"
     }
