@@ -182,6 +182,21 @@ class FreeIndex:
             shape=(B * N, B * N),
         )
 
+    def dense_blocks(self, diag, upper, lower) -> np.ndarray:
+        """The same Jacobian as :meth:`sparse`, as its per-sample dense blocks
+        ``(batch, n_free, n_free)`` (rows and columns in the packed order)."""
+        B, N = self.batch, self.n_free
+        out = np.zeros((B, N, N))
+        for k, (l, idx) in enumerate(self.blocks):
+            ra = slice(self.offsets[k], self.offsets[k + 1])
+            out[:, ra, ra] = diag[l][:, idx[:, None], idx[None, :]]
+            if k + 1 < len(self.blocks) and self.blocks[k + 1][0] == l + 1:
+                idx2 = self.blocks[k + 1][1]
+                rb = slice(self.offsets[k + 1], self.offsets[k + 2])
+                out[:, ra, rb] = upper[l][:, idx[:, None], idx2[None, :]]
+                out[:, rb, ra] = lower[l][:, idx2[:, None], idx[None, :]]
+        return out
+
 
 def residual_max(circ: Circuit, fi: FreeIndex, x: State) -> np.ndarray:
     """Per-sample ``max |I| / g0`` over free units: ``max |dF/dx|`` for ideal devices."""

@@ -17,15 +17,18 @@ physical, ``t = s tau``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
+from scipy.integrate._ivp.bdf import BdfDenseOutput
 
 from pc_analog.circuit.ir import Circuit
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import dense_hessian, energy
+from pc_analog.solvers._block_bdf import BlockBDF, BlockMatrix, block_bdf_fits
 from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.dynamics import (
     FreeIndex,
@@ -61,6 +64,40 @@ def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
     return np.linalg.eigvalsh(H)[:, 0]
 
 
+def _sample_dense(dense_sol, tau: float, lo: int, hi: int):
+    """``ts -> (len(ts), 1, hi - lo)``: rows ``lo:hi`` of ``solve_ivp``'s dense output.
+
+    BDF segments are evaluated on those columns only (a shallow copy with its
+    difference array sliced: the same arithmetic per column); any other
+    interpolant evaluates every state and is sliced afterwards.
+    """
+    ts_sorted, side, n_seg = dense_sol.ts_sorted, dense_sol.side, dense_sol.n_segments
+    parts = {}  # segment -> its interpolant on columns lo:hi (or None: slice afterwards)
+
+    def part(k):
+        if k not in parts:
+            interp = dense_sol.interpolants[k]
+            parts[k] = None
+            if isinstance(interp, BdfDenseOutput):
+                parts[k] = copy.copy(interp)
+                parts[k].D = np.ascontiguousarray(interp.D[:, lo:hi])
+        return parts[k]
+
+    def dense(ts):
+        s = np.atleast_1d(np.asarray(ts, dtype=float)) / tau
+        seg = np.clip(np.searchsorted(ts_sorted, s, side=side) - 1, 0, n_seg - 1)
+        out = np.empty((s.size, hi - lo))
+        for k in np.unique(seg):
+            at, p = seg == k, part(k)
+            if p is not None:
+                out[at] = p(s[at]).T
+            else:
+                out[at] = dense_sol.interpolants[k](s[at])[lo:hi].T
+        return out[:, None, :]
+
+    return dense
+
+
 @dataclass(frozen=True)
 class _Dynamics:
     """The first- or second-order system in ``s = t / tau`` that one settle integrates."""
@@ -71,6 +108,7 @@ class _Dynamics:
     rate: float  # slowest decay rate (1/s), for the default horizon
     mass_Fs: float
     damping_F: float
+    blocks: object = None  # jac as per-sample dense blocks (a BlockMatrix), if available
 
 
 class OdeBackend(Backend):
@@ -99,6 +137,13 @@ class OdeBackend(Backend):
     t_eval_points : int, optional
         If given, report the transient at this many evenly spaced times
         (from the dense output) instead of the solver's own steps.
+    structured : bool
+        RC dynamics under ``BDF``: factorise the Newton matrix per sample
+        (:class:`~pc_analog.solvers._block_bdf.BlockBDF`: one eigendecomposition of
+        each sample's dense Jacobian block, reused for every step size) and read
+        settling times from each sample's own columns of the dense output.  False:
+        scipy's sparse BDF on the whole batch and settling times read from the whole
+        batch's dense output (the earlier implementation, kept for comparison).
     on_failure : {"warn", "raise", "return"}
         See :class:`~pc_analog.solvers.base.Backend`.
 
@@ -125,6 +170,7 @@ class OdeBackend(Backend):
         mass_Fs: float | None = None,
         damping_ratio: float = 1.0,
         t_eval_points: int | None = None,
+        structured: bool = True,
         on_failure: str = "warn",
     ):
         super().__init__(on_failure=on_failure)
@@ -142,6 +188,7 @@ class OdeBackend(Backend):
         self.settle_band, self.t_max_s = settle_band, t_max_s
         self.inertial, self.mass_Fs, self.damping_ratio = inertial, mass_Fs, damping_ratio
         self.t_eval_points = t_eval_points
+        self.structured = bool(structured)
 
     def _settle(self, circuit: Circuit) -> SettleResult:
         tau = circuit.tau_s
@@ -160,16 +207,18 @@ class OdeBackend(Backend):
         method = self.method
         if method == "auto":
             method = "LSODA" if dyn.z0.size <= _AUTO_DENSE_MAX else "BDF"
-        kw = {}
+        kw, integrator = {}, method
         if method == "LSODA":
             kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
+        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
+            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
         elif method in _STIFF:
             kw["jac"] = dyn.jac
         sol = solve_ivp(
             dyn.rhs,
             (0.0, t_max / tau),
             dyn.z0,
-            method=method,
+            method=integrator,
             rtol=self.rtol,
             atol=self.atol,
             dense_output=True,
@@ -202,6 +251,7 @@ class OdeBackend(Backend):
             n_steps=int(sol.t.size - 1),
             stats={
                 "method": method,
+                "linear_algebra": "dense blocks" if integrator is BlockBDF else "sparse",
                 "nfev": int(sol.nfev),
                 "njev": int(sol.njev),
                 "nlu": int(sol.nlu),
@@ -234,11 +284,29 @@ class OdeBackend(Backend):
             x_eq = tuple(v[-1] for v in traj)
         y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
 
-        def dense(ts):
-            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
-
         shaped = Y.reshape(t.size, circuit.batch, fi.n_free)
-        st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
+        if not self.structured:
+
+            def dense(ts):
+                y = sol.sol(np.asarray(ts) / tau)[:N].T
+                return y.reshape(len(ts), circuit.batch, fi.n_free)
+
+            st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
+            return t, Y, traj, x_eq, st
+        # One sample at a time (settling_time refines each sample on its own), each
+        # reading only its own columns of the dense output: linear in the batch.
+        st = np.concatenate(
+            [
+                settling_time(
+                    t,
+                    shaped[:, b : b + 1],
+                    y_eq_b[b : b + 1],
+                    band=self.settle_band,
+                    dense=_sample_dense(sol.sol, tau, b * fi.n_free, (b + 1) * fi.n_free),
+                )
+                for b in range(circuit.batch)
+            ]
+        )
         return t, Y, traj, x_eq, st
 
     def _reference(self, circuit: Circuit):
@@ -269,6 +337,10 @@ class OdeBackend(Backend):
             d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
             return fi.sparse(d, u, lo) / g0
 
+        def jac_blocks(s, y):
+            d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
+            return BlockMatrix(fi.dense_blocks(d, u, lo) / g0)
+
         if not self.inertial:
             return _Dynamics(
                 rhs=lambda s, z: force(z),
@@ -277,6 +349,7 @@ class OdeBackend(Backend):
                 rate=g0 * lam_min / C,
                 mass_Fs=0.0,
                 damping_F=float(C),
+                blocks=jac_blocks if block_bdf_fits(fi.batch, fi.n_free) else None,
             )
         m = self.mass_Fs if self.mass_Fs is not None else C * tau
         gamma = 2.0 * self.damping_ratio * np.sqrt(m * g0 * lam_min)
