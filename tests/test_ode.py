@@ -305,6 +305,31 @@ def test_structured_bdf_matches_a_tight_reference_at_matched_times(skew):
     old = OdeBackend(method="BDF", structured=False, on_failure="raise").settle(circ)
     np.testing.assert_allclose(new.settling_time_s, old.settling_time_s, rtol=1e-6)
     np.testing.assert_allclose(new.settling_time_s, ref.settling_time_s, rtol=1e-5)
-    # the same integrator: the same steps and function evaluations (a wrong block
-    # Jacobian or factor costs Newton iterations and rejected steps)
-    assert abs(new.n_steps - old.n_steps) <= 2 and abs(new.nfev - old.nfev) <= 4
+    # the same integrator: the same steps (a wrong block Jacobian or factor costs
+    # rejected steps); the deflated Newton matrix (contraction <= 0.03 per omitted
+    # mode) costs at most one more Newton iteration per step
+    assert abs(new.n_steps - old.n_steps) <= 0.02 * old.n_steps + 2
+    assert old.nfev - 4 <= new.nfev <= old.nfev + new.n_steps
+
+
+def test_deflated_factor_contracts_every_mode_by_the_set_factor():
+    """A clustered spectrum (springs plus a rank-2 coupling, the ideal circuit's shape):
+    only the outlying modes are applied exactly, and the approximate inverse leaves a
+    relative residual of at most DEFLATE_CONTRACTION in any mode."""
+    from pc_analog.solvers import _block_bdf as bb
+
+    rng = np.random.default_rng(8)
+    B, n, c = 3, 40, 2.5
+    S = 0.004 * rng.normal(size=(B, n, n))
+    U = rng.normal(size=(B, n, 2))
+    J = -(np.eye(n) + S + S.transpose(0, 2, 1) + U @ U.transpose(0, 2, 1))
+    fac = bb._factor(bb._Identity() - c * bb.BlockMatrix(J))
+    assert fac[0] == "deflated" and 2 < fac[1].shape[2] <= n // 2
+    A = np.eye(n)[None] - c * J
+    for _ in range(3):
+        rhs = rng.normal(size=(B, n))
+        got = bb._solve(fac, rhs.ravel()).reshape(B, n)
+        # Newton error after one iteration with this inverse: (I - A A_approx^{-1}) rhs
+        res = rhs - np.einsum("bij,bj->bi", A, got)
+        assert np.abs(res).max() <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.abs(rhs).max() * n**0.5
+        assert np.linalg.norm(res) <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.linalg.norm(rhs)
