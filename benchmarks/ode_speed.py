@@ -14,8 +14,9 @@ one run, one BLAS thread, CPU time of ``settle``:
 Agreement: both runs again with ``t_eval_points = 400`` and the same hard horizon
 ``t_max_s`` (95 % of the settled run's end, so neither stops on its settle event first):
 their dense outputs at the same 400 times, max |x_new - x_old| over all samples, units
-and times; settling times of the timed runs (max relative difference); work counters.  The trajectory against a tight reference
-(``rtol 1e-10``) at matched times is ``tests/test_ode.py``.
+and times; settling times of the timed runs (max relative difference); work counters.
+The trajectory against a tight reference (``rtol 1e-10``) at matched times is
+``tests/test_ode.py``.
 
 Run:  .venv/bin/python benchmarks/ode_speed.py [--quick] [--no-write]
 """
