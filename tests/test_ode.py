@@ -333,3 +333,39 @@ def test_deflated_factor_contracts_every_mode_by_the_set_factor():
         res = rhs - np.einsum("bij,bj->bi", A, got)
         assert np.abs(res).max() <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.abs(rhs).max() * n**0.5
         assert np.linalg.norm(res) <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.linalg.norm(rhs)
+
+
+def _reference_at(circ, t):
+    from scipy.integrate import solve_ivp
+
+    from pc_analog.solvers.dynamics import FreeIndex, node_currents
+
+    fi = FreeIndex(circ)
+    g0, tau = circ.hardware.g0_S, circ.tau_s
+
+    def rhs(s, y):
+        return fi.pack(node_currents(circ, fi.unpack(y))) / g0
+
+    y0 = fi.pack(circ.x_init)
+    sol = solve_ivp(rhs, (0, t[-1] / tau), y0, "DOP853", rtol=1e-11, atol=1e-14, dense_output=True)
+    return fi, sol.sol(t / tau).T
+
+
+@pytest.mark.parametrize("precisions, method", [(1.0, "DOP853"), ([1.0, 30.0], "BDF")])
+def test_auto_takes_explicit_steps_only_when_the_flow_is_not_stiff(precisions, method):
+    """Above 2000 states "auto" picks DOP853 for a gradient flow with a narrow Hessian
+    spectrum and BDF (block path) for a stiff one; both match a tight reference at the
+    run's own times and the earlier sparse path's settling times."""
+    net = pa.Network.random([8, 12, 3], "tanh", precisions, seed=3)
+    rng = np.random.default_rng(3)
+    B = 170  # 12 free units per sample: 2040 states; stiffness ratio 1.8 and 24
+    circ = compile_network(net, rng.normal(size=(B, 8)), 0.5 * rng.normal(size=(B, 3)))
+    new = OdeBackend(on_failure="raise").settle(circ)
+    assert new.stats["method"] == method
+    assert (new.stats["stiffness_ratio"] <= 8.0) == (method == "DOP853")
+    fi, want = _reference_at(circ, new.t)
+    got = fi.pack_many(new.trajectory).reshape(new.t.size, -1)
+    assert np.abs(got - want).max() <= 1e-6
+    old = OdeBackend(structured=False, on_failure="raise").settle(circ)
+    assert old.stats["method"] == "BDF" and old.stats["linear_algebra"] == "sparse"
+    np.testing.assert_allclose(new.settling_time_s, old.settling_time_s, rtol=1e-6)
