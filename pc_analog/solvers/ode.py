@@ -17,6 +17,7 @@ physical, ``t = s tau``.
 
 from __future__ import annotations
 
+import bisect
 import copy
 from dataclasses import dataclass
 
@@ -101,8 +102,16 @@ def _sample_dense(dense_sol, tau: float, lo: int, hi: int):
                 parts[k].Q, parts[k].y_old = interp.Q[lo:hi], interp.y_old[lo:hi]
         return parts[k]
 
+    find = bisect.bisect_left if side == "left" else bisect.bisect_right
+    ts_list = list(ts_sorted)
+
     def dense(ts):
         s = np.atleast_1d(np.asarray(ts, dtype=float)) / tau
+        if s.size == 1:  # the bisection's calls: one segment, no grouping
+            k = min(max(find(ts_list, s[0]) - 1, 0), n_seg - 1)
+            p = part(k)
+            y = p(s[0]) if p is not None else dense_sol.interpolants[k](s[0])[lo:hi]
+            return y[None, None, :]
         seg = np.clip(np.searchsorted(ts_sorted, s, side=side) - 1, 0, n_seg - 1)
         out = np.empty((s.size, hi - lo))
         for k in np.unique(seg):
@@ -363,7 +372,7 @@ class OdeBackend(Backend):
         N = y0.size
 
         def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
-            return fi.pack(node_currents(circuit, fi.unpack(y))) / g0
+            return fi.pack(node_currents(circuit, fi.unpack(y), free_only=True)) / g0
 
         def jac_force(y):
             d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
