@@ -205,3 +205,167 @@ def test_ode_backend_rejects_bad_options():
         OdeBackend(settle_band=1.5)
     with pytest.raises(pa.InvalidInputError):
         OdeBackend(mass_Fs=-1.0)
+
+
+# ---------------------------------------------------------------- structured BDF (issue 16)
+def _tanh_batch(seed=21, batch=6):
+    net = pa.Network.random([5, 9, 7, 3], "tanh", gain=1.5, seed=seed)
+    rng = np.random.default_rng(seed)
+    return compile_network(net, rng.normal(size=(batch, 5)), 0.5 * rng.normal(size=(batch, 3)))
+
+
+def _skewed(circ):
+    layers = list(circ.layers)
+    fb = layers[1].feedback
+    layers[1] = CircuitLayer(
+        layers[1].forward,
+        DifferentialPair(fb.g_pos_S * 1.1, fb.g_neg_S),
+        layers[1].bias,
+        layers[1].g_spring_S,
+        layers[1].activation,
+    )
+    return Circuit(circ.hardware, tuple(layers), circ.clamp, circ.x_init)
+
+
+def test_dense_blocks_equal_the_sparse_jacobian_blocks():
+    from pc_analog.solvers.dynamics import FreeIndex, current_jacobian_blocks
+
+    circ = _tanh_batch()
+    fi = FreeIndex(circ)
+    x = fi.unpack(fi.pack(circ.x_init) + 0.3 * np.random.default_rng(0).normal(size=fi.size))
+    blocks = current_jacobian_blocks(circ, x)
+    dense = fi.dense_blocks(*blocks)
+    full = fi.sparse(*blocks).toarray()
+    n = fi.n_free
+    for b in range(circ.batch):
+        np.testing.assert_array_equal(dense[b], full[b * n : (b + 1) * n, b * n : (b + 1) * n])
+    # block diagonal over samples: nothing outside the per-sample blocks
+    for b in range(circ.batch):
+        full[b * n : (b + 1) * n, b * n : (b + 1) * n] = 0
+    assert not full.any()
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_block_factor_solves_the_bdf_newton_system(symmetric):
+    from pc_analog.solvers._block_bdf import BlockMatrix, _factor, _Identity, _solve
+
+    rng = np.random.default_rng(5)
+    B, n, c = 4, 7, 0.37
+    A = rng.normal(size=(B, n, n))
+    J = -(A @ A.transpose(0, 2, 1)) - np.eye(n) if symmetric else A - 3 * np.eye(n)
+    M = BlockMatrix(J)
+    fac = _factor(_Identity() - np.float64(c) * M)  # the expression BDF evaluates
+    assert fac[0] == ("eig" if symmetric else "inv")
+    rhs = rng.normal(size=B * n)
+    got = _solve(fac, rhs).reshape(B, n)
+    want = np.linalg.solve(np.eye(n)[None] - c * J, rhs.reshape(B, n, 1))[:, :, 0]
+    # single-precision eigenvectors: relative accuracy ~1e-6 (an approximate Newton matrix)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("skew", [False, True])
+def test_structured_bdf_matches_a_tight_reference_at_matched_times(skew):
+    """The block-factorised BDF (default) against scipy's sparse BDF at rtol 1e-10,
+    compared at the structured run's own time points; settling times and the work
+    done (steps, right-hand sides) match the sparse run at the same tolerances."""
+    circ = _tanh_batch()
+    circ = _skewed(circ) if skew else circ
+    new = OdeBackend(method="BDF", on_failure="raise").settle(circ)
+    assert new.stats["linear_algebra"] == "dense blocks"
+    ref = OdeBackend(
+        method="BDF", rtol=1e-10, atol=1e-14, structured=False, t_max_s=new.t[-1] * 1.01
+    )
+    ref = ref.settle(circ)
+    assert ref.stats["linear_algebra"] == "sparse"
+    from pc_analog.solvers.dynamics import FreeIndex
+
+    fi = FreeIndex(circ)
+    # reference dense output at the structured run's times (same settle, re-integrated)
+    from scipy.integrate import solve_ivp
+
+    from pc_analog.solvers.dynamics import node_currents
+
+    g0, tau = circ.hardware.g0_S, circ.tau_s
+
+    def rhs(s, y):
+        return fi.pack(node_currents(circ, fi.unpack(y))) / g0
+
+    sol = solve_ivp(
+        rhs,
+        (0, new.t[-1] / tau),
+        fi.pack(circ.x_init),
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-14,
+        dense_output=True,
+    )
+    want = sol.sol(new.t / tau).T
+    got = fi.pack_many(new.trajectory).reshape(new.t.size, -1)
+    assert np.abs(got - want).max() <= 1e-6
+    old = OdeBackend(method="BDF", structured=False, on_failure="raise").settle(circ)
+    np.testing.assert_allclose(new.settling_time_s, old.settling_time_s, rtol=1e-6)
+    np.testing.assert_allclose(new.settling_time_s, ref.settling_time_s, rtol=1e-5)
+    # the same integrator: the same steps (a wrong block Jacobian or factor costs
+    # rejected steps); the deflated Newton matrix (contraction <= 0.03 per omitted
+    # mode) costs at most one more Newton iteration per step
+    assert abs(new.n_steps - old.n_steps) <= 0.02 * old.n_steps + 2
+    assert old.nfev - 4 <= new.nfev <= old.nfev + new.n_steps
+
+
+def test_deflated_factor_contracts_every_mode_by_the_set_factor():
+    """A clustered spectrum (springs plus a rank-2 coupling, the ideal circuit's shape):
+    only the outlying modes are applied exactly, and the approximate inverse leaves a
+    relative residual of at most DEFLATE_CONTRACTION in any mode."""
+    from pc_analog.solvers import _block_bdf as bb
+
+    rng = np.random.default_rng(8)
+    B, n, c = 3, 40, 2.5
+    S = 0.004 * rng.normal(size=(B, n, n))
+    U = rng.normal(size=(B, n, 2))
+    J = -(np.eye(n) + S + S.transpose(0, 2, 1) + U @ U.transpose(0, 2, 1))
+    fac = bb._factor(bb._Identity() - c * bb.BlockMatrix(J))
+    assert fac[0] == "deflated" and 2 < fac[1].shape[2] <= n // 2
+    A = np.eye(n)[None] - c * J
+    for _ in range(3):
+        rhs = rng.normal(size=(B, n))
+        got = bb._solve(fac, rhs.ravel()).reshape(B, n)
+        # Newton error after one iteration with this inverse: (I - A A_approx^{-1}) rhs
+        res = rhs - np.einsum("bij,bj->bi", A, got)
+        assert np.abs(res).max() <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.abs(rhs).max() * n**0.5
+        assert np.linalg.norm(res) <= (bb.DEFLATE_CONTRACTION + 1e-4) * np.linalg.norm(rhs)
+
+
+def _reference_at(circ, t):
+    from scipy.integrate import solve_ivp
+
+    from pc_analog.solvers.dynamics import FreeIndex, node_currents
+
+    fi = FreeIndex(circ)
+    g0, tau = circ.hardware.g0_S, circ.tau_s
+
+    def rhs(s, y):
+        return fi.pack(node_currents(circ, fi.unpack(y))) / g0
+
+    y0 = fi.pack(circ.x_init)
+    sol = solve_ivp(rhs, (0, t[-1] / tau), y0, "DOP853", rtol=1e-11, atol=1e-14, dense_output=True)
+    return fi, sol.sol(t / tau).T
+
+
+@pytest.mark.parametrize("precisions, method", [(1.0, "DOP853"), ([1.0, 30.0], "BDF")])
+def test_auto_takes_explicit_steps_only_when_the_flow_is_not_stiff(precisions, method):
+    """Above 2000 states "auto" picks DOP853 for a gradient flow with a narrow Hessian
+    spectrum and BDF (block path) for a stiff one; both match a tight reference at the
+    run's own times and the earlier sparse path's settling times."""
+    net = pa.Network.random([8, 12, 3], "tanh", precisions, seed=3)
+    rng = np.random.default_rng(3)
+    B = 170  # 12 free units per sample: 2040 states; stiffness ratio 1.8 and 24
+    circ = compile_network(net, rng.normal(size=(B, 8)), 0.5 * rng.normal(size=(B, 3)))
+    new = OdeBackend(on_failure="raise").settle(circ)
+    assert new.stats["method"] == method
+    assert (new.stats["stiffness_ratio"] <= 8.0) == (method == "DOP853")
+    fi, want = _reference_at(circ, new.t)
+    got = fi.pack_many(new.trajectory).reshape(new.t.size, -1)
+    assert np.abs(got - want).max() <= 1e-6
+    old = OdeBackend(structured=False, on_failure="raise").settle(circ)
+    assert old.stats["method"] == "BDF" and old.stats["linear_algebra"] == "sparse"
+    np.testing.assert_allclose(new.settling_time_s, old.settling_time_s, rtol=1e-6)

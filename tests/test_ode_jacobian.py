@@ -187,3 +187,16 @@ def test_current_jacobian_is_minus_g0_hessian_for_ideal_devices(act):
     I = fi.pack(node_currents(circ, x))
     G = fi.pack(pa.grad_x(circ.network(), x))
     np.testing.assert_allclose(I / g0, -G, rtol=0, atol=1e-12 * np.abs(G).max())
+
+
+@pytest.mark.parametrize("clamp_name", ["io", "input-only", "partial", "middle-clamped"])
+def test_free_only_currents_equal_the_full_currents_on_free_layers(clamp_name):
+    """``node_currents(free_only=True)`` (the ode right-hand side) skips layers with no
+    free unit: bit-identical currents on every layer with one, zeros elsewhere."""
+    circ = _circuit("tanh", clamp_name, batch=3, seed=5)
+    fi = FreeIndex(circ)
+    x = fi.unpack(fi.pack(circ.x_init) + np.random.default_rng(6).normal(size=fi.size))
+    full, part = node_currents(circ, x), node_currents(circ, x, free_only=True)
+    for l, f in enumerate(circ.clamp.free):
+        np.testing.assert_array_equal(part[l], full[l] if f.any() else 0.0 * full[l])
+    np.testing.assert_array_equal(fi.pack(part), fi.pack(full))

@@ -35,11 +35,12 @@ def _eps(circ: Circuit, x: State, l: int, act) -> np.ndarray:
     return x[l] - (act.f(x[l - 1]) @ circ.forward_weights(l).T + circ.biases(l))
 
 
-def node_currents(circ: Circuit, x: State) -> State:
+def node_currents(circ: Circuit, x: State, free_only: bool = False) -> State:
     """Current into every activity node (amperes), ``(batch, n_l)`` per layer.
 
-    Clamped nodes get the current the clamp source absorbs; callers mask them.  A
-    circuit with non-ideal amplifiers takes their KCL
+    Clamped nodes get the current the clamp source absorbs; callers mask them.  With
+    ``free_only`` (ideal circuits), layers without a free unit get zeros instead and
+    their terms are not computed.  A circuit with non-ideal amplifiers takes their KCL
     (:func:`pc_analog.solvers._amps.nonideal_node_currents`).
     """
     if circ.crossbar is not None and not circ.ideal:
@@ -49,10 +50,17 @@ def node_currents(circ: Circuit, x: State) -> State:
     net = circ.network()
     L = circ.n_layers
     g0 = circ.hardware.g0_S
-    eps = [None] + [_eps(circ, x, l, net.phi(l - 1)) for l in range(1, L + 1)]
+    need = [not free_only or bool(f.any()) for f in circ.clamp.free]
+    eps = [None] + [
+        _eps(circ, x, l, net.phi(l - 1)) if need[l] or need[l - 1] else None
+        for l in range(1, L + 1)
+    ]
     out = []
     for l in range(L + 1):
         I = np.zeros_like(x[l])
+        if not need[l]:
+            out.append(I)
+            continue
         if l > 0:
             I -= circ.layers[l - 1].g_spring_S * eps[l]
         if l < L:
@@ -181,6 +189,21 @@ class FreeIndex:
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(B * N, B * N),
         )
+
+    def dense_blocks(self, diag, upper, lower) -> np.ndarray:
+        """The same Jacobian as :meth:`sparse`, as its per-sample dense blocks
+        ``(batch, n_free, n_free)`` (rows and columns in the packed order)."""
+        B, N = self.batch, self.n_free
+        out = np.zeros((B, N, N))
+        for k, (l, idx) in enumerate(self.blocks):
+            ra = slice(self.offsets[k], self.offsets[k + 1])
+            out[:, ra, ra] = diag[l][:, idx[:, None], idx[None, :]]
+            if k + 1 < len(self.blocks) and self.blocks[k + 1][0] == l + 1:
+                idx2 = self.blocks[k + 1][1]
+                rb = slice(self.offsets[k + 1], self.offsets[k + 2])
+                out[:, ra, rb] = upper[l][:, idx[:, None], idx2[None, :]]
+                out[:, rb, ra] = lower[l][:, idx2[:, None], idx[None, :]]
+        return out
 
 
 def residual_max(circ: Circuit, fi: FreeIndex, x: State) -> np.ndarray:

@@ -17,15 +17,20 @@ physical, ``t = s tau``.
 
 from __future__ import annotations
 
+import bisect
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
+from scipy.integrate._ivp.bdf import BdfDenseOutput
+from scipy.integrate._ivp.rk import Dop853DenseOutput, RkDenseOutput
 
 from pc_analog.circuit.ir import Circuit
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import dense_hessian, energy
+from pc_analog.solvers._block_bdf import BlockBDF, BlockMatrix, block_bdf_fits
 from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.dynamics import (
     FreeIndex,
@@ -44,6 +49,10 @@ _METHODS = ("auto", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # LSODA takes a dense Jacobian only; above this many states "auto" uses sparse BDF.
 _AUTO_DENSE_MAX = 2000
 _STIFF = ("Radau", "BDF", "LSODA")
+# Above _AUTO_DENSE_MAX states, "auto" integrates a gradient flow whose Hessian spectrum at
+# the rest point spans at most this ratio (lambda_max / lambda_min over the batch) with the
+# explicit DOP853: its stability limit then costs fewer steps than BDF's linear algebra.
+_AUTO_EXPLICIT_STIFFNESS = 8.0
 # The run stops once every sample is this much deeper inside the band than the band itself.
 _EVENT_DEPTH = 1e-4
 #: A run that did not settle and ends this many times farther from rest (in the stop
@@ -52,13 +61,68 @@ _EVENT_DEPTH = 1e-4
 UNSTABLE_GROWTH = 10.0
 
 
-def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
-    """``lambda_min`` of the free-unit Hessian at ``x_eq``, per sample (units of ``g0/C``-rate)."""
+def _spectrum(circuit: Circuit, x_eq) -> np.ndarray | None:
+    """Eigenvalues of the free-unit Hessian at ``x_eq``, ``(batch, n_free)`` ascending."""
     free = np.concatenate(circuit.clamp.free)
     if not free.any():
-        return np.full(circuit.batch, np.inf)
+        return None
     H = dense_hessian(circuit.network(), x_eq)[:, free][:, :, free]
-    return np.linalg.eigvalsh(H)[:, 0]
+    return np.linalg.eigvalsh(H)
+
+
+def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
+    """``lambda_min`` of the free-unit Hessian at ``x_eq``, per sample (units of ``g0/C``-rate)."""
+    lam = _spectrum(circuit, x_eq)
+    return np.full(circuit.batch, np.inf) if lam is None else lam[:, 0]
+
+
+def _sample_dense(dense_sol, tau: float, lo: int, hi: int):
+    """``ts -> (len(ts), 1, hi - lo)``: rows ``lo:hi`` of ``solve_ivp``'s dense output.
+
+    BDF and Runge-Kutta segments are evaluated on those columns only (a shallow copy
+    with its coefficient arrays sliced: the same arithmetic per column); any other
+    interpolant evaluates every state and is sliced afterwards.
+    """
+    ts_sorted, side, n_seg = dense_sol.ts_sorted, dense_sol.side, dense_sol.n_segments
+    parts = {}  # segment -> its interpolant on columns lo:hi (or None: slice afterwards)
+
+    def part(k):
+        if k not in parts:
+            interp = dense_sol.interpolants[k]
+            parts[k] = None
+            if isinstance(interp, BdfDenseOutput):
+                parts[k] = copy.copy(interp)
+                parts[k].D = np.ascontiguousarray(interp.D[:, lo:hi])
+            elif isinstance(interp, Dop853DenseOutput):
+                parts[k] = copy.copy(interp)
+                parts[k].F = np.ascontiguousarray(np.asarray(interp.F)[:, lo:hi])
+                parts[k].y_old = interp.y_old[lo:hi]
+            elif isinstance(interp, RkDenseOutput):
+                parts[k] = copy.copy(interp)
+                parts[k].Q, parts[k].y_old = interp.Q[lo:hi], interp.y_old[lo:hi]
+        return parts[k]
+
+    find = bisect.bisect_left if side == "left" else bisect.bisect_right
+    ts_list = list(ts_sorted)
+
+    def dense(ts):
+        s = np.atleast_1d(np.asarray(ts, dtype=float)) / tau
+        if s.size == 1:  # the bisection's calls: one segment, no grouping
+            k = min(max(find(ts_list, s[0]) - 1, 0), n_seg - 1)
+            p = part(k)
+            y = p(s[0]) if p is not None else dense_sol.interpolants[k](s[0])[lo:hi]
+            return y[None, None, :]
+        seg = np.clip(np.searchsorted(ts_sorted, s, side=side) - 1, 0, n_seg - 1)
+        out = np.empty((s.size, hi - lo))
+        for k in np.unique(seg):
+            at, p = seg == k, part(k)
+            if p is not None:
+                out[at] = p(s[at]).T
+            else:
+                out[at] = dense_sol.interpolants[k](s[at])[lo:hi].T
+        return out[:, None, :]
+
+    return dense
 
 
 @dataclass(frozen=True)
@@ -71,6 +135,7 @@ class _Dynamics:
     rate: float  # slowest decay rate (1/s), for the default horizon
     mass_Fs: float
     damping_F: float
+    blocks: object = None  # jac as per-sample dense blocks (a BlockMatrix), if available
 
 
 class OdeBackend(Backend):
@@ -82,7 +147,9 @@ class OdeBackend(Backend):
         A ``solve_ivp`` method; stiff ones (``Radau``, ``BDF``) get the analytic
         sparse Jacobian, ``LSODA`` the same as a dense matrix.  Default ``"auto"``:
         ``LSODA`` (which switches between Adams and BDF as the problem turns stiff
-        or oscillatory) up to 2000 states, sparse ``BDF`` beyond.
+        or oscillatory) up to 2000 states; beyond, ``DOP853`` for a gradient flow
+        that is not stiff (Hessian spectrum at the rest point within a ratio of 8
+        over the batch: explicit steps, no linear algebra) and ``BDF`` otherwise.
     rtol, atol : float
         Integration tolerances (``atol`` in volts).
     settle_band : float
@@ -99,6 +166,14 @@ class OdeBackend(Backend):
     t_eval_points : int, optional
         If given, report the transient at this many evenly spaced times
         (from the dense output) instead of the solver's own steps.
+    structured : bool
+        RC dynamics under ``BDF``: factorise the Newton matrix per sample
+        (:class:`~pc_analog.solvers._block_bdf.BlockBDF`: one eigendecomposition of
+        each sample's dense Jacobian block, reused for every step size) and read
+        settling times from each sample's own columns of the dense output.  False:
+        scipy's sparse BDF on the whole batch, settling times read from the whole
+        batch's dense output, and no explicit method chosen by ``"auto"`` (the
+        earlier implementation, kept for comparison).
     on_failure : {"warn", "raise", "return"}
         See :class:`~pc_analog.solvers.base.Backend`.
 
@@ -125,6 +200,7 @@ class OdeBackend(Backend):
         mass_Fs: float | None = None,
         damping_ratio: float = 1.0,
         t_eval_points: int | None = None,
+        structured: bool = True,
         on_failure: str = "warn",
     ):
         super().__init__(on_failure=on_failure)
@@ -142,6 +218,8 @@ class OdeBackend(Backend):
         self.settle_band, self.t_max_s = settle_band, t_max_s
         self.inertial, self.mass_Fs, self.damping_ratio = inertial, mass_Fs, damping_ratio
         self.t_eval_points = t_eval_points
+        self.structured = bool(structured)
+        self._stiffness = np.inf  # set per settle by _reference
 
     def _settle(self, circuit: Circuit) -> SettleResult:
         tau = circuit.tau_s
@@ -161,16 +239,23 @@ class OdeBackend(Backend):
         if method == "auto":
             dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
             method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
-        kw = {}
+            gradient_flow = known_rest and circuit.amplifiers is None and not self.inertial
+            gradient_flow = gradient_flow and self.structured
+            gradient_flow = gradient_flow and (circuit.crossbar is None or circuit.ideal)
+            if method == "BDF" and gradient_flow and self._stiffness <= _AUTO_EXPLICIT_STIFFNESS:
+                method = "DOP853"  # not stiff: explicit steps, no linear algebra
+        kw, integrator = {}, method
         if method == "LSODA":
             kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
+        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
+            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
         elif method in _STIFF:
             kw["jac"] = dyn.jac
         sol = solve_ivp(
             dyn.rhs,
             (0.0, t_max / tau),
             dyn.z0,
-            method=method,
+            method=integrator,
             rtol=self.rtol,
             atol=self.atol,
             dense_output=True,
@@ -203,12 +288,14 @@ class OdeBackend(Backend):
             n_steps=int(sol.t.size - 1),
             stats={
                 "method": method,
+                "linear_algebra": "dense blocks" if integrator is BlockBDF else "sparse",
                 "nfev": int(sol.nfev),
                 "njev": int(sol.njev),
                 "nlu": int(sol.nlu),
                 "n_points": int(t.size),
                 "t_end_s": float(sol.t[-1] * tau),
                 "lambda_min": lam_min,
+                "stiffness_ratio": self._stiffness,
                 "mass_Fs": dyn.mass_Fs,
                 "damping_F": dyn.damping_F,
                 "x_eq_converged": eq_ok,
@@ -235,11 +322,29 @@ class OdeBackend(Backend):
             x_eq = tuple(v[-1] for v in traj)
         y_eq_b = fi.pack(x_eq).reshape(circuit.batch, fi.n_free)
 
-        def dense(ts):
-            return sol.sol(np.asarray(ts) / tau)[:N].T.reshape(len(ts), circuit.batch, fi.n_free)
-
         shaped = Y.reshape(t.size, circuit.batch, fi.n_free)
-        st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
+        if not self.structured:
+
+            def dense(ts):
+                y = sol.sol(np.asarray(ts) / tau)[:N].T
+                return y.reshape(len(ts), circuit.batch, fi.n_free)
+
+            st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
+            return t, Y, traj, x_eq, st
+        # One sample at a time (settling_time refines each sample on its own), each
+        # reading only its own columns of the dense output: linear in the batch.
+        st = np.concatenate(
+            [
+                settling_time(
+                    t,
+                    shaped[:, b : b + 1],
+                    y_eq_b[b : b + 1],
+                    band=self.settle_band,
+                    dense=_sample_dense(sol.sol, tau, b * fi.n_free, (b + 1) * fi.n_free),
+                )
+                for b in range(circuit.batch)
+            ]
+        )
         return t, Y, traj, x_eq, st
 
     def _reference(self, circuit: Circuit):
@@ -251,10 +356,14 @@ class OdeBackend(Backend):
         """
         x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
         # without a known rest point the start state gives a scale for the horizon only
-        lam = slowest_mode(circuit, x_eq if x_eq is not None else circuit.x_init)
+        spec = _spectrum(circuit, x_eq if x_eq is not None else circuit.x_init)
+        lam = np.full(circuit.batch, np.inf) if spec is None else spec[:, 0]
         lam_min = float(np.min(lam)) if np.all(np.isfinite(lam)) else 1.0
         if not lam_min > 0:
             lam_min = 1e-3
+        self._stiffness = np.inf  # lambda_max / lambda_min over the batch, at x_eq
+        if spec is not None and np.all(np.isfinite(spec)) and spec[:, 0].min() > 0:
+            self._stiffness = float(spec[:, -1].max() / spec[:, 0].min())
         return x_eq, eq_ok, lam_min
 
     def _dynamics(self, circuit: Circuit, fi: FreeIndex, lam_min: float) -> _Dynamics:
@@ -264,11 +373,15 @@ class OdeBackend(Backend):
         N = y0.size
 
         def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
-            return fi.pack(node_currents(circuit, fi.unpack(y))) / g0
+            return fi.pack(node_currents(circuit, fi.unpack(y), free_only=True)) / g0
 
         def jac_force(y):
             d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
             return fi.sparse(d, u, lo) / g0
+
+        def jac_blocks(s, y):
+            d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
+            return BlockMatrix(fi.dense_blocks(d, u, lo) / g0)
 
         if not self.inertial:
             return _Dynamics(
@@ -278,6 +391,7 @@ class OdeBackend(Backend):
                 rate=g0 * lam_min / C,
                 mass_Fs=0.0,
                 damping_F=float(C),
+                blocks=jac_blocks if block_bdf_fits(fi.batch, fi.n_free) else None,
             )
         m = self.mass_Fs if self.mass_Fs is not None else C * tau
         gamma = 2.0 * self.damping_ratio * np.sqrt(m * g0 * lam_min)
