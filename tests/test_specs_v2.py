@@ -140,24 +140,6 @@ def test_presets_load_by_name():
     assert load_analog_spec("rram").nonideal_fields == ()
 
 
-def test_stages_without_non_idealities_refuse_them(tmp_path):
-    import numpy as np
-
-    import pc_analog as pa
-    from pc_analog.costs.timing import timing_report
-    from pc_analog.experiments.sweep_config import _analog
-
-    chip = AnalogSpec(amp_gain=1e3)
-    net = pa.Network.random([2, 3, 1], "tanh", seed=0)
-    with pytest.raises(InvalidInputError, match=r"^analog\.amp_gain: .*timing.*issue 11"):
-        timing_report(net, np.zeros((1, 2)), analog=chip, measure_cpu=False)
-    p = tmp_path / "chip.json"
-    save_spec(chip, p)
-    with pytest.raises(InvalidInputError, match="not implemented yet"):
-        _analog(str(p), "analog")
-    assert _analog("default", "analog") == "default"
-
-
 @pytest.mark.parametrize(
     ("field", "value"), [("c_F", 1e-300), ("g0_S", 1e300), ("g_unit_S", 1e-40)]
 )
