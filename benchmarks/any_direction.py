@@ -45,6 +45,8 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 RECALL_RMS = 0.05
 RECALL_FRACTION = 0.95
 MEMORY_K = [5, 10, 25, 50, 100]
+#: The nonlinear memory (tanh, relaxed by forward Euler) runs at these K only (budget).
+TANH_K = [25, 100]
 
 
 def _data(quick: bool):
@@ -100,7 +102,16 @@ def _memory(xtr, quick: bool, rng) -> dict:
         cue = np.where(known, pats, -1.0)
         s, _ = hopfield.recall(W, cue, max_sweeps=20)
         hop_err = ad.rms_per_sample((s + 1) / 2, (pats + 1) / 2)
+        tanh = {"pc_tanh_recalled": None, "pc_tanh_median_rms": None, "pc_tanh_fit_rms": None}
+        if K in TANH_K or quick:
+            tnet, tx = ad.train_memory_relaxed(mem, epochs=50 if quick else 300)
+            fit = ad.rms_per_sample(np.tanh(tx[1]) @ tnet.W(2).T + tnet.b(2), mem)
+            t_err = ad.rms_per_sample(ad.recall_relaxed(tnet, mem, known)[0], mem)
+            tanh = {"pc_tanh_recalled": float(np.mean(t_err <= RECALL_RMS)),
+                    "pc_tanh_median_rms": float(np.median(t_err)),
+                    "pc_tanh_fit_rms": float(np.median(fit))}  # fmt: skip
         rows.append({
+            **tanh,
             "K": K,
             "pc_recalled": float(np.mean(pc_err <= RECALL_RMS)),
             "pc_median_rms": float(np.median(pc_err)),
@@ -181,7 +192,10 @@ def _memory_figure(rows) -> bytes:
 
     K = [r["K"] for r in rows]
     fig, a = plt.subplots(figsize=(5, 3.2))
-    a.plot(K, [r["pc_recalled"] for r in rows], "o-", label="PC, half-masked cue")
+    a.plot(K, [r["pc_recalled"] for r in rows], "o-", label="PC linear, half-masked cue")
+    tk = [r for r in rows if r["pc_tanh_recalled"] is not None]
+    a.plot([r["K"] for r in tk], [r["pc_tanh_recalled"] for r in tk], "D", ms=8,
+           label="PC tanh 8-256-64, half-masked")  # fmt: skip
     a.plot(K, [r["pc_noisy_recalled"] for r in rows], "s--", label="PC, noisy cue")
     a.plot(K, [r["hopfield_recalled"] for r in rows], "^-", label="Hopfield, half-masked")
     a.axhline(RECALL_FRACTION, color="gray", lw=0.8, ls=":")
@@ -221,10 +235,27 @@ def _misses(r50, cls, rows, n_test: int) -> str:
         f"{k_ok} (its stored images must fit the 32-dimensional latent subspace that 32 known "
         f"pixels pin down) and {m100['pc_recalled']:.0%} at K = {m100['K']}; "
         "Salvatori et al. reach large K with overparameterised nonlinear networks trained "
-        "for many epochs, which here would cost "
-        "about 6 s per full-batch equilibrium solve (measured while designing this benchmark: "
-        "tanh 10-128-64, K = 100), i.e. "
-        "tens of minutes, beyond this benchmark's budget. The Hopfield baseline recalls at most "
+        "for many epochs. The Newton equilibrium solve is too slow for that here (tanh "
+        "16-256-64, K = 100: 200 iterations, 226 s, unconverged), so the tanh memory "
+        "`latent(8) -> tanh hidden(256) -> image(64)` relaxes by forward Euler of the "
+        "circuit flow (20 steps of 0.1 tau per epoch from each pattern's previous state, "
+        "300 full-batch epochs; recall 3000 steps): "
+        + "; ".join(
+            f"K = {r['K']}: {r['pc_tanh_recalled']:.0%} recalled, median rms "
+            f"{r['pc_tanh_median_rms']:.3f} (stored images fitted to {r['pc_tanh_fit_rms']:.3f})"
+            for r in rows
+            if r["pc_tanh_recalled"] is not None
+        )
+        + f". At K = {m100['K']} its median error is "
+        + ("below" if (m100["pc_tanh_median_rms"] or 1e9) < m100["pc_median_rms"] else "not below")
+        + f" the linear memory's ({m100['pc_median_rms']:.3f}); where it misses, the fit of the "
+        "stored images is not near zero and recall settles in a wrong local minimum. While "
+        "designing this (not on the test set: the goal is on the stored images themselves), "
+        "1000 epochs gave 28 % at K = 25 (fit 0.017) and 0 % at K = 100 with "
+        "16-512-64 (fit 0.016, median 0.122, 250 s of training); closing it needs the "
+        "stored images fitted far tighter (more epochs, wider or deeper layers) and a recall "
+        "that escapes wrong minima, i.e. more than this benchmark's budget. "
+        "The Hopfield baseline recalls at most "
         f"{hop_best:.0%} of the images at any K (K >= {rows[0]['K']}): digit images are "
         "strongly correlated, far from the random patterns of "
         "its 0.14 N capacity (its unit test recalls 3 random 64-bit patterns exactly)."
@@ -256,9 +287,12 @@ def run(quick: bool):
          "PASS" if c50["pc"] >= c50["bp_mean_imputed"] else "MISS"),
         (f"recall of K = {m100['K']} digits from half-masked cues",
          f">= {RECALL_FRACTION:.0%} within {RECALL_RMS} rms, above Hopfield",
-         f"PC {m100['pc_recalled']:.0%}, Hopfield {m100['hopfield_recalled']:.0%}",
-         "PASS" if m100["pc_recalled"] >= RECALL_FRACTION
-         and m100["pc_recalled"] > m100["hopfield_recalled"] else "MISS"),
+         f"PC linear {m100['pc_recalled']:.0%}, PC tanh "
+         + ("-" if m100["pc_tanh_recalled"] is None else f"{m100['pc_tanh_recalled']:.0%}")
+         + f", Hopfield {m100['hopfield_recalled']:.0%}",
+         "PASS" if max(m100["pc_recalled"], m100["pc_tanh_recalled"] or 0) >= RECALL_FRACTION
+         and max(m100["pc_recalled"], m100["pc_tanh_recalled"] or 0)
+         > m100["hopfield_recalled"] else "MISS"),
     ]  # fmt: skip
     lines = [machine_line(), ""]
     lines += [
@@ -294,9 +328,13 @@ def run(quick: bool):
         f"Associative memory, fraction recalled within {RECALL_RMS} rms (whole image; "
         "Hopfield against its binarised pattern) and median rms:",
         "",
-        "| K | PC half-masked | PC noisy (sigma 0.2, 3 recurrent settles) | Hopfield half-masked |",
-        "|---|---|---|---|",
+        "| K | PC linear half-masked | PC tanh half-masked (fit rms) | PC noisy (sigma 0.2, "
+        "3 recurrent settles) | Hopfield half-masked |",
+        "|---|---|---|---|---|",
         *[f"| {r['K']} | {r['pc_recalled']:.0%} ({r['pc_median_rms']:.3f}) | "
+          + ("-" if r["pc_tanh_recalled"] is None else
+             f"{r['pc_tanh_recalled']:.0%} ({r['pc_tanh_median_rms']:.3f}; "
+             f"{r['pc_tanh_fit_rms']:.3f})") + " | "
           f"{r['pc_noisy_recalled']:.0%} ({r['pc_noisy_median_rms']:.3f}) | "
           f"{r['hopfield_recalled']:.0%} ({r['hopfield_median_rms']:.3f}) |"
           for r in mem["rows"]],
