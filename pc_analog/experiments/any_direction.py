@@ -43,6 +43,8 @@ __all__ = [
     "relax",
     "train_memory_relaxed",
     "recall_relaxed",
+    "train_generative_relaxed",
+    "infer_relaxed",
     "settle_masked",
     "generate",
     "inpaint",
@@ -307,6 +309,64 @@ def recall_relaxed(
     free = [np.ones((n, k), bool) for k in net.sizes[:-1]] + [~known]
     x, gmax = relax(net, tuple(x), free, steps=steps, dt=dt)
     return x[-1], gmax
+
+
+def train_generative_relaxed(
+    images: np.ndarray,
+    labels_one_hot: np.ndarray,
+    *,
+    hidden: int = 64,
+    epochs: int = 15,
+    lr: float = 0.1,
+    batch_size: int = 64,
+    steps: int = 30,
+    dt: float = 0.2,
+    seed: int = 0,
+) -> Network:
+    """A nonlinear generative network ``label (x_0) -> tanh hidden -> image (x_L)``: label
+    and image clamped, the hidden layer relaxes ``steps`` Euler steps from the feedforward
+    start (:func:`relax`), then ``W_l <- W_l - lr/B dF/dW_l`` per mini-batch."""
+    n = images.shape[0]
+    sizes = [labels_one_hot.shape[1], hidden, images.shape[1]]
+    net = Network.random(sizes, ["linear", "tanh"], seed=seed, gain=0.5)
+    free = [np.zeros(sizes[0], bool), np.ones(hidden, bool), np.zeros(sizes[2], bool)]
+    rng = np.random.default_rng(seed)
+    with single_threaded_blas():
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            for s in range(0, n, batch_size):
+                idx = order[s : s + batch_size]
+                x = list(feedforward(net, labels_one_hot[idx]))
+                x[-1] = np.asarray(images[idx], float)
+                x, _ = relax(net, tuple(x), free, steps=steps, dt=dt)
+                dW, db = grad_params(net, x)
+                k = lr / idx.size
+                net = net.replace(
+                    weights=tuple(W - k * g for W, g in zip(net.weights, dW)),
+                    biases=tuple(b - k * g for b, g in zip(net.biases, db)),
+                )
+    return net
+
+
+def infer_relaxed(
+    net: Network,
+    images: np.ndarray,
+    known: np.ndarray,
+    *,
+    steps: int = 1500,
+    dt: float = 0.2,
+    label_start: float = 0.1,
+) -> tuple[State, np.ndarray]:
+    """Inpainting and missing-input classification by relaxation: the ``known`` pixels of
+    ``x_L`` clamped, the label ``x_0`` starting at ``label_start`` (uniform), the rest at the
+    feedforward start; everything but the known pixels free (:func:`relax`).  Returns the
+    state (read ``x_L`` for the image, ``argmax x_0`` for the class) and ``max |dF/dx|``."""
+    known = np.asarray(known, bool)
+    n = images.shape[0]
+    x = list(feedforward(net, np.full((n, net.sizes[0]), label_start)))
+    x[-1] = np.where(known, images, x[-1])
+    free = [np.ones((n, k), bool) for k in net.sizes[:-1]] + [~known]
+    return relax(net, tuple(x), free, steps=steps, dt=dt)
 
 
 # ------------------------------------------------------------------ masks and baselines
