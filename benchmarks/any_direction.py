@@ -55,7 +55,7 @@ def _data(quick: bool):
     return d.x_train, d.y_train, d.x_test[:n_test], d.y_test[:n_test]
 
 
-def _inpainting(net, xtr, xte, rng) -> dict:
+def _inpainting(net, xtr, xte, rng, tanh=None) -> dict:
     out = {}
     for name, known in {
         "random 50%": ad.random_masks(xte.shape[0], 64, 0.5, rng),
@@ -69,20 +69,24 @@ def _inpainting(net, xtr, xte, rng) -> dict:
             "knn": ad.knn_impute(xtr, xte, known),
             "gauss": ad.gaussian_impute(xtr, xte, known),
         }
+        if tanh is not None:
+            methods["pc_tanh"] = ad.infer_relaxed(tanh, xte, known)[0][-1]
         out[name] = {m: float(np.sqrt(np.mean(((v - xte) ** 2)[miss]))) for m, v in methods.items()}
         out[name]["_images"] = methods["pc"][:6]
         out[name]["_known"] = known[:6]
     return out
 
 
-def _missing_classification(net, bp, xtr, xte, lte, rng) -> dict:
+def _missing_classification(net, bp, xtr, xte, lte, rng, tanh) -> dict:
     out = {}
     for keep in (1.0, 0.75, 0.5, 0.25):
         known = ad.random_masks(xte.shape[0], 64, keep, rng)
         pc = ad.classify_missing(net, xte, known)
+        pc_tanh = np.argmax(ad.infer_relaxed(tanh, xte, known)[0][0], axis=1)
         bp_pred = ad.bp_predict(bp, ad.mean_impute(xtr, xte, known))
         out[f"{keep:.0%}"] = {
             "pc": float(np.mean(pc == lte)),
+            "pc_tanh": float(np.mean(pc_tanh == lte)),
             "bp_mean_imputed": float(np.mean(bp_pred == lte)),
         }
     return out
@@ -227,10 +231,17 @@ def _misses(r50, cls, rows, n_test: int) -> str:
         "PC learning rule itself, MAP inference in a Gaussian model, also lets the weights grow "
         "until the hidden prior stops regularising, which is why the half masks are worse than "
         "mean imputation: a weight-norm bound or learned precisions would stop that). "
-        f"Missing-input classification: PC {c50['pc']:.3f} against BP "
-        f"{c50['bp_mean_imputed']:.3f} ({gap50:+d} test digits); the same generative network is "
-        f"{100 * (c100['bp_mean_imputed'] - c100['pc']):.1f} points below BP with every pixel "
-        "present, so the gap is the generative model's, and a better one (as above) closes it. "
+        f"The tanh generative network inpaints random 50 % masks at {r50['pc_tanh']:.3f}, "
+        + ("below" if r50["pc_tanh"] < r50["knn"] else "still above")
+        + " KNNImputer; what would close the rest: a wider or deeper generator and "
+        "learned precisions, chosen on the validation split. "
+        f"Missing-input classification: PC linear {c50['pc']:.3f}, PC tanh "
+        f"{c50['pc_tanh']:.3f} against BP "
+        f"{c50['bp_mean_imputed']:.3f} (linear: {gap50:+d} test digits; tanh: "
+        f"{int(round((c50['pc_tanh'] - c50['bp_mean_imputed']) * n_test)):+d}); with every "
+        f"pixel present the linear network is {100 * (c100['bp_mean_imputed'] - c100['pc']):.1f}"
+        f" and the tanh one {100 * (c100['bp_mean_imputed'] - c100['pc_tanh']):.1f} points "
+        "below BP, so what is left of the gap is the generative model's. "
         f"Memory: the linear memory recalls >= {RECALL_FRACTION:.0%} of the images up to K = "
         f"{k_ok} (its stored images must fit the 32-dimensional latent subspace that 32 known "
         f"pixels pin down) and {m100['pc_recalled']:.0%} at K = {m100['K']}; "
@@ -271,8 +282,9 @@ def run(quick: bool):
     net = ad.train_generative(xtr, ytr, epochs=3 if quick else 10)
     bp = ad.train_bp_classifier(xtr, ytr, epochs=5 if quick else 30)
     gen = ad.generate(net, one_hot(np.arange(10), 10))
-    inp = _inpainting(net, xtr, xte, rng)
-    cls = _missing_classification(net, bp, xtr, xte, lte, rng)
+    tanh = ad.train_generative_relaxed(xtr, ytr, epochs=3 if quick else 15)
+    inp = _inpainting(net, xtr, xte, rng, tanh)
+    cls = _missing_classification(net, bp, xtr, xte, lte, rng, tanh)
     mem = _memory(xtr, quick, rng)
     settling = _settling(net, ad.train_memory(xtr[:25], epochs=100), xte, quick, rng)
     seconds = time.perf_counter() - t0
@@ -280,11 +292,14 @@ def run(quick: bool):
     m100 = next((r for r in mem["rows"] if r["K"] == 100), mem["rows"][-1])
     goals = [
         ("inpainting, 50 % random pixels missing: rms on the missing pixels",
-         "below KNNImputer", f"PC {r50['pc']:.3f}, KNN {r50['knn']:.3f}, mean {r50['mean']:.3f}",
-         "PASS" if r50["pc"] < r50["knn"] else "MISS"),
+         "below KNNImputer",
+         f"PC linear {r50['pc']:.3f}, PC tanh {r50['pc_tanh']:.3f}, KNN {r50['knn']:.3f}, "
+         f"mean {r50['mean']:.3f}",
+         "PASS" if min(r50["pc"], r50["pc_tanh"]) < r50["knn"] else "MISS"),
         ("classification, 50 % random pixels available", ">= BP fed mean-imputed inputs",
-         f"PC {c50['pc']:.3f}, BP {c50['bp_mean_imputed']:.3f}",
-         "PASS" if c50["pc"] >= c50["bp_mean_imputed"] else "MISS"),
+         f"PC linear {c50['pc']:.3f}, PC tanh {c50['pc_tanh']:.3f}, "
+         f"BP {c50['bp_mean_imputed']:.3f}",
+         "PASS" if max(c50["pc"], c50["pc_tanh"]) >= c50["bp_mean_imputed"] else "MISS"),
         (f"recall of K = {m100['K']} digits from half-masked cues",
          f">= {RECALL_FRACTION:.0%} within {RECALL_RMS} rms, above Hopfield",
          f"PC linear {m100['pc_recalled']:.0%}, PC tanh "
@@ -300,7 +315,13 @@ def run(quick: bool):
         "`label(10) -> hidden(32) -> image(64)` (linear, precisions 1 and 10, PC learning "
         "with ideal devices, 10 epochs on the 1438 training digits) generates, inpaints and "
         "classifies; an associative memory `latent(32) -> image(64)` (linear, latents free "
-        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Test: the "
+        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Beside them, "
+        "nonlinear networks relaxed by forward Euler of the circuit flow "
+        "(`any_direction.relax`; the Newton equilibrium is too slow for them here): a "
+        "generative `label(10) -> tanh hidden(64) -> image(64)` (15 epochs, hidden relaxed "
+        "30 steps of 0.2 tau per mini-batch; inference 1500 steps from the label at 0.1; "
+        "its settings were fixed before any test-set run and checked on a validation split "
+        "of the training digits) and a tanh memory.  Test: the "
         f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
         f"same run.  Total {seconds:.0f} s.",
         "",
@@ -310,10 +331,11 @@ def run(quick: bool):
         "",
         "Inpainting, rms error on the missing pixels:",
         "",
-        "| mask | PC (settled) | mean imputation | KNNImputer (k=5) | Gaussian conditional mean |",
-        "|---|---|---|---|---|",
-        *[f"| {k} | {v['pc']:.3f} | {v['mean']:.3f} | {v['knn']:.3f} | {v['gauss']:.3f} |"
-          for k, v in inp.items()],
+        "| mask | PC linear (settled) | PC tanh (relaxed) | mean imputation | "
+        "KNNImputer (k=5) | Gaussian conditional mean |",
+        "|---|---|---|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['pc_tanh']:.3f} | {v['mean']:.3f} | {v['knn']:.3f} | "
+          f"{v['gauss']:.3f} |" for k, v in inp.items()],
         "",
         "(The last column is the exact conditional mean of a full-covariance Gaussian fitted "
         "to the training digits: a linear PC network is a Gaussian model, so no linear network "
@@ -321,9 +343,11 @@ def run(quick: bool):
         "",
         "Classification with missing inputs (random pixels available), accuracy:",
         "",
-        "| pixels available | PC generative (read x_0) | BP fed mean-imputed inputs |",
-        "|---|---|---|",
-        *[f"| {k} | {v['pc']:.3f} | {v['bp_mean_imputed']:.3f} |" for k, v in cls.items()],
+        "| pixels available | PC linear (read x_0) | PC tanh (read x_0) | "
+        "BP fed mean-imputed inputs |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['pc_tanh']:.3f} | {v['bp_mean_imputed']:.3f} |"
+          for k, v in cls.items()],
         "",
         f"Associative memory, fraction recalled within {RECALL_RMS} rms (whole image; "
         "Hopfield against its binarised pattern) and median rms:",
@@ -355,7 +379,7 @@ def run(quick: bool):
     raw = {
         "generated": gen,
         "inpainting": {
-            k: {m: v[m] for m in ("pc", "mean", "knn", "gauss")} for k, v in inp.items()
+            k: {m: v[m] for m in ("pc", "pc_tanh", "mean", "knn", "gauss")} for k, v in inp.items()
         },
         "classification": cls,
         "memory": mem,
