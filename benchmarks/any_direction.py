@@ -282,7 +282,7 @@ def run(quick: bool):
     net = ad.train_generative(xtr, ytr, epochs=3 if quick else 10)
     bp = ad.train_bp_classifier(xtr, ytr, epochs=5 if quick else 30)
     gen = ad.generate(net, one_hot(np.arange(10), 10))
-    tanh = ad.train_generative_relaxed(xtr, ytr, epochs=3 if quick else 15)
+    tanh = ad.train_generative_relaxed(xtr, ytr, epochs=3 if quick else 30)
     inp = _inpainting(net, xtr, xte, rng, tanh)
     cls = _missing_classification(net, bp, xtr, xte, lte, rng, tanh)
     mem = _memory(xtr, quick, rng)
@@ -318,10 +318,10 @@ def run(quick: bool):
         "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Beside them, "
         "nonlinear networks relaxed by forward Euler of the circuit flow "
         "(`any_direction.relax`; the Newton equilibrium is too slow for them here): a "
-        "generative `label(10) -> tanh hidden(64) -> image(64)` (15 epochs, hidden relaxed "
+        "generative `label(10) -> tanh hidden(128) -> image(64)` (30 epochs, hidden relaxed "
         "30 steps of 0.2 tau per mini-batch; inference 1500 steps from the label at 0.1; "
-        "its settings were fixed before any test-set run and checked on a validation split "
-        "of the training digits) and a tanh memory.  Test: the "
+        "width and epochs chosen among 64/128 x 15/30 on a validation split of the training "
+        "digits, 1150/288, by accuracy at 50 % pixels, then rms) and a tanh memory.  Test: the "
         f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
         f"same run.  Total {seconds:.0f} s.",
         "",
