@@ -45,6 +45,8 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 RECALL_RMS = 0.05
 RECALL_FRACTION = 0.95
 MEMORY_K = [5, 10, 25, 50, 100]
+#: The nonlinear memory (tanh, relaxed by forward Euler) runs at these K only (budget).
+TANH_K = [25, 100]
 
 
 def _data(quick: bool):
@@ -53,7 +55,7 @@ def _data(quick: bool):
     return d.x_train, d.y_train, d.x_test[:n_test], d.y_test[:n_test]
 
 
-def _inpainting(net, xtr, xte, rng) -> dict:
+def _inpainting(net, xtr, xte, rng, tanh=None) -> dict:
     out = {}
     for name, known in {
         "random 50%": ad.random_masks(xte.shape[0], 64, 0.5, rng),
@@ -67,20 +69,24 @@ def _inpainting(net, xtr, xte, rng) -> dict:
             "knn": ad.knn_impute(xtr, xte, known),
             "gauss": ad.gaussian_impute(xtr, xte, known),
         }
+        if tanh is not None:
+            methods["pc_tanh"] = ad.infer_relaxed(tanh, xte, known)[0][-1]
         out[name] = {m: float(np.sqrt(np.mean(((v - xte) ** 2)[miss]))) for m, v in methods.items()}
         out[name]["_images"] = methods["pc"][:6]
         out[name]["_known"] = known[:6]
     return out
 
 
-def _missing_classification(net, bp, xtr, xte, lte, rng) -> dict:
+def _missing_classification(net, bp, xtr, xte, lte, rng, tanh) -> dict:
     out = {}
     for keep in (1.0, 0.75, 0.5, 0.25):
         known = ad.random_masks(xte.shape[0], 64, keep, rng)
         pc = ad.classify_missing(net, xte, known)
+        pc_tanh = np.argmax(ad.infer_relaxed(tanh, xte, known)[0][0], axis=1)
         bp_pred = ad.bp_predict(bp, ad.mean_impute(xtr, xte, known))
         out[f"{keep:.0%}"] = {
             "pc": float(np.mean(pc == lte)),
+            "pc_tanh": float(np.mean(pc_tanh == lte)),
             "bp_mean_imputed": float(np.mean(bp_pred == lte)),
         }
     return out
@@ -100,7 +106,16 @@ def _memory(xtr, quick: bool, rng) -> dict:
         cue = np.where(known, pats, -1.0)
         s, _ = hopfield.recall(W, cue, max_sweeps=20)
         hop_err = ad.rms_per_sample((s + 1) / 2, (pats + 1) / 2)
+        tanh = {"pc_tanh_recalled": None, "pc_tanh_median_rms": None, "pc_tanh_fit_rms": None}
+        if K in TANH_K or quick:
+            tnet, tx = ad.train_memory_relaxed(mem, epochs=50 if quick else 300)
+            fit = ad.rms_per_sample(np.tanh(tx[1]) @ tnet.W(2).T + tnet.b(2), mem)
+            t_err = ad.rms_per_sample(ad.recall_relaxed(tnet, mem, known)[0], mem)
+            tanh = {"pc_tanh_recalled": float(np.mean(t_err <= RECALL_RMS)),
+                    "pc_tanh_median_rms": float(np.median(t_err)),
+                    "pc_tanh_fit_rms": float(np.median(fit))}  # fmt: skip
         rows.append({
+            **tanh,
             "K": K,
             "pc_recalled": float(np.mean(pc_err <= RECALL_RMS)),
             "pc_median_rms": float(np.median(pc_err)),
@@ -181,7 +196,10 @@ def _memory_figure(rows) -> bytes:
 
     K = [r["K"] for r in rows]
     fig, a = plt.subplots(figsize=(5, 3.2))
-    a.plot(K, [r["pc_recalled"] for r in rows], "o-", label="PC, half-masked cue")
+    a.plot(K, [r["pc_recalled"] for r in rows], "o-", label="PC linear, half-masked cue")
+    tk = [r for r in rows if r["pc_tanh_recalled"] is not None]
+    a.plot([r["K"] for r in tk], [r["pc_tanh_recalled"] for r in tk], "D", ms=8,
+           label="PC tanh 8-256-64, half-masked")  # fmt: skip
     a.plot(K, [r["pc_noisy_recalled"] for r in rows], "s--", label="PC, noisy cue")
     a.plot(K, [r["hopfield_recalled"] for r in rows], "^-", label="Hopfield, half-masked")
     a.axhline(RECALL_FRACTION, color="gray", lw=0.8, ls=":")
@@ -213,18 +231,42 @@ def _misses(r50, cls, rows, n_test: int) -> str:
         "PC learning rule itself, MAP inference in a Gaussian model, also lets the weights grow "
         "until the hidden prior stops regularising, which is why the half masks are worse than "
         "mean imputation: a weight-norm bound or learned precisions would stop that). "
-        f"Missing-input classification: PC {c50['pc']:.3f} against BP "
-        f"{c50['bp_mean_imputed']:.3f} ({gap50:+d} test digits); the same generative network is "
-        f"{100 * (c100['bp_mean_imputed'] - c100['pc']):.1f} points below BP with every pixel "
-        "present, so the gap is the generative model's, and a better one (as above) closes it. "
+        f"The tanh generative network inpaints random 50 % masks at {r50['pc_tanh']:.3f}, "
+        + ("below" if r50["pc_tanh"] < r50["knn"] else "still above")
+        + " KNNImputer; what would close the rest: a wider or deeper generator and "
+        "learned precisions, chosen on the validation split. "
+        f"Missing-input classification: PC linear {c50['pc']:.3f}, PC tanh "
+        f"{c50['pc_tanh']:.3f} against BP "
+        f"{c50['bp_mean_imputed']:.3f} (linear: {gap50:+d} test digits; tanh: "
+        f"{int(round((c50['pc_tanh'] - c50['bp_mean_imputed']) * n_test)):+d}); with every "
+        f"pixel present the linear network is {100 * (c100['bp_mean_imputed'] - c100['pc']):.1f}"
+        f" and the tanh one {100 * (c100['bp_mean_imputed'] - c100['pc_tanh']):.1f} points "
+        "below BP, so what is left of the gap is the generative model's. "
         f"Memory: the linear memory recalls >= {RECALL_FRACTION:.0%} of the images up to K = "
         f"{k_ok} (its stored images must fit the 32-dimensional latent subspace that 32 known "
         f"pixels pin down) and {m100['pc_recalled']:.0%} at K = {m100['K']}; "
         "Salvatori et al. reach large K with overparameterised nonlinear networks trained "
-        "for many epochs, which here would cost "
-        "about 6 s per full-batch equilibrium solve (measured while designing this benchmark: "
-        "tanh 10-128-64, K = 100), i.e. "
-        "tens of minutes, beyond this benchmark's budget. The Hopfield baseline recalls at most "
+        "for many epochs. The Newton equilibrium solve is too slow for that here (tanh "
+        "16-256-64, K = 100: 200 iterations, 226 s, unconverged), so the tanh memory "
+        "`latent(8) -> tanh hidden(256) -> image(64)` relaxes by forward Euler of the "
+        "circuit flow (20 steps of 0.1 tau per epoch from each pattern's previous state, "
+        "300 full-batch epochs; recall 3000 steps): "
+        + "; ".join(
+            f"K = {r['K']}: {r['pc_tanh_recalled']:.0%} recalled, median rms "
+            f"{r['pc_tanh_median_rms']:.3f} (stored images fitted to {r['pc_tanh_fit_rms']:.3f})"
+            for r in rows
+            if r["pc_tanh_recalled"] is not None
+        )
+        + f". At K = {m100['K']} its median error is "
+        + ("below" if (m100["pc_tanh_median_rms"] or 1e9) < m100["pc_median_rms"] else "not below")
+        + f" the linear memory's ({m100['pc_median_rms']:.3f}); where it misses, the fit of the "
+        "stored images is not near zero and recall settles in a wrong local minimum. While "
+        "designing this (not on the test set: the goal is on the stored images themselves), "
+        "1000 epochs gave 28 % at K = 25 (fit 0.017) and 0 % at K = 100 with "
+        "16-512-64 (fit 0.016, median 0.122, 250 s of training); closing it needs the "
+        "stored images fitted far tighter (more epochs, wider or deeper layers) and a recall "
+        "that escapes wrong minima, i.e. more than this benchmark's budget. "
+        "The Hopfield baseline recalls at most "
         f"{hop_best:.0%} of the images at any K (K >= {rows[0]['K']}): digit images are "
         "strongly correlated, far from the random patterns of "
         "its 0.14 N capacity (its unit test recalls 3 random 64-bit patterns exactly)."
@@ -240,8 +282,9 @@ def run(quick: bool):
     net = ad.train_generative(xtr, ytr, epochs=3 if quick else 10)
     bp = ad.train_bp_classifier(xtr, ytr, epochs=5 if quick else 30)
     gen = ad.generate(net, one_hot(np.arange(10), 10))
-    inp = _inpainting(net, xtr, xte, rng)
-    cls = _missing_classification(net, bp, xtr, xte, lte, rng)
+    tanh = ad.train_generative_relaxed(xtr, ytr, epochs=3 if quick else 30)
+    inp = _inpainting(net, xtr, xte, rng, tanh)
+    cls = _missing_classification(net, bp, xtr, xte, lte, rng, tanh)
     mem = _memory(xtr, quick, rng)
     settling = _settling(net, ad.train_memory(xtr[:25], epochs=100), xte, quick, rng)
     seconds = time.perf_counter() - t0
@@ -249,16 +292,22 @@ def run(quick: bool):
     m100 = next((r for r in mem["rows"] if r["K"] == 100), mem["rows"][-1])
     goals = [
         ("inpainting, 50 % random pixels missing: rms on the missing pixels",
-         "below KNNImputer", f"PC {r50['pc']:.3f}, KNN {r50['knn']:.3f}, mean {r50['mean']:.3f}",
-         "PASS" if r50["pc"] < r50["knn"] else "MISS"),
+         "below KNNImputer",
+         f"PC linear {r50['pc']:.3f}, PC tanh {r50['pc_tanh']:.3f}, KNN {r50['knn']:.3f}, "
+         f"mean {r50['mean']:.3f}",
+         "PASS" if min(r50["pc"], r50["pc_tanh"]) < r50["knn"] else "MISS"),
         ("classification, 50 % random pixels available", ">= BP fed mean-imputed inputs",
-         f"PC {c50['pc']:.3f}, BP {c50['bp_mean_imputed']:.3f}",
-         "PASS" if c50["pc"] >= c50["bp_mean_imputed"] else "MISS"),
+         f"PC linear {c50['pc']:.3f}, PC tanh {c50['pc_tanh']:.3f}, "
+         f"BP {c50['bp_mean_imputed']:.3f}",
+         "PASS" if max(c50["pc"], c50["pc_tanh"]) >= c50["bp_mean_imputed"] else "MISS"),
         (f"recall of K = {m100['K']} digits from half-masked cues",
          f">= {RECALL_FRACTION:.0%} within {RECALL_RMS} rms, above Hopfield",
-         f"PC {m100['pc_recalled']:.0%}, Hopfield {m100['hopfield_recalled']:.0%}",
-         "PASS" if m100["pc_recalled"] >= RECALL_FRACTION
-         and m100["pc_recalled"] > m100["hopfield_recalled"] else "MISS"),
+         f"PC linear {m100['pc_recalled']:.0%}, PC tanh "
+         + ("-" if m100["pc_tanh_recalled"] is None else f"{m100['pc_tanh_recalled']:.0%}")
+         + f", Hopfield {m100['hopfield_recalled']:.0%}",
+         "PASS" if max(m100["pc_recalled"], m100["pc_tanh_recalled"] or 0) >= RECALL_FRACTION
+         and max(m100["pc_recalled"], m100["pc_tanh_recalled"] or 0)
+         > m100["hopfield_recalled"] else "MISS"),
     ]  # fmt: skip
     lines = [machine_line(), ""]
     lines += [
@@ -266,7 +315,13 @@ def run(quick: bool):
         "`label(10) -> hidden(32) -> image(64)` (linear, precisions 1 and 10, PC learning "
         "with ideal devices, 10 epochs on the 1438 training digits) generates, inpaints and "
         "classifies; an associative memory `latent(32) -> image(64)` (linear, latents free "
-        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Test: the "
+        "in training, 400 full-batch epochs, Salvatori et al. 2021) recalls.  Beside them, "
+        "nonlinear networks relaxed by forward Euler of the circuit flow "
+        "(`any_direction.relax`; the Newton equilibrium is too slow for them here): a "
+        "generative `label(10) -> tanh hidden(128) -> image(64)` (30 epochs, hidden relaxed "
+        "30 steps of 0.2 tau per mini-batch; inference 1500 steps from the label at 0.1; "
+        "width and epochs chosen among 64/128 x 15/30 on a validation split of the training "
+        "digits, 1150/288, by accuracy at 50 % pixels, then rms) and a tanh memory.  Test: the "
         f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
         f"same run.  Total {seconds:.0f} s.",
         "",
@@ -276,10 +331,11 @@ def run(quick: bool):
         "",
         "Inpainting, rms error on the missing pixels:",
         "",
-        "| mask | PC (settled) | mean imputation | KNNImputer (k=5) | Gaussian conditional mean |",
-        "|---|---|---|---|---|",
-        *[f"| {k} | {v['pc']:.3f} | {v['mean']:.3f} | {v['knn']:.3f} | {v['gauss']:.3f} |"
-          for k, v in inp.items()],
+        "| mask | PC linear (settled) | PC tanh (relaxed) | mean imputation | "
+        "KNNImputer (k=5) | Gaussian conditional mean |",
+        "|---|---|---|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['pc_tanh']:.3f} | {v['mean']:.3f} | {v['knn']:.3f} | "
+          f"{v['gauss']:.3f} |" for k, v in inp.items()],
         "",
         "(The last column is the exact conditional mean of a full-covariance Gaussian fitted "
         "to the training digits: a linear PC network is a Gaussian model, so no linear network "
@@ -287,16 +343,22 @@ def run(quick: bool):
         "",
         "Classification with missing inputs (random pixels available), accuracy:",
         "",
-        "| pixels available | PC generative (read x_0) | BP fed mean-imputed inputs |",
-        "|---|---|---|",
-        *[f"| {k} | {v['pc']:.3f} | {v['bp_mean_imputed']:.3f} |" for k, v in cls.items()],
+        "| pixels available | PC linear (read x_0) | PC tanh (read x_0) | "
+        "BP fed mean-imputed inputs |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v['pc']:.3f} | {v['pc_tanh']:.3f} | {v['bp_mean_imputed']:.3f} |"
+          for k, v in cls.items()],
         "",
         f"Associative memory, fraction recalled within {RECALL_RMS} rms (whole image; "
         "Hopfield against its binarised pattern) and median rms:",
         "",
-        "| K | PC half-masked | PC noisy (sigma 0.2, 3 recurrent settles) | Hopfield half-masked |",
-        "|---|---|---|---|",
+        "| K | PC linear half-masked | PC tanh half-masked (fit rms) | PC noisy (sigma 0.2, "
+        "3 recurrent settles) | Hopfield half-masked |",
+        "|---|---|---|---|---|",
         *[f"| {r['K']} | {r['pc_recalled']:.0%} ({r['pc_median_rms']:.3f}) | "
+          + ("-" if r["pc_tanh_recalled"] is None else
+             f"{r['pc_tanh_recalled']:.0%} ({r['pc_tanh_median_rms']:.3f}; "
+             f"{r['pc_tanh_fit_rms']:.3f})") + " | "
           f"{r['pc_noisy_recalled']:.0%} ({r['pc_noisy_median_rms']:.3f}) | "
           f"{r['hopfield_recalled']:.0%} ({r['hopfield_median_rms']:.3f}) |"
           for r in mem["rows"]],
@@ -317,7 +379,7 @@ def run(quick: bool):
     raw = {
         "generated": gen,
         "inpainting": {
-            k: {m: v[m] for m in ("pc", "mean", "knn", "gauss")} for k, v in inp.items()
+            k: {m: v[m] for m in ("pc", "pc_tanh", "mean", "knn", "gauss")} for k, v in inp.items()
         },
         "classification": cls,
         "memory": mem,
