@@ -765,3 +765,28 @@ def test_settle_json_is_strict_when_the_state_diverges(capsys, files):
     obj = _strict_json(out)
     assert obj["status"] == "NON_FINITE" and obj["converged"] is False
     assert obj["energy"] is None
+
+
+def test_hardware_spec_with_a_device_programs_the_weights(capsys, tmp_path):
+    """``--hardware rram`` settles the weights as the spec's devices hold them: the same
+    rest point as :meth:`HardwareNetwork.fabricate` (seeded by ``mismatch_seed``) gives in
+    Python, and not the ideal network's (d2d variation moves it)."""
+    from pc_analog.costs.specs import load_analog_spec
+    from pc_analog.hardware.hebbian import HardwareNetwork
+    from pc_analog.settling.registry import settle
+
+    net = Network.random([4, 5, 2], ["linear", "tanh"], seed=3)
+    x, y = np.array([[0.1, 0.2, -0.3, 0.5]]), np.array([[0.3, -0.1]])
+    (tmp_path / "net.json").write_text(json.dumps(network_to_dict(net)))
+    (tmp_path / "x.json").write_text(json.dumps(x.tolist()))
+    (tmp_path / "y.json").write_text(json.dumps(y.tolist()))
+    argv = ["settle", tmp_path / "net.json", "--input", tmp_path / "x.json",
+            "--target", tmp_path / "y.json", "--hardware", "rram", "--json"]  # fmt: skip
+    d = _json_out(capsys, argv)
+    spec = load_analog_spec("rram")
+    chip = HardwareNetwork.fabricate(net, spec.device, hardware=spec.hardware(), rng=0)
+    want = settle(chip.circuit(x, y), backend="equilibrium").x[1]
+    ideal = settle(net, x, y, backend="equilibrium").x[1]
+    got = np.array(d["x"][1])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    assert np.max(np.abs(got - ideal)) > 1e-3

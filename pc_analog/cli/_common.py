@@ -230,13 +230,17 @@ def compile_with_spec(args, net, x0, y, *, clamp=None, values=None):
         raise InvalidInputError(
             "--hardware: give C, g0 and g_unit in the spec, not also as --c-F/--g0-S/--g-unit-S"
         )
-    if spec.device != "ideal":
-        raise InvalidInputError(
-            f"--hardware: device {spec.device!r}: programming device presets in settle and "
-            "compile is not implemented yet (issue 11); use device 'ideal'"
-        )
     level = getattr(args, "level", None) or "behavioural"
-    return spec.apply(compile_network(net, x0, y, hardware=spec.hardware(), **stim), level=level)
+    if spec.device == "ideal":
+        circ = compile_network(net, x0, y, hardware=spec.hardware(), **stim)
+    else:  # the weights programmed into the spec's devices, drawn by its mismatch_seed
+        from pc_analog.hardware.hebbian import HardwareNetwork
+
+        chip = HardwareNetwork.fabricate(
+            net, spec.device, hardware=spec.hardware(), rng=spec.mismatch_seed
+        )
+        circ = chip.circuit(x0, y, **stim)
+    return spec.apply(circ, level=level)
 
 
 # ------------------------------------------------------------------ --clamp (SPEC section 4)

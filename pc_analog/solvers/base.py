@@ -292,9 +292,9 @@ class Backend(abc.ABC):
             )
         if not circuit.ideal and not self.supports_amplifiers:
             raise InvalidInputError(
-                f"{self.name} backend: non-ideal amplifiers (amp_gain, amp_offset_V, "
-                "amp_rail_V) and wire_r_ohm not implemented yet (issue 11); use backend "
-                "'equilibrium', 'ode' or 'ngspice'"
+                f"{self.name} backend: it runs the digital PC loop on the ideal energy, and "
+                "a circuit with non-idealities (amplifiers, block errors, wires) has no "
+                "energy to descend; use backend 'equilibrium', 'ode' or 'ngspice'"
             )
         res = self._settle(circuit)
         if res.success and not all(np.isfinite(v).all() for v in res.x):
