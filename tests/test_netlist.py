@@ -331,10 +331,7 @@ def test_names_and_header_follow_spec():
         # instance, every token before the cell's name) and saved
         top = [ln.split() for ln in lines if ln[:1].isalpha()]
         terminals = {
-            tok
-            for w in top
-            for tok in (w[1:-1] if w[0][0] == "X" else w[1:3])
-            if "=" not in tok
+            tok for w in top for tok in (w[1:-1] if w[0][0] == "X" else w[1:3]) if "=" not in tok
         }
         saved = set(
             re.findall(r"v\((\w+)\)", " ".join(ln for ln in lines if ln.startswith(".save")))
