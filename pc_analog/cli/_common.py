@@ -24,6 +24,7 @@ __all__ = [
     "Parser",
     "positive_float",
     "positive_int",
+    "int_at_least",
     "bounded_float",
     "HARDWARE_RANGE",
     "finite_or_null",
@@ -84,26 +85,25 @@ def bounded_float(lo: float, hi: float):
     return parse
 
 
-def positive_int(s: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {s!r}")
-    return v
+def int_at_least(lo: int):
+    """argparse type: an integer ``>= lo`` (a one-line error otherwise)."""
+
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}: {s!r}")
+        return v
+
+    parse.__name__ = f"int_at_least_{lo}"
+    return parse
 
 
-def nonnegative_int(s: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {s!r}")
-    return v
+#: argparse types: an integer >= 1, an integer >= 0.
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
 
 
 def finite_or_null(v):

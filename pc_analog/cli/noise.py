@@ -23,6 +23,7 @@ from pc_analog.cli._common import (
     EXIT_OK,
     add_spec_option,
     compile_with_spec,
+    int_at_least,
     json_line,
     load_io,
     nonnegative_int,
@@ -32,18 +33,6 @@ from pc_analog.errors import InvalidInputError
 __all__ = ["add_parser", "run", "METHODS"]
 
 METHODS = ("lyapunov", "sde", "ngspice")
-
-
-def _samples(s: str) -> int:
-    import argparse
-
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2: {s!r}")
-    return v
 
 
 def _bits(v: np.ndarray):
@@ -144,7 +133,7 @@ def add_parser(sub) -> None:
                    "trnoise sources (default lyapunov)")  # fmt: skip
     s.add_argument(
         "--samples",
-        type=_samples,
+        type=int_at_least(2),
         default=1000,
         help="sde, ngspice: stationary samples per unit (>= 2, default 1000)",
     )
