@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +47,6 @@ CIRCUIT_RTOL = 1e-6
 #: without them the notes measured ~36 MB per 1000 runs).
 MEM_RUNS = 1000
 MEM_BOUND_MB = 20.0
-#: Mean time of the last 100 runs over the first 100 (without cleanup it grows ~6x).
-SLOWDOWN_MAX = 3.0
 
 NGSPICE = shutil.which("ngspice")
 
@@ -383,17 +380,6 @@ def test_timeout_halts_a_runaway_simulation(mode):
     assert ok.voltages["error_0"][-1] == pytest.approx(0.75, rel=CIRCUIT_RTOL)
 
 
-@needs_ngspice
-@pytest.mark.slow  # a wall-clock bound: out of the default suite (it can fail under load)
-@pytest.mark.parametrize("mode", ["shared", "subprocess"])
-def test_timeout_halts_a_runaway_simulation_within_seconds(mode):
-    skip_unless_shared(mode)
-    t0 = time.perf_counter()
-    with pytest.raises(BackendError, match="timed out"):
-        run_netlist(RUNAWAY, mode=mode, timeout_s=0.5)
-    assert time.perf_counter() - t0 < 10
-
-
 def test_transient_that_stops_short_is_an_error():
     t = np.linspace(0, 1e-6, 11)
     raw = [("tran1", {"time": t, "a": np.ones_like(t)})]
@@ -515,33 +501,22 @@ def test_shared_mode_ignores_spiceinit_and_survives_quit(tmp_path):
 # ------------------------------------------------------------------ memory and speed
 def _shared_runs(n: int):
     """``n`` shared-mode runs of a small RC deck after a warm-up: (last run, RSS growth in
-    MB, per-run seconds)."""
+    MB)."""
     text = "rc mem\nR1 x 0 1k\nC1 x 0 1u\n.ic v(x)=1\n.tran 10u 1m 0 10u\n.end\n"
     for _ in range(5):  # warm up allocator and library
         run_netlist(text, mode="shared")
     before = rss_mb()
-    times = []
     for _ in range(n):
-        t0 = time.perf_counter()
         run = run_netlist(text, mode="shared")
-        times.append(time.perf_counter() - t0)
-    return run, rss_mb() - before, times
+    return run, rss_mb() - before
 
 
 @needs_ngspice
 def test_shared_mode_memory_stays_flat():
     skip_unless_shared()
-    run, growth, _ = _shared_runs(MEM_RUNS)
+    run, growth = _shared_runs(MEM_RUNS)
     assert run.mode == "shared" and run.time.size > 100
     assert growth < MEM_BOUND_MB, f"RSS grew {growth:.1f} MB over {MEM_RUNS} runs"
-
-
-@needs_ngspice
-@pytest.mark.slow  # a wall-clock ratio: out of the default suite (it failed once under load)
-def test_shared_mode_time_stays_flat():
-    skip_unless_shared()
-    _, _, times = _shared_runs(MEM_RUNS)
-    assert np.mean(times[-100:]) < SLOWDOWN_MAX * np.mean(times[:100])
 
 
 # ------------------------------------------------------------------ safety
