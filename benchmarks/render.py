@@ -1,4 +1,8 @@
-"""Render BENCHMARKS.md from ``benchmarks/results/*.json`` alone.
+"""Render BENCHMARKS.md and ``benchmarks/reports/*.md`` from ``benchmarks/results/*.json`` alone.
+
+BENCHMARKS.md is the readable index: the machine, every goal with its verdict, and one
+line per section linking its full report ``benchmarks/reports/<key>.md`` (the section's
+text, tables and figures).
 
 Every benchmark script writes its results file and then calls :func:`write_report`; run
 this script to re-render by hand (``--check`` only compares, exit 1 on a difference).
@@ -34,8 +38,12 @@ HEADER = (
     "# pc-analog benchmarks\n\n"
     "Rendered by `benchmarks/render.py` from `benchmarks/results/*.json` (one file per "
     "section: raw results, machine, date, versions); do not edit by hand. Each script in "
-    "`benchmarks/` writes its results file and re-renders this report."
+    "`benchmarks/` writes its results file and re-renders this index and its section's "
+    "full report in `benchmarks/reports/`."
 )
+
+#: Where the full section reports go, relative to the folder of BENCHMARKS.md.
+REPORTS = Path("benchmarks") / "reports"
 
 
 def load_all(results_dir: Path | None = None) -> list[tuple[str, dict]]:
@@ -45,8 +53,8 @@ def load_all(results_dir: Path | None = None) -> list[tuple[str, dict]]:
     return [(k, files[k]) for k in keys]
 
 
-def _anchor(title: str) -> str:
-    return "#" + "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c == "-")
+def _link(key: str) -> str:
+    return f"{REPORTS.as_posix()}/{key}.md"
 
 
 def _goal_cell(g: dict) -> str:
@@ -61,8 +69,8 @@ def summary(sections: list[tuple[str, dict]]) -> str:
         "| section | goal | target | measured | verdict |",
         "|---|---|---|---:|---|",
     ]
-    for _key, d in sections:
-        link = f"[{d['section']}]({_anchor(d['section'])})"
+    for key, d in sections:
+        link = f"[{d['section']}]({_link(key)})"
         rows = [
             [g["goal"], g["target"], g.get("measured") or "", f"**{g['verdict']}**"]
             for g in d["goals"]
@@ -101,16 +109,62 @@ def section(key: str, d: dict) -> str:
     return "\n\n".join(parts)
 
 
+def _relocate(text: str) -> str:
+    """Links of a section (written relative to the repository root) made relative to
+    ``benchmarks/reports/``."""
+    for root in ("benchmarks/", "docs/", "README.md", "BENCHMARKS.md"):
+        text = text.replace(f"]({root}", f"](../../{root}")
+    return text
+
+
+def render_sections(results_dir: Path | None = None) -> dict[str, str]:
+    """``{key: full section report}``, one per results file."""
+    return {k: _relocate(section(k, d)).rstrip("\n") + "\n" for k, d in load_all(results_dir)}
+
+
+def _index_lines(sections) -> str:
+    lines = ["## Sections", ""]
+    for key, d in sections:
+        lines.append(f"- [{d['section']}]({_link(key)}) ({d['date']}, `{d['script']}`)")
+    return "\n".join(lines)
+
+
 def render_report(results_dir: Path | None = None) -> str:
+    """The index, BENCHMARKS.md: machine of each run, every goal and its verdict, links."""
     sections = load_all(results_dir)
-    parts = [HEADER, summary(sections)] + [section(k, d) for k, d in sections]
+    parts = [HEADER, summary(sections), _index_lines(sections)]
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 
-def write_report(results_dir: Path | None = None, report: Path | None = None) -> Path:
+def render_all(results_dir: Path | None = None, report: Path | None = None) -> dict[Path, str]:
+    """Every file the renderer writes: the index and the section reports, by path."""
     out = Path(report or BENCHMARKS)
-    out.write_text(render_report(results_dir))
+    files = {out: render_report(results_dir)}
+    for key, text in render_sections(results_dir).items():
+        files[out.parent / REPORTS / f"{key}.md"] = text
+    return files
+
+
+def write_report(results_dir: Path | None = None, report: Path | None = None) -> Path:
+    """Write the index and the section reports (removing reports of vanished sections)."""
+    files = render_all(results_dir, report)
+    out = Path(report or BENCHMARKS)
+    folder = out.parent / REPORTS
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.md"):
+        if old not in files:
+            old.unlink()
+    for path, text in files.items():
+        path.write_text(text)
     return out
+
+
+def stale_files(results_dir: Path | None = None, report: Path | None = None) -> list[Path]:
+    """Rendered files that differ from their results (or are missing, or left over)."""
+    files = render_all(results_dir, report)
+    folder = Path(report or BENCHMARKS).parent / REPORTS
+    bad = [p for p, t in files.items() if not p.exists() or p.read_text() != t]
+    return bad + [p for p in folder.glob("*.md") if p not in files]
 
 
 def main(argv=None) -> int:
@@ -119,13 +173,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=BENCHMARKS, help="report to write")
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 if different")
     args = ap.parse_args(argv)
-    text = render_report(args.results)
     if args.check:
-        same = args.out.exists() and args.out.read_text() == text
-        print(f"{args.out}: {'up to date' if same else 'differs from its results'}")
-        return 0 if same else 1
-    args.out.write_text(text)
-    print(f"wrote {args.out} ({len(text.encode())} bytes)")
+        bad = stale_files(args.results, args.out)
+        for p in bad:
+            print(f"{p}: differs from its results")
+        if not bad:
+            print(f"{args.out} and its section reports: up to date")
+        return 1 if bad else 0
+    write_report(args.results, args.out)
+    print(
+        f"wrote {args.out} ({len(render_report(args.results).encode())} bytes) and {REPORTS}/*.md"
+    )
     return 0
 
 
