@@ -8,7 +8,10 @@ A linear network's free units obey, in ``s = t / tau``, either the RC flow
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 from scipy.optimize import brentq
 
 
@@ -58,3 +61,12 @@ def settling_time_exact(dev, s_max: float, band: float = 1e-3, n_grid: int = 200
     assert above.size and above[-1] < n_grid - 1, "s_max too short for the band"
     k = above[-1]
     return brentq(excess, grid[k], grid[k + 1], xtol=1e-14)
+
+
+def state_gap(a, b) -> float:
+    """``max |a_l - b_l|`` over every layer of two states (volts)."""
+    return max(float(np.abs(u - v).max(initial=0.0)) for u, v in zip(a, b))
+
+
+#: Tests that run the ngspice binary or library.
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")

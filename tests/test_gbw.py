@@ -13,6 +13,8 @@ import shutil
 
 import numpy as np
 import pytest
+from _oracles import needs_ngspice
+from _oracles import state_gap as _gap
 
 import pc_analog as pa
 from pc_analog.circuit.amplifiers import Amplifiers, draw_amplifiers
@@ -43,15 +45,10 @@ TRAN_RTOL = 1e-3
 #: ODE end point vs the rest point (LSODA rtol 1e-8).
 ODE_ATOL_V = 1e-6
 
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
 
 ALL_ON = dict(
     gain=30.0, off=0.02, rail=0.6, gbw=5e6, blocks=(0.05, 0.02, 0.05, 0.02)
 )  # fmt: skip
-
-
-def _gap(a, b):
-    return max(float(np.abs(u - v).max(initial=0.0)) for u, v in zip(a, b))
 
 
 def _all_on(seed, sizes=(3, 4, 5, 2), act="tanh", batch=2, gain=30.0, off=0.02, rail=0.6,

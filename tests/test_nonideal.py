@@ -9,10 +9,11 @@ implemented non-ideality on at once, and the identity when every non-ideality is
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 import numpy as np
 import pytest
+from _oracles import needs_ngspice
+from _oracles import state_gap as _gap
 
 import pc_analog as pa
 from pc_analog.circuit.amplifiers import Amp, draw_amplifiers
@@ -42,12 +43,6 @@ ODE_ATOL_V = 1e-6
 #: ngspice .tran vs ode at matched times, max |diff| / max |x(0) - x*| (issue 11's bound;
 #: measured 6.5e-7).
 TRAN_RTOL = 1e-3
-
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
-
-
-def _gap(a, b):
-    return max(float(np.abs(u - v).max(initial=0.0)) for u, v in zip(a, b))
 
 
 #: phi / phi' block errors (gain std, offset std, phi' gain std, phi' offset std).

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
+from _oracles import needs_ngspice
 
 import pc_analog as pa
 from pc_analog.circuit.amplifiers import draw_amplifiers
@@ -40,8 +40,6 @@ EIG_RTOL = 1e-6
 CLOSED_RTOL = 1e-9
 #: Numerical GBW bound (60 bisections) vs the Routh-Hurwitz closed form: measured 1e-9.
 BOUND_RTOL = 1e-6
-
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
 
 
 def _sorted(ev):

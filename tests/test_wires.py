@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _oracles import needs_ngspice
+from _oracles import state_gap as _gap
 
 import pc_analog as pa
 from pc_analog.circuit.amplifiers import draw_amplifiers
@@ -49,12 +50,6 @@ OP_RTOL = 1e-6
 TRAN_RTOL = 1e-3
 #: ODE end point vs the rest point: measured ~3e-8 V.
 ODE_ATOL_V = 1e-6
-
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
-
-
-def _gap(a, b):
-    return max(float(np.abs(u - v).max(initial=0.0)) for u, v in zip(a, b))
 
 
 def _random(seed, sizes=(3, 4, 5, 2), act="tanh", batch=2, gain=30.0, off=0.02, rail=0.6,
