@@ -16,11 +16,16 @@ stages above it; ``tests/test_architecture.py`` enforces it):
 11. ``experiments``: studies, seed claims and :func:`run_sweep`;
 12. ``viz`` and ``cli``.
 
-``import pc_analog`` needs only numpy, scipy and networkx; PySpice, matplotlib,
-scikit-learn and dask are imported lazily where they are used.  ``pc_analog.errors``
+``import pc_analog`` imports nothing but its version and the exception classes: every
+other public name is resolved on first use by a module ``__getattr__`` (PEP 562) from
+``_LAZY``, so the command line starts without loading scipy for a subcommand that does
+not need it.  PySpice, matplotlib, scikit-learn and dask are imported lazily where they
+are used.  ``pc_analog.errors``
 is the exception module; the energy's prediction errors are :func:`prediction_errors`.
 """
-# ruff: noqa: I001  (the import order is the data flow, not the alphabet)
+# ruff: noqa: I001  (the order is the data flow, not the alphabet)
+
+import importlib
 
 from pc_analog._version import __version__
 from pc_analog.errors import (
@@ -32,89 +37,76 @@ from pc_analog.errors import (
     PCAnalogError,
 )
 
-# 1. model
-from pc_analog.model.activations import ACTIVATIONS, Activation, get_activation
-from pc_analog.model.network import Clamp, Network
-from pc_analog.model.energy import (
-    dense_hessian,
-    energy,
-    feedforward,
-    grad_params,
-    grad_x,
-    hessian_blocks,
-    initial_state,
-    io_state,
-    predictions,
-    weighted_errors,
-)
-from pc_analog.model.energy import errors as prediction_errors
+#: public name -> (module, attribute), in data-flow order.
+_LAZY = {
+    "ACTIVATIONS": ("pc_analog.model.activations", "ACTIVATIONS"),
+    "Activation": ("pc_analog.model.activations", "Activation"),
+    "get_activation": ("pc_analog.model.activations", "get_activation"),
+    "Clamp": ("pc_analog.model.network", "Clamp"),
+    "Network": ("pc_analog.model.network", "Network"),
+    "dense_hessian": ("pc_analog.model.energy", "dense_hessian"),
+    "energy": ("pc_analog.model.energy", "energy"),
+    "feedforward": ("pc_analog.model.energy", "feedforward"),
+    "grad_params": ("pc_analog.model.energy", "grad_params"),
+    "grad_x": ("pc_analog.model.energy", "grad_x"),
+    "hessian_blocks": ("pc_analog.model.energy", "hessian_blocks"),
+    "initial_state": ("pc_analog.model.energy", "initial_state"),
+    "io_state": ("pc_analog.model.energy", "io_state"),
+    "predictions": ("pc_analog.model.energy", "predictions"),
+    "weighted_errors": ("pc_analog.model.energy", "weighted_errors"),
+    "prediction_errors": ("pc_analog.model.energy", "errors"),
+    "load_network": ("pc_analog.io.formats", "load_network"),
+    "load_vectors": ("pc_analog.io.formats", "load_vectors"),
+    "network_from_dict": ("pc_analog.io.formats", "network_from_dict"),
+    "network_to_dict": ("pc_analog.io.formats", "network_to_dict"),
+    "save_network": ("pc_analog.io.formats", "save_network"),
+    "Circuit": ("pc_analog.circuit.ir", "Circuit"),
+    "Hardware": ("pc_analog.circuit.ir", "Hardware"),
+    "compile_network": ("pc_analog.circuit.ir", "compile_network"),
+    "Backend": ("pc_analog.solvers.base", "Backend"),
+    "SettleResult": ("pc_analog.solvers.base", "SettleResult"),
+    "Status": ("pc_analog.solvers.base", "Status"),
+    "DiscreteResult": ("pc_analog.solvers.discrete", "DiscreteResult"),
+    "discrete_inference": ("pc_analog.solvers.discrete", "discrete_inference"),
+    "EquilibriumResult": ("pc_analog.solvers.equilibrium", "EquilibriumResult"),
+    "solve_equilibrium": ("pc_analog.solvers.equilibrium", "solve_equilibrium"),
+    "FPAResult": ("pc_analog.reference.variants", "FPAResult"),
+    "Gradients": ("pc_analog.reference.variants", "Gradients"),
+    "backprop": ("pc_analog.reference.variants", "backprop"),
+    "cosine_similarity": ("pc_analog.reference.variants", "cosine_similarity"),
+    "fpa_inference": ("pc_analog.reference.variants", "fpa_inference"),
+    "gradients": ("pc_analog.reference.variants", "gradients"),
+    "hebbian_update": ("pc_analog.reference.variants", "hebbian_update"),
+    "pc_gradients": ("pc_analog.reference.variants", "pc_gradients"),
+    "zil_gradients": ("pc_analog.reference.variants", "zil_gradients"),
+    "BACKENDS": ("pc_analog.settling.registry", "BACKENDS"),
+    "get_backend": ("pc_analog.settling.registry", "get_backend"),
+    "settle": ("pc_analog.settling.registry", "settle"),
+    "DEVICE_PRESETS": ("pc_analog.hardware.devices", "PRESETS"),
+    "DeviceConfig": ("pc_analog.hardware.devices", "DeviceConfig"),
+    "load_device_config": ("pc_analog.hardware.devices", "load_device_config"),
+    "TrainConfig": ("pc_analog.learning.train", "TrainConfig"),
+    "TrainReport": ("pc_analog.learning.train", "TrainReport"),
+    "train": ("pc_analog.learning.train", "train"),
+    "ANALOG_PRESETS": ("pc_analog.costs.specs", "ANALOG_PRESETS"),
+    "DIGITAL_PRESETS": ("pc_analog.costs.specs", "DIGITAL_PRESETS"),
+    "AnalogSpec": ("pc_analog.costs.specs", "AnalogSpec"),
+    "DigitalSpec": ("pc_analog.costs.specs", "DigitalSpec"),
+    "cpu_measured_spec": ("pc_analog.costs.specs", "cpu_measured_spec"),
+    "load_analog_spec": ("pc_analog.costs.specs", "load_analog_spec"),
+    "load_digital_spec": ("pc_analog.costs.specs", "load_digital_spec"),
+    "TimingReport": ("pc_analog.costs.timing", "TimingReport"),
+    "energy_per_inference": ("pc_analog.costs.timing", "energy_per_inference"),
+    "flop_counts": ("pc_analog.costs.timing", "flop_counts"),
+    "roofline": ("pc_analog.costs.timing", "roofline"),
+    "timing_report": ("pc_analog.costs.timing", "timing_report"),
+    "SweepConfig": ("pc_analog.experiments.sweep", "SweepConfig"),
+    "SweepResult": ("pc_analog.experiments.sweep", "SweepResult"),
+    "load_sweep_config": ("pc_analog.experiments.sweep", "load_sweep_config"),
+    "read_sweep_csv": ("pc_analog.experiments.sweep", "read_sweep_csv"),
+    "run_sweep": ("pc_analog.experiments.sweep", "run_sweep"),
+}
 
-# 2. io
-from pc_analog.io.formats import (
-    load_network,
-    load_vectors,
-    network_from_dict,
-    network_to_dict,
-    save_network,
-)
-
-# 3. circuit
-from pc_analog.circuit.ir import Circuit, Hardware, compile_network
-
-# 4. solvers
-from pc_analog.solvers.base import Backend, SettleResult, Status
-from pc_analog.solvers.discrete import DiscreteResult, discrete_inference
-from pc_analog.solvers.equilibrium import EquilibriumResult, solve_equilibrium
-
-# 6. reference
-from pc_analog.reference.variants import (
-    FPAResult,
-    Gradients,
-    backprop,
-    cosine_similarity,
-    fpa_inference,
-    gradients,
-    hebbian_update,
-    pc_gradients,
-    zil_gradients,
-)
-
-# 7. settling
-from pc_analog.settling.registry import BACKENDS, get_backend, settle
-
-# 8. hardware
-from pc_analog.hardware.devices import PRESETS as DEVICE_PRESETS
-from pc_analog.hardware.devices import DeviceConfig, load_device_config
-
-# 9. learning
-from pc_analog.learning.train import TrainConfig, TrainReport, train
-
-# 10. costs
-from pc_analog.costs.specs import (
-    ANALOG_PRESETS,
-    DIGITAL_PRESETS,
-    AnalogSpec,
-    DigitalSpec,
-    cpu_measured_spec,
-    load_analog_spec,
-    load_digital_spec,
-)
-from pc_analog.costs.timing import (
-    TimingReport,
-    energy_per_inference,
-    flop_counts,
-    roofline,
-    timing_report,
-)
-
-# 11. experiments
-from pc_analog.experiments.sweep import (
-    SweepConfig,
-    SweepResult,
-    load_sweep_config,
-    read_sweep_csv,
-    run_sweep,
-)
 
 __all__ = [
     "__version__",
@@ -202,3 +194,18 @@ __all__ = [
     "read_sweep_csv",
     "run_sweep",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name on first use (PEP 562) and cache it in the module."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -70,10 +70,14 @@ def run(args) -> int:
     return EXIT_OK
 
 
+#: ``reference.variants``' METHODS and LOSSES, spelled out so that building the parser
+#: imports no scipy; ``tests/test_startup.py`` checks them against the library's.
+METHODS = ("bp", "pc", "fpa", "zil")
+LOSSES = ("mse", "ce")
+
+
 def add_parser(sub) -> None:
     """Register ``grads`` on the subcommand set ``sub``."""
-    from pc_analog.reference.variants import LOSSES, METHODS
-
     g = sub.add_parser("grads", help="weight updates by backprop or a PC variant")
     g.add_argument("network", metavar="NET.json")
     g.add_argument("--input", required=True, metavar="X.json")
