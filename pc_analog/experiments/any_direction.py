@@ -29,12 +29,12 @@ from pc_analog.model.energy import (
     dense_hessian,
     feedforward,
     grad_params,
-    grad_x,
     initial_state,
 )
 from pc_analog.model.network import Clamp, Network, State
 from pc_analog.reference.variants import backprop
 from pc_analog.settling.registry import settle
+from pc_analog.solvers.discrete import discrete_inference
 
 __all__ = [
     "pc_learn",
@@ -237,6 +237,7 @@ def relax(
 ) -> tuple[State, np.ndarray]:
     """Forward-Euler integration of the circuit's flow ``tau dx/dt = -dF/dx`` on free units.
 
+    :func:`pc_analog.solvers.discrete.discrete_inference` with per-sample free masks:
     ``x <- x - dt (dF/dx) * free`` for ``steps`` steps (``dt`` in units of tau), batched,
     from any start (a warm start included).  ``free[l]`` is a boolean mask, ``(n_l,)`` or
     ``(batch, n_l)``; clamped units never move.  Stable for ``dt < 2 / lambda_max`` of the
@@ -249,16 +250,14 @@ def relax(
         raise InvalidInputError(f"relax: need dt > 0 and steps >= 0, got {dt!r}, {steps!r}")
     if len(free) != len(net.sizes):
         raise InvalidInputError(f"relax: free needs {len(net.sizes)} masks")
-    masks = [np.asarray(f, float) for f in free]
-    x = [np.array(v, dtype=float) for v in x_init]
+    batch = np.shape(x_init[0])[0]
+    free = [np.broadcast_to(np.asarray(f, bool), (batch, n)) for f, n in zip(free, net.sizes)]
     with single_threaded_blas():
-        for _ in range(int(steps)):
-            g = grad_x(net, x)
-            for l in range(len(x)):
-                x[l] -= dt * g[l] * masks[l]
-        g = grad_x(net, x)
-    gmax = np.max([np.abs(gl * m).max(axis=1) for gl, m in zip(g, masks)], axis=0)
-    return tuple(x), gmax
+        res = discrete_inference(
+            net, x_init, Clamp.layers(net.sizes, []), step_size=dt, n_steps=int(steps),
+            free=free, trace_energy=False, on_failure="return",
+        )  # fmt: skip
+    return res.x, res.grad_max
 
 
 def train_memory_relaxed(
