@@ -126,3 +126,18 @@ def test_per_sample_masks_reject_bad_shapes():
     for free in bad:
         with pytest.raises(InvalidInputError):
             discrete_inference(net, x0, all_free, free=free, on_failure="return")
+
+
+def test_recall_relaxed_start_is_the_given_state_with_missing_pixels_at_its_prediction():
+    rng = np.random.default_rng(0)
+    pats = (rng.uniform(size=(3, 16)) > 0.5).astype(float)
+    net, x = ad.train_memory_relaxed(pats, latent=4, hidden=32, epochs=5)
+    known = np.zeros((3, 16), bool)
+    known[:, :8] = True
+    out, _ = ad.recall_relaxed(net, pats, known, steps=0, start=x)
+    pred = np.tanh(x[1]) @ net.W(2).T + net.b(2)  # oracle: the prediction, written out
+    np.testing.assert_array_equal(out, np.where(known, pats, pred))
+    out0, _ = ad.recall_relaxed(net, pats, known, steps=0)  # default: latent 0, feedforward
+    ff = np.tanh(net.b(1)) @ net.W(2).T + net.b(2)  # latent 0: hidden at b_1
+    np.testing.assert_allclose(out0[:, 8:], np.tile(ff, (3, 1))[:, 8:], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(out0[known], pats[known])

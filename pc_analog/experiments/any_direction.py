@@ -295,15 +295,27 @@ def train_memory_relaxed(
 
 
 def recall_relaxed(
-    net: Network, cues: np.ndarray, known: np.ndarray, *, steps: int = 3000, dt: float = 0.1
+    net: Network,
+    cues: np.ndarray,
+    known: np.ndarray,
+    *,
+    steps: int = 3000,
+    dt: float = 0.1,
+    start: State | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recall by relaxation: the known pixels clamped, the latent starting at 0 and the rest
-    at the feedforward start, every other unit free (:func:`relax`).  Returns the images
-    and each sample's final ``max |dF/dx|``."""
+    at the feedforward start, every other unit free (:func:`relax`).  ``start`` replaces the
+    latent and hidden start (e.g. each stored pattern's own trained state, a diagnostic:
+    is the stored image a fixed point of the half-clamped flow?); the missing pixels then
+    start at its prediction.  Returns the images and each sample's final ``max |dF/dx|``."""
     known = np.asarray(known, bool)
     n = cues.shape[0]
-    x0 = np.zeros((n, net.sizes[0]))
-    x = list(feedforward(net, x0))
+    if start is None:
+        x = list(feedforward(net, np.zeros((n, net.sizes[0]))))
+    else:
+        x = [np.array(v, dtype=float) for v in start[:-1]]
+        L = net.n_layers
+        x.append(net.phi(L - 1).f(x[L - 1]) @ net.W(L).T + net.b(L))
     x[-1] = np.where(known, cues, x[-1])
     free = [np.ones((n, k), bool) for k in net.sizes[:-1]] + [~known]
     x, gmax = relax(net, tuple(x), free, steps=steps, dt=dt)
