@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from _report import machine_line, write_results  # noqa: E402
 from pc_analog.experiments import any_direction as ad  # noqa: E402
 from pc_analog.io.data import load_dataset, one_hot  # noqa: E402
 from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
+from pc_analog.model.energy import energy  # noqa: E402
 
 SECTION = "Any-direction inference"
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -106,14 +108,24 @@ def _memory(xtr, quick: bool, rng) -> dict:
         cue = np.where(known, pats, -1.0)
         s, _ = hopfield.recall(W, cue, max_sweeps=20)
         hop_err = ad.rms_per_sample((s + 1) / 2, (pats + 1) / 2)
-        tanh = {"pc_tanh_recalled": None, "pc_tanh_median_rms": None, "pc_tanh_fit_rms": None}
+        tanh = dict.fromkeys(("pc_tanh_recalled", "pc_tanh_median_rms", "pc_tanh_fit_rms",
+                              "pc_tanh_grad_max", "pc_tanh_energy", "pc_tanh_own_recalled",
+                              "pc_tanh_own_median_rms"))  # fmt: skip
         if K in TANH_K or quick:
             tnet, tx = ad.train_memory_relaxed(mem, epochs=50 if quick else 300)
             fit = ad.rms_per_sample(np.tanh(tx[1]) @ tnet.W(2).T + tnet.b(2), mem)
-            t_err = ad.rms_per_sample(ad.recall_relaxed(tnet, mem, known)[0], mem)
+            t_img, t_g = ad.recall_relaxed(tnet, mem, known)
+            t_err = ad.rms_per_sample(t_img, mem)
+            # diagnostic: recall from each pattern's own trained latent and hidden state
+            o_img, _ = ad.recall_relaxed(tnet, mem, known, start=tx)
+            o_err = ad.rms_per_sample(o_img, mem)
             tanh = {"pc_tanh_recalled": float(np.mean(t_err <= RECALL_RMS)),
                     "pc_tanh_median_rms": float(np.median(t_err)),
-                    "pc_tanh_fit_rms": float(np.median(fit))}  # fmt: skip
+                    "pc_tanh_fit_rms": float(np.median(fit)),
+                    "pc_tanh_grad_max": float(np.median(t_g)),
+                    "pc_tanh_energy": float(np.median(energy(tnet, tx))),
+                    "pc_tanh_own_recalled": float(np.mean(o_err <= RECALL_RMS)),
+                    "pc_tanh_own_median_rms": float(np.median(o_err))}  # fmt: skip
         rows.append({
             **tanh,
             "K": K,
@@ -233,8 +245,18 @@ def _misses(r50, cls, rows, n_test: int) -> str:
         "mean imputation: a weight-norm bound or learned precisions would stop that). "
         f"The tanh generative network inpaints random 50 % masks at {r50['pc_tanh']:.3f}, "
         + ("below" if r50["pc_tanh"] < r50["knn"] else "still above")
-        + " KNNImputer; what would close the rest: a wider or deeper generator and "
-        "learned precisions, chosen on the validation split. "
+        + " KNNImputer"
+        + (
+            f" and above the Gaussian conditional mean ({r50['gauss']:.3f}), the best linear "
+            "imputation: its generator, a label-conditioned model whose only latent is the "
+            "10-unit label and one hidden layer, not the nonlinearity, is what limits it. "
+            if r50["pc_tanh"] > r50["gauss"]
+            else ". "
+        )
+        + "What would close the rest: a generator of p(image) with a free latent wider than "
+        "the label (the memory's architecture, trained on the whole training set), deeper "
+        "layers and learned precisions, chosen on the validation split; none fits this "
+        "benchmark's CPU budget with Euler relaxation at ~1500 steps per inference. "
         f"Missing-input classification: PC linear {c50['pc']:.3f}, PC tanh "
         f"{c50['pc_tanh']:.3f} against BP "
         f"{c50['bp_mean_imputed']:.3f} (linear: {gap50:+d} test digits; tanh: "
@@ -259,13 +281,34 @@ def _misses(r50, cls, rows, n_test: int) -> str:
         )
         + f". At K = {m100['K']} its median error is "
         + ("below" if (m100["pc_tanh_median_rms"] or 1e9) < m100["pc_median_rms"] else "not below")
-        + f" the linear memory's ({m100['pc_median_rms']:.3f}); where it misses, the fit of the "
-        "stored images is not near zero and recall settles in a wrong local minimum. While "
-        "designing this (not on the test set: the goal is on the stored images themselves), "
-        "1000 epochs gave 28 % at K = 25 (fit 0.017) and 0 % at K = 100 with "
-        "16-512-64 (fit 0.016, median 0.122, 250 s of training); closing it needs the "
-        "stored images fitted far tighter (more epochs, wider or deeper layers) and a recall "
-        "that escapes wrong minima, i.e. more than this benchmark's budget. "
+        + f" the linear memory's ({m100['pc_median_rms']:.3f}). Where it misses, recall has "
+        f"converged (median final max |dF/dx| {m100['pc_tanh_grad_max']:.1e}) to a wrong rest "
+        "point, and not only because it starts far away: started from each stored pattern's "
+        "own trained latent and hidden state (a diagnostic, not a recall), it recalls "
+        + "; ".join(
+            f"{r['pc_tanh_own_recalled']:.0%} at K = {r['K']} (median rms "
+            f"{r['pc_tanh_own_median_rms']:.3f}, stored energy {r['pc_tanh_energy']:.3f})"
+            for r in rows
+            if r["pc_tanh_own_recalled"] is not None
+        )
+        + ". The stored images are not fixed points of the half-clamped flow: their energy "
+        "(hidden-layer errors included) is far from zero, and with half the pixels free the "
+        "state slides to a lower-energy point with other missing pixels. Also tried while "
+        "designing this (K = 100, stored images only, not the test set; about 35 CPU-minutes "
+        "in all): Adam (lr 3e-3) on the weights for 1000 full-batch epochs, 16-256-64 with "
+        "per-pattern latents kept, fitted the stored images to 0.006 rms (median) and "
+        "recalled 0 % from a zero or mean latent (median 0.117, converged); 8-256-64 the "
+        "same way: weights of norm ~4 make Euler at 0.1 tau oscillate (|dF/dx| ~1.9 after "
+        "1000 steps), at 0.02 tau it recalls 3 % even from each pattern's own latent (median "
+        "0.078); the pcx example's protocol (states reset to 0 every epoch, 64-256-64, fit "
+        "0.0015) recalled 0 % (median 0.18); trained so for 800 epochs of 10 steps (fit "
+        "0.004) and recalled as an iterated autoencoder (reset, settle 10 steps, write the "
+        "prediction back, 200 times, from the mean image) 0 % (median 0.14). What would close "
+        "it: train "
+        "until the stored states' whole energy, not only the image fit, is near zero (then "
+        "each is a rest point of the half-clamped flow), keep the Euler step below 2 / "
+        "lambda_max as the weights grow, and search the latent from several starts keeping "
+        "the lowest energy; each is a multiple of this benchmark's budget. "
         "The Hopfield baseline recalls at most "
         f"{hop_best:.0%} of the images at any K (K >= {rows[0]['K']}): digit images are "
         "strongly correlated, far from the random patterns of "
@@ -327,7 +370,8 @@ def run(quick: bool):
         "validation search above came after that test run, so the pass below is not "
         "untouched by the test set.  Test: the "
         f"{xte.shape[0]} test digits (scikit-learn 8x8, pixels in [0, 1]).  Baselines in the "
-        f"same run.  Total {seconds:.0f} s.",
+        f"same run.  Total {seconds:.0f} s (wall clock on the shared machine, load average "
+        f"{os.getloadavg()[0]:.0f}).",
         "",
         "| goal | target | measured | verdict |",
         "|---|---|---|---|",
@@ -356,13 +400,13 @@ def run(quick: bool):
         f"Associative memory, fraction recalled within {RECALL_RMS} rms (whole image; "
         "Hopfield against its binarised pattern) and median rms:",
         "",
-        "| K | PC linear half-masked | PC tanh half-masked (fit rms) | PC noisy (sigma 0.2, "
-        "3 recurrent settles) | Hopfield half-masked |",
+        "| K | PC linear half-masked | PC tanh half-masked (fit rms; from own state) | "
+        "PC noisy (sigma 0.2, 3 recurrent settles) | Hopfield half-masked |",
         "|---|---|---|---|---|",
         *[f"| {r['K']} | {r['pc_recalled']:.0%} ({r['pc_median_rms']:.3f}) | "
           + ("-" if r["pc_tanh_recalled"] is None else
              f"{r['pc_tanh_recalled']:.0%} ({r['pc_tanh_median_rms']:.3f}; "
-             f"{r['pc_tanh_fit_rms']:.3f})") + " | "
+             f"{r['pc_tanh_fit_rms']:.3f}; {r['pc_tanh_own_recalled']:.0%})") + " | "
           f"{r['pc_noisy_recalled']:.0%} ({r['pc_noisy_median_rms']:.3f}) | "
           f"{r['hopfield_recalled']:.0%} ({r['hopfield_median_rms']:.3f}) |"
           for r in mem["rows"]],

@@ -679,7 +679,6 @@ ANY_DIRECTION = [
         "from pc_analog.experiments import any_direction as ad\n"
         "from pc_analog.experiments import hopfield\n"
         "from pc_analog.io.data import load_dataset, one_hot\n"
-        "from pc_analog.settling.registry import settle\n"
         "\n"
         "plt.rcParams['figure.dpi'] = 80\n"
         "SMALL = bool(os.environ.get('PC_ANALOG_SMALL'))\n"
@@ -725,14 +724,16 @@ ANY_DIRECTION = [
         "Random 50 % masks and the top half. The label and the hidden layer are free too."
     ),
     new_code_cell(
+        "def err(v, known):\n"
+        "    return np.sqrt(np.mean(((v - xte) ** 2)[~known]))\n"
+        "\n"
         "results = {}\n"
         "for name, known in {'random 50%': ad.random_masks(len(xte), 64, 0.5, rng),\n"
         "                    'top half': ad.half_masks(len(xte), which='top')}.items():\n"
         "    pc = ad.inpaint(net, xte, known)\n"
         "    knn = ad.knn_impute(xtr, xte, known)\n"
         "    mean = ad.mean_impute(xtr, xte, known)\n"
-        "    err = lambda v: np.sqrt(np.mean(((v - xte) ** 2)[~known]))\n"
-        "    results[name] = (err(pc), err(mean), err(knn))\n"
+        "    results[name] = (err(pc, known), err(mean, known), err(knn, known))\n"
         "    show([np.where(known, xte, 0.5)[:10], np.clip(pc, 0, 1)[:10], knn[:10], xte[:10]],\n"
         "         [f'cue ({name})', 'PC settled', 'KNNImputer', 'truth'])\n"
         "for name, (p, m, k) in results.items():\n"
@@ -754,8 +755,10 @@ ANY_DIRECTION = [
         "fig, ax = plt.subplots(figsize=(4.5, 3))\n"
         "ax.plot(keeps, acc_pc, 'o-', label='PC generative, read x_0')\n"
         "ax.plot(keeps, acc_bp, 's--', label='BP, mean-imputed')\n"
-        "ax.set_xlabel('fraction of pixels available'); ax.set_ylabel('test accuracy')\n"
-        "ax.legend(fontsize=8); plt.show()\n"
+        "ax.set_xlabel('fraction of pixels available')\n"
+        "ax.set_ylabel('test accuracy')\n"
+        "ax.legend(fontsize=8)\n"
+        "plt.show()\n"
         "print('PC', np.round(acc_pc, 3), '| BP', np.round(acc_bp, 3))"
     ),
     new_markdown_cell(
@@ -779,8 +782,11 @@ ANY_DIRECTION = [
         "fig, ax = plt.subplots(figsize=(4.5, 3))\n"
         "ax.plot(Ks, rec_pc, 'o-', label='PC memory')\n"
         "ax.plot(Ks, rec_hop, '^-', label='Hopfield')\n"
-        "ax.set_xlabel('stored images K'); ax.set_ylabel('recalled within 0.05 rms')\n"
-        "ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=8); plt.show()\n"
+        "ax.set_xlabel('stored images K')\n"
+        "ax.set_ylabel('recalled within 0.05 rms')\n"
+        "ax.set_ylim(-0.02, 1.02)\n"
+        "ax.legend(fontsize=8)\n"
+        "plt.show()\n"
         "print('PC', rec_pc, '| Hopfield', rec_hop)"
     ),
     new_markdown_cell(

@@ -29,12 +29,12 @@ from pc_analog.model.energy import (
     dense_hessian,
     feedforward,
     grad_params,
-    grad_x,
     initial_state,
 )
 from pc_analog.model.network import Clamp, Network, State
 from pc_analog.reference.variants import backprop
 from pc_analog.settling.registry import settle
+from pc_analog.solvers.discrete import discrete_inference
 
 __all__ = [
     "pc_learn",
@@ -237,6 +237,7 @@ def relax(
 ) -> tuple[State, np.ndarray]:
     """Forward-Euler integration of the circuit's flow ``tau dx/dt = -dF/dx`` on free units.
 
+    :func:`pc_analog.solvers.discrete.discrete_inference` with per-sample free masks:
     ``x <- x - dt (dF/dx) * free`` for ``steps`` steps (``dt`` in units of tau), batched,
     from any start (a warm start included).  ``free[l]`` is a boolean mask, ``(n_l,)`` or
     ``(batch, n_l)``; clamped units never move.  Stable for ``dt < 2 / lambda_max`` of the
@@ -249,16 +250,14 @@ def relax(
         raise InvalidInputError(f"relax: need dt > 0 and steps >= 0, got {dt!r}, {steps!r}")
     if len(free) != len(net.sizes):
         raise InvalidInputError(f"relax: free needs {len(net.sizes)} masks")
-    masks = [np.asarray(f, float) for f in free]
-    x = [np.array(v, dtype=float) for v in x_init]
+    batch = np.shape(x_init[0])[0]
+    free = [np.broadcast_to(np.asarray(f, bool), (batch, n)) for f, n in zip(free, net.sizes)]
     with single_threaded_blas():
-        for _ in range(int(steps)):
-            g = grad_x(net, x)
-            for l in range(len(x)):
-                x[l] -= dt * g[l] * masks[l]
-        g = grad_x(net, x)
-    gmax = np.max([np.abs(gl * m).max(axis=1) for gl, m in zip(g, masks)], axis=0)
-    return tuple(x), gmax
+        res = discrete_inference(
+            net, x_init, Clamp.layers(net.sizes, []), step_size=dt, n_steps=int(steps),
+            free=free, trace_energy=False, on_failure="return",
+        )  # fmt: skip
+    return res.x, res.grad_max
 
 
 def train_memory_relaxed(
@@ -296,15 +295,27 @@ def train_memory_relaxed(
 
 
 def recall_relaxed(
-    net: Network, cues: np.ndarray, known: np.ndarray, *, steps: int = 3000, dt: float = 0.1
+    net: Network,
+    cues: np.ndarray,
+    known: np.ndarray,
+    *,
+    steps: int = 3000,
+    dt: float = 0.1,
+    start: State | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recall by relaxation: the known pixels clamped, the latent starting at 0 and the rest
-    at the feedforward start, every other unit free (:func:`relax`).  Returns the images
-    and each sample's final ``max |dF/dx|``."""
+    at the feedforward start, every other unit free (:func:`relax`).  ``start`` replaces the
+    latent and hidden start (e.g. each stored pattern's own trained state, a diagnostic:
+    is the stored image a fixed point of the half-clamped flow?); the missing pixels then
+    start at its prediction.  Returns the images and each sample's final ``max |dF/dx|``."""
     known = np.asarray(known, bool)
     n = cues.shape[0]
-    x0 = np.zeros((n, net.sizes[0]))
-    x = list(feedforward(net, x0))
+    if start is None:
+        x = list(feedforward(net, np.zeros((n, net.sizes[0]))))
+    else:
+        x = [np.array(v, dtype=float) for v in start[:-1]]
+        L = net.n_layers
+        x.append(net.phi(L - 1).f(x[L - 1]) @ net.W(L).T + net.b(L))
     x[-1] = np.where(known, cues, x[-1])
     free = [np.ones((n, k), bool) for k in net.sizes[:-1]] + [~known]
     x, gmax = relax(net, tuple(x), free, steps=steps, dt=dt)

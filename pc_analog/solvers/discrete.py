@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,8 +75,13 @@ def discrete_inference(
     gtol: float | None = None,
     record_errors: bool = False,
     on_failure: str = "warn",
+    free: Sequence[np.ndarray] | None = None,
+    trace_energy: bool = True,
 ) -> DiscreteResult:
     """Standard PC inference: ``x_f <- x_f - gamma dF/dx_f`` for ``n_steps`` steps.
+
+    Long because one loop serves both clamp forms (a shared ``Clamp`` or per-sample masks)
+    and the optional traces, so that every Euler relaxation in the package is this loop.
 
     Parameters
     ----------
@@ -92,6 +98,14 @@ def discrete_inference(
     on_failure : {"warn", "raise", "return"}
         What a failed run does: a :class:`~pc_analog.errors.ConvergenceWarning`
         (default), :class:`~pc_analog.errors.ConvergenceError`, or nothing.
+    free : sequence of ndarray, optional
+        Per-sample free masks replacing ``clamp.free``: ``free[l]`` is boolean, ``(batch,
+        n_l)`` or ``(n_l,)``; then ``x_l <- x_l - gamma (dF/dx_l) * free_l`` (a unit free in
+        one sample may be clamped in another; clamped units keep their ``x_init`` value).
+        ``clamp`` is then only checked.
+    trace_energy : bool
+        Record the energy after every step (default).  If False, ``energy_trace`` holds the
+        start and the end only, ``(2, batch)``, and divergence is detected from the state.
     """
     from pc_analog.model.energy import errors as _errors
 
@@ -100,7 +114,12 @@ def discrete_inference(
     check_on_failure(on_failure)
     clamp.check(net.sizes)
     x = [np.array(v, dtype=float) for v in check_state(net, x_init)]
-    free = clamp.free
+    if free is None:
+        free = clamp.free
+        per_sample = None
+    else:
+        per_sample = _sample_masks(net, free, x[0].shape[0])
+        free = per_sample
     trace = [energy(net, tuple(x))]
     err_trace = [_errors(net, tuple(x))] if record_errors else None
     gm = None
@@ -115,13 +134,22 @@ def discrete_inference(
                     t -= 1
                     break
             for l in range(len(x)):
-                x[l][:, free[l]] -= step_size * g[l][:, free[l]]
-            trace.append(energy(net, tuple(x)))
+                if per_sample is None:
+                    x[l][:, free[l]] -= step_size * g[l][:, free[l]]
+                else:
+                    x[l] -= step_size * g[l] * per_sample[l]
+            if trace_energy:
+                trace.append(energy(net, tuple(x)))
+                finite_now = np.all(np.isfinite(trace[-1]))
+            else:
+                finite_now = all(np.isfinite(v).all() for v in x)
             if record_errors:
                 err_trace.append(_errors(net, tuple(x)))
-            if not np.all(np.isfinite(trace[-1])):
+            if not finite_now:
                 break  # diverged (step above 2 / lambda_max): more steps cannot bring it back
         gm = _free_max(grad_x(net, tuple(x)), free)
+        if not trace_energy:
+            trace.append(energy(net, tuple(x)))
     msg = f"{t} steps of size {step_size:g}; max |dF/dx| = {gm.max():.3g}"
     finite = all(np.isfinite(v).all() for v in x)
     if not (finite and np.all(np.isfinite(trace[-1])) and np.all(np.isfinite(gm))):
@@ -137,8 +165,23 @@ def discrete_inference(
 
 
 def _free_max(g: State, free) -> np.ndarray:
+    if free and free[0].dtype != bool:  # per-sample float masks (see _sample_masks)
+        return np.max([np.abs(gl * f).max(axis=1) for gl, f in zip(g, free)], axis=0)
     parts = [np.abs(gl[:, f]).max(axis=1) for gl, f in zip(g, free) if f.any()]
     return np.max(np.stack(parts), axis=0) if parts else np.zeros(g[0].shape[0])
+
+
+def _sample_masks(net: Network, free, batch: int) -> list[np.ndarray]:
+    """Per-sample free masks as floats (1 free, 0 clamped), each ``(batch, n_l)``."""
+    if len(free) != len(net.sizes):
+        raise InvalidInputError(f"free: need {len(net.sizes)} masks, got {len(free)}")
+    out = []
+    for l, (f, n) in enumerate(zip(free, net.sizes)):
+        f = np.asarray(f)
+        if f.dtype != bool or f.shape not in ((n,), (batch, n)):
+            raise InvalidInputError(f"free[{l}]: need a boolean ({batch}, {n}) or ({n},) mask")
+        out.append(np.broadcast_to(f.astype(float), (batch, n)))
+    return out
 
 
 class DiscreteBackend(Backend):
