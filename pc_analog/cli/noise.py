@@ -139,7 +139,8 @@ def run(args) -> int:
         def fmt(b):
             return "noiseless" if b is None else f"{b:.2f} bits"
 
-        print(f"read-out: {fmt(eb['readout'])} before the ADC, {fmt(eb['readout_adc'])} after")
+        after = "no ADC" if spec.adc_bits is None else f"{fmt(eb['readout_adc'])} after"
+        print(f"read-out: {fmt(eb['readout'])} before the ADC, {after}")
     if rep.success:
         return EXIT_OK
     print(f"pc-analog: noise: {rep.message}", file=sys.stderr)

@@ -22,11 +22,15 @@ scales with the step as it must):
     (Van Loan's block exponential on a step small enough to be accurate, then doubled:
     ``Q_{2h} = Q_h + e^{hA} Q_h e^{hA^T}``; no Lyapunov solve is involved).  For a linear
     circuit (linear activations, no rails) ``R = 0`` and the scheme is exact in
-    distribution for every step size; with the noise off it is the exact flow, so it equals
-    the ``ode`` backend (to that backend's tolerance) at every step size.  For a nonlinear
-    circuit the deterministic part is first order in ``h`` and its fixed point is exactly
-    the zero of ``I`` (``R(x*) = 0``); the noise gains are taken at ``x*`` (the linear-noise
-    approximation, exact to first order in the noise amplitude).
+    distribution for every step size, and pathwise exact when a coarse step's noise is
+    built from a finer run's (:func:`coarse_noise`; measured to 3e-12 relative); with the
+    noise off it is the exact flow, so it equals the ``ode`` backend (to that backend's
+    tolerance) at every step size.  For a nonlinear circuit the deterministic part is first
+    order in ``h`` and its fixed point is exactly the zero of ``I`` (``R(x*) = 0``); the
+    noise gains are taken at ``x*`` (the linear-noise approximation, exact to first order
+    in the noise amplitude), so the noise is additive and the scheme has strong order 1
+    (stochastic exponential Euler; measured 1.00 to 1.03 on one refined Brownian path,
+    ``tests/test_noise_sde_order.py``).
 
 ``"euler"``
     Euler-Maruyama, ``x_{n+1} = x_n + h f(x_n) + (B(x_n)/C) sqrt(tau) dW_n``: strong order 1
