@@ -213,7 +213,7 @@ def test_sde_covariance_matches_lyapunov_at_crossbar_level(seed, act, spec, targ
 @needs_ngspice
 @pytest.mark.parametrize(
     ("case", "spec", "samples"),
-    [("one", "ideal", 400), ("one", "wires", 400), ("net", "wires", 200)],
+    [("one", "ideal", 400), ("one", "wires", 400), ("net", "wires", 120)],
 )
 def test_ngspice_trnoise_on_every_resistor_matches_lyapunov(case, spec, samples):
     """A ``trnoise`` current source across every cell, wire and spring resistor of the
