@@ -119,3 +119,20 @@ def test_read_noise_is_refused_where_it_is_not_modelled(tmp_path, capsys):
     assert main(argv) == 2
     _, err = capsys.readouterr()
     assert err.count("\n") == 1 and "read noise" in err
+
+
+def test_euler_runs_with_read_noise_from_a_start_where_some_sources_are_silent():
+    """At the feedforward start every error is 0, so the feedback sums' read noise is 0
+    there but not at rest: the euler stepper draws one increment per source column, so
+    the column count must not depend on the state (``noise_input(drop_zero=False)``)."""
+    from pc_analog.solvers.sde import integrate_sde
+
+    rng = np.random.default_rng(2)
+    net = Network((rng.normal(size=(3, 2)), rng.normal(size=(2, 3))),
+                  (np.zeros(3), np.zeros(2)), (np.ones(3), np.ones(2)), ("tanh", "tanh"))  # fmt: skip
+    spec = ANALOG_PRESETS["rram"]
+    chip = HardwareNetwork.fabricate(net, spec.device, hardware=spec.hardware(), rng=0)
+    circ = with_device_read_noise(spec.apply(chip.circuit(rng.normal(size=2), None)), "rram")
+    run = integrate_sde(circ, t_end_s=2 * circ.tau_s, scheme="euler", dt_s=0.05 * circ.tau_s)
+    assert run.n_steps == 40 and np.all(np.isfinite(run.final))
+    assert np.abs(run.Y[-1] - run.Y[0]).max() > 0
