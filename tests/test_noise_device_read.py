@@ -128,8 +128,8 @@ def test_euler_runs_with_read_noise_from_a_start_where_some_sources_are_silent()
     from pc_analog.solvers.sde import integrate_sde
 
     rng = np.random.default_rng(2)
-    net = Network((rng.normal(size=(3, 2)), rng.normal(size=(2, 3))),
-                  (np.zeros(3), np.zeros(2)), (np.ones(3), np.ones(2)), ("tanh", "tanh"))  # fmt: skip
+    W = (rng.normal(size=(3, 2)), rng.normal(size=(2, 3)))
+    net = Network(W, (np.zeros(3), np.zeros(2)), (np.ones(3), np.ones(2)), ("tanh", "tanh"))
     spec = ANALOG_PRESETS["rram"]
     chip = HardwareNetwork.fabricate(net, spec.device, hardware=spec.hardware(), rng=0)
     circ = with_device_read_noise(spec.apply(chip.circuit(rng.normal(size=2), None)), "rram")
