@@ -289,3 +289,16 @@ def test_crossbar_level_refuses_amplifier_and_read_noise():
                   NoiseSources(read_noise_rtHz=1e-4)):  # fmt: skip
         with pytest.raises(InvalidInputError, match="crossbar level"):
             lyapunov_noise(dataclasses.replace(xb, noise=noise))
+
+
+def test_every_cell_and_wire_segment_owns_4kTG():
+    """The element inventory at the crossbar level: each cell and wire segment carries
+    ``4kTG`` (the sources the solvers reduce and the deck lists one by one)."""
+    from pc_analog.circuit.noise import element_noise_psd
+
+    circ = apply_analog_spec(_one_free(), SPECS["wires"], level="crossbar")
+    inv = circ.inventory("crossbar").by_kind
+    assert len(inv["wire_segments"]) > 10 and len(inv["crossbar_cells"]) >= 3
+    for e in inv["wire_segments"] + inv["crossbar_cells"]:
+        assert element_noise_psd(e, circ.noise) == pytest.approx(4 * KT * e.g_S, rel=1e-15)
+    assert all(e.g_S == pytest.approx(1 / 2000.0) for e in inv["wire_segments"])
