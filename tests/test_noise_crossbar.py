@@ -300,5 +300,5 @@ def test_every_cell_and_wire_segment_owns_4kTG():
     inv = circ.inventory("crossbar").by_kind
     assert len(inv["wire_segments"]) > 10 and len(inv["crossbar_cells"]) >= 3
     for e in inv["wire_segments"] + inv["crossbar_cells"]:
-        assert element_noise_psd(e, circ.noise) == pytest.approx(4 * KT * e.g_S, rel=1e-15)
+        assert element_noise_psd(e, circ.noise) == pytest.approx(4 * KT * e.g_S, rel=1e-15, abs=0)
     assert all(e.g_S == pytest.approx(1 / 2000.0) for e in inv["wire_segments"])

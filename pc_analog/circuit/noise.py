@@ -127,6 +127,7 @@ class NoiseSources:
 NOISE_KINDS = {
     "springs": "current",
     "crossbar_cells": "current",
+    "wire_segments": "current",
     "predictions": "voltage",
     "error_buffers": "voltage",
     "feedback_sources": "voltage",
