@@ -182,10 +182,11 @@ def ngspice_noise(
 ) -> NoiseReport:
     """The stationary noise of sample 0 from one ngspice transient (module docstring).
 
-    ``samples`` sets the run length after the burn-in, ``samples * spacing * tau_c``; the
-    statistics use every point of the ``noise_step`` grid in it (``stats["samples"]`` counts
-    them, ``stats["variance_se"]`` holds the per-unit standard errors of the variances from
-    :func:`variance_standard_error`).
+    ``mode="auto"`` runs ngspice as a subprocess (the shared library carries state from
+    one ``trnoise`` run to the next).  ``samples`` sets the run length after the burn-in,
+    ``samples * spacing * tau_c``; the statistics use every point of the ``noise_step``
+    grid in it (``stats["samples"]`` counts them, ``stats["variance_se"]`` holds the
+    per-unit standard errors of the variances from :func:`variance_standard_error`).
     """
     from pc_analog.solvers.lyapunov import lyapunov_noise
     from pc_analog.spice.runner import run_netlist
@@ -205,7 +206,11 @@ def ngspice_noise(
     t_burn = burn_in * tc
     t_stop = float(f"{t_burn + samples * spacing * tc:.6g}")
     deck = noise_deck(circuit, t_stop_s=t_stop, noise_step_s=nt, seed=seed, x_rest=x_rest)
-    run = run_netlist(deck, mode=mode)
+    # "auto" runs a fresh ngspice process: in the shared library a trnoise run after
+    # another one in the same process is off (measured: variances 4-5 standard errors low
+    # from the second run on, the first run fine), whereas subprocess runs scatter as the
+    # standard error says (docs/noise.md)
+    run = run_netlist(deck, mode="subprocess" if mode == "auto" else mode)
     t = np.asarray(run.time)
     grid = np.arange(t_burn, t[-1], nt)
     names = [node_name("x", l, int(i)) for l, idx in fi.blocks for i in idx]
