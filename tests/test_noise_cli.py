@@ -84,7 +84,7 @@ def test_noise_target_clamps_the_readout(tmp_path, capsys):
         ({"thermal_noise": True, "temperature_K": -1}, [], "temperature_K"),
         ({"amp_noise_V_rtHz": -1e-9}, [], "amp_noise_V_rtHz"),
         ({"thermal_noise": True}, ["--samples", "1"], "--samples"),
-        ({"thermal_noise": True}, ["--level", "crossbar"], "crossbar"),
+        ({"amp_noise_V_rtHz": 1e-8}, ["--level", "crossbar"], "amp_noise_V_rtHz"),
         ({"thermal_noise": True}, ["--method", "rk4"], "--method"),
     ],
 )

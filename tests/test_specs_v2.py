@@ -152,8 +152,7 @@ def test_extreme_physical_numbers_are_refused(tmp_path, field, value):
 @pytest.mark.parametrize(
     ("field", "value"),
     [("amp_gbw_Hz", 1e7), ("phi_gain_error", 0.05), ("phi_offset_V", 1e-3),
-     ("dphi_gain_error", 0.05), ("dphi_offset_V", 1e-3), ("thermal_noise", True),
-     ("amp_noise_V_rtHz", 1e-8)],
+     ("dphi_gain_error", 0.05), ("dphi_offset_V", 1e-3), ("amp_noise_V_rtHz", 1e-8)],
 )  # fmt: skip
 def test_behavioural_only_fields_refused_at_crossbar_level(field, value):
     """The crossbar model has no poles or block errors: refused there, never ignored

@@ -7,7 +7,9 @@ the circuit's bandwidth ``1/tau``) and independent of every other:
   source in parallel with it of one-sided density ``S_I = 4 k T G`` (A^2/Hz).  At the
   behavioural level the only physical conductances are the springs ``pi g0`` (SPEC
   section 5: controlled sources are noiseless); the crossbar level adds every crossbar
-  cell and wire segment (not simulated yet: the crossbar level refuses noise);
+  cell (both devices of each pair) and wire segment (a circuit carrying a crossbar model:
+  :func:`pc_analog.solvers._crossbar.row_noise_maps`); the readouts' transimpedance is
+  part of the noiseless amplifier model;
 - **amplifier noise**: every active stage (prediction, error buffer, feedback sum;
   :mod:`pc_analog.circuit.amplifiers`) has an input-referred white voltage noise of
   density ``e_n`` (V/sqrt(Hz), so ``S_V = e_n^2``).  It enters exactly where the stage's
@@ -19,7 +21,9 @@ the circuit's bandwidth ``1/tau``) and independent of every other:
   row's stage sees an extra input noise of density
   ``sum_i (G+_ji^2 + G-_ji^2) v_i^2 / g_unit^2 * read_noise_rtHz^2`` (V^2/Hz) with
   ``v_i`` the column drive (``phi(x)``, ``1 V`` for the bias, ``pi e`` for the feedback
-  columns).
+  columns).  A device's per-read relative standard deviation ``sigma_r`` (the
+  ``read_noise`` of :class:`pc_analog.hardware.device_config.DeviceConfig`) maps to a
+  density through the length of a read, :func:`read_noise_density`.
 
 A white source of one-sided density ``S`` is, in the circuit's stochastic differential
 equation ``C dx = I(x) dt + B dW``, a column of ``B`` of size ``sqrt(S / 2)`` times the
@@ -48,6 +52,7 @@ __all__ = [
     "element_noise_psd",
     "with_noise",
     "stage_read_psd",
+    "read_noise_density",
 ]
 
 #: Boltzmann's constant (J/K), exact in the 2019 SI.
@@ -122,6 +127,7 @@ class NoiseSources:
 NOISE_KINDS = {
     "springs": "current",
     "crossbar_cells": "current",
+    "wire_segments": "current",
     "predictions": "voltage",
     "error_buffers": "voltage",
     "feedback_sources": "voltage",
@@ -182,3 +188,21 @@ def stage_read_psd(circuit, x, layer: int, role: str) -> np.ndarray:
     eps = x[layer] - mu - circuit.biases(layer)
     u = circuit.precisions(layer) * eps
     return r2 * ((u**2) @ G2.T)
+
+
+def read_noise_density(read_noise: float, t_read_s: float) -> float:
+    """White relative density (1/sqrt(Hz)) of a conductance whose reads of length
+    ``t_read_s`` scatter by ``read_noise`` (relative standard deviation per read).
+
+    A white ``r(t)`` of one-sided density ``S_r`` averaged over a window ``T`` has
+    variance ``S_r / (2 T)`` (noise-equivalent bandwidth ``1/(2T)``), so
+    ``S_r = 2 sigma_r^2 T`` and the density is ``sigma_r sqrt(2 T)``.  The window is an
+    assumption the caller states (``pc-analog noise`` takes ``T = tau = C/g0``, the
+    circuit's own integration time; docs/noise.md): a per-read figure carries no
+    spectrum, and real read noise is partly 1/f, which this white model does not have.
+    """
+    r = _nonneg(read_noise, "read_noise")
+    t = _nonneg(t_read_s, "t_read_s")
+    if not t > 0:
+        raise InvalidInputError(f"noise.t_read_s: must be > 0, got {t!r}")
+    return r * math.sqrt(2.0 * t)

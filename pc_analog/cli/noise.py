@@ -2,6 +2,11 @@
 
 The analog spec (``--hardware``) sets the noise sources (``thermal_noise``,
 ``temperature_K``, ``amp_noise_V_rtHz``) and the read-out (``adc_bits``, ``adc_range_V``).
+``--level crossbar`` adds the thermal noise of every crossbar cell and wire segment
+(amplifier noise stays behavioural-level only: the spec refuses it there).  The device
+preset the spec names (``device``) brings its per-read relative noise ``read_noise`` as a
+white conductance noise during settling, ``read_noise sqrt(2 tau)`` per sqrt(Hz)
+(:func:`with_device_read_noise`; ``"noise"`` in the JSON reports it).
 Methods: ``lyapunov`` (linear-noise theory, :mod:`pc_analog.solvers.lyapunov`), ``sde``
 (``--samples`` independent draws from the stochastic backend, :mod:`pc_analog.solvers.sde`)
 and ``ngspice`` (a transient with ``trnoise`` sources, :mod:`pc_analog.spice.noise`).
@@ -59,6 +64,29 @@ def report(circuit, method: str, *, samples: int, seed: int, spec):
     return ngspice_noise(circuit, samples=samples, seed=seed, **kw)
 
 
+def with_device_read_noise(circuit, device: str):
+    """``circuit`` with the read noise of the spec's device preset as a settling noise
+    source: ``read_noise_rtHz = read_noise sqrt(2 tau)``, a read taken to last one
+    ``tau = C/g0`` (:func:`pc_analog.circuit.noise.read_noise_density`; docs/noise.md).
+    Unchanged for a device without read noise."""
+    import dataclasses
+
+    from pc_analog.circuit.noise import NoiseSources, read_noise_density, with_noise
+    from pc_analog.hardware.devices import PRESETS
+
+    sigma = PRESETS[device].read_noise
+    if sigma == 0:
+        return circuit
+    if circuit.crossbar is not None:
+        raise InvalidInputError(
+            f"analog.device: {device!r} read noise is modelled at the behavioural level (and a "
+            "crossbar level without wires, amplifiers or thermal noise) only"
+        )
+    base = circuit.noise or NoiseSources()
+    rtHz = read_noise_density(sigma, circuit.tau_s)
+    return with_noise(circuit, dataclasses.replace(base, read_noise_rtHz=rtHz))
+
+
 def run(args) -> int:
     """Print the noise of one sample; 0 on success, 3 when the circuit is unstable."""
     from pc_analog.costs.specs import load_analog_spec
@@ -70,13 +98,8 @@ def run(args) -> int:
     x0, y, single = load_io(args, net, need_target=False)
     if not single and x0.shape[0] != 1:
         raise InvalidInputError(f"--input: noise takes one sample, got {x0.shape[0]}")
-    if args.level != "behavioural":
-        raise InvalidInputError(
-            "--level crossbar: cell and wire noise not implemented yet (issue 12); "
-            "use --level behavioural"
-        )
     spec = load_analog_spec(args.spec)
-    circuit = compile_with_spec(args, net, x0, y)
+    circuit = with_device_read_noise(compile_with_spec(args, net, x0, y), spec.device)
     rep = report(circuit, args.method, samples=args.samples, seed=args.seed, spec=spec)
     out = {
         "method": rep.method,
@@ -95,6 +118,7 @@ def run(args) -> int:
             "thermal_noise": spec.thermal_noise,
             "temperature_K": spec.temperature_K,
             "amp_noise_V_rtHz": spec.amp_noise_V_rtHz,
+            "read_noise_rtHz": 0.0 if circuit.noise is None else circuit.noise.read_noise_rtHz,
         },
         "converged": rep.success,
         "status": rep.status.name,
@@ -115,7 +139,8 @@ def run(args) -> int:
         def fmt(b):
             return "noiseless" if b is None else f"{b:.2f} bits"
 
-        print(f"read-out: {fmt(eb['readout'])} before the ADC, {fmt(eb['readout_adc'])} after")
+        after = "no ADC" if spec.adc_bits is None else f"{fmt(eb['readout_adc'])} after"
+        print(f"read-out: {fmt(eb['readout'])} before the ADC, {after}")
     if rep.success:
         return EXIT_OK
     print(f"pc-analog: noise: {rep.message}", file=sys.stderr)
@@ -139,7 +164,8 @@ def add_parser(sub) -> None:
     )
     s.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the noise (default 0)")
     s.add_argument("--level", default="behavioural", choices=("behavioural", "crossbar"),
-                   help="circuit level (behavioural: springs and amplifiers)")  # fmt: skip
+                   help="circuit level (behavioural: springs and amplifiers; crossbar: "
+                   "springs, every crossbar cell and wire segment)")  # fmt: skip
     add_spec_option(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=run, c_F=1e-12, g0_S=1e-6, g_unit_S=1e-5)

@@ -261,9 +261,11 @@ _V2_FIELDS = frozenset(
 #: Non-idealities a spec may name but the simulator does not model yet: refused when
 #: set away from ideal, never accepted and ignored.
 NOT_IMPLEMENTED: tuple[str, ...] = ()
-#: Modelled at the behavioural level only; refused at the crossbar level.
+#: Modelled at the behavioural level only; refused at the crossbar level.  (Amplifier noise:
+#: at the crossbar level every readout's input noise would pass the row's noise gain
+#: ``1 + D/g`` and the column drivers would add their own; not modelled yet.)
 _BEHAVIOURAL_ONLY = ("amp_gbw_Hz", "phi_gain_error", "phi_offset_V", "dphi_gain_error",
-                     "dphi_offset_V", "thermal_noise", "amp_noise_V_rtHz")  # fmt: skip
+                     "dphi_offset_V", "amp_noise_V_rtHz")  # fmt: skip
 
 
 def _number(value, label: str, *, minimum: float, strict: bool) -> float:
@@ -363,7 +365,9 @@ def apply_analog_spec(circuit, spec: AnalogSpec, level: str = "behavioural"):
     out = circuit
     if amps is not None:
         out = dataclasses.replace(out, amplifiers=amps)
-    if level == "crossbar" and (amps is not None or spec.wire_r_ohm > 0):
+    # thermal noise at the crossbar level: the cells and wires are noise sources, so the
+    # circuit carries the crossbar model even when it is otherwise ideal (same dynamics)
+    if level == "crossbar" and (amps is not None or spec.wire_r_ohm > 0 or spec.thermal_noise):
         out = dataclasses.replace(out, crossbar=CrossbarModel(spec.wire_r_ohm))
     noise = _noise_sources(spec)
     if noise is not None:

@@ -34,7 +34,13 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 
-__all__ = ["port_matrices", "effective_maps", "crossbar_node_currents", "crossbar_jacobian_blocks"]
+__all__ = [
+    "port_matrices",
+    "effective_maps",
+    "row_noise_maps",
+    "crossbar_node_currents",
+    "crossbar_jacobian_blocks",
+]
 
 
 def port_matrices(G_cells: np.ndarray, wire_r_ohm: float):
@@ -148,6 +154,62 @@ def _reduce(circ):
             ofb[free] = ok
         out.append((W, b, Wfb, ofb))
     return tuple(out)
+
+
+def _sqrt_psd(D):
+    w, V = np.linalg.eigh(0.5 * (D + D.T))
+    return V * np.sqrt(np.maximum(w, 0.0))[None, :]
+
+
+def _row_noise(G_cells, wire_r_ohm, g_unit, A):
+    """``M^{-1} D^{1/2}`` of one crossbar (:func:`row_noise_maps`)."""
+    _, D = port_matrices(G_cells, wire_r_ohm)
+    J = D.shape[0]
+    k = 0.0 if A is None else 1.0 / A
+    return np.linalg.solve(k * D + g_unit * (1.0 + k) * np.eye(J), _sqrt_psd(D))
+
+
+def row_noise_maps(circ):
+    """Thermal noise of every cell and wire segment as noise of the readout outputs, per
+    layer ``l = 1..L``: ``(Nf, Nk)``, cached on ``circ`` like :func:`effective_maps`.
+
+    A passive resistive multiport in thermal equilibrium delivers into its short-circuited
+    ports a noise current of one-sided density matrix ``4 k T Re Y`` (Twiss's theorem, the
+    multiport Nyquist formula); the columns are driven by voltage sources and the rows are
+    the readouts' inputs, so the row ports see ``4 k T D`` with ``D = Y_rr`` of
+    :func:`port_matrices` (without wires ``diag(S 1)``: every cell of the row, both devices
+    of each pair and the bias pair).  The readout turns a row current ``i`` into
+    ``m_lin = M^{-1} i`` (``M = k D + g (1+k) I``, module docstring), so the output noise is
+    ``sqrt(2 k T) Nf dW`` with ``Nf = M^{-1} D^{1/2}`` (``D^{1/2} D^{1/2 T} = D``).
+    ``Nf`` is ``n_l x n_l`` (forward rows, every unit of layer ``l``); ``Nk`` is
+    ``n_{l-1} x n_{l-1}`` with zero rows and columns for clamped units (no feedback rows).
+    """
+    key = ("noise",) + tuple(m.tobytes() for m in circ.clamp.masks[:-1])
+    effective_maps(circ)  # refuses what the crossbar model cannot carry; creates the cache
+    cache = circ.__dict__["_xbar"]
+    if key not in cache:
+        amps, r = circ.amplifiers, circ.crossbar.wire_r_ohm
+        A = None if amps is None else amps.open_loop_gain
+        out = []
+        for l, layer in enumerate(circ.layers, start=1):
+            gu, n_in = circ.g_unit(l), circ.sizes[l - 1]
+            gf = np.concatenate(
+                [
+                    _interleave(layer.forward.g_pos_S, layer.forward.g_neg_S),
+                    layer.bias.g_pos_S[:, None],
+                    layer.bias.g_neg_S[:, None],
+                ],
+                axis=1,
+            )
+            Nf = _row_noise(gf, r, gu, A)
+            Nk = np.zeros((n_in, n_in))
+            free = np.flatnonzero(~circ.clamp.masks[l - 1])
+            if free.size:
+                gk = _interleave(layer.feedback.g_pos_S, layer.feedback.g_neg_S)[free]
+                Nk[free[:, None], free[None, :]] = _row_noise(gk, r, gu, A)
+            out.append((Nf, Nk))
+        cache[key] = tuple(out)
+    return cache[key]
 
 
 def _clip(u, rail):

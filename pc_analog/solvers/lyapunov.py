@@ -97,7 +97,7 @@ def _stage_gains(circuit: Circuit, x: State):
     return circuit.amplifiers.closed_loop_gain, km, ke, ks
 
 
-def noise_input(circuit: Circuit, x: State) -> np.ndarray:
+def noise_input(circuit: Circuit, x: State, *, drop_zero: bool = True) -> np.ndarray:
     """``B(x)``: the noise sources' gains into the free node currents, ``(batch, n_free, m)``
     in A*sqrt(s), so that ``C dx = I dt + B dW`` (module docstring).
 
@@ -115,7 +115,12 @@ def noise_input(circuit: Circuit, x: State) -> np.ndarray:
       sqrt(S_s/2)`` into ``x_{l-1,i}``.
 
     ``a = A/(1+A)`` and the clip derivatives ``k`` are those of the amplifiers
-    (:mod:`pc_analog.solvers._amps`); they are 1 for ideal ones.
+    (:mod:`pc_analog.solvers._amps`); they are 1 for ideal ones.  At the crossbar level
+    the cells and wires add their columns (:func:`_cell_noise_blocks`).
+
+    ``drop_zero``: drop the columns that are zero at ``x`` (a smaller ``B`` for the
+    Lyapunov equation); ``False`` keeps every source's column, so that the column count
+    does not depend on the state (a stepper that draws one increment per column).
     """
     noise = circuit.noise
     B, N = x[0].shape[0], sum(circuit.sizes)
@@ -133,7 +138,15 @@ def noise_input(circuit: Circuit, x: State) -> np.ndarray:
             g = circuit.layers[l - 1].g_spring_S[idx]
             col[:, offs[l] + idx, np.arange(idx.size)] = np.sqrt(2.0 * noise.kT_J * g)
             blocks.append(col)
-    S = noise.amp_psd
+    if circuit.crossbar is not None:
+        if noise.amp_psd > 0 or noise.read_noise_rtHz > 0:
+            raise InvalidInputError(
+                "crossbar level: amplifier and device read noise are modelled at the "
+                "behavioural level only (thermal noise of springs, cells and wires is)"
+            )
+        if noise.thermal:
+            blocks += _cell_noise_blocks(circuit, x)
+    S, read = noise.amp_psd, noise.read_noise_rtHz > 0
     for l in range(1, L + 1):
         n_l, n_p = circuit.sizes[l], circuit.sizes[l - 1]
         lo, hi = offs[l - 1], offs[l]
@@ -141,7 +154,7 @@ def noise_input(circuit: Circuit, x: State) -> np.ndarray:
         fb = g0 * (net.phi(l - 1).df(x[l - 1]) * a * ks[l - 1])  # (B, n_{l-1})
         F = fb[:, :, None] * (circuit.feedback_weights(l) * circuit.precisions(l))[None]
         amp_p = np.sqrt((S + stage_read_psd(circuit, x, l, "forward")) / 2.0)  # (B, n_l)
-        if np.any(amp_p > 0):
+        if S > 0 or read:
             col = np.zeros((B, N, n_l))
             g = circuit.layers[l - 1].g_spring_S
             col[:, offs[l] + j, j] = g * a * km[l] * amp_p
@@ -152,7 +165,7 @@ def noise_input(circuit: Circuit, x: State) -> np.ndarray:
             col[:, lo:hi, :] = F * (a * ke[l] * math.sqrt(S / 2.0))[:, None, :]
             blocks.append(col)
         amp_s = np.sqrt((S + stage_read_psd(circuit, x, l, "feedback")) / 2.0)  # (B, n_{l-1})
-        if np.any(amp_s > 0):
+        if S > 0 or read:
             col = np.zeros((B, N, n_p))
             i = np.arange(n_p)
             col[:, lo + i, i] = fb * amp_s
@@ -160,8 +173,40 @@ def noise_input(circuit: Circuit, x: State) -> np.ndarray:
     if not blocks:
         return np.zeros((B, rows.size, 0))
     G = np.concatenate(blocks, axis=2)[:, rows, :]
+    if not drop_zero:
+        return G
     keep = np.any(G != 0.0, axis=(0, 1))
     return G[:, :, keep]
+
+
+def _cell_noise_blocks(circuit: Circuit, x: State) -> list:
+    """Columns of ``B`` for the thermal noise of every crossbar cell and wire segment
+    (:func:`pc_analog.solvers._crossbar.row_noise_maps`): per layer ``l``, the forward rows'
+    output noise ``n_m = sqrt(2kT) Nf dW`` moves ``x_l`` through the springs
+    (``g_l k^m n_m``) and ``x_{l-1}`` through the error and the feedback sum
+    (``-g0 phi'(x_{l-1}) k^s Wfb^eff pi_l a k^e k^m n_m``); the feedback rows' output
+    noise ``sqrt(2kT) Nk dW`` enters ``x_{l-1}`` as ``g0 phi'(x_{l-1}) k^s``."""
+    from pc_analog.solvers._crossbar import _stages, row_noise_maps
+
+    net, g0 = circuit.network(), circuit.hardware.g0_S
+    B, N = x[0].shape[0], sum(circuit.sizes)
+    offs = np.cumsum([0] + list(circuit.sizes))
+    a, maps, _, km, _, ke, _, ks = _stages(circuit, x)
+    c = math.sqrt(2.0 * circuit.noise.kT_J)
+    out = []
+    for l, (Nf, Nk) in enumerate(row_noise_maps(circuit), start=1):
+        lo, hi = offs[l - 1], offs[l]
+        fb = g0 * net.phi(l - 1).df(x[l - 1]) * ks[l - 1]  # (B, n_{l-1})
+        dm = km[l][:, :, None] * (c * Nf)[None]  # (B, n_l, n_l)
+        col = np.zeros((B, N, Nf.shape[1]))
+        col[:, hi : offs[l + 1], :] = circuit.layers[l - 1].g_spring_S[None, :, None] * dm
+        P = maps[l - 1][2] * circuit.precisions(l)  # Wfb^eff pi_l, (n_{l-1}, n_l)
+        col[:, lo:hi, :] = fb[:, :, None] * (P[None] @ (-a * ke[l][:, :, None] * dm))
+        out.append(col)
+        col = np.zeros((B, N, Nk.shape[1]))
+        col[:, lo:hi, :] = fb[:, :, None] * (c * Nk)[None]
+        out.append(col)
+    return out
 
 
 def rest_point(circuit: Circuit) -> tuple[State, bool]:

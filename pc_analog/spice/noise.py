@@ -18,6 +18,9 @@ variance of a mode of rate ``lambda`` is low by about ``(lambda NT)^2 / 6`` (<= 
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 
 from pc_analog.circuit.ir import Circuit
@@ -33,7 +36,7 @@ from pc_analog.solvers.lyapunov import (
 )
 from pc_analog.spice.netlist import add_trnoise, node_name, write_netlist
 
-__all__ = ["noise_deck", "ngspice_noise", "variance_standard_error"]
+__all__ = ["noise_deck", "add_resistor_trnoise", "ngspice_noise", "variance_standard_error"]
 
 
 def _gains(circuit: Circuit, x) -> dict:
@@ -60,12 +63,87 @@ def _timescales(circuit: Circuit, x) -> tuple[float, float]:
 def noise_deck(circuit: Circuit, *, t_stop_s: float, noise_step_s: float, seed: int, x_rest):
     """The deck of sample 0 with ``trnoise`` sources, running ``t_stop_s`` (ngspice's own
     truncation-error factor ``trtol = 7`` and ``reltol = 1e-4``: the noise breakpoints every
-    ``noise_step_s`` bound the step already, and a statistic needs no 1e-6 accuracy)."""
+    ``noise_step_s`` bound the step already, and a statistic needs no 1e-6 accuracy).
+
+    A circuit at the crossbar level (``circuit.crossbar`` set) is written as its crossbar
+    deck, every cell, wire segment and spring resistor with its own thermal ``trnoise``
+    current source (:func:`add_resistor_trnoise`)."""
+    level = "behavioural" if circuit.crossbar is None else "crossbar"
     deck = write_netlist(
-        circuit, sample=0, level="behavioural", analysis="tran", t_stop_s=t_stop_s,
+        circuit, sample=0, level=level, analysis="tran", t_stop_s=t_stop_s,
         t_step_s=noise_step_s, run_commands=False, trtol=7.0, reltol=1e-4,
     )  # fmt: skip
+    if level == "crossbar":
+        return add_resistor_trnoise(deck, circuit, step_s=noise_step_s, seed=seed)
     return add_trnoise(deck, circuit, step_s=noise_step_s, gains=_gains(circuit, x_rest), seed=seed)
+
+
+#: Resistors of a crossbar deck that are noise sources: springs ``Rs``, forward cells
+#: ``Rwp``/``Rwn``/``Rbp``/``Rbn``, feedback cells ``Rkp``/``Rkn`` and wire segments ``Rw_``.
+#: The readouts' feedback resistors ``Rf`` belong to the (noiseless) amplifier model.
+_NOISY_R = re.compile(r"^(R(?:s|wp|wn|bp|bn|kp|kn|w_)\S*) (\S+) (\S+) \{(.+)\}$")
+_PARAM = re.compile(r"^\.param (.+)$")
+
+
+def _eval(expr: str, env: dict) -> float:
+    """An arithmetic ``.param`` expression of the deck (numbers, names, + - * / and
+    parentheses only)."""
+    import ast
+    import operator
+
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.USub: operator.neg, ast.UAdd: operator.pos}  # fmt: skip
+
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return float(n.value)
+        if isinstance(n, ast.Name) and n.id in env:
+            return env[n.id]
+        if isinstance(n, ast.BinOp) and type(n.op) in ops:
+            return ops[type(n.op)](ev(n.left), ev(n.right))
+        if isinstance(n, ast.UnaryOp) and type(n.op) in ops:
+            return ops[type(n.op)](ev(n.operand))
+        raise InvalidInputError(f"ngspice noise: cannot evaluate deck expression {expr!r}")
+
+    return ev(ast.parse(expr, mode="eval"))
+
+
+def add_resistor_trnoise(deck: str, circuit: Circuit, *, step_s: float, seed: int = 0) -> str:
+    """``deck`` (a crossbar-level :func:`write_netlist`) with a thermal ``trnoise`` current
+    source in parallel with every spring, cell and wire resistor (``_NOISY_R``): a
+    resistor of conductance ``G`` gets ``In<name>`` of one-sided density ``4 k T G``, rms
+    ``sqrt(4 k T G / (2 NT))`` every ``NT = step_s``
+    (:func:`~pc_analog.spice.netlist.add_trnoise` gives the convention).  ``seed`` goes
+    to ``.options seed``.  Only thermal noise exists at the crossbar level."""
+    noise = circuit.noise
+    if noise is None:
+        return deck
+    if noise.amp_psd > 0 or noise.read_noise_rtHz > 0:
+        raise InvalidInputError(
+            "ngspice noise: amplifier and read noise are behavioural-level only"
+        )
+    env: dict = {}
+    out, extra, depth = [], [], 0  # depth: inside a .subckt definition
+    for line in deck.splitlines():
+        depth += line.startswith(".subckt") - line.startswith(".ends")
+        if depth == 0 and (m := _PARAM.match(line)):
+            for item in m.group(1).split():
+                k, v = item.split("=", 1)
+                env[k] = _eval(v.strip("{}"), env)
+        if depth == 0 and noise.thermal and (m := _NOISY_R.match(line)):
+            name, a, b, expr = m.groups()
+            g = 1.0 / _eval(expr, env)
+            rms = math.sqrt(4.0 * noise.kT_J * g / (2.0 * step_s))
+            extra.append(f"In{name[1:]} {a} {b} dc 0 trnoise({rms:.10g} {step_s:.10g} 0 0)")
+        if line.startswith(".options "):
+            line += f" seed={int(seed)}"
+        if line == ".end":
+            out.append("* thermal noise (trnoise: white, rms NA = sqrt(S/(2 NT)) every NT)")
+            out += extra
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def variance_standard_error(A: np.ndarray, Sigma: np.ndarray, dt: float, M: int) -> np.ndarray:
@@ -104,10 +182,11 @@ def ngspice_noise(
 ) -> NoiseReport:
     """The stationary noise of sample 0 from one ngspice transient (module docstring).
 
-    ``samples`` sets the run length after the burn-in, ``samples * spacing * tau_c``; the
-    statistics use every point of the ``noise_step`` grid in it (``stats["samples"]`` counts
-    them, ``stats["variance_se"]`` holds the per-unit standard errors of the variances from
-    :func:`variance_standard_error`).
+    ``mode="auto"`` runs ngspice as a subprocess (the shared library carries state from
+    one ``trnoise`` run to the next).  ``samples`` sets the run length after the burn-in,
+    ``samples * spacing * tau_c``; the statistics use every point of the ``noise_step``
+    grid in it (``stats["samples"]`` counts them, ``stats["variance_se"]`` holds the
+    per-unit standard errors of the variances from :func:`variance_standard_error`).
     """
     from pc_analog.solvers.lyapunov import lyapunov_noise
     from pc_analog.spice.runner import run_netlist
@@ -127,7 +206,11 @@ def ngspice_noise(
     t_burn = burn_in * tc
     t_stop = float(f"{t_burn + samples * spacing * tc:.6g}")
     deck = noise_deck(circuit, t_stop_s=t_stop, noise_step_s=nt, seed=seed, x_rest=x_rest)
-    run = run_netlist(deck, mode=mode)
+    # "auto" runs a fresh ngspice process: in the shared library a trnoise run after
+    # another one in the same process is off (measured: variances 4-5 standard errors low
+    # from the second run on, the first run fine), whereas subprocess runs scatter as the
+    # standard error says (docs/noise.md)
+    run = run_netlist(deck, mode="subprocess" if mode == "auto" else mode)
     t = np.asarray(run.time)
     grid = np.arange(t_burn, t[-1], nt)
     names = [node_name("x", l, int(i)) for l, idx in fi.blocks for i in idx]
