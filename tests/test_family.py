@@ -152,3 +152,22 @@ def test_one_layer_factors_equal_the_explicit_woodbury_factors(name):
         G = S[b] / s[b][None, :]
         A = np.diag(1.0 / s[b] ** 2) + G.T @ np.diag(net.pi(net.n_layers)) @ G
         np.testing.assert_allclose(A @ fast[b], -g[0][b], atol=1e-10 * np.abs(g[0][b]).max())
+
+
+def test_agreement_counts_samples_that_do_not_converge(monkeypatch):
+    """The agreement column compares only samples converged on both paths and counts the
+    others per path; with a cap too small for gain 3 at gtol 1e-11 every sample is a miss."""
+    (m,) = [m for m in MEMBERS if m.name == "gain 3 tanh"]
+    net, x, clamp, _, _ = family.build(m, 4)
+    r = family.agreement(net, x, clamp, m)
+    assert r["agree_converged"] and r["agree"] <= 1e-9 and not r["agree_same_path"]
+    assert r["agree_nonconv_fast"] == r["agree_nonconv_dense"] == 0
+    monkeypatch.setattr(family, "AGREE_MAX_ITER", 2)
+    r = family.agreement(net, x, clamp, m)
+    assert not r["agree_converged"]
+    assert r["agree_nonconv_fast"] == r["agree_nonconv_dense"] == 4
+    assert np.isnan(r["agree"])  # nothing compared
+    assert "4/4 not conv." in family._agree_cell(r)
+    (mid,) = [m for m in MEMBERS if m.name == "label + middle"]
+    net, x, clamp, _, _ = family.build(mid, 2)
+    assert family.agreement(net, x, clamp, mid)["agree_same_path"]
