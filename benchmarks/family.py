@@ -13,8 +13,14 @@ generative, top only; partial input).  For every member, side by side in one run
 * the work counters of the solve (iterations, factorisations, Hessian-vector products
   where the engine counts them);
 * agreement: on the first ``AGREE_SAMPLES`` samples the default path and the dense
-  block-Newton path (``structured=False``), both at ``gtol = 1e-11``, must rest at the same
-  point: ``max |x_fast - x_dense| / max |x_dense|``.
+  block-Newton path (``structured=False``), both at ``gtol = 1e-11`` with the same cap of
+  ``AGREE_MAX_ITER`` iterations, must rest at the same point:
+  ``max |x_fast - x_dense| / max |x_dense|`` over the samples converged on both; samples
+  that do not converge on a path are counted (a miss of that path), never compared.
+
+The goal rows of the ode backend, pcx and the Fashion-MNIST epoch are read from
+``results/ode_speed.json``, ``results/pcx_compare.json`` and ``results/epoch_speed.json``
+(``--rerender`` rebuilds the report with them, without measuring again).
 
 Goals: median ratio <= 10, worst <= 30, every member's agreement <= 1e-9, and the
 equilibrium time against the number of weights (the width sweep 64-h-h-10, h = 32..512)

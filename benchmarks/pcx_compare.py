@@ -450,8 +450,9 @@ def report(rows: list[dict], versions: dict, load: tuple, total_s: float) -> tup
     lines = [
         machine_line(),
         f"Separate environment `.venv-pcx`: pcx {v['pcx']}, jax {v['jax']}, jaxlib {v['jaxlib']}, "
-        f"equinox {v['equinox']}, optax {v['optax']}; CPU, float64 (`jax_enable_x64`), XLA and "
-        f"BLAS one thread each.  Load average {load[0]:.1f} at the start, {load[1]:.1f} at the "
+        f"equinox {v['equinox']}, optax {v['optax']}; CPU, float64 (`jax_enable_x64`), XLA "
+        f"asked for one thread (XLA_FLAGS) and BLAS one thread.  Load average {load[0]:.1f} "
+        f"at the start, {load[1]:.1f} at the "
         f"end of the timed part; the step-size search took {total_s[0]:.0f} s (counts "
         f"only, not under the lock), the timed part {total_s[1]:.0f} s under the benchmark "
         f"lock.  Produced by `{SCRIPT}`.",
