@@ -124,3 +124,50 @@ def test_compacted_tail_rests_where_the_whole_batch_rests(monkeypatch):
     assert np.abs(np.concatenate(g, axis=1)[:, free]).max() <= 1e-11 * (1 + 1e-6)
     assert family._rel(compact.x, whole.x) <= 1e-9
     np.testing.assert_allclose(compact.energy, whole.energy, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["shallow sigmoid gain 2", "softplus gain 2 top 20"])
+def test_one_layer_factors_equal_the_explicit_woodbury_factors(name):
+    """One free layer: the Woodbury factors kept as ``w = phi' D^{-1/2}`` with ``M`` from one
+    GEMM (``_Segment.KK``) give the step of the explicit ``G = W_t diag(phi')`` factors, and
+    that step solves ``(D + G^T Pi_t G) p = -g`` (the Gauss-Newton system, built densely)."""
+    from pc_analog.solvers._gauss_newton import _Segment
+
+    (m,) = [m for m in MEMBERS if m.name == name]
+    net, xs, _, _, _ = family.build(m, 7)
+    x = [np.array(v) for v in xs]
+    seg = _Segment(net, x, 1, 1)
+    assert seg.KK is not None
+    pt = seg.point_from_x(x)
+    pt.eps[0] = pt.eps[0] + np.random.default_rng(5).normal(0.0, 0.3, pt.eps[0].shape)
+    pt = seg.point(pt.eps)  # away from the start, so g is not tiny
+    g, q, _ = seg.gradient(pt)
+    fast = seg.step([v.copy() for v in g], seg.factors(pt, q))[0]
+    seg.KK = None  # the general path: G materialised per sample
+    fac = seg.factors(pt, q)
+    slow = seg.step([v.copy() for v in g], fac)[0]
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12 * np.abs(slow).max())
+    S, s = fac[0][0], fac[1][0]  # S = G D^{-1/2}, s = D^{-1/2}
+    for b in range(g[0].shape[0]):
+        G = S[b] / s[b][None, :]
+        A = np.diag(1.0 / s[b] ** 2) + G.T @ np.diag(net.pi(net.n_layers)) @ G
+        np.testing.assert_allclose(A @ fast[b], -g[0][b], atol=1e-10 * np.abs(g[0][b]).max())
+
+
+def test_agreement_counts_samples_that_do_not_converge(monkeypatch):
+    """The agreement column compares only samples converged on both paths and counts the
+    others per path; with a cap too small for gain 3 at gtol 1e-11 every sample is a miss."""
+    (m,) = [m for m in MEMBERS if m.name == "gain 3 tanh"]
+    net, x, clamp, _, _ = family.build(m, 4)
+    r = family.agreement(net, x, clamp, m)
+    assert r["agree_converged"] and r["agree"] <= 1e-9 and not r["agree_same_path"]
+    assert r["agree_nonconv_fast"] == r["agree_nonconv_dense"] == 0
+    monkeypatch.setattr(family, "AGREE_MAX_ITER", 2)
+    r = family.agreement(net, x, clamp, m)
+    assert not r["agree_converged"]
+    assert r["agree_nonconv_fast"] == r["agree_nonconv_dense"] == 4
+    assert np.isnan(r["agree"])  # nothing compared
+    assert "4/4 not conv." in family._agree_cell(r)
+    (mid,) = [m for m in MEMBERS if m.name == "label + middle"]
+    net, x, clamp, _, _ = family.build(mid, 2)
+    assert family.agreement(net, x, clamp, mid)["agree_same_path"]

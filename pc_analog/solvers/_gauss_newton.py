@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pc_analog.model.network import Clamp, Network
+from pc_analog.solvers._gauss_newton_open import _inv_or_nan, _solve_open
 
 __all__ = ["layered_segments", "solve_segments", "SegmentsOutcome"]
 
@@ -180,6 +181,11 @@ class _Segment:
         if a < b and self.k * net.W(b).size <= _K_MAX_ELEMENTS:
             Wt, Wb = net.W(b + 1), net.W(b)
             self.K = (Wt.T[:, :, None] * Wb[:, None, :]).reshape(Wb.shape[0], -1)
+        # One free layer: KK[j] = W_t[:, j] (x) W_t[:, j] gives M as one GEMM (factors).
+        self.KK = None
+        if a == b and self.k * self.k * net.sizes[a] <= _K_MAX_ELEMENTS:
+            Wt = net.W(b + 1)
+            self.KK = (Wt.T[:, :, None] * Wt.T[:, None, :]).reshape(Wt.shape[1], -1)
         self._bufs: dict = {}
 
     def subset(self, idx: np.ndarray) -> _Segment:
@@ -272,9 +278,24 @@ class _Segment:
 
     def factors(self, pt: _Point, q: list):
         """``S_l = G_l D_l^{-1/2}`` (``G`` scaled in place), ``s_l = D_l^{-1/2}`` and
-        ``M^{-1}`` with ``M = Pi_t^{-1} + sum_l S_l S_l^T``."""
+        ``M^{-1}`` with ``M = Pi_t^{-1} + sum_l S_l S_l^T``.
+
+        One free layer: ``S = W_t diag(w)`` with ``w = phi_b' s_b`` is kept as ``w`` alone
+        (a ``(batch, n_b)`` array instead of ``(batch, k, n_b)``), and
+        ``M = Pi_t^{-1} + (w * w) @ KK`` with ``KK[j] = W_t[:, j] (x) W_t[:, j]``: one GEMM."""
         n = len(self.layers)
         B = pt.r.shape[0]
+        if self.KK is not None:
+            l = self.b
+            Dl = self.pi[l] - self.act[l].d2f_given(pt.x[0], pt.f[0], pt.df[0]) * q[0]
+            np.maximum(Dl, D_FLOOR * self.pi[l], out=Dl)
+            sl = np.sqrt(Dl, out=Dl)
+            np.divide(1.0, sl, out=sl)
+            w = pt.df[0] * sl
+            M = np.multiply(w, w) @ self.KK
+            M = M.reshape(B, self.k, self.k)
+            M[:, np.arange(self.k), np.arange(self.k)] += 1.0 / self.pi[self.t]
+            return [w], [sl], _inv_or_nan(M)
         G = [None] * n
         G[n - 1] = self.W[self.t][None, :, :] * pt.df[n - 1][:, None, :]
         for i in range(n - 2, -1, -1):
@@ -300,6 +321,16 @@ class _Segment:
         """``p = -(D^{-1} g - D^{-1/2} S^T M^{-1} S D^{-1/2} g)`` (Woodbury)."""
         S, scale, Minv = fac
         u = [gi * si for gi, si in zip(g, scale)]  # D^{-1/2} g
+        if S[0].ndim == 2:  # one free layer: S = W_t diag(w), see factors
+            (w,), (ui,), (si,) = S, u, scale
+            Su = np.multiply(ui, w) @ self.W[self.t].T  # (B, k)
+            v = (Minv @ Su[:, :, None])[:, :, 0]
+            t = v @ self.W[self.t]
+            t *= w
+            ui -= t
+            ui *= si
+            np.negative(ui, out=ui)
+            return u
         w = sum((Si @ ui[:, :, None]) for Si, ui in zip(S, u))  # (B, k, 1)
         vt = np.transpose(Minv @ w, (0, 2, 1))  # (B, 1, k)
         for i, (ui, Si, si) in enumerate(zip(u, S, scale)):
@@ -380,30 +411,6 @@ class _Segment:
             rz = rz_new
             d = [zi + beta * di for zi, di in zip(z, d)]
         return p, its, nhvp
-
-
-def _inv_or_nan(M: np.ndarray) -> np.ndarray:
-    """Batched inverse of the ``(B, k, k)`` matrices ``M``; NaN for samples where it fails.
-
-    ``M = Pi_t^{-1} + sum_l S_l S_l^T`` is symmetric positive definite in exact
-    arithmetic, but weights that have blown up (a diverging training run) can make it
-    non-finite or numerically singular.  Those samples get a NaN inverse: their step
-    fails the line search and they go on with the dense path, which reports them as not
-    converged, instead of one sample's LinAlgError ending the whole batch.
-    """
-    finite = np.isfinite(M).all(axis=(1, 2))
-    if finite.all():
-        try:
-            return np.linalg.inv(M)
-        except np.linalg.LinAlgError:
-            pass
-    out = np.full_like(M, np.nan)
-    for b in np.flatnonzero(finite):  # failure path only: one sample at a time
-        try:
-            out[b] = np.linalg.inv(M[b])
-        except np.linalg.LinAlgError:
-            pass
-    return out
 
 
 def _merge(ok: np.ndarray, new: _Point, old: _Point) -> _Point:
@@ -536,37 +543,6 @@ def _compact(seg, x, pt, gm, stalled, active, gtol, max_iter, state, counts):
     gm, F, stalled = gm.copy(), np.array(pt.F), stalled.copy()
     gm[idx], F[idx], stalled[idx] = g_s, F_s, stalled[idx] | st_s
     return gm, F, stalled, {k: counts[k] + c_s[k] for k in counts}
-
-
-def _solve_open(net: Network, x: list, a: int, gtol: float, max_iter: int):
-    """An open segment: the feedforward pass from layer ``a-1`` (``eps = 0``)."""
-    L = net.n_layers
-    g = [None] * (L + 1)
-    prev = net.phi(a - 1).f(x[a - 1])
-    mus = []
-    for l in range(a, L + 1):
-        mu = prev @ net.W(l).T + net.b(l)
-        mus.append(mu)
-        prev = net.phi(l).f(x[l]) if l < L else None
-    # dF/dx at the start: pi_l eps_l - phi'(x_l) (pi_{l+1} eps_{l+1}) W_{l+1}
-    e = [net.pi(l) * (x[l] - mu) for l, mu in zip(range(a, L + 1), mus)]
-    gm = np.zeros(x[0].shape[0])
-    for i, l in enumerate(range(a, L + 1)):
-        g[l] = e[i] - (net.phi(l).df(x[l]) * (e[i + 1] @ net.W(l + 1)) if l < L else 0.0)
-        gm = np.maximum(gm, np.abs(g[l]).max(axis=1))
-    if max_iter < 1 or not np.any(gm > gtol):
-        F = sum(0.5 * (ei * ei / net.pi(l)).sum(axis=1) for l, ei in zip(range(a, L + 1), e))
-        return gm, F, dict(nit=0, nfev=1, njev=1, nhev=0, nfact=0, nhvp=0)
-    prev = net.phi(a - 1).f(x[a - 1])
-    for l in range(a, L + 1):
-        x[l] = prev @ net.W(l).T + net.b(l)
-        prev = net.phi(l).f(x[l]) if l < L else None
-    # eps = 0 exactly, hence F = 0 and dF/dx = 0 on the segment.
-    return (
-        np.zeros_like(gm),
-        np.zeros_like(gm),
-        dict(nit=1, nfev=1, njev=1, nhev=0, nfact=0, nhvp=0),
-    )
 
 
 def solve_segments(
