@@ -277,7 +277,7 @@ class PackedCurrents:
                     pred = f[l - 1] @ self.WT[l] + self.b[l]
                 eps[l] = x[l] - pred
         parts = []
-        for l, (k, idx) in self.free_of.items():
+        for l, (_k, idx) in self.free_of.items():
             I = np.zeros_like(x[l])
             if l > 0:
                 I -= self.gs[l] * eps[l]
