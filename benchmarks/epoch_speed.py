@@ -159,9 +159,7 @@ def _profile_table(prof: list[dict]) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     for r in prof[1:]:
-        lines.append(
-            f"| `{r['function']}` | {r['calls']} | {r['own_s']:.3f} | {r['cum_s']:.3f} |"
-        )
+        lines.append(f"| `{r['function']}` | {r['calls']} | {r['own_s']:.3f} | {r['cum_s']:.3f} |")
     return lines
 
 
@@ -205,8 +203,7 @@ def report(m: dict) -> str:
         "",
         *_profile_table(d["ode_profile"])[2:],
         "",
-        "**Fashion-MNIST, equilibrium PC epoch.** "
-        + " ".join(_profile_table(f["pc_profile"])[:1]),
+        "**Fashion-MNIST, equilibrium PC epoch.** " + " ".join(_profile_table(f["pc_profile"])[:1]),
         "",
         *_profile_table(f["pc_profile"])[2:],
     ]
@@ -222,7 +219,9 @@ def main(argv=None) -> int:
     text = report(m)
     print(text)
     if not (args.quick or args.no_write):
-        path = write_results("epoch_speed", SECTION, text, script="benchmarks/epoch_speed.py", raw=m)
+        path = write_results(
+            "epoch_speed", SECTION, text, script="benchmarks/epoch_speed.py", raw=m
+        )
         print(f"wrote {path} and re-rendered BENCHMARKS.md")
     return 0
 

@@ -254,6 +254,10 @@ class OdeBackend(Backend):
         self.t_eval_points = t_eval_points
         self.structured = bool(structured)
         self._stiffness = np.inf  # set per settle by _reference
+        #: ``(x_eq, eigenvalues (batch, n_free) ascending)`` of the free-unit Hessian at the
+        #: last settle's reference rest point (None without one): what
+        #: :func:`slowest_mode` would compute there, for callers that need it again.
+        self.last_spectrum = None
         self._batched = True  # settling times of a DOP853 run refined for the batch at once
 
     def _settle(self, circuit: Circuit) -> SettleResult:
@@ -399,6 +403,8 @@ class OdeBackend(Backend):
         x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
         # without a known rest point the start state gives a scale for the horizon only
         spec = _spectrum(circuit, x_eq if x_eq is not None else circuit.x_init)
+        # for callers that need the same spectrum (the timing stage): (x_eq, eigenvalues)
+        self.last_spectrum = (x_eq, spec) if x_eq is not None and spec is not None else None
         lam = np.full(circuit.batch, np.inf) if spec is None else spec[:, 0]
         lam_min = float(np.min(lam)) if np.all(np.isfinite(lam)) else 1.0
         if not lam_min > 0:
