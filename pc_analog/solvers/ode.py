@@ -420,7 +420,7 @@ class OdeBackend(Backend):
         y0 = fi.pack(circuit.x_init)
         N = y0.size
 
-        if PackedCurrents.applies(circuit):  # constants cached, bit-identical
+        if self.structured and PackedCurrents.applies(circuit):  # constants cached, bit-identical
             force = PackedCurrents(circuit, fi)
         else:
 
