@@ -274,24 +274,7 @@ class OdeBackend(Backend):
         band = self.settle_band
         t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / dyn.rate
         settled = self._stop_event(circuit, fi, dyn, x_eq)
-        method = self.method
-        if method == "auto":
-            dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
-            method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
-            gradient_flow = known_rest and circuit.amplifiers is None and not self.inertial
-            gradient_flow = gradient_flow and self.structured
-            gradient_flow = gradient_flow and (circuit.crossbar is None or circuit.ideal)
-            if method == "BDF" and gradient_flow and self._stiffness <= _AUTO_EXPLICIT_STIFFNESS:
-                method = "DOP853"  # not stiff: explicit steps, no linear algebra
-        kw, integrator = {}, method
-        if method == "LSODA":
-            kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
-        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
-            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
-        elif method == "DOP853" and self.structured and self._batched:
-            integrator = LazyDOP853  # a step's dense output only where it is read
-        elif method in _STIFF:
-            kw["jac"] = dyn.jac
+        method, integrator, kw = self._integrator(circuit, dyn, known_rest)
         sol = solve_ivp(
             dyn.rhs,
             (0.0, t_max / tau),
@@ -343,6 +326,32 @@ class OdeBackend(Backend):
                 "x_eq_converged": eq_ok,
             },
         )
+
+    def _integrator(self, circuit: Circuit, dyn, known_rest: bool):
+        """``(method name, solve_ivp method, its jac keyword)`` for this settle.
+
+        ``auto``: LSODA up to the dense size, else BDF, or DOP853 for a gradient flow
+        that is not stiff (see the class docstring).
+        """
+        method = self.method
+        if method == "auto":
+            dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
+            method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
+            gradient_flow = known_rest and circuit.amplifiers is None and not self.inertial
+            gradient_flow = gradient_flow and self.structured
+            gradient_flow = gradient_flow and (circuit.crossbar is None or circuit.ideal)
+            if method == "BDF" and gradient_flow and self._stiffness <= _AUTO_EXPLICIT_STIFFNESS:
+                method = "DOP853"  # not stiff: explicit steps, no linear algebra
+        kw, integrator = {}, method
+        if method == "LSODA":
+            kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
+        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
+            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
+        elif method == "DOP853" and self.structured and self._batched:
+            integrator = LazyDOP853  # a step's dense output only where it is read
+        elif method in _STIFF:
+            kw["jac"] = dyn.jac
+        return method, integrator, kw
 
     # ------------------------------------------------------------------ helpers
     def _transient(self, circuit: Circuit, fi: FreeIndex, sol, x_eq):
