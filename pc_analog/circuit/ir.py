@@ -93,11 +93,11 @@ class DifferentialPair:
         gp, gn = _ro(self.g_pos_S), _ro(self.g_neg_S)
         if gp.shape != gn.shape:
             raise InvalidInputError("differential pair: G+ and G- shapes differ")
-        if (
-            np.any(gp < 0)
-            or np.any(gn < 0)
-            or not (np.all(np.isfinite(gp)) and np.all(np.isfinite(gn)))
-        ):
+        # min >= 0 fails for a negative entry or a NaN, a finite max for +inf (one pass
+        # per reduction, no temporaries: this runs for every pair of every training batch)
+        lo = min(gp.min(initial=0.0), gn.min(initial=0.0))
+        hi = max(gp.max(initial=0.0), gn.max(initial=0.0))
+        if not (lo >= 0 and np.isfinite(hi)):
             raise InvalidInputError("differential pair: conductances must be finite and >= 0")
         object.__setattr__(self, "g_pos_S", gp)
         object.__setattr__(self, "g_neg_S", gn)
@@ -325,8 +325,9 @@ class Circuit:
     @property
     def symmetric(self) -> bool:
         """Whether every feedback crossbar equals its forward crossbar transposed (to 1e-12)."""
+        # max |Wfb - W^T| <= 1e-12 (allclose with rtol 0 for finite weights; NaN fails)
         return all(
-            np.allclose(self.feedback_weights(l), self.forward_weights(l).T, rtol=0, atol=1e-12)
+            np.abs(self.feedback_weights(l) - self.forward_weights(l).T).max(initial=0.0) <= 1e-12
             for l in range(1, self.n_layers + 1)
         )
 
