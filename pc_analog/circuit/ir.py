@@ -79,6 +79,16 @@ class Hardware:
         return self.c_F / self.g0_S
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A freshly computed float array made read-only in place (no copy: nothing else
+    holds it)."""
+    a = np.asarray(a, dtype=float)
+    if a.base is not None or not a.flags.owndata:
+        return _ro(a)
+    a.setflags(write=False)
+    return a
+
+
 @dataclass(frozen=True, eq=False)
 class DifferentialPair:
     """A signed weight array stored as two non-negative conductance arrays.
@@ -296,10 +306,10 @@ class Circuit:
         if cache is None:
             cache = tuple(
                 (
-                    _ro(L.forward.weights(self.g_unit(l))),
-                    _ro(L.feedback.weights(self.g_unit(l))),
-                    _ro(L.bias.weights(self.g_unit(l))),
-                    _ro(L.g_spring_S / self.hardware.g0_S),
+                    _frozen(L.forward.weights(self.g_unit(l))),
+                    _frozen(L.feedback.weights(self.g_unit(l))),
+                    _frozen(L.bias.weights(self.g_unit(l))),
+                    _frozen(L.g_spring_S / self.hardware.g0_S),
                 )
                 for l, L in enumerate(self.layers, start=1)
             )
