@@ -103,11 +103,17 @@ def _profile(cfg, hw, x, y, top: int = 12) -> list[dict]:
     st = pstats.Stats(pr, stream=io.StringIO())
     total = st.total_tt
     rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    by_file: dict = {}
+    for (file, _line, _fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        short = file.split("site-packages/")[-1].split("pc_analog/")[-1]
+        by_file[short] = by_file.get(short, 0.0) + tt
+    files = sorted(by_file.items(), key=lambda kv: -kv[1])[:8]
     out = []
     for (file, line, fn), (_cc, nc, tt, ct, _callers) in rows:
         short = file.split("site-packages/")[-1].split("pc_analog/")[-1]
         out.append(dict(function=f"{short}:{line}({fn})", calls=nc, own_s=tt, cum_s=ct))
-    return [dict(total_s=total, batches=n // cfg.batch_size)] + out
+    head = dict(total_s=total, batches=n // cfg.batch_size, by_file=dict(files))
+    return [head] + out
 
 
 def measure(quick: bool) -> dict:
@@ -163,6 +169,12 @@ def _profile_table(prof: list[dict]) -> list[str]:
     return lines
 
 
+def _files_line(prof: list[dict]) -> str:
+    head = prof[0]
+    parts = [f"`{f}` {t / head['total_s']:.0%}" for f, t in head["by_file"].items()]
+    return "Own time by file: " + ", ".join(parts) + "."
+
+
 def report(m: dict) -> str:
     d, f = m["digits"], m["fashion"]
     ok_d, ok_f = d["ratio"] <= GOAL_ODE, f["ratio"] <= GOAL_PC
@@ -203,9 +215,13 @@ def report(m: dict) -> str:
         "",
         *_profile_table(d["ode_profile"])[2:],
         "",
+        _files_line(d["ode_profile"]),
+        "",
         "**Fashion-MNIST, equilibrium PC epoch.** " + " ".join(_profile_table(f["pc_profile"])[:1]),
         "",
         *_profile_table(f["pc_profile"])[2:],
+        "",
+        _files_line(f["pc_profile"]),
     ]
     return "\n".join(lines)
 
