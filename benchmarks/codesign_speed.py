@@ -131,9 +131,10 @@ def report(m: dict) -> str:
     part = (
         ""
         if (lim["W"], lim["D"]) == (512, 32)
-        else f" (widths up to {lim['W']}, depths up to {lim['D']} of the section's grid: the "
-        "whole grid takes the earlier tree about 8 CPU minutes, more than the benchmark "
-        "lock allows on this shared machine)"
+        else f" (widths up to {lim['W']}, depths up to {lim['D']}: the section's grid "
+        "without its largest sizes, which did not fit the time the shared machine's "
+        "benchmark lock allowed this run; the largest sizes are where the crossbar "
+        "inventory, built per cell, dominates even more)"
     )
     return "\n".join(
         [
