@@ -170,7 +170,7 @@ def report(m: dict) -> str:
             "Profile of what is left (cProfile of one group of the W sweep, width 256: four "
             "points, 76 s under the profiler): building the crossbar-level inventory 38 % "
             "(`circuit/_build.py` `_crossbar_rows`: one Python object per crossbar cell, "
-            "1.05 million cells), evaluating its dissipation at the 4001 points of the "
+            "about 0.9 million cells), evaluating its dissipation at the 4001 points of the "
             "dense transient 33 % (`Inventory.power_W`, twice: RC and inertial), the two "
             "ode settles 15 %, device counts and area (sums over the cells) 8 %. Closing "
             "the 5x: an array-backed inventory (one element group per crossbar holding its "
