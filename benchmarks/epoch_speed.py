@@ -222,6 +222,23 @@ def report(m: dict) -> str:
         *_profile_table(f["pc_profile"])[2:],
         "",
         _files_line(f["pc_profile"]),
+        "",
+        "What is left, and what would close it. *ode epoch*: each batch's settle pays the "
+        "exact Hessian spectrum at the rest point (the free-unit blocks and `eigvalsh` of "
+        "16 blocks of 128 x 128: the method choice and the horizon), about 200 "
+        "right-hand-side calls (16 DOP853 steps of 12 stages, plus the dense output of the "
+        "steps a settling time falls in) and the batched settling-time refinement; the "
+        "extreme eigenvalues without a full eigendecomposition (with one free hidden "
+        "layer the Hessian is diagonal plus rank 10, a secular equation) would remove the "
+        "first. *Fashion-MNIST PC epoch*: the floor is BP's two wide products per batch "
+        "(the input prediction and the Hebbian outer product); above it are the "
+        "Gauss-Newton solve's set-up per call (`solvers/_gauss_newton.py`, another "
+        "engineer's), the effective weights `(G+ - G-) / g_unit` of every new structure "
+        "(forward, feedback and bias of each layer, each batch) and the device arrays' "
+        "validation on every update. Closing it: effective weights updated from the "
+        "Hebbian step instead of read back from the conductances, the settle handing its "
+        "errors to the Hebbian update, and no revalidation of arrays an update did not "
+        "change.",
     ]
     return "\n".join(lines)
 
