@@ -62,6 +62,13 @@ __all__ = ["Amp", "Amplifiers", "draw_amplifiers", "amp_subcircuit", "amp_params
 
 
 def _ro(a) -> np.ndarray:
+    if (
+        isinstance(a, np.ndarray)
+        and a.dtype == np.float64
+        and a.flags.owndata
+        and not a.flags.writeable
+    ):
+        return a  # already a private read-only array (the copy would equal it, layout too)
     a = np.array(a, dtype=float)
     a.setflags(write=False)
     return a

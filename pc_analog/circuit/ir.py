@@ -79,6 +79,16 @@ class Hardware:
         return self.c_F / self.g0_S
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A freshly computed float array made read-only in place (no copy: nothing else
+    holds it)."""
+    a = np.asarray(a, dtype=float)
+    if a.base is not None or not a.flags.owndata:
+        return _ro(a)
+    a.setflags(write=False)
+    return a
+
+
 @dataclass(frozen=True, eq=False)
 class DifferentialPair:
     """A signed weight array stored as two non-negative conductance arrays.
@@ -93,11 +103,11 @@ class DifferentialPair:
         gp, gn = _ro(self.g_pos_S), _ro(self.g_neg_S)
         if gp.shape != gn.shape:
             raise InvalidInputError("differential pair: G+ and G- shapes differ")
-        if (
-            np.any(gp < 0)
-            or np.any(gn < 0)
-            or not (np.all(np.isfinite(gp)) and np.all(np.isfinite(gn)))
-        ):
+        # min >= 0 fails for a negative entry or a NaN, a finite max for +inf (one pass
+        # per reduction, no temporaries: this runs for every pair of every training batch)
+        lo = min(gp.min(initial=0.0), gn.min(initial=0.0))
+        hi = max(gp.max(initial=0.0), gn.max(initial=0.0))
+        if not (lo >= 0 and np.isfinite(hi)):
             raise InvalidInputError("differential pair: conductances must be finite and >= 0")
         object.__setattr__(self, "g_pos_S", gp)
         object.__setattr__(self, "g_neg_S", gn)
@@ -296,10 +306,10 @@ class Circuit:
         if cache is None:
             cache = tuple(
                 (
-                    _ro(L.forward.weights(self.g_unit(l))),
-                    _ro(L.feedback.weights(self.g_unit(l))),
-                    _ro(L.bias.weights(self.g_unit(l))),
-                    _ro(L.g_spring_S / self.hardware.g0_S),
+                    _frozen(L.forward.weights(self.g_unit(l))),
+                    _frozen(L.feedback.weights(self.g_unit(l))),
+                    _frozen(L.bias.weights(self.g_unit(l))),
+                    _frozen(L.g_spring_S / self.hardware.g0_S),
                 )
                 for l, L in enumerate(self.layers, start=1)
             )
@@ -325,8 +335,9 @@ class Circuit:
     @property
     def symmetric(self) -> bool:
         """Whether every feedback crossbar equals its forward crossbar transposed (to 1e-12)."""
+        # max |Wfb - W^T| <= 1e-12 (allclose with rtol 0 for finite weights; NaN fails)
         return all(
-            np.allclose(self.feedback_weights(l), self.forward_weights(l).T, rtol=0, atol=1e-12)
+            np.abs(self.feedback_weights(l) - self.forward_weights(l).T).max(initial=0.0) <= 1e-12
             for l in range(1, self.n_layers + 1)
         )
 

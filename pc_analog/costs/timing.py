@@ -184,8 +184,18 @@ def _progress(progress: bool, measure_cpu: bool):
     return tick, bar.close
 
 
+def _spectrum_at(spectrum, x_eq):
+    """The free-unit Hessian eigenvalues ``(batch, n_free)`` of ``spectrum = (x, lam)`` if
+    ``x`` is the state ``x_eq`` (the ode backend's ``last_spectrum``), else None."""
+    if spectrum is None or x_eq is None:
+        return None
+    x, lam = spectrum
+    same = len(x) == len(x_eq) and all(np.array_equal(a, b) for a, b in zip(x, x_eq))
+    return lam if same else None
+
+
 def _analog_section(
-    net, ideal, actual, energy_circ, spec: AnalogSpec, band, inertial, damping_ratio
+    net, ideal, actual, energy_circ, spec: AnalogSpec, band, inertial, damping_ratio, lam=None
 ):
     """The analog half of the report and the per-sample residual at the settle.
 
@@ -198,7 +208,8 @@ def _analog_section(
     circ, res = actual
     cnet = circ0.network()
     tau = circ.tau_s
-    lam_min = float(np.min(slowest_mode(circ0, res0.x_eq)))
+    # lam: the settle's own spectrum at res0.x_eq (the same numbers slowest_mode gives)
+    lam_min = float(np.min(slowest_mode(circ0, res0.x_eq) if lam is None else lam[:, 0]))
     en = energy_per_inference(res, energy_circ, spec)
     ts = np.asarray(res.settling_time_s, dtype=float)
     if res.status is Status.UNSTABLE:  # never a settling time for an unstable circuit
@@ -309,10 +320,14 @@ def _nonideal_section(spec: AnalogSpec, res0, actual) -> dict:
     return out
 
 
-def _pc_steps(circ, res, resid, pc_step_size) -> tuple[float, float]:
-    """Digital PC's Euler step ``gamma`` (tau) and the steps ``T`` to the analog residual."""
+def _pc_steps(circ, res, resid, pc_step_size, lam=None) -> tuple[float, float]:
+    """Digital PC's Euler step ``gamma`` (tau) and the steps ``T`` to the analog residual.
+
+    ``lam``: the free-unit Hessian's eigenvalues at ``res.x_eq`` if already known."""
     cnet = circ.network()
-    if pc_step_size is None:
+    if pc_step_size is None and lam is not None:
+        gamma = 1.0 / float(np.max(lam[:, -1]))
+    elif pc_step_size is None:
         H = dense_hessian(cnet, res.x_eq)
         fmask = np.concatenate(circ.clamp.free)
         lam_max = float(np.max(np.linalg.eigvalsh(H[:, fmask][:, :, fmask])[:, -1]))
@@ -380,6 +395,7 @@ def timing_report(
     t_eval_points: int = 4001,
     seed: int = 0,
     progress: bool = False,
+    circuit: Circuit | None = None,
 ) -> TimingReport:
     """Settle ``net`` in the analog circuit and compare with digital BP and PC.
 
@@ -431,6 +447,13 @@ def timing_report(
         Seeds the default target and the device fabrication.
     progress : bool
         Show a tqdm bar over the stages.
+    circuit : Circuit, optional
+        The circuit this call would build (``net`` programmed into ``spec.device`` from
+        ``seed`` with the batch ``x0``, ``y`` as stimulus), already built, e.g. shared by
+        several reports of the same point (RC and inertial, several digital references):
+        its cached inventory is then built once.  The caller vouches that it is that
+        circuit (:func:`pc_analog.experiments.sweep_point.run_group` compares the
+        conductances).
     """
     spec = load_analog_spec(analog)
     if isinstance(digital, (DigitalSpec, str)):
@@ -445,7 +468,9 @@ def timing_report(
     xb, yb = _inputs(net, x0, y, seed)
     tick, close = _progress(progress, measure_cpu)
 
-    circ = _build_circuit(net, xb, yb, spec, seed)
+    circ = _build_circuit(net, xb, yb, spec, seed) if circuit is None else circuit
+    if circ.batch != xb.shape[0]:
+        raise InvalidInputError(f"timing: circuit has {circ.batch} samples, input {xb.shape[0]}")
     if circ.clamp.n_free() == 0:
         raise InvalidInputError(
             "timing: with input and target clamped the network has no free unit to settle "
@@ -459,19 +484,20 @@ def timing_report(
         on_failure="return",  # the report carries the status (analog["success"])
     )
     res = ode.settle(circ)
+    lam = _spectrum_at(ode.last_spectrum, res.x_eq)  # reused by the prediction and gamma
     actual = energy_circ = None
     if spec.nonideal_fields:
         actual, energy_circ = nonideal_circuits(circ, spec)
         actual = (actual, ode.settle(actual))
     analog, resid = _analog_section(
         net, (circ, res), actual or (circ, res), energy_circ or circ, spec, band, inertial,
-        damping_ratio,
+        damping_ratio, lam,
     )  # fmt: skip
     if actual is not None:
         analog.update(_nonideal_section(spec, res, actual))
     t_settle = analog["settling_time_s"]
     tick("analog settle")
-    gamma, T = _pc_steps(circ, res, resid, pc_step_size)
+    gamma, T = _pc_steps(circ, res, resid, pc_step_size, lam)
     tick("digital PC steps")
     dig = _roofline_rows(net, dspecs, T, t_settle, analog["energy_J"], throughput_batch)
     tick("roofline")

@@ -50,7 +50,7 @@ from pc_analog.experiments.sweep_config import (
     SweepConfig,
     load_sweep_config,
 )
-from pc_analog.experiments.sweep_point import run_point
+from pc_analog.experiments.sweep_point import group_key, run_group, run_point
 from pc_analog.experiments.sweep_results import (
     RATIO_COLUMNS,
     SweepResult,
@@ -67,6 +67,7 @@ __all__ = [
     "SweepResult",
     "load_sweep_config",
     "run_point",
+    "run_group",
     "run_sweep",
     "read_sweep_csv",
     "find_crossover",
@@ -164,17 +165,24 @@ def run_sweep(
 
     cfg = load_sweep_config(config)
     points = cfg.points()
-    fn = partial(run_point, quantities=cfg.quantities)
+    fn = partial(run_group, quantities=cfg.quantities)
+    # points that can share work (see run_group) go to one task, in point order
+    groups: dict = {}
+    for k, p in enumerate(points):
+        groups.setdefault(group_key(p, cfg.quantities), []).append(k)
     ex, close, where = _executor(executor, max_workers)
     t0 = time.perf_counter()
     rows: list = [None] * len(points)
     futures: dict = {}
     try:
-        futures = {ex.submit(fn, p, (cfg.seed, k)): k for k, p in enumerate(points)}
+        futures = {
+            ex.submit(fn, [(points[k], (cfg.seed, k)) for k in ks]): ks for ks in groups.values()
+        }
         with tqdm(total=len(points), desc="sweep", unit="point", disable=not progress) as bar:
             for f in cf.as_completed(futures):
-                rows[futures[f]] = f.result()
-                bar.update(1)
+                for k, row in zip(futures[f], f.result()):
+                    rows[k] = row
+                bar.update(len(futures[f]))
     except BaseException:
         for f in futures:
             f.cancel()

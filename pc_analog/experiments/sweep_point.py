@@ -13,7 +13,10 @@ import numpy as np
 
 from pc_analog.experiments.sweep_config import _device_config, _resolved, point_analog_spec
 
-__all__ = ["run_point"]
+__all__ = ["run_point", "run_group", "group_key"]
+
+#: Parameters a group of points may differ in and still share work (see :func:`run_group`).
+GROUP_FREE = ("digital", "dynamics", "damping_ratio")
 
 
 def _network_and_data(p: Mapping, seed0: int):
@@ -62,28 +65,88 @@ def run_point(params: Mapping, seed: Sequence[int], quantities: Sequence[str] = 
         its device by preset (``AnalogSpec.device``), so an overridden device cannot
         reach it.
     """
+    return run_group([(params, seed)], quantities)[0]
+
+
+def group_key(params: Mapping, quantities: Sequence[str]):
+    """Points with equal keys form one :func:`run_group` task: with ``timing`` asked, the
+    resolved parameters except :data:`GROUP_FREE`; otherwise every point on its own."""
+    p = _resolved(params)
+    if "timing" not in quantities:
+        return id(params)
+    return tuple((k, repr(v)) for k, v in sorted(p.items()) if k not in GROUP_FREE)
+
+
+def run_group(items: Sequence, quantities: Sequence[str] = ("settling",)) -> list[dict]:
+    """Evaluate points ``items = [(params, seed), ...]`` that differ only in
+    :data:`GROUP_FREE`; the rows equal :func:`run_point`'s, point by point.
+
+    ``settling`` and ``devices`` are measured per point.  ``timing`` shares its work:
+    points whose timing circuits are equal (conductance for conductance: the same
+    network, device and stimulus, and a fabrication that drew no random number or drew
+    the same) settle one circuit object, so its crossbar inventory is built once for RC
+    and inertial dynamics; points that differ only in ``digital`` share one
+    :func:`~pc_analog.costs.timing.timing_report` (every digital reference in one call;
+    the digital side does not change the analog one).
+    """
     from pc_analog._threads import single_threaded_blas
     from pc_analog.circuit.ir import Hardware
     from pc_analog.hardware.hebbian import device_circuit
 
-    seed0, index = int(seed[0]), int(seed[1])
-    params = _resolved(params)
-    if "timing" in quantities:
-        _check_timing_device(params)
-    net, x0, y = _network_and_data(params, seed0)
-    hw = Hardware(c_F=params["c_F"], g0_S=params["g0_S"], g_unit_S=params["g_unit_S"])
-    circ = device_circuit(
-        net, x0, y, device=_device_config(params), hardware=hw, rng=[seed0, index]
-    )
-    row = {"point": index, "seed": seed0, **params}
-    with single_threaded_blas():
-        if "settling" in quantities:
-            row.update(_settling_columns(circ, params))
-        if "devices" in quantities:
-            row.update(_device_columns(circ, net, x0, y, hw))
+    rows, timing_jobs = [], []
+    for params, seed in items:
+        seed0, index = int(seed[0]), int(seed[1])
+        params = _resolved(params)
         if "timing" in quantities:
-            row.update(_timing_columns(net, x0, y, params, (seed0, index)))
-    return row
+            _check_timing_device(params)
+        net, x0, y = _network_and_data(params, seed0)
+        hw = Hardware(c_F=params["c_F"], g0_S=params["g0_S"], g_unit_S=params["g_unit_S"])
+        circ = device_circuit(
+            net, x0, y, device=_device_config(params), hardware=hw, rng=[seed0, index]
+        )
+        row = {"point": index, "seed": seed0, **params}
+        with single_threaded_blas():
+            if "settling" in quantities:
+                row.update(_settling_columns(circ, params))
+            if "devices" in quantities:
+                row.update(_device_columns(circ, net, x0, y, hw))
+        rows.append(row)
+        if "timing" in quantities:
+            timing_jobs.append((row, net, x0, y, params, (seed0, index)))
+    if timing_jobs:
+        with single_threaded_blas():
+            _timing_group(timing_jobs)
+    return rows
+
+
+def _same_circuit(a, b) -> bool:
+    """Whether two circuits hold the same elements and stimulus (bit for bit)."""
+    if a is b:
+        return True
+    if a.hardware != b.hardware or len(a.layers) != len(b.layers) or a.name != b.name:
+        return False
+    if (a.amplifiers, a.crossbar, a.noise) != (None, None, None) or (
+        b.amplifiers,
+        b.crossbar,
+        b.noise,
+    ) != (None, None, None):
+        return False
+    for la, lb in zip(a.layers, b.layers):
+        if (la.activation, la.g_unit_S) != (lb.activation, lb.g_unit_S):
+            return False
+        arrays = [
+            (pa.g_pos_S, pb.g_pos_S)
+            for pa, pb in ((la.forward, lb.forward), (la.feedback, lb.feedback), (la.bias, lb.bias))
+        ] + [
+            (pa.g_neg_S, pb.g_neg_S)
+            for pa, pb in ((la.forward, lb.forward), (la.feedback, lb.feedback), (la.bias, lb.bias))
+        ]
+        arrays.append((la.g_spring_S, lb.g_spring_S))
+        if not all(np.array_equal(u, v) for u, v in arrays):
+            return False
+    same_x = all(np.array_equal(u, v) for u, v in zip(a.x_init, b.x_init))
+    same_clamp = all(np.array_equal(u, v) for u, v in zip(a.clamp.free, b.clamp.free))
+    return same_x and same_clamp
 
 
 def _check_timing_device(p: Mapping) -> None:
@@ -177,40 +240,74 @@ def _device_columns(circ, net, x0, y, hw) -> dict:
     }
 
 
+def _timing_group(jobs) -> None:
+    """The ``timing`` quantity of a group of points (see :data:`QUANTITIES`), into each
+    job's row.
+
+    The timing stage programs ``net`` into the point's device preset through the same
+    device path and from the same generator seed ``[seed0, index]`` as
+    :func:`run_point`, so its circuit (and the crossbar energy it integrates) is the
+    point's device circuit, not ideal pairs of the device weights.  Equal circuits are
+    one object (:func:`_same_circuit`); one report per circuit and dynamics covers
+    every digital reference asked for.
+    """
+    from pc_analog.costs.specs import load_digital_spec
+    from pc_analog.costs.timing import _build_circuit, _inputs
+
+    circuits: list = []  # distinct timing circuits of the group
+    reports: dict = {}  # (circuit index, dynamics, damping ratio) -> [jobs]
+    for job in jobs:
+        row, net, x0, y, p, seed = job
+        spec = point_analog_spec(p)
+        xb, yb = _inputs(net, x0, y, list(seed))
+        circ = _build_circuit(net, xb, yb, spec, list(seed))
+        k = next((i for i, c in enumerate(circuits) if _same_circuit(c, circ)), None)
+        if k is None:
+            circuits.append(circ)
+            k = len(circuits) - 1
+        reports.setdefault((k, p["dynamics"], p["damping_ratio"]), []).append(job)
+    for (k, _, _), group in reports.items():
+        digitals = list(dict.fromkeys(j[4]["digital"] for j in group))
+        row, net, x0, y, p, seed = group[0]
+        rep = _timing_report(net, x0, y, p, seed, digitals, circuits[k])
+        for row, net, _, _, p, _ in group:
+            name = load_digital_spec(p["digital"]).name
+            row.update(_timing_row(rep, name, net))
+
+
 _TIMING_CONFIG_KEPT = ("config.sizes", "config.pc_step_size_tau", "config.pc_steps_same_residual")
 
 
-def _timing_columns(net, x0, y, p: Mapping, seed: tuple[int, int]) -> dict:
-    """The ``timing`` quantity of one point (see :data:`QUANTITIES`).
-
-    The timing stage programs ``net`` into the point's device preset itself, through
-    the same device path and from the same generator seed ``[seed0, index]`` as
-    :func:`run_point`, so its circuit (and the crossbar energy it integrates) is the
-    point's device circuit, not ideal pairs of the device weights.
-    """
+def _timing_report(net, x0, y, p: Mapping, seed, digitals, circuit):
     from pc_analog.costs.timing import timing_report
 
-    spec = point_analog_spec(p)
-    rep = timing_report(
+    return timing_report(
         net,
         x0,
         y,
-        analog=spec,
-        digital=(p["digital"],),
+        analog=point_analog_spec(p),
+        digital=tuple(digitals),
         inertial=p["dynamics"] == "inertial",
         damping_ratio=p["damping_ratio"],
         band=p["band"],
         measure_cpu=p["measure_cpu"],
         throughput_batch=p["throughput_batch"],
         seed=list(seed),
+        circuit=circuit,
     )
-    name = rep.digital_specs[0].name
+
+
+def _timing_row(rep, name: str, net) -> dict:
+    """The columns of one digital reference ``name`` of a timing report."""
+    names = {d.name for d in rep.digital_specs}
     out = {}
     for k, v in rep.as_row().items():
         if k.startswith("config.") and k not in _TIMING_CONFIG_KEPT:
             continue
         if k.startswith(f"digital.{name}."):
             k = "digital." + k[len(f"digital.{name}.") :]
+        elif any(k.startswith(f"digital.{other}.") for other in names):
+            continue  # another point's digital reference
         out[k] = "-".join(map(str, v)) if isinstance(v, list) else v
     s = net.sizes
     out["n_weights"] = int(sum(s[l - 1] * s[l] for l in range(1, len(s))))

@@ -60,7 +60,29 @@ def check_state(net: Network, x: Sequence[np.ndarray]) -> State:
 
 def _mu(net: Network, x: State, l: int) -> np.ndarray:
     """``mu_l = phi_{l-1}(x_{l-1}) W_l^T + b_l`` (row-vector convention, one row per sample)."""
+    if l == 1:
+        return _input_prediction(net, x[0])
     return net.phi(l - 1).f(x[l - 1]) @ net.W(l).T + net.b(l)
+
+
+def _input_prediction(net: Network, x0) -> np.ndarray:
+    """``mu_1`` of the input layer ``x0``, remembered on ``net`` for the last ``x0`` seen.
+
+    A training batch reads it three times with the same clamped input (the feedforward
+    start, the settled energy, the Hebbian update); the product is the widest of the
+    network (784 x 256 on Fashion-MNIST).  The memo is used only when ``x0`` equals the
+    remembered input byte for byte, and a copy is returned: the same numbers as the
+    product, bit for bit.
+    """
+    a = np.asarray(x0)
+    layout = (a.shape, a.strides, a.dtype.str)
+    key = a.tobytes()
+    memo = net.__dict__.get("_mu1")
+    if memo is not None and memo[0] == layout and memo[1] == key:
+        return memo[2].copy()
+    mu = net.phi(0).f(x0) @ net.W(1).T + net.b(1)
+    object.__setattr__(net, "_mu1", (layout, key, mu.copy()))
+    return mu
 
 
 def predictions(net: Network, x: State) -> State:

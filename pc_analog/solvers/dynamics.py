@@ -26,6 +26,7 @@ __all__ = [
     "node_currents",
     "current_jacobian_blocks",
     "FreeIndex",
+    "PackedCurrents",
     "residual_max",
     "energy_trace",
 ]
@@ -204,6 +205,89 @@ class FreeIndex:
                 out[:, ra, rb] = upper[l][:, idx[:, None], idx2[None, :]]
                 out[:, rb, ra] = lower[l][:, idx2[:, None], idx[None, :]]
         return out
+
+
+class PackedCurrents:
+    """``y -> I(y) / g0`` on the packed free units of an ideal circuit, constants cached.
+
+    The same arithmetic, in the same order, as
+    ``fi.pack(node_currents(circ, fi.unpack(y), free_only=True)) / g0`` (bit-identical),
+    without the per-call work that does not depend on ``y``: the clamped layers' states,
+    activations and predictions ``phi(x_{l-1}) W_l^T + b_l`` (computed once), the
+    effective weights, and the copy of the whole ``x_init`` per call.  Only for circuits
+    whose KCL is :func:`node_currents`' ideal branch (:meth:`applies`).
+    """
+
+    @staticmethod
+    def applies(circ: Circuit) -> bool:
+        return circ.amplifiers is None and (circ.crossbar is None or circ.ideal)
+
+    def __init__(self, circ: Circuit, fi: FreeIndex):
+        net = circ.network()
+        L = self.L = circ.n_layers
+        self.fi, self.g0 = fi, circ.hardware.g0_S
+        self.acts = [net.phi(l) for l in range(L)] + [None]
+        self.W = [None] + [circ.forward_weights(l) for l in range(1, L + 1)]
+        self.WT = [None] + [w.T for w in self.W[1:]]
+        self.WfbT = [None] + [circ.feedback_weights(l).T for l in range(1, L + 1)]
+        self.b = [None] + [circ.biases(l) for l in range(1, L + 1)]
+        self.pi = [None] + [circ.precisions(l) for l in range(1, L + 1)]
+        self.gs = [None] + [circ.layers[l - 1].g_spring_S for l in range(1, L + 1)]
+        self.need = [bool(f.any()) for f in circ.clamp.free]
+        self.base = [np.array(v, dtype=float) for v in circ.x_init]
+        self.free_of = {l: (k, idx) for k, (l, idx) in enumerate(fi.blocks)}
+        # a fully free layer is read and written as a slice (no fancy-index copies)
+        self.whole = {l: idx.size == circ.sizes[l] for l, (k, idx) in self.free_of.items()}
+        # predictions of layers whose parent layer is clamped: constant
+        self.pred = [None] * (L + 1)
+        for l in range(1, L + 1):
+            if not self.need[l - 1]:
+                self.pred[l] = self.acts[l - 1].f(self.base[l - 1]) @ self.WT[l] + self.b[l]
+
+    def _state(self, y: np.ndarray) -> list:
+        fi = self.fi
+        Y = y.reshape(fi.batch, fi.n_free)
+        x = list(self.base)
+        for l, (k, idx) in self.free_of.items():
+            cols = Y[:, fi.offsets[k] : fi.offsets[k + 1]]
+            if self.whole[l]:
+                x[l] = np.ascontiguousarray(cols) if len(self.free_of) > 1 else cols.copy()
+                continue
+            v = self.base[l].copy()
+            v[:, idx] = cols
+            x[l] = v
+        return x
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        L, need, acts = self.L, self.need, self.acts
+        x = self._state(y)
+        f = [None] * (L + 1)
+        df = [None] * (L + 1)
+        for l in range(L + 1):
+            if need[l]:  # phi for the next layer's prediction, phi' for the current
+                if l < L:
+                    f[l], df[l] = acts[l].f_df(x[l])
+            elif l < L and (need[l + 1]) and self.pred[l + 1] is None:
+                f[l] = acts[l].f(x[l])
+        eps = [None] * (L + 1)
+        for l in range(1, L + 1):
+            if need[l] or need[l - 1]:
+                pred = self.pred[l]
+                if pred is None:
+                    pred = f[l - 1] @ self.WT[l] + self.b[l]
+                eps[l] = x[l] - pred
+        parts = []
+        for l, (_k, idx) in self.free_of.items():
+            I = np.zeros_like(x[l])
+            if l > 0:
+                I -= self.gs[l] * eps[l]
+            if l < L:
+                u = self.pi[l + 1] * eps[l + 1]
+                I += self.g0 * df[l] * (u @ self.WfbT[l + 1])
+            parts.append(I if self.whole[l] else I[:, idx])
+        if len(parts) == 1:
+            return (parts[0] / self.g0).ravel()
+        return np.concatenate(parts, axis=1).ravel() / self.g0
 
 
 def residual_max(circ: Circuit, fi: FreeIndex, x: State) -> np.ndarray:

@@ -29,11 +29,18 @@ from scipy.integrate._ivp.rk import Dop853DenseOutput, RkDenseOutput
 
 from pc_analog.circuit.ir import Circuit
 from pc_analog.errors import InvalidInputError
-from pc_analog.model.energy import dense_hessian, energy
+from pc_analog.model.energy import energy, hessian_blocks
 from pc_analog.solvers._block_bdf import BlockBDF, BlockMatrix, block_bdf_fits
+from pc_analog.solvers._dense_settling import (
+    LazyDOP853,
+    batched_settling_time,
+    dop853_stack,
+    solver_nfev,
+)
 from pc_analog.solvers.base import Backend, SettleResult, Status
 from pc_analog.solvers.dynamics import (
     FreeIndex,
+    PackedCurrents,
     current_jacobian_blocks,
     energy_trace,
     node_currents,
@@ -43,7 +50,7 @@ from pc_analog.solvers.equilibrium import reference_rest_point
 from pc_analog.solvers.stability import pole_dynamics
 from pc_analog.solvers.transient import SETTLE_BAND_DEFAULT, settling_time
 
-__all__ = ["OdeBackend", "slowest_mode"]
+__all__ = ["OdeBackend", "free_hessian", "slowest_mode"]
 
 _METHODS = ("auto", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # LSODA takes a dense Jacobian only; above this many states "auto" uses sparse BDF.
@@ -63,11 +70,32 @@ UNSTABLE_GROWTH = 10.0
 
 def _spectrum(circuit: Circuit, x_eq) -> np.ndarray | None:
     """Eigenvalues of the free-unit Hessian at ``x_eq``, ``(batch, n_free)`` ascending."""
-    free = np.concatenate(circuit.clamp.free)
-    if not free.any():
+    free = circuit.clamp.free
+    if not any(f.any() for f in free):
         return None
-    H = dense_hessian(circuit.network(), x_eq)[:, free][:, :, free]
-    return np.linalg.eigvalsh(H)
+    return np.linalg.eigvalsh(free_hessian(circuit.network(), x_eq, free))
+
+
+def free_hessian(net, x, free) -> np.ndarray:
+    """``dense_hessian(net, x)`` restricted to the free units (rows and columns in layer
+    order), built from the free layers' blocks only: the same values, without the
+    clamped layers' blocks and the full ``(batch, N, N)`` matrix."""
+    layers = [l for l, f in enumerate(free) if f.any()]
+    diag, upper = hessian_blocks(net, x, layers=layers)
+    idx = [np.flatnonzero(free[l]) for l in layers]
+    if len(layers) == 1 and idx[0].size == free[layers[0]].size:
+        return diag[layers[0]]  # one whole free layer: its block is the matrix
+    offs = np.concatenate([[0], np.cumsum([i.size for i in idx])])
+    H = np.zeros((x[0].shape[0], offs[-1], offs[-1]))
+    for k, l in enumerate(layers):
+        a = slice(offs[k], offs[k + 1])
+        H[:, a, a] = diag[l][:, idx[k][:, None], idx[k][None, :]]
+        if k + 1 < len(layers) and layers[k + 1] == l + 1:
+            b = slice(offs[k + 1], offs[k + 2])
+            U = upper[l][:, idx[k][:, None], idx[k + 1][None, :]]
+            H[:, a, b] = U
+            H[:, b, a] = np.transpose(U, (0, 2, 1))
+    return H
 
 
 def slowest_mode(circuit: Circuit, x_eq) -> np.ndarray:
@@ -123,6 +151,12 @@ def _sample_dense(dense_sol, tau: float, lo: int, hi: int):
         return out[:, None, :]
 
     return dense
+
+
+def _nfev(sol) -> int:
+    """Right-hand-side calls of the run, the lazily built dense outputs' included."""
+    n = solver_nfev(sol.sol)
+    return int(sol.nfev) if n is None else n
 
 
 @dataclass(frozen=True)
@@ -220,6 +254,11 @@ class OdeBackend(Backend):
         self.t_eval_points = t_eval_points
         self.structured = bool(structured)
         self._stiffness = np.inf  # set per settle by _reference
+        #: ``(x_eq, eigenvalues (batch, n_free) ascending)`` of the free-unit Hessian at the
+        #: last settle's reference rest point (None without one): what
+        #: :func:`slowest_mode` would compute there, for callers that need it again.
+        self.last_spectrum = None
+        self._batched = True  # settling times of a DOP853 run refined for the batch at once
 
     def _settle(self, circuit: Circuit) -> SettleResult:
         tau = circuit.tau_s
@@ -235,22 +274,7 @@ class OdeBackend(Backend):
         band = self.settle_band
         t_max = self.t_max_s if self.t_max_s is not None else 100 * np.log(1 / band) / dyn.rate
         settled = self._stop_event(circuit, fi, dyn, x_eq)
-        method = self.method
-        if method == "auto":
-            dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
-            method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
-            gradient_flow = known_rest and circuit.amplifiers is None and not self.inertial
-            gradient_flow = gradient_flow and self.structured
-            gradient_flow = gradient_flow and (circuit.crossbar is None or circuit.ideal)
-            if method == "BDF" and gradient_flow and self._stiffness <= _AUTO_EXPLICIT_STIFFNESS:
-                method = "DOP853"  # not stiff: explicit steps, no linear algebra
-        kw, integrator = {}, method
-        if method == "LSODA":
-            kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
-        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
-            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
-        elif method in _STIFF:
-            kw["jac"] = dyn.jac
+        method, integrator, kw = self._integrator(circuit, dyn, known_rest)
         sol = solve_ivp(
             dyn.rhs,
             (0.0, t_max / tau),
@@ -263,6 +287,7 @@ class OdeBackend(Backend):
             **kw,
         )
         t, Y, traj, x_eq, st = self._transient(circuit, fi, sol, x_eq)
+        nfev = _nfev(sol)  # after the transient: lazy dense outputs call the rhs too
         x_final = tuple(v[-1] for v in traj)
         with np.errstate(all="ignore"):  # a runaway state is judged in _status
             end_value = settled(sol.t[-1], sol.y[:, -1])
@@ -282,14 +307,14 @@ class OdeBackend(Backend):
             tau_s=tau,
             trajectory=traj,
             x_eq=x_eq,
-            nfev=int(sol.nfev),
+            nfev=nfev,
             njev=int(sol.njev),
             nfact=int(sol.nlu),
             n_steps=int(sol.t.size - 1),
             stats={
                 "method": method,
                 "linear_algebra": "dense blocks" if integrator is BlockBDF else "sparse",
-                "nfev": int(sol.nfev),
+                "nfev": nfev,
                 "njev": int(sol.njev),
                 "nlu": int(sol.nlu),
                 "n_points": int(t.size),
@@ -301,6 +326,32 @@ class OdeBackend(Backend):
                 "x_eq_converged": eq_ok,
             },
         )
+
+    def _integrator(self, circuit: Circuit, dyn, known_rest: bool):
+        """``(method name, solve_ivp method, its jac keyword)`` for this settle.
+
+        ``auto``: LSODA up to the dense size, else BDF, or DOP853 for a gradient flow
+        that is not stiff (see the class docstring).
+        """
+        method = self.method
+        if method == "auto":
+            dense_max = getattr(dyn, "dense_max", _AUTO_DENSE_MAX)  # poles: sparse sooner
+            method = "LSODA" if dyn.z0.size <= dense_max else "BDF"
+            gradient_flow = known_rest and circuit.amplifiers is None and not self.inertial
+            gradient_flow = gradient_flow and self.structured
+            gradient_flow = gradient_flow and (circuit.crossbar is None or circuit.ideal)
+            if method == "BDF" and gradient_flow and self._stiffness <= _AUTO_EXPLICIT_STIFFNESS:
+                method = "DOP853"  # not stiff: explicit steps, no linear algebra
+        kw, integrator = {}, method
+        if method == "LSODA":
+            kw["jac"] = lambda s, z: dyn.jac(s, z).toarray()
+        elif method == "BDF" and self.structured and getattr(dyn, "blocks", None) is not None:
+            kw["jac"], integrator = dyn.blocks, BlockBDF  # batched dense factorisations
+        elif method == "DOP853" and self.structured and self._batched:
+            integrator = LazyDOP853  # a step's dense output only where it is read
+        elif method in _STIFF:
+            kw["jac"] = dyn.jac
+        return method, integrator, kw
 
     # ------------------------------------------------------------------ helpers
     def _transient(self, circuit: Circuit, fi: FreeIndex, sol, x_eq):
@@ -331,6 +382,10 @@ class OdeBackend(Backend):
 
             st = settling_time(t, shaped, y_eq_b, band=self.settle_band, dense=dense)
             return t, Y, traj, x_eq, st
+        stack = dop853_stack(sol.sol, circuit.batch, fi.n_free) if self._batched else None
+        if stack is not None:  # every sample refined in lockstep (bit-identical)
+            st = batched_settling_time(t, shaped, y_eq_b, stack, tau, self.settle_band)
+            return t, Y, traj, x_eq, st
         # One sample at a time (settling_time refines each sample on its own), each
         # reading only its own columns of the dense output: linear in the batch.
         st = np.concatenate(
@@ -357,6 +412,8 @@ class OdeBackend(Backend):
         x_eq, eq_ok = reference_rest_point(circuit, gtol=1e-13)
         # without a known rest point the start state gives a scale for the horizon only
         spec = _spectrum(circuit, x_eq if x_eq is not None else circuit.x_init)
+        # for callers that need the same spectrum (the timing stage): (x_eq, eigenvalues)
+        self.last_spectrum = (x_eq, spec) if x_eq is not None and spec is not None else None
         lam = np.full(circuit.batch, np.inf) if spec is None else spec[:, 0]
         lam_min = float(np.min(lam)) if np.all(np.isfinite(lam)) else 1.0
         if not lam_min > 0:
@@ -372,8 +429,12 @@ class OdeBackend(Backend):
         y0 = fi.pack(circuit.x_init)
         N = y0.size
 
-        def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
-            return fi.pack(node_currents(circuit, fi.unpack(y), free_only=True)) / g0
+        if self.structured and PackedCurrents.applies(circuit):  # constants cached, bit-identical
+            force = PackedCurrents(circuit, fi)
+        else:
+
+            def force(y):  # tau/C * I = I/g0: the current in units of g0 * volt
+                return fi.pack(node_currents(circuit, fi.unpack(y), free_only=True)) / g0
 
         def jac_force(y):
             d, u, lo = current_jacobian_blocks(circuit, fi.unpack(y))
