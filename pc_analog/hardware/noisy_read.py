@@ -40,6 +40,7 @@ carries its own noise and is read as it ends.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -67,6 +68,8 @@ FACTOR_METHODS = ("cholesky", "eigen", "lyapunov")
 #: ``J`` is taken as symmetric when ``max |J - J^T| <= _SYM_RTOL max |J|`` (a gradient flow
 #: is symmetric to rounding, measured ~1e-18 relative).
 _SYM_RTOL = 1e-12
+#: Samples factorised at once by :func:`noisy_read` (the draws do not depend on it).
+_CHUNK = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,11 +270,14 @@ def read_factor(circuit: Circuit, x: State, method: str | None = None) -> ReadFa
                     R[b] = np.eye(n)
         return ReadFactor("cholesky", stable, R=R, scale=math.sqrt(q[0] / 2.0 / C))
     if method == "eigen":
-        G = noise_input(circuit, x)
-        Q = G @ np.swapaxes(G, 1, 2) / C**2
         mu, V = np.linalg.eigh(-0.5 * (J + np.swapaxes(J, 1, 2)) / C)
         stable = mu.min(axis=1) > 0 if n else np.ones(Bn, dtype=bool)
-        Qp = np.swapaxes(V, 1, 2) @ Q @ V
+        Vt = np.swapaxes(V, 1, 2)
+        if q is not None:  # thermal only: Q = diag(q) / C^2, no dense noise gains needed
+            Qp = (Vt * (q / C**2)[None, None, :]) @ V
+        else:
+            G = Vt @ noise_input(circuit, x) / C
+            Qp = G @ np.swapaxes(G, 1, 2)
         den = mu[:, :, None] + mu[:, None, :]
         S = np.where(stable[:, None, None], Qp / np.where(den > 0, den, 1.0), 0.0)
         return ReadFactor("eigen", stable, L=V @ _chol(S))
@@ -306,16 +312,23 @@ def noisy_read(
     if circuit.noise is None:
         return NoisyRead(x, "none", 0)
     rng = np.random.default_rng(rng)
-    fac = read_factor(circuit, x, method)
     fi = FreeIndex(circuit)
     B = x[0].shape[0]
     shape = (B, fi.n_free) if draws is None else (int(draws), B, fi.n_free)
     xi = rng.standard_normal(shape)
-    dy = fac.apply(xi)
+    dy = np.empty(shape)
+    unstable, used = 0, "none"
+    for lo in range(0, B, _CHUNK):  # chunks of samples: small temporaries, same draws
+        sl = slice(lo, min(lo + _CHUNK, B))
+        xs = tuple(v[sl] for v in x)
+        fac = read_factor(dataclasses.replace(circuit, x_init=xs), xs, method)
+        dy[..., sl, :] = fac.apply(xi[..., sl, :])
+        unstable += int(np.sum(~fac.stable))
+        used = fac.method
     out = [np.broadcast_to(v, shape[:-2] + v.shape).copy() for v in x]
     for k, (l, idx) in enumerate(fi.blocks):
         out[l][..., idx] += dy[..., fi.offsets[k] : fi.offsets[k + 1]]
-    return NoisyRead(tuple(out), fac.method, int(np.sum(~fac.stable)))
+    return NoisyRead(tuple(out), used, unstable)
 
 
 #: Backends that carry the circuit's noise into a read: ``equilibrium`` and ``ode`` settle
