@@ -85,8 +85,8 @@ def _config(quick: bool) -> dict:
 def _train_config(quick: bool) -> dict:
     if quick:
         return dict(c_F=[1e-17, 1e-12], designs=[(1e-6, 0.0)], epochs=2, limit_train=320)
-    return dict(c_F=[1e-18, 1e-17, 1e-16, 1e-12], designs=[(1e-6, 0.0)], epochs=3,
-                limit_train=720)  # fmt: skip
+    return dict(c_F=[1e-18, 1e-17, 1e-16, 1e-12], designs=[(1e-6, 0.0)], epochs=2,
+                limit_train=480)  # fmt: skip
 
 
 def _train_in_circuit(epochs, limit_train, c_F, g0_S, e_n, noisy: bool) -> dict:
