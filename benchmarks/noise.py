@@ -21,10 +21,16 @@ pass, so the settling is real):
 The A100 line: the forward pass of the same network on the co-design section's A100
 roofline, ``2 n_weights`` FLOPs at 20.5 pJ/FLOP (``docs/hardware.md``).
 
-In-circuit training with noisy Hebbian updates is not run here (the Hebbian update's noise
-is reported by ``pc_analog.solvers.lyapunov.hebbian_update_std`` only).
+In-circuit training with noisy Hebbian updates (:func:`train_sweep`): for a few designs the
+same classifier is trained from the same seed *in the noisy circuit* (``train`` with an
+analog spec whose ``thermal_noise`` / ``amp_noise_V_rtHz`` are on and an 8-bit ADC: every
+batch's Hebbian update reads the settled state plus a seeded stationary noise draw through
+the ADC, :mod:`pc_analog.hardware.noisy_read`) and tested the same way (equilibrium settle
+with the output free, a noisy read, the ADC, argmax); the lowest-energy design within 0.5
+point of the noiseless-trained accuracy (same spec, noise off) is reported with its figure.
 
-Run:  .venv/bin/python benchmarks/noise.py [--quick] [--no-write]
+Run:  .venv/bin/python benchmarks/noise.py [--quick] [--no-write] [--training-only]
+(``--training-only`` re-runs the training sweep and keeps the stored inference sweep.)
 """
 
 from __future__ import annotations
@@ -74,6 +80,42 @@ def _config(quick: bool) -> dict:
         designs=[(1e-6, 0.0), (1e-6, 1e-6), (1e-5, 1e-6)], n_eval=180,
         repeats=3, n_energy=8, n_lyap=16, epochs=6,
     )  # fmt: skip
+
+
+def _train_config(quick: bool) -> dict:
+    if quick:
+        return dict(c_F=[1e-17, 1e-12], designs=[(1e-6, 0.0)], epochs=2, limit_train=320)
+    return dict(c_F=[1e-18, 1e-17, 1e-16, 1e-12], designs=[(1e-6, 0.0)], epochs=2,
+                limit_train=480)  # fmt: skip
+
+
+def _train_in_circuit(epochs, limit_train, c_F, g0_S, e_n, noisy: bool) -> dict:
+    """Train the benchmark's classifier in the (noisy) circuit; test with noisy reads."""
+    spec = AnalogSpec(c_F=c_F, g0_S=g0_S, thermal_noise=noisy,
+                      amp_noise_V_rtHz=e_n if noisy else 0.0, adc_bits=ADC_BITS,
+                      adc_range_V=ADC_RANGE_V)  # fmt: skip
+    cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=0.1,
+                      analog=spec, hardware={"c_F": c_F, "g0_S": g0_S}, eval_mode="settle",
+                      limit_train=limit_train)  # fmt: skip
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        rep = train(cfg, d, progress=False, plots=False)
+    return {
+        "c_F": c_F, "g0_S": g0_S, "e_n_V_rtHz": e_n, "noisy": noisy,
+        "test_accuracy": rep.test_accuracy * 100,
+        "unsettled_samples": int(sum(h["unsettled_samples"] for h in rep.history)),
+        "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def train_sweep(quick: bool) -> dict:
+    """In-circuit training accuracy with noisy Hebbian updates (module docstring)."""
+    tc = _train_config(quick)
+    t0 = time.perf_counter()
+    base = _train_in_circuit(tc["epochs"], tc["limit_train"], 1e-12, 1e-6, 0.0, noisy=False)
+    rows = [_train_in_circuit(tc["epochs"], tc["limit_train"], c, g0, en, noisy=True)
+            for g0, en in tc["designs"] for c in tc["c_F"]]  # fmt: skip
+    return {"noiseless": base, "rows": rows, "config": tc, "seconds": time.perf_counter() - t0}
 
 
 def _classifier(epochs: int):
@@ -126,6 +168,34 @@ def _point(net, X, labels, x_rest, cfg, c_F, g0_S, e_n, seed):
         "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
         "sde_steps": int(run.n_steps),
     }
+
+
+def _train_figure(training: dict) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    rows, base = training["rows"], training["noiseless"]["test_accuracy"]
+    for g0, en in sorted({(r["g0_S"], r["e_n_V_rtHz"]) for r in rows}):
+        sub = sorted((r for r in rows if r["g0_S"] == g0 and r["e_n_V_rtHz"] == en),
+                     key=lambda r: r["energy_J"])  # fmt: skip
+        ax.semilogx(
+            [r["energy_J"] for r in sub],
+            [r["test_accuracy"] for r in sub],
+            "o-",
+            label=f"trained in the noisy circuit: g0 {g0:.0e} S, e_n {en:.0e} V/rtHz",
+        )
+    ax.axhline(base, color="k", lw=0.8, ls=":", label="trained and tested noiseless")
+    ax.axhline(base - TOLERANCE_POINTS, color="k", lw=0.8, ls="--", label="-0.5 point")
+    ax.set(xlabel="energy per inference of the design (J)", ylabel="test accuracy (%)",
+           title="in-circuit training with noisy Hebbian updates")  # fmt: skip
+    ax.legend(fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _figure(rows, noiseless, a100_J, amp_J=None) -> bytes:
@@ -275,13 +345,14 @@ def format_section(machine: str, raw: dict, quick: bool) -> str:
             f"over draws). Noiseless accuracy with the same ADC: {noiseless:.2f} %. "
             "Capacitances below ~0.1 fF are not physical node capacitances (wiring alone "
             "exceeds them): they extend the sweep to where kT/C reaches the signal. In-circuit "
-            "training with noisy Hebbian updates is not measured here.",
+            "training with noisy Hebbian updates: the next section.",
             "",
             *verdict,
             "",
             *table,
             "",
             "![noise and precision](benchmarks/figures/noise_frontier.png)",
+            *(_training_text(raw) if "training" in raw else []),
         ]
     )
     if not quick:
@@ -289,13 +360,78 @@ def format_section(machine: str, raw: dict, quick: bool) -> str:
         amp_J = min((r["energy_J"] for r in rows if r["amplifier_feasible"]), default=None)
         fig = _figure(rows, noiseless, a100_J, amp_J)
         atomic_write_bytes(FIGURES / "noise_frontier.png", fig)
+        if "training" in raw:
+            atomic_write_bytes(FIGURES / "noise_training.png", _train_figure(raw["training"]))
     return text
+
+
+def _training_text(raw: dict) -> list:
+    """The training part's lines (module docstring), energies from the inference rows."""
+    tr = raw["training"]
+    energy = {(r["c_F"], r["g0_S"], r["e_n_V_rtHz"]): r["energy_J"] for r in raw["rows"]}
+    for r in tr["rows"]:
+        r["energy_J"] = energy.get((r["c_F"], r["g0_S"], r["e_n_V_rtHz"]), float("nan"))
+    base = tr["noiseless"]["test_accuracy"]
+    ok = [r for r in tr["rows"] if r["test_accuracy"] >= base - TOLERANCE_POINTS]
+    best = min(ok, key=lambda r: r["energy_J"]) if ok else None
+    tr["best"] = best
+    tc = tr["config"]
+    lines = [
+        "",
+        "### In-circuit training with noisy Hebbian updates",
+        "",
+        f"The same 64-32-10 classifier (seed 0, lr 0.1, {tc['epochs']} epochs"
+        + (f", first {tc['limit_train']} training digits" if tc.get("limit_train") else "")
+        + ") trained *in the noisy circuit*: an analog spec with the design's C and g0, "
+        f"thermal noise on (plus e_n), an {ADC_BITS}-bit ADC over +-{ADC_RANGE_V:g} V; every "
+        "batch settles (equilibrium backend) and its Hebbian update reads the settled state "
+        "plus a seeded draw from the stationary covariance of the linearised circuit, through "
+        'the ADC (`pc_analog.hardware.noisy_read`, docs/noise.md "Training in the noisy '
+        'circuit"). Tested on the 360 test digits the same way: output free, one noisy read '
+        f"per digit, ADC, argmax. Reference: the same spec with the noise off, "
+        f"{base:.2f} %. Energy per inference of the design: the inference sweep's rows. "
+        f"Training sweep {tr['seconds']:.0f} s (nice 15, not a timing).",
+        "",
+        f"Caveat: this budget (the shared 2-core machine) leaves the classifier far from "
+        f"trained, and one test accuracy over 360 digits has a binomial standard error of "
+        f"{100 * (base / 100 * (1 - base / 100) / 360) ** 0.5:.1f} points at {base:.0f} %: "
+        "differences of a point between designs are not resolved, so the 0.5-point verdict "
+        "below is a measurement of this run, not a resolved frontier; only the largest drop "
+        "(at 1 aF, where kT/C approaches the signal) is a few standard errors wide.",
+        "",
+        f"**Lowest-energy design whose in-circuit-trained accuracy is within "
+        f"{TOLERANCE_POINTS} point of the noiseless-trained {base:.2f} %:** "
+        + (
+            f"C = {best['c_F']:.3g} F, g0 = {best['g0_S']:.0e} S, e_n = "
+            f"{best['e_n_V_rtHz']:.0e} V/rtHz, {best['test_accuracy']:.2f} %, "
+            f"{best['energy_J']:.3g} J per inference"
+            if best
+            else "none"
+        )
+        + ".",
+        "",
+        "| C | g0 | e_n (V/rtHz) | energy / inference | accuracy trained + tested noisy (%) "
+        "| samples without a stationary state |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in tr["rows"]:
+        lines.append(
+            f"| {r['c_F']:.3g} F | {r['g0_S']:.0e} S | {r['e_n_V_rtHz']:.0e} "
+            f"| {r['energy_J']:.3g} J | {r['test_accuracy']:.2f} | {r['unsettled_samples']} |"
+        )
+    lines += ["", "![training in the noisy circuit](benchmarks/figures/noise_training.png)"]
+    return lines
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 capacitances, no write (CI size)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument(
+        "--training-only",
+        action="store_true",
+        help="re-run the training sweep only; keep the stored inference sweep",
+    )
     ap.add_argument(
         "--redraw",
         action="store_true",
@@ -308,8 +444,15 @@ def main(argv=None) -> int:
 
         stored = load_results("noise")
         machine, raw = machine_text(stored), stored["raw"]
+    elif args.training_only:
+        from _report import load_results
+
+        stored = load_results("noise")
+        machine, raw = machine_line(), stored["raw"]
+        raw["training"] = train_sweep(args.quick)
     else:
         machine, raw = run(args.quick)
+        raw["training"] = train_sweep(args.quick)
     text = format_section(machine, raw, args.quick)
     print(text)
     print(f"total {time.perf_counter() - t0:.0f} s")

@@ -30,6 +30,7 @@ from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.devices import DeviceConfig, load_device_config
 from pc_analog.hardware.hebbian import HardwareNetwork
+from pc_analog.hardware.noisy_read import check_noise_backend, settle_and_read
 from pc_analog.io.data import one_hot
 from pc_analog.io.formats import atomic_write_text
 from pc_analog.learning.checkpoints import CHECKPOINT, _save_checkpoint, load_checkpoint
@@ -56,6 +57,9 @@ _UPDATE_MODES = ("stochastic", "accumulate")
 _DIRECTIONS = ("discriminative", "generative")
 # Seeds for the independent random streams: (seed, purpose, epoch, step).
 _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
+# The circuit's noise at the training and the evaluation reads: streams of their own, so a
+# noiseless run draws exactly what it drew before.
+_NOISE, _NOISE_EVAL = 4, 5
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class TrainConfig:
         ``to_dict()``): each batch settles ``analog.apply(circuit)``, the non-ideal
         circuit, and the Hebbian update reads ``analog.read_out(result)``, what the ADCs
         read.  Every non-ideality the spec models flows through these two calls.
+        With noise sources every read is noisy, seeded per batch
+        (:func:`pc_analog.hardware.noisy_read.settle_and_read`).
     update_mode : str
         How a batch's update reaches pulsed devices.  ``stochastic``: programmed at
         once, ``n = floor(x) + Bernoulli(x - floor(x))`` pulses for ``x`` pulse steps
@@ -205,6 +211,7 @@ class TrainConfig:
             raise InvalidInputError(f"validation_fraction: must lie in (0, 1), got {v!r}")
         get_activation(self.activation)
         get_backend(self.backend)  # unknown names fail here, before anything is written
+        check_noise_backend(self.analog, self.backend)
         # One spelling of the hardware: every field, defaults filled in.
         try:
             hw = Hardware(**(self.hardware or {}))
@@ -302,13 +309,23 @@ def _read(cfg: TrainConfig, result):
     return tuple(result.x) if cfg.analog is None else tuple(cfg.analog.read_out(result))
 
 
-def _accuracy_settle(cfg: TrainConfig, hw: HardwareNetwork, x, labels, batch: int, rng) -> float:
-    """Accuracy of the circuit settled with the output free, read through the ADCs."""
+def _settle_and_read(cfg: TrainConfig, circ, noise_rng):
+    """``(result, read, unstable)``: settle ``circ`` on the run's backend and read it as the
+    ADCs do, noisy when the circuit has noise sources
+    (:func:`pc_analog.hardware.noisy_read.settle_and_read`)."""
+    return settle_and_read(circ, cfg.backend, noise_rng, lambda r: _read(cfg, r))
+
+
+def _accuracy_settle(
+    cfg: TrainConfig, hw: HardwareNetwork, x, labels, batch: int, rng, noise_rng
+) -> float:
+    """Accuracy of the circuit settled with the output free, read through the ADCs (with
+    the circuit's noise when it has noise sources, drawn from ``noise_rng``)."""
     hits = 0
     for s in range(0, x.shape[0], batch):
         circ = _in_hardware(cfg, hw.circuit(x[s : s + batch], rng=rng))
-        r = settle(circ, backend=cfg.backend, on_failure="return")
-        hits += int(np.sum(np.argmax(_read(cfg, r)[-1], axis=1) == labels[s : s + batch]))
+        _, xr, _ = _settle_and_read(cfg, circ, noise_rng)
+        hits += int(np.sum(np.argmax(xr[-1], axis=1) == labels[s : s + batch]))
     return hits / x.shape[0]
 
 
@@ -434,12 +451,15 @@ def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
         # non-idealities (amplifiers, converters, ...) applied to the same IR.
         circ = _in_hardware(cfg, hw.circuit(first[idx], last[idx], rng=rng))
         # A batch that stops short of rest still trains (PC learns from the state it
-        # reached); the count goes into the epoch's metrics instead of a warning.
-        res = settle(circ, backend=cfg.backend, on_failure="return")
+        # reached); the count goes into the epoch's metrics instead of a warning.  With
+        # noise sources the read is noisy (_settle_and_read).
+        noise_rng = np.random.default_rng([cfg.seed, _NOISE, epoch, step])
+        res, x_read, unstable = _settle_and_read(cfg, circ, noise_rng)
         if not res.success:
             unsettled += idx.size
+        unsettled += unstable
         # The update is computed from what the ADCs read, not from the true voltages.
-        hw, _, p = hw.hebbian_step(circ, _read(cfg, res), lr / idx.size, rng)
+        hw, _, p = hw.hebbian_step(circ, x_read, lr / idx.size, rng)
         pulses += p
         energies.append(float(np.mean(res.energy)))
         if res.settling_time_s is not None:
@@ -464,8 +484,9 @@ def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t
         test_acc = acc(net_now, x_te, lab_te)
     elif cfg.eval_mode == "settle":
         test_acc = _accuracy_settle(
-            cfg, hw, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch])
-        )
+            cfg, hw, x_te, lab_te, 256, np.random.default_rng([cfg.seed, _EVAL, epoch]),
+            np.random.default_rng([cfg.seed, _NOISE_EVAL, epoch]),
+        )  # fmt: skip
     else:
         test_acc = _accuracy_ff(net_now, x_te, lab_te)
     return {
