@@ -2,24 +2,37 @@
 
 ``pc-analog train --dataset digits --out DIR`` with no other option uses
 :data:`pc_analog.learning.defaults.DATASET_DEFAULTS`.  This script records how those
-values were chosen and that they meet their targets:
+values were chosen and that they meet their targets.  Nothing before step 3 reads the
+test set.
 
-1. **search** (validation only): a small grid over hidden width, input scaling and learning
-   rate, each point trained with ``TrainConfig(validation_fraction=0.2)`` -- a stratified
-   20 % of the training part held out (permutation seed
-   ``pc_analog.learning.defaults.VALIDATION_SEED``), the rest trained on; the test set is
-   not read.  Two training seeds per point; the point with the best mean PC validation
-   accuracy is chosen (first in grid order on ties; the grid lists cheaper points first).
-2. **verify** (test): five training seeds of ``TrainConfig(dataset=NAME, seed=s)`` -- the
-   library defaults, nothing else -- on the test set, with the wall time of each run
-   (every run also trains the backprop twin, as the command does).
+1. **screen** (validation only, digits): a wide grid (hidden width, batch size, epochs,
+   learning rate) trained by an exact numpy replica of the run's backprop twin
+   (:func:`bp_replica`: same initial weights, shuffles, schedule and update as the twin
+   :func:`pc_analog.learning.train.train` trains beside PC; checked against it by
+   :func:`check_replica` before the screen starts) on three validation hold-outs (a
+   stratified 20 % of the training part drawn with permutation seeds ``VALIDATION_SEED``,
+   ``+1``, ``+2``) and three training seeds.  The score of a point is the *worst seed*
+   of each hold-out, averaged over the hold-outs (robust to an unlucky seed, less
+   dependent on one hold-out's ~290 samples).  Points whose PC run would cost more than
+   :data:`BUDGET_BATCHES` mini-batches on the full training part (~40 s of CPU here) are
+   not screened.
+   The screen's best point (best score, then best mean, then fewer mini-batches) is the
+   choice.
+2. **search** (validation only): PC in the circuit, ``train`` with
+   ``validation_fraction=0.2`` (the library's hold-out, permutation seed
+   ``VALIDATION_SEED``), for the screen's best point (``--candidates N``: its N best), a
+   few training seeds: that PC in the circuit learns there as its twin does; among
+   several points the best worst-seed PC validation accuracy would be chosen.
+3. **verify** (test): five training seeds of ``TrainConfig(dataset=NAME, seed=s)`` -- the
+   library defaults, nothing else -- on the test set, with the wall and CPU time of each
+   run (every run also trains the backprop twin, as the command does).  Timed: run it
+   under ``flock /tmp/pc_bench.lock``.
 
-The script checks that the choice of step 1 is what ``DATASET_DEFAULTS`` holds and says so
-in the report when it is not.  Results: ``benchmarks/results/train_defaults.json`` ->
-BENCHMARKS.md section "Defaults that learn".
+The script says so when the choice of step 2 is not what ``DATASET_DEFAULTS`` holds.
+Results: ``benchmarks/results/train_defaults.json`` -> ``benchmarks/reports/train_defaults.md``.
 
-Run:  .venv/bin/python benchmarks/train_defaults.py [--dataset digits] [--phase search|verify|all]
-      [--quick] [--no-write]
+Run:  .venv/bin/python benchmarks/train_defaults.py [--dataset digits]
+      [--phase screen|search|verify|render] [--seeds 0,1] [--quick] [--no-write]
 """
 
 from __future__ import annotations
@@ -34,71 +47,200 @@ import itertools  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import load_results, machine_line, write_results  # noqa: E402
 
+from pc_analog.io.data import _stratified_split, load_dataset, standardize  # noqa: E402
 from pc_analog.learning.defaults import DATASET_DEFAULTS, VALIDATION_SEED  # noqa: E402
 from pc_analog.learning.train import TrainConfig, train  # noqa: E402
+from pc_analog.model.network import Network  # noqa: E402
 
 KEY = "train_defaults"
 SECTION = "Defaults that learn"
 VAL_FRACTION = 0.2
-SEARCH_SEEDS = (0, 1)
+SCREEN_FOLDS = (VALIDATION_SEED, VALIDATION_SEED + 1, VALIDATION_SEED + 2)
+SCREEN_SEEDS = (0, 1, 2)
+SEARCH_SEEDS = (0, 1, 2, 3, 4)
 VERIFY_SEEDS = (0, 1, 2, 3, 4)
 TARGETS = {"digits": (0.97, 60.0), "fashion-mnist": (0.88, None)}  # accuracy, seconds
+#: A PC run's cost is ~7 ms of CPU a mini-batch here (settle, Hebbian step, BP twin):
+#: points above this many mini-batches (epochs x batches of the 1437 training digits)
+#: would not finish in well under 60 s.
+BUDGET_BATCHES = 5400
+N_DIGITS_TRAIN = 1437
+#: How many of the screen's best points go on to the PC search.
+N_CANDIDATES = 1
 
-#: The grids (cheapest first).  ``lr`` is TrainConfig.lr; with precision_output 0.1 the
-#: effective step on the output loss is lr * 0.1.
-GRIDS = {
-    "digits": dict(
-        hidden=(128,),
-        input_scaling=("global", "per-feature"),
-        lr=(0.5, 1.0),
-        epochs=(40,),
-        batch_size=(32, 16),
-        fixed=dict(lr_schedule="cosine", precision_output=0.1),
-        # batch 16 only at the better lr of batch 32 (a shared 2-core machine: ~3 min a run)
-        skip=lambda p: p["batch_size"] == 16 and p["lr"] != 1.0,
-    ),
-    "fashion-mnist": dict(
-        hidden=(256,),
-        input_scaling=("global", "per-feature"),
-        lr=(0.4,),
-        epochs=(3,),
-        batch_size=(32,),
-        fixed=dict(lr_schedule="cosine", precision_output=0.1, limit_train=12000),
-    ),
-}
-#: How the grid came to be, as it happened (numbers copied from the logs of those runs).
+#: The screen's grid (digits).  Fixed: tanh, cosine schedule, precision_output 0.1,
+#: global input scaling, init gain 1 (the earlier rounds' choices, below).
+SCREEN = dict(
+    hidden=(128, 256),
+    batch_epochs=((8, 30), (16, 30), (16, 40), (16, 60), (32, 40), (32, 60), (32, 80), (32, 120)),
+    lr=(0.7, 1.0),
+)
+FIXED = dict(lr_schedule="cosine", precision_output=0.1, input_scaling="global")
+QUICK_SCREEN = dict(hidden=(16,), batch_epochs=((32, 2),), lr=(0.5, 1.0))
+
+#: How the defaults came to be before this script's screen, as it happened.
 NOTES = {
     "digits": [
-        "A first round of this search fixed the batch size at 32 (the batch-32 rows above) and "
-        "chose global scaling, lr 1.0, 40 epochs (97.21 % validation). Its test check missed "
-        "the target and was stopped after three seeds: PC 96.66 %, 96.94 %, 96.38 % (BP twin "
-        "96.38 %, 96.94 %, 96.66 %) for seeds 0, 1, 2, 73-127 s each under a load average "
-        "of 8. A backprop-only screen on the same validation hold-out (not recorded here; "
-        "three seeds, global scaling, effective lr 0.1, 40 epochs, cosine) then gave "
-        "98.61 % at batch 16 against 97.10 % at batch 32, 97.21 % with 256 hidden units, and "
-        "divergence at effective lr 0.2 or 512 hidden units; so the grid was widened to batch "
-        "16 (the batch-16 rows), and the choice and test check below are those of the widened "
-        "grid.",
+        "Earlier rounds (their rows are in the results file's raw data as "
+        "`earlier_rounds`). Round 1 searched batch 32 (hidden 128; global or per-feature "
+        "scaling; lr 0.5 or 1.0; 40 epochs; two seeds on the library's hold-out) and chose "
+        "global scaling, lr 1.0 (97.21 % validation); its test check missed and was "
+        "stopped after three seeds (PC 96.66 %, 96.94 %, 96.38 %). Round 2 added batch 16 "
+        "after a backprop-only screen and chose batch 16, lr 1.0, 40 epochs (98.43 % "
+        "validation, two seeds); its five-seed test check gave PC 96.38 %, 97.21 %, "
+        "97.49 %, 97.21 %, 97.21 % (seed 0 missed 97 %). The screen and search below are "
+        "round 3, run after those test numbers were seen: they read only validation "
+        "hold-outs, but the decision to search again was taken because of the test miss.",
+        "Before the screen below (same replica, hold-outs and seeds; not kept): a first "
+        "pass with lr 0.5, 1.0 and 2.0 at batch 16, 40 epochs (lr 0.5 scored 97.21 % "
+        "(hidden 128) and 97.56 % (256), lr 2.0 diverged), and a pass with lr 1.0 and "
+        "1.5 stopped after six points (lr 1.5 diverged for some seeds at every point it "
+        "reached); so the screen's learning rates are 0.7 and 1.0. A score of 9.76 % is a "
+        "diverged run (chance): hidden 256 at lr 1.0 diverges for some seeds at batch 8 "
+        "and 32.",
+        "The test check below was run twice: first without the shared lock (other "
+        "helpers' timed benchmarks held it; load 16-18): the same accuracies, seed for "
+        "seed (the runs are deterministic), 177-195 s wall and 55-59 s CPU a run; then "
+        "under the lock (the table).",
+    ],
+    "fashion-mnist": [
+        "Not searched here: the configuration is case c of `benchmarks/train_targets.py`, "
+        "chosen there on a validation hold-out (88.19 % test, seed 0, 2026-11-23). A "
+        "Fashion-MNIST run of the default is 60 epochs of 1875 batches: 39 s an epoch on "
+        "a quiet machine (40.8 min in all), ~570 s an epoch under this session's load "
+        "(a run started at 11:24 UTC did 191 of the first epoch's 1875 batches in 61 s and "
+        "was stopped): the default was not re-run in this round, so its >= 88 % rests on "
+        "that one earlier seed.",
     ],
 }
 
-QUICK = dict(
-    hidden=(16,), input_scaling=("global", "per-feature"), lr=(1.0,), epochs=(2,), batch_size=(32,)
-)
-#: The grid's axes, in the order of the product (the first varies slowest).
-AXES = ("batch_size", "hidden", "input_scaling", "lr", "epochs")
+
+# ------------------------------------------------------------------ the replica of the twin
+def hold_out(fold_seed: int, input_scaling: str = "global"):
+    """Digits' training part split into ``(x_train, lab_train, x_val, lab_val)`` as
+    :func:`pc_analog.learning.defaults.prepare_data` does, with permutation seed
+    ``fold_seed`` for the stratified 20 % hold-out."""
+    d = load_dataset("digits")
+    tr, va = _stratified_split(d.y_train, VAL_FRACTION, fold_seed)
+    x_tr, x_va = d.x_train[tr], d.x_train[va]
+    if input_scaling != "none":
+        x_tr, x_va, _, _ = standardize(x_tr, x_va, per_feature=input_scaling == "per-feature")
+    return x_tr, d.y_train[tr], x_va, d.y_train[va]
 
 
-def _run(cfg: TrainConfig) -> dict:
-    t0, c0 = time.perf_counter(), time.process_time()
+def bp_replica(data, *, hidden, epochs, batch, lr, seed, precision_output=0.1) -> list:
+    """Validation accuracy after each epoch of the backprop twin of
+    :func:`pc_analog.learning.train.train`, in plain numpy: ``Network.random`` initial
+    weights (seed ``seed``, gain 1), the shuffle ``default_rng([seed, 1, epoch])``, the
+    cosine learning rate ``lr (1 + cos(pi epoch / epochs)) / 2`` and the step
+    ``W += lr / B * e phi^T`` with ``e_L = pi_L (y - a_L)``,
+    ``e_1 = tanh'(a_1) * (W_2^T e_L)`` (MSE, a 3-layer tanh network, linear output)."""
+    x_tr, lab_tr, x_va, lab_va = data
+    net = Network.random(
+        (x_tr.shape[1], hidden, 10), "tanh", precisions=[1.0, precision_output], seed=seed
+    )
+    W1, W2 = (w.copy() for w in net.weights)
+    b1, b2 = (b.copy() for b in net.biases)
+    y = np.eye(10)[lab_tr]
+    n, accs = x_tr.shape[0], []
+    for ep in range(epochs):
+        lr_ep = lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
+        order = np.random.default_rng([seed, 1, ep]).permutation(n)
+        for s in range(0, n, batch):
+            idx = order[s : s + batch]
+            x = x_tr[idx]
+            h = np.tanh(x @ W1.T + b1)
+            e2 = precision_output * (y[idx] - (h @ W2.T + b2))
+            e1 = (1 - h**2) * (e2 @ W2)
+            k = lr_ep / idx.size
+            W2 += k * (e2.T @ h)
+            b2 += k * e2.sum(0)
+            W1 += k * (e1.T @ x)
+            b1 += k * e1.sum(0)
+        out = np.tanh(x_va @ W1.T + b1) @ W2.T + b2
+        accs.append(float(np.mean(np.argmax(out, axis=1) == lab_va)))
+    return accs
+
+
+def check_replica(epochs: int = 3, seed: int = 3) -> None:
+    """The oracle of the screen: :func:`bp_replica` gives the twin's validation accuracy
+    of every epoch of a real ``train`` run (asserted; raises AssertionError if not)."""
+    cfg = TrainConfig(dataset="digits", arch=(64, 128, 10), epochs=epochs, seed=seed,
+                      validation_fraction=VAL_FRACTION, batch_size=16, lr=1.0,
+                      **FIXED)  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, Path(d) / "run", progress=False, plots=False)
+    twin = [r["bp_test_accuracy"] for r in rep.history]
+    mine = bp_replica(hold_out(VALIDATION_SEED), hidden=128, epochs=epochs,
+                      batch=16, lr=1.0, seed=seed)  # fmt: skip
+    assert twin == mine, f"the replica is not the twin: {twin} != {mine}"
+    print(f"replica check: the twin's and the replica's validation accuracies agree: {mine}")
+
+
+# ------------------------------------------------------------------ 1. screen
+def _screen_point(point: dict) -> dict:
+    warnings.simplefilter("ignore", RuntimeWarning)  # a diverging point overflows
+    accs = []
+    for fold in point["folds"]:
+        data = hold_out(fold)
+        accs.append([bp_replica(data, hidden=point["hidden"], epochs=point["epochs"],
+                                batch=point["batch_size"], lr=point["lr"], seed=s)[-1]
+                     for s in point["seeds"]])  # fmt: skip
+    worst = [min(a) for a in accs]
+    return {
+        **{k: point[k] for k in ("hidden", "batch_size", "epochs", "lr")},
+        "val": accs,  # [hold-out][seed]
+        "score": float(np.mean(worst)),  # the worst seed of each hold-out, averaged
+        "mean": float(np.mean(accs)),
+        "min": float(np.min(accs)),
+        "batches": point["epochs"] * -(-N_DIGITS_TRAIN // point["batch_size"]),
+    }
+
+
+def _rank(row: dict):
+    return (-row["score"], -row["mean"], row["batches"])
+
+
+def screen(quick: bool, workers: int = 2, n_candidates: int = 3) -> dict:
+    """Step 1 (digits): the replica on every grid point within the budget, in parallel."""
+    from multiprocessing import Pool
+
+    grid = QUICK_SCREEN if quick else SCREEN
+    folds, seeds = (SCREEN_FOLDS[:1], (0,)) if quick else (SCREEN_FOLDS, SCREEN_SEEDS)
+    points = [
+        dict(hidden=h, batch_size=b, epochs=e, lr=lr, folds=folds, seeds=seeds)
+        for (b, e), h, lr in itertools.product(grid["batch_epochs"], grid["hidden"], grid["lr"])
+        if e * -(-N_DIGITS_TRAIN // b) <= BUDGET_BATCHES
+    ]
+    rows = []
+    with Pool(workers) as pool:
+        for row in pool.imap(_screen_point, points):
+            print(f"screen {row['hidden']}/{row['batch_size']}/{row['epochs']}/lr {row['lr']}: "
+                  f"score {row['score']:.4f}, mean {row['mean']:.4f}", flush=True)  # fmt: skip
+            rows.append(row)
+    best = sorted(rows, key=_rank)[:n_candidates]
+    return {
+        "grid": rows,
+        "folds": list(folds),
+        "seeds": list(seeds),
+        "candidates": [{k: r[k] for k in ("hidden", "batch_size", "epochs", "lr")} for r in best],
+    }
+
+
+# ------------------------------------------------------------------ 2. search, 3. verify
+def _run(cfg: TrainConfig, progress: bool = False) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    with tempfile.TemporaryDirectory() as d:
+        rep = train(cfg, Path(d) / "run", progress=progress, plots=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "pc": rep.test_accuracy,
@@ -109,64 +251,53 @@ def _run(cfg: TrainConfig) -> dict:
     }
 
 
-def search(dataset: str, quick: bool, old_rows: list | None = None) -> dict:
-    """Train every grid point on the validation hold-out (two seeds); a point already in
-    ``old_rows`` (an earlier run of this search, same point) is taken from there."""
-    grid = dict(GRIDS[dataset])
-    fixed = grid.pop("fixed")
-    skip = grid.pop("skip", lambda p: False)
-    if quick:
-        grid = QUICK
-        fixed = dict(fixed, limit_train=300, limit_test=100)
+def _search_run(args) -> dict:
+    point, seed, quick = args
+    extra = dict(limit_train=300, limit_test=100) if quick else {}
+    cfg = TrainConfig(dataset="digits", arch=(64, point["hidden"], 10), seed=seed,
+                      validation_fraction=VAL_FRACTION, batch_size=point["batch_size"],
+                      epochs=point["epochs"], lr=point["lr"], **FIXED, **extra)  # fmt: skip
+    return _run(cfg)
+
+
+def search(candidates: list, quick: bool, seeds=SEARCH_SEEDS, workers: int = 2) -> dict:
+    """Step 2: PC in the circuit on the library's hold-out for each candidate and seed."""
+    from multiprocessing import Pool
+
+    jobs = [(p, s, quick) for p in candidates for s in seeds]
+    with Pool(workers) as pool:
+        runs = pool.map(_search_run, jobs, chunksize=1)
     rows = []
-    for values in itertools.product(*(grid[a] for a in AXES)):
-        point = dict(zip(AXES, values), **fixed)
-        if skip(point):
-            continue
-        cached = [r for r in old_rows or () if all(r.get(k) == v for k, v in point.items())]
-        if cached:
-            rows.append(cached[0])
-            continue
-        runs = []
-        for seed in SEARCH_SEEDS:
-            kw = {k: v for k, v in point.items() if k != "hidden"}
-            cfg = TrainConfig(
-                dataset=dataset,
-                arch=_arch(dataset, point["hidden"]),
-                seed=seed,
-                validation_fraction=VAL_FRACTION,
-                **kw,
-            )
-            runs.append(_run(cfg))
+    for i, p in enumerate(candidates):
+        rs = runs[i * len(seeds) : (i + 1) * len(seeds)]
         row = {
-            **point,
-            "pc_val": [r["pc"] for r in runs],
-            "bp_val": [r["bp"] for r in runs],
-            "pc_val_mean": sum(r["pc"] for r in runs) / len(runs),
-            "bp_val_mean": sum(r["bp"] for r in runs) / len(runs),
-            "seconds_per_epoch": sum(r["seconds_per_epoch"] for r in runs) / len(runs),
+            **p,
+            "pc_val": [r["pc"] for r in rs],
+            "bp_val": [r["bp"] for r in rs],
+            "cpu_seconds": [r["cpu_seconds"] for r in rs],
         }
-        print(
-            f"{dataset} {point}: PC val {row['pc_val_mean']:.4f}, BP val {row['bp_val_mean']:.4f}, "
-            f"{row['seconds_per_epoch']:.2f} s/epoch",
-            flush=True,
-        )
+        print(f"search {p}: PC val {row['pc_val']}, BP val {row['bp_val']}", flush=True)
         rows.append(row)
-    best = max(rows, key=lambda r: r["pc_val_mean"])  # max keeps the first on ties
-    return {"grid": rows, "chosen": {k: best[k] for k in AXES}}
+
+    def rank(r):
+        return (
+            -min(r["pc_val"]),
+            -np.mean(r["pc_val"]),
+            r["epochs"] * -(-N_DIGITS_TRAIN // r["batch_size"]),
+        )
+
+    best = min(rows, key=rank)
+    return {"grid": rows, "seeds": list(seeds),
+            "chosen": {k: best[k] for k in ("hidden", "batch_size", "epochs", "lr")}}  # fmt: skip
 
 
-def _arch(dataset: str, hidden: int) -> tuple[int, int, int]:
-    n_in = {"digits": 64, "fashion-mnist": 784}[dataset]
-    return (n_in, hidden, 10)
-
-
-def verify(dataset: str, quick: bool) -> list[dict]:
+def verify(dataset: str, quick: bool, seeds=VERIFY_SEEDS) -> list[dict]:
+    """Step 3: the library defaults on the test set, one run per seed, one after another."""
     rows = []
-    for seed in VERIFY_SEEDS[:2] if quick else VERIFY_SEEDS:
+    for seed in seeds[:2] if quick else seeds:
         extra = dict(epochs=2, limit_train=300, limit_test=100) if quick else {}
         cfg = TrainConfig(dataset=dataset, seed=seed, **extra)
-        r = _run(cfg)
+        r = _run(cfg, progress=dataset == "fashion-mnist" and not quick)
         r["seed"] = seed
         print(f"{dataset} defaults, seed {seed}: test PC {r['pc']:.4f}, BP {r['bp']:.4f}, "
               f"{r['seconds']:.1f} s ({r['cpu_seconds']:.1f} s CPU)", flush=True)  # fmt: skip
@@ -181,116 +312,183 @@ def _load() -> str:
         return "n/a"
 
 
+# ------------------------------------------------------------------ report
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _render_screen(s: dict) -> list[str]:
+    lines = [
+        f"Screen (validation; the backprop twin's replica; hold-outs with permutation seeds "
+        f"{', '.join(map(str, s['folds']))}; training seeds "
+        f"{', '.join(map(str, s['seeds']))}; fixed: tanh, cosine schedule, "
+        "precision_output 0.1, global input scaling; score = the worst seed of each "
+        f"hold-out, averaged; load {s.get('load_start', 'n/a')} -> {s.get('load_end', 'n/a')}):",
+        "",
+        "| hidden | batch | epochs | lr | mini-batches | score | mean | worst run | to PC search |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    cands = s["candidates"]
+    for r in sorted(s["grid"], key=_rank):
+        pick = {k: r[k] for k in ("hidden", "batch_size", "epochs", "lr")} in cands
+        lines.append(
+            f"| {r['hidden']} | {r['batch_size']} | {r['epochs']} | {r['lr']:g} | "
+            f"{r['batches']} | {_pct(r['score'])} | {_pct(r['mean'])} | {_pct(r['min'])} | "
+            f"{'yes' if pick else ''} |"
+        )
+    return lines + [""]
+
+
+def _render_search(s: dict) -> list[str]:
+    lines = [
+        f"Search (validation: PC in the circuit, the library's hold-out, permutation seed "
+        f"{VALIDATION_SEED}; training seeds {', '.join(map(str, s['seeds']))}; load "
+        f"{s.get('load_start', 'n/a')} -> {s.get('load_end', 'n/a')}); chosen: the best "
+        "worst seed:",
+        "",
+        "| hidden | batch | epochs | lr | PC validation, per seed | PC worst | BP twin "
+        "worst | CPU s / run | chosen |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for r in s["grid"]:
+        chosen = all(r[k] == v for k, v in s["chosen"].items())
+        lines.append(
+            f"| {r['hidden']} | {r['batch_size']} | {r['epochs']} | {r['lr']:g} | "
+            f"{', '.join(f'{100 * v:.2f}' for v in r['pc_val'])} | {_pct(min(r['pc_val']))} | "
+            f"{_pct(min(r['bp_val']))} | {np.mean(r['cpu_seconds']):.1f} | "
+            f"{'**chosen**' if chosen else ''} |"
+        )
+    return lines + [""]
+
+
+def _lock_text(v: dict) -> str:
+    if v.get("locked"):
+        return "; run under the shared lock `/tmp/pc_bench.lock`, no other timed run overlapping"
+    return (
+        "; NOT under the shared lock (other helpers' timed benchmarks held it): wall times "
+        "under contention"
+    )
+
+
+def _render_verify(dataset: str, v: dict) -> list[str]:
+    target, budget = TARGETS[dataset]
+    rows = v["runs"]
+    ok_acc = all(r["pc"] >= target for r in rows)
+    ok_time = budget is None or all(r["seconds"] < budget for r in rows)
+    lines = [
+        f"Test, library defaults, {len(rows)} seed(s) (load {v.get('load_start', 'n/a')} -> "
+        f"{v.get('load_end', 'n/a')}{_lock_text(v) if budget else ''}); "
+        f"target >= {100 * target:.0f} % for every seed"
+        + (f", each run under {budget:.0f} s wall" if budget else "")
+        + ":",
+        "",
+        "| seed | PC in the circuit (test) | BP twin (test) | wall time (s) | CPU time (s) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['seed']} | {_pct(r['pc'])} | {_pct(r['bp'])} | {r['seconds']:.1f} | "
+            f"{r['cpu_seconds']:.1f} |"
+        )
+    verdict = "met" if ok_acc and ok_time else "MISS"
+    what = [] if ok_acc else ["accuracy"]
+    what += [] if ok_time else ["wall time"]
+    return lines + [
+        "",
+        f"Verdict ({dataset}): **{verdict}**{' (' + ', '.join(what) + ')' if what else ''}: "
+        f"min PC {_pct(min(r['pc'] for r in rows))}, max wall time "
+        f"{max(r['seconds'] for r in rows):.1f} s, max CPU time "
+        f"{max(r['cpu_seconds'] for r in rows):.1f} s.",
+        "",
+    ]
+
+
 def render(raw: dict) -> str:
     """The section's markdown from the raw results."""
     lines = [
         raw.get("machine_line", machine_line()),
         "",
         "`pc-analog train --dataset NAME --out DIR` with no other option: the per-data-set "
-        "defaults of `pc_analog.learning.defaults.DATASET_DEFAULTS`, chosen on a validation "
-        f"hold-out (a stratified {VAL_FRACTION:.0%} of the training part, permutation seed "
-        f"{VALIDATION_SEED}; the test set is not read by the search), then checked on the test "
-        "set with five training seeds. Each run trains PC in the simulated circuit "
-        "(`equilibrium` backend, ideal devices) and its backprop twin, as the command does; "
-        "times are wall time of the whole run on this shared 2-core machine (other helpers' "
-        "jobs were running: load averages 1/5/15 min at the start and end of each phase "
-        "are given).",
+        "defaults of `pc_analog.learning.defaults.DATASET_DEFAULTS`, chosen on validation "
+        f"hold-outs (a stratified {VAL_FRACTION:.0%} of the training part; the test set is "
+        "not read by the screen or the search), then checked on the test set with five "
+        "training seeds. Each run trains PC in the simulated circuit (`equilibrium` "
+        "backend, ideal devices) and its backprop twin, as the command does. This is a "
+        "shared 2-core machine: load averages (1/5/15 min) at the start and end of each "
+        "phase are given; CPU time (inflated too by the contention: ~10 ms a mini-batch "
+        "against ~7 ms on a quiet machine) is the closer measure of a quiet machine's cost.",
         "",
     ]
-    for dataset, d in raw.get("datasets", {}).items():
-        target, budget = TARGETS[dataset]
-        lines.append(f"**{dataset}**")
-        lines.append("")
-        if "search" in d:
-            s = d["search"]
-            lines += [
-                f"Search (validation; seeds {', '.join(map(str, SEARCH_SEEDS))}; load "
-                f"{s.get('load_start', 'n/a')} -> {s.get('load_end', 'n/a')}):",
-                "",
-                "| batch | hidden | input scaling | lr | epochs | PC validation (mean) | "
-                "BP validation (mean) | s / epoch | chosen |",
-                "|---:|---:|---|---:|---:|---:|---:|---:|---|",
-            ]
-            for r in s["grid"]:
-                chosen = all(r[k] == s["chosen"][k] for k in s["chosen"])
-                lines.append(
-                    f"| {r['batch_size']} | {r['hidden']} | {r['input_scaling']} | {r['lr']:g} | "
-                    f"{r['epochs']} | "
-                    f"{100 * r['pc_val_mean']:.2f} % | {100 * r['bp_val_mean']:.2f} % | "
-                    f"{r['seconds_per_epoch']:.2f} | {'**chosen**' if chosen else ''} |"
-                )
-            lines.append("")
-        for note in NOTES.get(dataset, []) if "search" in d else []:
+    datasets = dict(raw.get("datasets", {}))
+    for name in NOTES:
+        datasets.setdefault(name, {})
+    for dataset, d in datasets.items():
+        lines += [f"**{dataset}**", ""]
+        for note in NOTES.get(dataset, []):
             lines += [note, ""]
+        if "screen" in d:
+            lines += _render_screen(d["screen"])
+        if "search" in d:
+            lines += _render_search(d["search"])
         if "defaults" in d:
-            lines.append(
-                "Library defaults: " + ", ".join(f"{k} {v}" for k, v in d["defaults"].items()) + "."
-            )
-            lines.append("")
+            lines += [
+                "Library defaults: " + ", ".join(f"{k} {v}" for k, v in d["defaults"].items()),
+                "",
+            ]
         if "verify" in d:
-            v = d["verify"]
-            rows = v["runs"]
-            ok_acc = all(r["pc"] >= target for r in rows)
-            ok_time = budget is None or all(r["seconds"] < budget for r in rows)
-            lines += [
-                f"Test, library defaults, {len(rows)} seeds (load {v.get('load_start', 'n/a')} "
-                f"-> {v.get('load_end', 'n/a')}); target >= {100 * target:.0f} % for every "
-                "seed" + (f", each run under {budget:.0f} s" if budget else "") + ":",
-                "",
-                "| seed | PC in the circuit (test) | BP twin (test) | wall time (s) | "
-                "CPU time (s) |",
-                "|---:|---:|---:|---:|---:|",
-            ]
-            for r in rows:
-                cpu = r.get("cpu_seconds")
-                lines.append(
-                    f"| {r['seed']} | {100 * r['pc']:.2f} % | {100 * r['bp']:.2f} % | "
-                    f"{r['seconds']:.1f} | {'n/a' if cpu is None else f'{cpu:.1f}'} |"
-                )
-            verdict = "met" if ok_acc and ok_time else "MISS"
-            cpus = [r["cpu_seconds"] for r in rows if "cpu_seconds" in r]
-            cpu_text = f", max CPU time {max(cpus):.1f} s" if cpus else ""
-            lines += [
-                "",
-                f"Verdict ({dataset}): **{verdict}** (min PC "
-                f"{100 * min(r['pc'] for r in rows):.2f} %, max wall time "
-                f"{max(r['seconds'] for r in rows):.1f} s{cpu_text}; the time "
-                "target is wall time on this machine, measured while other jobs shared its "
-                "2 cores).",
-                "",
-            ]
+            lines += _render_verify(dataset, d["verify"])
     return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", action="append", choices=sorted(GRIDS))
-    p.add_argument("--phase", default="all", choices=("search", "verify", "all"))
+    p.add_argument("--dataset", default="digits", choices=sorted(TARGETS))
+    p.add_argument("--phase", default="verify", choices=("screen", "search", "verify", "render"))
     p.add_argument("--quick", action="store_true", help="a CI-size check (tiny grid and runs)")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--seeds", help="verify/search these seeds (comma-separated)")
+    p.add_argument("--workers", type=int, default=2, help="parallel runs (screen, search)")
+    p.add_argument(
+        "--locked", action="store_true", help="verify: say the run holds /tmp/pc_bench.lock"
+    )
+    p.add_argument("--candidates", type=int, default=N_CANDIDATES, help="search: the N best")
     args = p.parse_args(argv)
-    old = load_results(KEY) if not args.quick else None
+    seeds = None if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
+    old = None if args.quick else load_results(KEY)
     raw = (old or {}).get("raw") or {"datasets": {}}
-    for dataset in args.dataset or ["digits"]:
-        d = raw["datasets"].setdefault(dataset, {})
-        if args.phase in ("search", "all"):
-            start = _load()
-            old_rows = [
-                {"batch_size": 32, **r} for r in (d.get("search") or {}).get("grid", [])
-            ]  # rows of the first round, which fixed batch_size 32
-            d["search"] = search(dataset, args.quick, None if args.quick else old_rows)
-            d["search"].update(load_start=start, load_end=_load())
-            want = DATASET_DEFAULTS[dataset]
-            chosen = d["search"]["chosen"]
-            differ = [k for k in chosen if want[k] != chosen[k]]
-            if differ and not args.quick:
-                print(f"NOTE: DATASET_DEFAULTS[{dataset!r}] differs from the choice in {differ}")
-        if args.phase in ("verify", "all"):
-            start = _load()
-            d["verify"] = {"runs": verify(dataset, args.quick)}
-            d["verify"].update(load_start=start, load_end=_load())
-            d["defaults"] = dict(DATASET_DEFAULTS[dataset])
-    raw["machine_line"] = machine_line()
+    d = raw["datasets"].setdefault(args.dataset, {})
+    start = _load()
+    if args.phase != "render" and args.dataset != "digits" and args.phase != "verify":
+        p.error(f"--phase {args.phase}: digits only (fashion-mnist is verified, not searched)")
+    if args.phase == "screen":
+        check_replica(epochs=2 if args.quick else 3)
+        d["screen"] = screen(args.quick, args.workers)
+    elif args.phase == "search":
+        if "screen" not in d and not args.quick:
+            p.error("--phase search: run --phase screen first")
+        cands = [dict(hidden=16, batch_size=32, epochs=2, lr=1.0)] if args.quick else list(
+            d["screen"]["candidates"])[: args.candidates]  # fmt: skip
+        d["search"] = search(cands, args.quick, seeds or SEARCH_SEEDS, args.workers)
+        chosen = d["search"]["chosen"]
+        want = DATASET_DEFAULTS["digits"]
+        differ = [k for k in chosen if want[k] != chosen[k]]
+        if differ and not args.quick:
+            print(f"NOTE: DATASET_DEFAULTS['digits'] differs from the choice in {differ}")
+    elif args.phase == "verify":
+        d["verify"] = {"runs": verify(args.dataset, args.quick, seeds or VERIFY_SEEDS)}
+        d["verify"]["locked"] = args.locked
+        d["defaults"] = dict(DATASET_DEFAULTS[args.dataset])
+    if args.phase in ("screen", "search", "verify"):
+        d[args.phase].update(load_start=start, load_end=_load())
+        raw["machine_line"] = machine_line()
+    if not args.quick:  # merge into the results as they are now (a phase may run meanwhile)
+        latest = (load_results(KEY) or {}).get("raw") or {"datasets": {}}
+        phases = {"verify": ("verify", "defaults"), "render": ()}.get(args.phase, (args.phase,))
+        latest.setdefault("datasets", {}).setdefault(args.dataset, {}).update(
+            {k: d[k] for k in phases}
+        )
+        latest["machine_line"] = raw.get("machine_line", latest.get("machine_line"))
+        raw = latest
     text = render(raw)
     print(text)
     if not args.no_write and not args.quick:

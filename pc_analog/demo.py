@@ -175,7 +175,8 @@ def _training_report(args) -> Network:
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, Path(d) / "run", progress=False, plots=False)
     print(f"   {'epoch':>5s} {'PC in the circuit':>18s} {'backprop twin':>14s}   (test accuracy)")
-    shown = sorted({1, *range(5, cfg.epochs + 1, 5), cfg.epochs})
+    every = max(5, 5 * round(cfg.epochs / 40))  # about eight rows, in steps of 5
+    shown = sorted({1, *range(every, cfg.epochs + 1, every), cfg.epochs})
     for row in rep.history:
         if row["epoch"] in shown:
             print(

@@ -110,7 +110,7 @@ def _weights(path: Path):
 
 # ------------------------------------------------------------------ learning
 def test_short_digits_run_learns_and_writes_its_outputs(tmp_path):
-    cfg = TrainConfig(epochs=3, limit_train=600, limit_test=300, lr=0.1)
+    cfg = TrainConfig(epochs=3, limit_train=600, limit_test=300, lr=0.1, batch_size=16)
     report = train(cfg, tmp_path / "run", progress=False)
     assert report.test_accuracy > LEARNED_MIN > CHANCE
     assert np.isfinite(report.bp_test_accuracy)

@@ -205,6 +205,9 @@ def add_parser(sub) -> None:
 
     Long because it declares every option of the command, one ``add_argument`` each.
     """
+    from pc_analog.learning.defaults import DATASET_DEFAULTS
+
+    _D, _F = DATASET_DEFAULTS["digits"], DATASET_DEFAULTS["fashion-mnist"]
     t = sub.add_parser(
         "train",
         help="Hebbian training in the simulated circuit, beside a backprop twin",
@@ -217,7 +220,8 @@ def add_parser(sub) -> None:
     t.add_argument("--dataset", default="digits", help="digits | fashion-mnist | idx:PATH")
     t.add_argument(
         "--arch", help="layer widths, e.g. 64-128-10 (default: the data's widths around the "
-        "data set's default hidden width: digits 64-128-10, fashion-mnist 784-256-10)"
+        f"data set's default hidden width: digits 64-{_D['hidden']}-10, fashion-mnist "
+        f"784-{_F['hidden']}-10)"
     )  # fmt: skip
     t.add_argument("--activation", default="tanh")
     t.add_argument(
@@ -227,19 +231,25 @@ def add_parser(sub) -> None:
         "(integrates the circuit's equations in time) | ngspice (simulates the netlist)",
     )
     t.add_argument("--device", default="ideal", help="device preset or JSON file")
-    t.add_argument("--epochs", type=positive_int, help="default: the data set's (digits 40)")
-    t.add_argument("--batch-size", type=positive_int, help="default: the data set's (digits 16)")
-    t.add_argument("--lr", type=positive_float, help="default: the data set's (digits 1.0)")
+    t.add_argument(
+        "--epochs", type=positive_int, help=f"default: the data set's (digits {_D['epochs']})"
+    )
+    t.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help=f"default: the data set's (digits {_D['batch_size']})",
+    )
+    t.add_argument("--lr", type=positive_float, help=f"default: the data set's (digits {_D['lr']})")
     t.add_argument(
         "--lr-schedule",
         choices=("constant", "cosine", "step"),
-        help="default: the data set's (cosine)",
+        help=f"default: the data set's (digits {_D['lr_schedule']})",
     )
     t.add_argument(
         "--precision-output",
         type=positive_float,
         help="pi_L, the output springs' conductance over the hidden ones' (hidden pi = 1); "
-        "default: the data set's (0.1: a weak label clamp)",
+        f"default: the data set's (digits {_D['precision_output']}: a weak label clamp)",
     )
     t.add_argument(
         "--separate-feedback",

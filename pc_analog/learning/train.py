@@ -68,8 +68,10 @@ class TrainConfig:
 
     A field left ``None`` takes the data set's default
     (:data:`pc_analog.learning.defaults.DATASET_DEFAULTS`, chosen on a validation hold-out
-    by ``benchmarks/train_defaults.py``): ``TrainConfig(dataset="digits")`` is the run that
-    reaches >= 97 % on digits.  The resolved values are what :meth:`to_dict` records.
+    by ``benchmarks/train_defaults.py``): ``TrainConfig(dataset="digits")`` is the run of
+    ``pc-analog train --dataset digits`` (its five-seed test check:
+    ``benchmarks/reports/train_defaults.md``).  The resolved values are what
+    :meth:`to_dict` records.
 
     Attributes
     ----------
