@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from pc_analog.errors import InvalidInputError
 
@@ -80,6 +79,8 @@ class Activation:
 def _sigmoid(x: Array) -> Array:
     # scipy's expit, 1 / (1 + exp(-x)): no overflow for large |x|, no cancellation for
     # x << 0 (unlike 0.5 (1 + tanh(x/2))), and one exp costs about half a tanh in numpy.
+    from scipy.special import expit  # lazy: the CLI parser imports this module, not scipy
+
     return expit(np.asarray(x, dtype=float))
 
 
