@@ -50,60 +50,63 @@ SECTION = "Learning in non-ideal hardware"
 HERE = Path(__file__).resolve().parent
 FIGURES = HERE / "figures"
 RESULTS = HERE / "results" / f"{KEY}.json"
-ARCH = (64, 32, 10)
-LIMIT_TRAIN, LIMIT_TEST, EPOCHS, LR, SEEDS = 300, 200, 3, 0.1, (0,)
+#: Dataset -> (architecture, training samples, test samples): the reductions of the study.
+DATASETS = {
+    "digits": ((64, 32, 10), 300, 200),
+    "fashion-mnist": ((784, 32, 10), 500, 300),
+}
+EPOCHS, LR, BATCH, SEEDS = 3, 0.1, 10, (0, 1, 2)
 LABELS = {"ex_situ": "ex-situ BP", "hw_aware": "hardware-aware BP", "in_situ": "in-situ PC"}
 
 
-def _old_rows() -> list:
-    try:
-        return json.loads(RESULTS.read_text())["raw"]["rows"]
-    except (OSError, KeyError, ValueError):
-        return []
+def _key(o: dict) -> tuple:
+    order = list(NONIDEALITIES)
+    return (list(DATASETS).index(o["dataset"]), order.index(o["nonideality"]), o["strength"],
+            o["seed"])  # fmt: skip
 
 
-def run(only: str | None, quick: bool, strength: float | None = None) -> dict:
+def run(dataset: str, only: str | None, quick: bool, strength: float | None = None,
+        seeds=SEEDS, rows_out: str | None = None) -> list:  # fmt: skip
+    """Run the rows of ``dataset`` (``only`` one non-ideality, ``strength`` one strength);
+    every finished row is appended to ``rows_out`` at once (a partial run keeps its rows)."""
+    arch, n_tr, n_te = DATASETS[dataset]
     data = prepare_data(
-        "digits",
+        dataset,
         input_scaling="global",
-        limit_train=30 if quick else LIMIT_TRAIN,
-        limit_test=30 if quick else LIMIT_TEST,
+        limit_train=30 if quick else n_tr,
+        limit_test=30 if quick else n_te,
     )
-    rows = [] if quick else _old_rows()
+    rows = []
     names = [only] if only else list(NONIDEALITIES)
     for name in names:
-        strengths = NONIDEALITIES[name][0][:1] if quick else NONIDEALITIES[name][0]
+        strengths = NONIDEALITIES[name][0][-1:] if quick else NONIDEALITIES[name][0]
         for s in strengths:
             if strength is not None and s != strength:
                 continue
-            for seed in SEEDS:
-                t0 = time.perf_counter()
-                r = run_transfer(
-                    name,
-                    s,
-                    data,
-                    arch=ARCH,
-                    epochs=1 if quick else EPOCHS,
-                    lr=LR,
-                    seed=seed,
-                    progress=lambda m: print(m, flush=True),
-                )
-                row = {**r.to_dict(), "seconds": time.perf_counter() - t0}
-                rows = [
-                    o
-                    for o in rows
-                    if (o["nonideality"], o["strength"], o["seed"]) != (name, float(s), seed)
-                ]
+            for seed in seeds[:1] if quick else seeds:
+                t0 = time.process_time()
+                r = run_transfer(name, s, data, arch=arch, epochs=1 if quick else EPOCHS, lr=LR,
+                                 seed=seed, batch=BATCH)  # fmt: skip
+                row = {**r.to_dict(), "dataset": dataset, "cpu_s": time.process_time() - t0}
                 rows.append(row)
-                print(row, flush=True)
-    order = list(NONIDEALITIES)
-    rows.sort(key=lambda o: (order.index(o["nonideality"]), o["strength"], o["seed"]))
+                print(json.dumps(row), flush=True)
+                if rows_out:
+                    with open(rows_out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+    return rows
+
+
+def study(rows: list, quick: bool = False) -> dict:
+    rows = sorted(rows, key=_key)
     return {
-        "arch": list(ARCH),
-        "limit_train": LIMIT_TRAIN,
-        "limit_test": LIMIT_TEST,
+        "datasets": {
+            k: {"arch": list(v[0]), "limit_train": v[1], "limit_test": v[2]}
+            for k, v in DATASETS.items()
+        },  # fmt: skip
         "epochs": EPOCHS,
         "lr": LR,
+        "batch": BATCH,
+        "seeds": list(SEEDS),
         "rows": rows,
         "quick": quick,
     }
@@ -230,26 +233,38 @@ def figure(raw: dict) -> bytes:
     return buf.getvalue()
 
 
+def _read_rows(files) -> list:
+    """Rows from JSON-lines files; a later row of the same (dataset, non-ideality,
+    strength, seed) replaces an earlier one."""
+    out = {}
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            if line.strip():
+                o = json.loads(line)
+                out[(o["dataset"], o["nonideality"], o["strength"], o["seed"])] = o
+    return list(out.values())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", choices=list(DATASETS), action="append",
+                    help="repeatable (default: both)")  # fmt: skip
     ap.add_argument("--only", choices=list(NONIDEALITIES))
     ap.add_argument("--strength", type=float, help="with --only: this strength only")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--quick", action="store_true", help="CI-size run (not written)")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--rows-out", metavar="FILE", help="also save the rows (parallel runs)")
+    ap.add_argument("--rows-out", metavar="FILE", help="append each row to FILE (JSON lines)")
     ap.add_argument("--merge", nargs="+", metavar="FILE", help="render from saved rows")
     args = ap.parse_args(argv)
     if args.merge:
-        raw = run("ideal", True)  # the study's constants; rows replaced below
-        raw["quick"] = False
-        raw["rows"] = [r for f in args.merge for r in json.loads(Path(f).read_text())]
-        order = list(NONIDEALITIES)
-        raw["rows"].sort(key=lambda o: (order.index(o["nonideality"]), o["strength"], o["seed"]))
-        args.quick = False
+        rows = _read_rows(args.merge)
     else:
-        raw = run(args.only, args.quick, args.strength)
-    if args.rows_out:
-        Path(args.rows_out).write_text(json.dumps(raw["rows"]))
+        rows = []
+        for ds in args.dataset or list(DATASETS):
+            rows += run(ds, args.only, args.quick, args.strength, tuple(args.seeds),
+                        args.rows_out)  # fmt: skip
+    raw = study(rows, args.quick)
     raw["machine_line"] = machine_line()
     text = render(raw)
     print(text)

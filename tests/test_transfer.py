@@ -95,7 +95,7 @@ def test_unknown_nonideality_and_bad_strength_are_refused():
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["--nonideality", "thermal"], "--nonideality: unknown 'thermal'"),
+        (["--nonideality", "noise"], "--nonideality: unknown 'noise'"),
         (["--nonideality", "stuck", "--strength", "1.5"], "exceeds 1"),
         (["--nonideality", "wire", "--strength", "-3"], "strength"),
     ],
