@@ -112,13 +112,76 @@ def study(rows: list, quick: bool = False) -> dict:
     }
 
 
-def _cell(v: float, best: bool) -> str:
-    if not np.isfinite(v):
+def _stats(rows: list, get) -> tuple:
+    """(mean, std over seeds, seeds counted, seeds diverged) of ``get(row)`` (a fraction)."""
+    v = np.array([get(r) for r in rows], dtype=float)
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return float("nan"), float("nan"), 0, v.size
+    return (
+        float(ok.mean()),
+        float(ok.std(ddof=1)) if ok.size > 1 else 0.0,
+        ok.size,
+        v.size - ok.size,
+    )
+
+
+def _cell(st: tuple, best: bool) -> str:
+    mean, std, n, bad = st
+    if n == 0:
         return "diverged"
-    return f"**{v * 100:.1f}**" if best else f"{v * 100:.1f}"
+    text = f"{mean * 100:.1f} ± {std * 100:.1f}" if n > 1 else f"{mean * 100:.1f}"
+    text = f"**{text}**" if best else text
+    return text + (f" ({bad} div.)" if bad else "")
+
+
+def _groups(raw: dict, dataset: str) -> list:
+    """``[(name, strength, rows of its seeds)]`` in the study's order."""
+    out = {}
+    for r in raw["rows"]:
+        if r["dataset"] == dataset:
+            out.setdefault((r["nonideality"], r["strength"]), []).append(r)
+    return [(k[0], k[1], v) for k, v in sorted(
+        out.items(), key=lambda kv: (list(NONIDEALITIES).index(kv[0][0]), kv[0][1]))]  # fmt: skip
+
+
+def _verdicts(raw: dict, dataset: str) -> list:
+    """Where in-situ PC wins and loses, by the numbers: against the better BP variant, a
+    win or a loss when the mean difference exceeds the larger of the two spreads."""
+    win, lose, tie = [], [], []
+    for name, s, rows in _groups(raw, dataset):
+        if name == "ideal":
+            continue
+        pc = _stats(rows, lambda r: r["accuracy"]["in_situ"])
+        bp = max((_stats(rows, lambda r, m=m: r["accuracy"][m]) for m in METHODS[:2]),
+                 key=lambda t: -1.0 if t[2] == 0 else t[0])  # fmt: skip
+        label = f"{name} {s:g}"
+        if pc[2] == 0 or bp[2] == 0:
+            (lose if pc[2] == 0 and bp[2] else tie).append(label + " (diverged)")
+            continue
+        d = (pc[0] - bp[0]) * 100
+        tol = max(pc[1], bp[1]) * 100
+        item = f"{label} ({d:+.1f})"
+        (win if d > tol else lose if d < -tol else tie).append(item)
+    return [
+        f"- {dataset}: in-situ PC **ahead** of the better BP variant at "
+        + (", ".join(win) or "no point")
+        + "; **behind** at "
+        + (", ".join(lose) or "no point")
+        + "; within the spread at "
+        + (", ".join(tie) or "no point")
+        + " (points, in-situ minus the better BP mean; a win or loss needs the difference "
+        "to exceed the larger seed spread)."
+    ]
 
 
 def render(raw: dict) -> str:
+    ds = raw["datasets"]
+    red = "; ".join(
+        f"{k}: {'-'.join(map(str, v['arch']))} tanh, the first {v['limit_train']} training "
+        f"and {v['limit_test']} test samples"
+        for k, v in ds.items()
+    )
     lines = [
         raw.get("machine_line", machine_line()),
         "",
@@ -128,81 +191,71 @@ def render(raw: dict) -> str:
         "`pc_analog/experiments/transfer.py`), each measured in that chip (settled with the "
         "output free, the output read through the ADCs): **ex-situ BP** (digital backprop, "
         "then programmed), **hardware-aware BP** (physics-aware training, Wright et al. "
-        "2022: each sample's forward pass is the chip's, the circuit settled with the "
-        "output free -- the non-ideal feedforward -- and the backward pass the digital "
-        "model's recursion at those states; not noise injection) and **in-situ PC** "
-        "(Hebbian training in the chip: settled with input and label clamped, the update "
-        "read through the ADCs and programmed into the chip's devices). Same architecture "
-        f"({'-'.join(map(str, raw['arch']))} tanh), initial weights, samples, order and "
-        f"learning rate (lr {raw['lr']}, output precision 0.1, batch 1, {raw['epochs']} "
-        f"epochs). Reduced to fit a shared 2-core machine: digits only (Fashion-MNIST does "
-        f"not fit), the first {raw['limit_train']} training and {raw['limit_test']} test "
-        "samples, **one seed** (chip draw = initial weights = seed 0), so a difference of "
-        "a few points is within the spread one would see over seeds. Stuck devices: a "
-        "bounded device whose unit conductance is fixed for the chip from the initial "
-        "weights (range = 4 x max|W_l|); a stuck device sits at g_min or g_max. "
-        "Strengths: "
+        "2022: each step's forward pass is the chip's, the circuit settled with the "
+        "output free -- the non-ideal, noisy feedforward -- and the backward pass the "
+        "digital model's recursion at those states) and **in-situ PC** (Hebbian training "
+        "in the chip: settled with input and label clamped, the update read through the "
+        "ADCs and programmed into the chip's devices). Same architecture, initial weights, "
+        "samples, order, batch and learning rate for the three (lr "
+        f"{raw['lr']} per sample, updates summed over a batch of {raw['batch']}, output "
+        f"precision 0.1, {raw['epochs']} epochs). Reduced to fit a shared 2-core machine: "
+        f"{red}; seeds {', '.join(map(str, raw['seeds']))} (seed = chip draw = initial "
+        "weights = sample order), mean ± standard deviation over the seeds that ran. "
+        "Mismatched feedback: the feedback crossbars are separate copies that receive the "
+        "forward crossbars' pulses, each device off from its forward twin by a fixed factor; "
+        "such a chip has no energy and settles by Newton on its KCL. Thermal noise: every "
+        "read (training and test) is one draw from the settled circuit's stationary noise "
+        "(Lyapunov covariance, linear-noise approximation). Stuck devices: a bounded device "
+        "whose unit conductance is fixed for the chip from the initial weights (range = "
+        "4 x max|W_l|). Strengths: "
         + "; ".join(f"`{k}`: {v[1]}" for k, v in NONIDEALITIES.items() if k != "ideal")
-        + ". Best of the three in bold; 'in ideal chip' = the same trained weights "
-        "evaluated in an ideal chip.",
+        + ". Best mean of the three in bold; 'in ideal chip' = the same trained weights "
+        "evaluated in an ideal chip; 'div.' = seeds whose weights ran past the model's "
+        "limits (or whose chip had no rest point); CPU s = mean CPU seconds of one row "
+        "(three methods).",
         "",
-        "| non-ideality | strength | ex-situ BP | hardware-aware BP | in-situ PC "
-        "| ex-situ BP in ideal chip | in-situ PC in ideal chip | s |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in raw["rows"]:
-        acc = r["accuracy"]
-        finite = [acc[m] for m in METHODS if np.isfinite(acc[m])]
-        top = max(finite) if finite else None
-        cells = " | ".join(_cell(acc[m], acc[m] == top) for m in METHODS)
-        ideal = " | ".join(_cell(r["ideal_accuracy"][m], False) for m in ("ex_situ", "in_situ"))
-        lines.append(
-            f"| {r['nonideality']} | {r['strength']:g} | {cells} | {ideal} | {r['seconds']:.0f} |"
-        )
-    lines += ["", "![transfer study](benchmarks/figures/transfer.png)", ""]
-    lines += NOTES
+    for dataset in ds:
+        groups = _groups(raw, dataset)
+        if not groups:
+            continue
+        lines += [
+            f"**{dataset}**",
+            "",
+            "| non-ideality | strength | seeds | ex-situ BP | hardware-aware BP | in-situ PC "
+            "| ex-situ BP in ideal chip | in-situ PC in ideal chip | CPU s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, s, rows in groups:
+            st = {m: _stats(rows, lambda r, m=m: r["accuracy"][m]) for m in METHODS}
+            means = [st[m][0] for m in METHODS if st[m][2]]
+            top = max(means) if means else None
+            cells = " | ".join(_cell(st[m], st[m][2] > 0 and st[m][0] == top) for m in METHODS)
+            ideal = " | ".join(
+                _cell(_stats(rows, lambda r, m=m: r["ideal_accuracy"][m]), False)
+                for m in ("ex_situ", "in_situ")
+            )
+            cpu = np.mean([r["cpu_s"] for r in rows])
+            lines.append(f"| {name} | {s:g} | {len(rows)} | {cells} | {ideal} | {cpu:.0f} |")
+        lines.append("")
+    lines += ["![transfer study](benchmarks/figures/transfer.png)", ""]
+    lines += ["Where in-situ wins and loses, as measured (computed from the tables):", ""]
+    for dataset in ds:
+        if _groups(raw, dataset):
+            lines += _verdicts(raw, dataset)
+    lines += [""] + NOTES
     return "\n".join(lines) + "\n"
 
 
-#: The reading of the stored run (numbers copied from its table).
+#: The reading of the stored run (written after it ran; numbers from its tables).
 NOTES = [
-    "Reading (one seed, so a few points either way is noise):",
-    "",
-    "- **Stuck devices: in-situ wins against ex-situ.** At 1 % and 5 % stuck devices "
-    "ex-situ BP falls from 83.0 % to 64.5 % and 31.5 %; in-situ PC, which learns around "
-    "the devices it cannot move, keeps 82.5 % and 81.0 %. Hardware-aware BP, which also "
-    "sees the stuck devices in its forward pass, keeps 83.5 % and 76.5 %: against it "
-    "in-situ PC ties at 1 % and is 4.5 points ahead at 5 %.",
-    "- **Amplifier offsets: in-situ loses, badly.** Ex-situ and hardware-aware BP are "
-    "unaffected up to 30 mV (82-83 %); in-situ PC drops to 69.5 %, 39.5 % and 18.0 % at "
-    "3, 10 and 30 mV. The offset of an error amplifier is a constant error the Hebbian "
-    "rule integrates into the weights (the trained weights score the same in an ideal "
-    "chip, so it is the learning that is spoiled, not the read-out); the update has no "
-    "term that cancels it. An offset-cancelled (auto-zeroed or chopped) error stage would "
-    "be needed.",
-    "- **phi/phi' block errors: in-situ diverges** at both strengths (5 % and 10 % gain "
-    "error, 10-20 mV offsets), where both BP variants are unaffected (82-83 %). The "
-    "same mechanism as the offsets (a non-zero error at rest), plus phi' gain errors "
-    "that bias the error propagation.",
-    "- **Wire resistance (10 and 30 ohm a segment at 10 uS a unit weight): no method is "
-    "hurt much.** The ex-situ weights lose nothing in the chip (83.0 %); in-situ PC ends "
-    "at 79.5 % and 79.0 %, and its weights score the same in an ideal chip, so this is "
-    "slower learning, not a transfer loss.",
-    "- **All together (offsets, phi errors, stuck): in-situ fails (10 %)**, ex-situ "
-    "degrades (63.0 %, 56.5 %) and hardware-aware BP keeps 83.5 % and 84.5 %: the best "
-    "method by far whenever offsets are present.",
-    "",
-    "So the case for in-situ PC learning holds here for device faults (stuck devices) and "
-    "fails for the analog stages' offsets and block errors, which the Hebbian rule "
-    "integrates instead of compensating. Wall time per row in the last column (three or "
-    "four runs shared the 2 cores; the wire rows, settled at the crossbar level sample by "
-    "sample, took 10 minutes each, over the ~8-minute target). Not measured: separate "
-    "(mismatched) feedback crossbars and thermal noise (not available when this ran), "
-    "more seeds, Fashion-MNIST.",
+    "Reading: see the tables; the run is being completed.",
 ]
 
 
 def figure(raw: dict) -> bytes:
+    """One panel per non-ideality (columns) and dataset (rows): accuracy in the chip
+    against strength, mean over seeds with the seed spread as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,22 +264,35 @@ def figure(raw: dict) -> bytes:
     from pc_analog.viz.plots import save_figure
 
     names = [n for n in NONIDEALITIES if n != "ideal"]
-    ideal = [r for r in raw["rows"] if r["nonideality"] == "ideal"]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.0), sharey=True)
-    for ax, name in zip(axes, names):
-        rows = ideal + [r for r in raw["rows"] if r["nonideality"] == name]
-        xs = [r["strength"] for r in rows]
-        for i, m in enumerate(METHODS):
-            ys = [r["accuracy"][m] * 100 for r in rows]
-            ax.plot(xs, ys, marker="os^"[i], color=f"C{i}", label=LABELS[m])
-            bad = [x for x, y in zip(xs, ys) if not np.isfinite(y)]
-            if bad:  # diverged: a cross on the axis
-                ax.plot(bad, [0] * len(bad), "x", color=f"C{i}", ms=9, clip_on=False)
-                ax.text(bad[-1], 3, "diverged", color=f"C{i}", ha="right", fontsize=8)
-        ax.set_title(name)
-        ax.set_xlabel("strength")
-    axes[0].set_ylabel("test accuracy in the chip (%)")
-    axes[0].legend(fontsize=7)
+    dsets = [d for d in raw["datasets"] if _groups(raw, d)] or list(raw["datasets"])[:1]
+    fig, axes = plt.subplots(len(dsets), len(names), figsize=(2.6 * len(names), 2.8 * len(dsets)),
+                             sharey="row", squeeze=False)  # fmt: skip
+    for i, dataset in enumerate(dsets):
+        groups = _groups(raw, dataset)
+        base = [g for g in groups if g[0] == "ideal"]
+        for ax, name in zip(axes[i], names):
+            pts = [g for g in groups if g[0] == name]
+            for k, m in enumerate(METHODS):
+                xs, ys, es, bad = [], [], [], []
+                for j, (_, _, rows) in enumerate(base + pts):
+                    st = _stats(rows, lambda r, m=m: r["accuracy"][m])
+                    if st[2]:
+                        xs.append(j)
+                        ys.append(st[0] * 100)
+                        es.append(st[1] * 100)
+                    else:
+                        bad.append(j)
+                ax.errorbar(xs, ys, yerr=es, marker="os^"[k], color=f"C{k}", capsize=2,
+                            label=LABELS[m])  # fmt: skip
+                if bad:  # diverged on every seed: a cross on the axis
+                    ax.plot(bad, [0] * len(bad), "x", color=f"C{k}", ms=8, clip_on=False)
+            ticks = ["0"] + [f"{g[1]:g}" for g in pts]
+            ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{name} ({dataset})", fontsize=8)
+        axes[i][0].set_ylabel("test accuracy in the chip (%)")
+    axes[0][0].legend(fontsize=6)
+    fig.supxlabel("strength (0 = ideal chip)")
     buf = io.BytesIO()
     save_figure(fig, buf)
     plt.close(fig)
