@@ -98,6 +98,8 @@ def test_unknown_nonideality_and_bad_strength_are_refused():
         (["--nonideality", "noise"], "--nonideality: unknown 'noise'"),
         (["--nonideality", "stuck", "--strength", "1.5"], "exceeds 1"),
         (["--nonideality", "wire", "--strength", "-3"], "strength"),
+        (["--nonideality", "thermal", "--batch", "0"], "--batch"),
+        (["--nonideality", "fb_mismatch", "--dataset", "mnist"], "--dataset"),
     ],
 )
 def test_bench_transfer_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
