@@ -59,9 +59,16 @@ EPOCHS, LR, BATCH, SEEDS = 3, 0.1, 10, (0, 1, 2)
 LABELS = {"ex_situ": "ex-situ BP", "hw_aware": "hardware-aware BP", "in_situ": "in-situ PC"}
 
 
+def _rank(name: str, strength: float) -> tuple:
+    """The study's order: non-ideality, then its strengths from weak to strong (thermal
+    noise grows as ``c_F`` falls)."""
+    known = NONIDEALITIES[name][0]
+    return (list(NONIDEALITIES).index(name),
+            known.index(strength) if strength in known else len(known), strength)  # fmt: skip
+
+
 def _key(o: dict) -> tuple:
-    order = list(NONIDEALITIES)
-    return (list(DATASETS).index(o["dataset"]), order.index(o["nonideality"]), o["strength"],
+    return (list(DATASETS).index(o["dataset"]), *_rank(o["nonideality"], o["strength"]),
             o["seed"])  # fmt: skip
 
 
@@ -141,8 +148,7 @@ def _groups(raw: dict, dataset: str) -> list:
     for r in raw["rows"]:
         if r["dataset"] == dataset:
             out.setdefault((r["nonideality"], r["strength"]), []).append(r)
-    return [(k[0], k[1], v) for k, v in sorted(
-        out.items(), key=lambda kv: (list(NONIDEALITIES).index(kv[0][0]), kv[0][1]))]  # fmt: skip
+    return [(k[0], k[1], v) for k, v in sorted(out.items(), key=lambda kv: _rank(*kv[0]))]
 
 
 def _verdicts(raw: dict, dataset: str) -> list:
