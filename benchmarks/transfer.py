@@ -339,8 +339,7 @@ NOTES = [
     "but its forward pass. Hardware-aware BP is the best or within the spread of the best "
     "everywhere except at 3 % stuck devices on digits. Not measured: Fashion-MNIST "
     "wire rows (the crossbar level of a "
-    "784-input layer did not fit the budget), Fashion-MNIST rows marked with fewer than "
-    "3 seeds or missing (the run was cut at the deadline), full-size data sets and "
+    "784-input layer did not fit the budget), full-size data sets and "
     "networks.",
 ]
 
