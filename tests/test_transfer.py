@@ -95,9 +95,11 @@ def test_unknown_nonideality_and_bad_strength_are_refused():
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["--nonideality", "thermal"], "--nonideality: unknown 'thermal'"),
+        (["--nonideality", "noise"], "--nonideality: unknown 'noise'"),
         (["--nonideality", "stuck", "--strength", "1.5"], "exceeds 1"),
         (["--nonideality", "wire", "--strength", "-3"], "strength"),
+        (["--nonideality", "thermal", "--batch", "0"], "--batch"),
+        (["--nonideality", "fb_mismatch", "--dataset", "mnist"], "--dataset"),
     ],
 )
 def test_bench_transfer_bad_input_is_one_line_and_exit_2(capsys, argv, needle):

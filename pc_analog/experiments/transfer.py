@@ -1,10 +1,12 @@
 """The transfer study: ex-situ backprop, hardware-aware backprop and in-situ PC on one chip.
 
 A *chip* is one draw of a non-ideal circuit: an analog spec (amplifier offsets, wire
-resistance, ``phi``/``phi'`` block errors, drawn by ``mismatch_seed``) and a device
-technology (stuck devices, drawn by the fabrication seed).  Three ways to get a classifier
-running on it, with the same architecture, initial weights, samples, order and learning
-rate (batch 1, each sample settled on its own):
+resistance, ``phi``/``phi'`` block errors, drawn by ``mismatch_seed``; thermal noise at a
+node capacitance ``c_F``), a device technology (stuck devices, drawn by the fabrication
+seed) and, optionally, a separate feedback crossbar whose devices do not match their
+forward twins (:func:`feedback_gains`).  Three ways to get a classifier running on it,
+with the same architecture, initial weights, samples, order, batch size and learning
+rate:
 
 * ``ex_situ``: digital backprop on ideal arithmetic, the weights then programmed into the
   chip (:meth:`Chip.program`) and evaluated in it.
@@ -20,18 +22,30 @@ rate (batch 1, each sample settled on its own):
 
 Every accuracy is measured in the chip: settle with the output free, read the output
 nodes through the ADCs, ``argmax``.
+
+Reads.  A chip settles to its rest point: the ``equilibrium`` backend for a symmetric
+circuit; with mismatched feedback crossbars (no energy any more) Newton on the circuit's
+KCL started at the forward crossbars' energy minimum (:func:`rest_state`).  With thermal
+noise on, every read is one draw of the node voltages from the circuit's stationary
+distribution in the linear-noise approximation, ``x = x* + L z``, ``L L^T = Sigma`` the
+solution of the Lyapunov equation at ``x*`` (:func:`noisy_read`,
+:func:`pc_analog.solvers.lyapunov.lyapunov_noise`): what an ADC sampling a settled,
+noisy circuit sees.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from pc_analog.circuit.ir import DifferentialPair
 from pc_analog.costs.specs import AnalogSpec
 from pc_analog.errors import InvalidInputError
+from pc_analog.hardware.device_arrays import DeviceArray
 from pc_analog.hardware.device_config import DeviceConfig
 from pc_analog.hardware.hebbian import HardwareNetwork
 from pc_analog.io.data import one_hot
@@ -44,7 +58,10 @@ __all__ = [
     "METHODS",
     "Chip",
     "TransferResult",
+    "feedback_gains",
     "make_chip",
+    "noisy_read",
+    "rest_state",
     "physics_aware_backprop",
     "run_transfer",
 ]
@@ -53,16 +70,27 @@ __all__ = [
 NONIDEALITIES = {
     "ideal": ((0.0,), "no non-ideality (reference)"),
     "amp_offset": ((0.003, 0.01, 0.03), "amp_offset_V: std of every amplifier's input offset (V)"),
-    "wire": ((10.0, 30.0), "wire_r_ohm: one crossbar wire segment (ohm; g_unit 10 uS)"),
+    "wire": ((10.0, 30.0, 100.0), "wire_r_ohm: one crossbar wire segment (ohm; g_unit 10 uS)"),
     "phi_errors": (
-        (0.05, 0.1),
+        (0.01, 0.03, 0.1),
         "std of every phi and phi' block's relative gain error; offsets std s/5 V",
     ),
-    "stuck": ((0.01, 0.05), "stuck_fraction of devices (half at g_min, half at g_max)"),
+    "fb_mismatch": (
+        (0.05, 0.1, 0.2),
+        "relative std of every feedback-crossbar device's conductance against its forward "
+        "twin (a separate feedback copy, each device off by a fixed factor 1 + s z)",
+    ),
+    "stuck": ((0.01, 0.03, 0.1), "stuck_fraction of devices (half at g_min, half at g_max)"),
+    "thermal": (
+        (1e-16, 1e-17, 1e-18),
+        "c_F: node capacitance (F) with thermal noise 4kTG on (kT/C = (6.4, 20, 64 mV)^2); "
+        "every read one draw from the stationary noise",
+    ),
     "all": (
-        (1.0, 2.0),
-        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01); wires excluded (the "
-        "crossbar level does not carry phi block errors)",
+        (0.5, 1.0, 2.0),
+        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01, fb_mismatch 0.1) and thermal "
+        "noise at c_F = 1e-16/k^2 F; wires excluded (the crossbar level does not carry "
+        "phi block errors)",
     ),
 }
 METHODS = ("ex_situ", "hw_aware", "in_situ")
@@ -70,23 +98,110 @@ METHODS = ("ex_situ", "hw_aware", "in_situ")
 _G_MAX_S = 1e-4
 
 
+#: A separate feedback copy per programmed state, built once (see Chip.circuit).
+_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def feedback_gains(net: Network, mismatch: float, seed: int) -> tuple:
+    """The fixed factors of a separate feedback crossbar's devices against their forward
+    twins: per layer ``(2, n_{l-1}, n_l)`` (``G+``, ``G-`` of the transposed crossbar),
+    ``max(1 + mismatch z, 0)`` with ``z ~ N(0, 1)`` drawn by ``[seed, 4]``.
+
+    The feedback device at ``(i, j)`` conducts ``gain * G_forward(j, i)`` whatever is
+    programmed: both copies receive the same pulses, the copies differ by a fixed
+    per-device factor.  ``mismatch = 0``: every factor is exactly 1.
+    """
+    rng = np.random.default_rng([seed, 4])
+    return tuple(
+        np.maximum(1.0 + mismatch * rng.standard_normal((2,) + net.W(l).T.shape), 0.0)
+        for l in range(1, net.n_layers + 1)
+    )
+
+
+def _with_twin(hw: HardwareNetwork, gains: tuple) -> HardwareNetwork:
+    """``hw`` with the separate feedback copies ``gains * forward^T`` (clipped to the device
+    range), cached per device state so the circuit structure is built once per state."""
+    twin = _TWINS.get(hw)
+    if twin is None:
+        fb = []
+        for a, k in zip(hw.forward, gains):
+            c = a.config
+            gp = np.clip(k[0] * a.pair.g_pos_S.T, c.g_min_S, c.g_max_S)
+            gn = np.clip(k[1] * a.pair.g_neg_S.T, c.g_min_S, c.g_max_S)
+            ones = np.ones((2,) + gp.shape)
+            fb.append(DeviceArray(c, DifferentialPair(gp, gn), ones, ones))
+        twin = dataclasses.replace(hw, feedback=tuple(fb))
+        _TWINS[hw] = twin
+    return twin
+
+
+def rest_state(circuit) -> tuple:
+    """The rest point of ``circuit``: the ``equilibrium`` backend's for a symmetric circuit;
+    otherwise Newton on the KCL residual (:func:`~pc_analog.solvers.rest_point.
+    newton_rest_point`) started at the energy minimum of the forward crossbars' network.
+    Raises :class:`InvalidInputError` if Newton does not converge (counted as diverged)."""
+    if circuit.symmetric:
+        return settle(circuit, backend="equilibrium", on_failure="return").x
+    from pc_analog.solvers.base import Status
+    from pc_analog.solvers.equilibrium import solve_equilibrium
+    from pc_analog.solvers.rest_point import newton_rest_point
+
+    eq = solve_equilibrium(
+        circuit.network(), circuit.x_init, circuit.clamp, gtol=1e-10, on_failure="return"
+    )
+    x, _, status, msg, *_ = newton_rest_point(circuit, eq.x, gtol=1e-10, max_iter=100)
+    if status is not Status.SUCCESS:
+        raise InvalidInputError(f"mismatched feedback: no rest point ({msg})")
+    return x
+
+
+def noisy_read(circuit, x: tuple, rng: np.random.Generator) -> tuple:
+    """One draw of the node voltages of a settled noisy ``circuit`` around its rest point
+    ``x``: ``x_free + L z`` per sample, ``L = V sqrt(Lambda)`` from the stationary
+    covariance ``Sigma = V Lambda V^T`` of :func:`~pc_analog.solvers.lyapunov.
+    lyapunov_noise`, ``z ~ N(0, I)`` from ``rng`` (``batch x n_free`` normals, sample
+    major); clamped nodes unchanged.  A circuit without noise sources returns ``x``
+    itself and draws nothing.  An unstable linearisation raises
+    :class:`InvalidInputError`."""
+    if circuit.noise is None:
+        return tuple(x)
+    from pc_analog.solvers.dynamics import FreeIndex
+    from pc_analog.solvers.lyapunov import lyapunov_noise
+
+    sig = lyapunov_noise(circuit, x)[0]
+    if not np.all(np.isfinite(sig)):
+        raise InvalidInputError("thermal noise: the rest point is not stable (no stationary noise)")
+    fi = FreeIndex(circuit)
+    y = fi.pack(x).reshape(circuit.batch, fi.n_free)
+    z = rng.standard_normal(y.shape)
+    w, V = np.linalg.eigh(sig)
+    y = y + np.einsum("bij,bj->bi", V * np.sqrt(np.maximum(w, 0.0))[:, None, :], z)
+    return fi.unpack(y.ravel(), base=x)
+
+
 @dataclass(frozen=True)
 class Chip:
-    """One non-ideal chip: ``spec`` at ``level``, devices ``device``, fabrication ``seed``."""
+    """One non-ideal chip: ``spec`` at ``level``, devices ``device``, fabrication ``seed``,
+    feedback copies mismatched by ``fb_mismatch`` (0: the forward crossbars read in
+    reverse)."""
 
     spec: AnalogSpec
     level: str
     device: DeviceConfig
     seed: int
     g_units: tuple = ()
+    fb_mismatch: float = 0.0
+    fb_gains: tuple = ()
 
     def scaled_for(self, net: Network) -> Chip:
         """This chip with its per-layer unit conductances fixed as
         :meth:`HardwareNetwork.fabricate` sets them for ``net`` (bounded devices:
         ``(g_max - g_min) / (4 max |W_l|)``), so every weight set programmed later shares
-        the conductance scale and the weight bound."""
+        the conductance scale and the weight bound; and with the feedback factors of
+        :func:`feedback_gains` drawn for ``net``'s shapes."""
         g = HardwareNetwork.fabricate(net, self.device, rng=[self.seed, 0]).g_units
-        return dataclasses.replace(self, g_units=tuple(g))
+        gains = feedback_gains(net, self.fb_mismatch, self.seed) if self.fb_mismatch else ()
+        return dataclasses.replace(self, g_units=tuple(g), fb_gains=gains)
 
     def program(self, net: Network) -> HardwareNetwork:
         """``net`` programmed into this chip's devices: the same stuck devices every time
@@ -107,18 +222,29 @@ class Chip:
     def apply(self, circuit):
         return self.spec.apply(circuit, self.level)
 
-    def forward(self, hw: HardwareNetwork, x: np.ndarray, chunk: int = 1) -> tuple:
+    def circuit(self, hw: HardwareNetwork, x, t=None):
+        """The chip's circuit of the devices ``hw`` with input ``x`` (and target ``t``)
+        clamped: the separate feedback copies if mismatched, the spec applied."""
+        if self.fb_gains:
+            hw = _with_twin(hw, self.fb_gains)
+        return self.apply(hw.circuit(x, t))
+
+    def read(self, circuit, rng) -> tuple:
+        """What the ADCs read of ``circuit`` settled: the rest point, one noisy draw
+        around it when the chip has noise sources (:func:`noisy_read`), quantised."""
+        x = noisy_read(circuit, rest_state(circuit), rng)
+        return tuple(self.spec.read_out(x))
+
+    def forward(self, hw: HardwareNetwork, x: np.ndarray, chunk: int = 50, rng=None) -> tuple:
         """The ADC read-out of every layer, the circuit settled with ``x`` at ``x_0`` and the
-        rest free, ``chunk`` samples per settle."""
+        rest free, ``chunk`` samples per settle (``rng``: the noisy reads' draws)."""
         parts = []
         for s in range(0, x.shape[0], chunk):
-            r = settle(self.apply(hw.circuit(x[s : s + chunk])), backend="equilibrium",
-                       on_failure="return")  # fmt: skip
-            parts.append(tuple(self.spec.read_out(r)))
+            parts.append(self.read(self.circuit(hw, x[s : s + chunk]), rng))
         return tuple(np.concatenate([p[l] for p in parts]) for l in range(len(parts[0])))
 
-    def accuracy(self, hw: HardwareNetwork, x, labels, chunk: int = 1) -> float:
-        return float(np.mean(np.argmax(self.forward(hw, x, chunk)[-1], axis=1) == labels))
+    def accuracy(self, hw: HardwareNetwork, x, labels, chunk: int = 50, rng=None) -> float:
+        return float(np.mean(np.argmax(self.forward(hw, x, chunk, rng)[-1], axis=1) == labels))
 
 
 def make_chip(nonideality: str, strength: float, seed: int = 0) -> Chip:
@@ -131,24 +257,30 @@ def make_chip(nonideality: str, strength: float, seed: int = 0) -> Chip:
     s = float(strength)
     if not (np.isfinite(s) and s >= 0):
         raise InvalidInputError(f"strength: must be a finite number >= 0, got {strength!r}")
-    spec, stuck, level = {}, 0.0, "behavioural"
+    spec, stuck, level, fb = {}, 0.0, "behavioural", 0.0
     if nonideality == "amp_offset":
         spec = dict(amp_offset_V=s)
     elif nonideality == "wire":
         spec, level = dict(wire_r_ohm=s), "crossbar"
     elif nonideality == "phi_errors":
         spec = dict(phi_gain_error=s, dphi_gain_error=s, phi_offset_V=s / 5, dphi_offset_V=s / 5)
+    elif nonideality == "fb_mismatch":
+        fb = s
     elif nonideality == "stuck":
         stuck = s
-    elif nonideality == "all":
+    elif nonideality == "thermal" and s > 0:  # strength 0: noise off
+        spec = dict(c_F=s, thermal_noise=True)
+    elif nonideality == "all" and s > 0:
         spec = dict(
             amp_offset_V=0.01 * s,
             phi_gain_error=0.05 * s,
             dphi_gain_error=0.05 * s,
             phi_offset_V=0.01 * s,
             dphi_offset_V=0.01 * s,
+            c_F=1e-16 / s**2,
+            thermal_noise=True,
         )
-        stuck = 0.01 * s
+        stuck, fb = 0.01 * s, 0.1 * s
     if stuck > 1:
         raise InvalidInputError(f"strength: stuck fraction {stuck} exceeds 1")
     device = DeviceConfig(
@@ -158,7 +290,8 @@ def make_chip(nonideality: str, strength: float, seed: int = 0) -> Chip:
         stuck_fraction=stuck,
         stuck_high_fraction=0.5 if stuck > 0 else 0.0,
     )
-    return Chip(AnalogSpec(name=nonideality, mismatch_seed=seed, **spec), level, device, seed)
+    spec = AnalogSpec(name=nonideality, mismatch_seed=seed, **spec)
+    return Chip(spec, level, device, seed, fb_mismatch=fb)
 
 
 def physics_aware_backprop(net: Network, a: tuple, y: np.ndarray) -> Gradients:
@@ -205,24 +338,24 @@ def _step(net: Network, g: Gradients, lr: float) -> Network:
     )
 
 
-def _hebbian(chip: Chip, hw: HardwareNetwork, x, t, lr: float, rng) -> HardwareNetwork:
+def _hebbian(chip: Chip, hw: HardwareNetwork, x, t, lr: float, rng, read_rng):
     """One in-situ step: settle the chip with ``x`` and ``t`` clamped, program the Hebbian
-    update of what the ADCs read."""
-    circ = chip.apply(hw.circuit(x, t))
-    res = settle(circ, backend="equilibrium", on_failure="return")
-    return hw.hebbian_step(circ, tuple(chip.spec.read_out(res)), lr, rng)[0]
+    update (summed over the batch) of what the ADCs read."""
+    circ = chip.circuit(hw, x, t)
+    return hw.hebbian_step(circ, chip.read(circ, read_rng), lr, rng)[0]
 
 
-def _one_step(chip: Chip, nets: dict, x, t, lr: float, rng, method: str):
-    """``method``'s state after learning the sample ``(x, t)``."""
+def _one_step(chip: Chip, nets: dict, x, t, lr: float, rng, read_rng, method: str):
+    """``method``'s state after learning the batch ``(x, t)`` (updates summed over it)."""
     from pc_analog.reference.variants import backprop
 
     net = nets[method]
     if method == "ex_situ":
         return _step(net, backprop(net, x, t), lr)
     if method == "hw_aware":
-        return _step(net, physics_aware_backprop(net, chip.forward(chip.program(net), x), t), lr)
-    return _hebbian(chip, net, x, t, lr, rng)
+        a = chip.forward(chip.program(net), x, x.shape[0], read_rng)
+        return _step(net, physics_aware_backprop(net, a, t), lr)
+    return _hebbian(chip, net, x, t, lr, rng, read_rng)
 
 
 def run_transfer(
@@ -234,15 +367,21 @@ def run_transfer(
     epochs: int,
     lr: float,
     seed: int = 0,
+    batch: int = 1,
     precision_output: float = 0.1,
     progress=None,
 ) -> TransferResult:
     """Train the three methods on ``data`` (a :class:`~pc_analog.learning.defaults.Data`)
     for the chip of ``nonideality`` at ``strength``; accuracies measured in the chip.
 
+    Every method takes the same steps: ``batch`` samples of one shuffled order per step,
+    the update summed over the batch times ``lr`` (so ``lr`` is the per-sample rate).
+
     Long because it is the study's three training loops side by side, sharing the sample
     order and the chip so that they differ only in the method.
     """
+    if not (isinstance(batch, int) and batch >= 1):
+        raise InvalidInputError(f"batch: must be an integer >= 1, got {batch!r}")
     chip = make_chip(nonideality, strength, seed)
     ideal = make_chip("ideal", 0.0, seed)
     net0 = Network.random(arch, "tanh", precisions=[1.0] * (len(arch) - 2) + [precision_output],
@@ -250,34 +389,33 @@ def run_transfer(
     y = one_hot(data.lab_train, data.n_classes)
     chip, ideal = chip.scaled_for(net0), ideal.scaled_for(net0)
     nets = {"ex_situ": net0, "hw_aware": net0, "in_situ": chip.program(net0)}
-    rng = np.random.default_rng([seed, 2])
+    rng, read_rng = np.random.default_rng([seed, 2]), np.random.default_rng([seed, 3])
     diverged = set()
     for epoch in range(epochs):
         order = np.random.default_rng([seed, 1, epoch]).permutation(data.x_train.shape[0])
-        for k in order:
-            x, t = data.x_train[k : k + 1], y[k : k + 1]
-            step = functools.partial(_one_step, chip, nets, x, t, lr, rng)
+        for s in range(0, order.size, batch):
+            k = order[s : s + batch]
+            step = functools.partial(_one_step, chip, nets, data.x_train[k], y[k], lr, rng,
+                                     read_rng)  # fmt: skip
             for m in METHODS:
                 if m in diverged:
                     continue
                 try:
                     nets[m] = step(m)
-                except InvalidInputError:  # weights beyond the model's magnitude limit
+                except InvalidInputError:  # weights beyond the model's limits, no rest point
                     diverged.add(m)
         if progress is not None:
             progress(f"{nonideality} {strength}: epoch {epoch + 1}/{epochs}")
     x_te, lab = data.x_test, data.lab_test
     acc = {m: float("nan") for m in METHODS}
     ideal_acc = {"ex_situ": float("nan"), "in_situ": float("nan")}
-    # phi block errors make a batched settle slow (measured): those chips settle per sample
-    chunk = 1 if chip.spec.phi_gain_error or chip.spec.phi_offset_V else 100
     for m in METHODS:
         if m in diverged:
             continue
         try:  # a run whose conductances ran past the model's limits counts as diverged
             w = nets[m].ideal_network() if m == "in_situ" else nets[m]
             hw = nets[m] if m == "in_situ" else chip.program(w)
-            acc[m] = chip.accuracy(hw, x_te, lab, chunk)
+            acc[m] = chip.accuracy(hw, x_te, lab, 50, read_rng)
             if m in ideal_acc:
                 ideal_acc[m] = ideal.accuracy(ideal.program(w), x_te, lab, 100)
         except InvalidInputError:

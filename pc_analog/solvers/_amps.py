@@ -93,7 +93,12 @@ def nonideal_node_currents(circ, x):
 
 def nonideal_jacobian_blocks(circ, x):
     """``dI/dx`` as per-sample blocks, laid out as
-    :func:`~pc_analog.solvers.dynamics.current_jacobian_blocks`."""
+    :func:`~pc_analog.solvers.dynamics.current_jacobian_blocks`.
+
+    The dense coupling term of ``dI_l/dx_l`` is formed for the rows of free units only
+    (the rows of clamped units keep their diagonal terms): every consumer reads the free
+    rows and columns (:class:`~pc_analog.solvers.dynamics.FreeIndex`), and a clamped input
+    layer of 784 units would otherwise cost a ``(batch, 784, 784)`` product per call."""
     L, g0 = circ.n_layers, circ.hardware.g0_S
     a = circ.amplifiers.closed_loop_gain
     batch = x[0].shape[0]
@@ -119,7 +124,8 @@ def nonideal_jacobian_blocks(circ, x):
             As = a * ks[l][:, :, None] * P  # (B, n_l, n_{l+1})
             de_dx = -a * ke[l + 1][:, :, None] * dm[l + 1]  # de_{l+1}/dx_l
             D[:, idx, idx] += g0 * d2 * s[l]
-            D += g0 * d1[:, :, None] * (As @ de_dx)
+            f = np.flatnonzero(circ.clamp.free[l])
+            D[:, f] += g0 * d1[:, f, None] * (As[:, f] @ de_dx)
             upper.append(g0 * d1[:, :, None] * As * (a * ke[l + 1])[:, None, :])
             lower.append(circ.layers[l].g_spring_S[None, :, None] * dm[l + 1])
         diag.append(D)

@@ -79,6 +79,11 @@ def current_jacobian_blocks(circ: Circuit, x: State):
     diag : list, ``diag[l]`` = ``dI_l/dx_l``, ``(batch, n_l, n_l)``
     upper : list, ``upper[l]`` = ``dI_l/dx_{l+1}``, ``(batch, n_l, n_{l+1})``
     lower : list, ``lower[l]`` = ``dI_{l+1}/dx_l``, ``(batch, n_{l+1}, n_l)``
+
+    The dense coupling term of ``diag[l]`` is formed on the rows of free units only (rows
+    of clamped units keep their diagonal terms): every consumer reads free rows and
+    columns (:class:`FreeIndex`), and a clamped 784-unit input layer would otherwise cost
+    a ``(batch, 784, 784)`` product per call.
     """
     if circ.crossbar is not None and not circ.ideal:
         return crossbar_jacobian_blocks(circ, x)
@@ -106,7 +111,8 @@ def current_jacobian_blocks(circ: Circuit, x: State):
             D[:, idx, idx] += g0 * d2 * s
             # g0 diag(phi') Wfb diag(pi) (-W diag(phi'))
             A = (Wfb * pi)[None] * d1[:, :, None]  # (B, n_l, n_{l+1})
-            D -= g0 * (A @ W)[:, :, :] * d1[:, None, :]
+            f = np.flatnonzero(circ.clamp.free[l])  # rows of free units: all a consumer reads
+            D[:, f] -= g0 * (A[:, f] @ W) * d1[:, None, :]
             upper.append(g0 * A)
             g_spring = circ.layers[l].g_spring_S
             lower.append((g_spring[:, None] * W)[None] * d1[:, None, :])
