@@ -51,6 +51,7 @@ from pc_analog.circuit.ir import Circuit
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.network import State
 from pc_analog.solvers.dynamics import FreeIndex
+from pc_analog.solvers.equilibrium import batched_cholesky
 from pc_analog.solvers.lyapunov import free_jacobian, lyapunov_noise, noise_input
 
 __all__ = [
@@ -257,17 +258,7 @@ def read_factor(circuit: Circuit, x: State, method: str | None = None) -> ReadFa
         )
     if method == "cholesky":
         Js = np.negative(J, out=J)  # -J, symmetric
-        stable = np.ones(Bn, dtype=bool)
-        try:
-            R = np.linalg.cholesky(Js)
-        except np.linalg.LinAlgError:  # some sample not positive definite: one by one
-            R = np.zeros_like(Js)
-            for b in range(Bn):
-                try:
-                    R[b] = np.linalg.cholesky(Js[b])
-                except np.linalg.LinAlgError:
-                    stable[b] = False
-                    R[b] = np.eye(n)
+        R, stable = batched_cholesky(Js)  # an unstable sample's factor is I, flagged
         return ReadFactor("cholesky", stable, R=R, scale=math.sqrt(q[0] / 2.0 / C))
     if method == "eigen":
         mu, V = np.linalg.eigh(-0.5 * (J + np.swapaxes(J, 1, 2)) / C)

@@ -306,16 +306,14 @@ def _in_hardware(cfg: TrainConfig, circuit):
     return circuit if cfg.analog is None else cfg.analog.apply(circuit)
 
 
-def _read(cfg: TrainConfig, result):
-    """The settled state as the ADCs read it (``result.x`` without an analog spec)."""
-    return tuple(result.x) if cfg.analog is None else tuple(cfg.analog.read_out(result))
-
-
 def _settle_and_read(cfg: TrainConfig, circ, noise_rng):
     """``(result, read, unstable)``: settle ``circ`` on the run's backend and read it as the
-    ADCs do, noisy when the circuit has noise sources
+    ADCs do (``result.x`` without an analog spec), noisy when the circuit has noise sources
     (:func:`pc_analog.hardware.noisy_read.settle_and_read`)."""
-    return settle_and_read(circ, cfg.backend, noise_rng, lambda r: _read(cfg, r))
+    a = cfg.analog
+    return settle_and_read(
+        circ, cfg.backend, noise_rng, lambda r: tuple(r.x if a is None else a.read_out(r))
+    )
 
 
 def _accuracy_settle(

@@ -129,6 +129,31 @@ def _free_blocks(clamp: Clamp) -> list[tuple[int, np.ndarray]]:
     return [(l, np.flatnonzero(f)) for l, f in enumerate(clamp.free) if f.any()]
 
 
+def batched_cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower Cholesky factors ``L L^T = S[b]`` of a stack of symmetric matrices, and which
+    samples are positive definite.  One LAPACK call for the whole stack; only when it fails
+    are the samples factorised one by one, a failed sample's factor being the identity (a
+    placeholder its caller discards).
+
+    Returns
+    -------
+    L : ndarray, shape (batch, n, n)
+    ok : ndarray of bool, shape (batch,)
+    """
+    ok = np.ones(S.shape[0], dtype=bool)
+    try:
+        return np.linalg.cholesky(S), ok
+    except np.linalg.LinAlgError:
+        L = np.empty_like(S)
+        for b in range(S.shape[0]):
+            try:
+                L[b] = np.linalg.cholesky(S[b])
+            except np.linalg.LinAlgError:
+                ok[b] = False
+                L[b] = np.eye(S.shape[-1])
+        return L, ok
+
+
 def _block_solve(diag, upper, blocks, rhs, lam):
     """Solve ``(H_ff + diag(lam)) p = rhs`` by block Cholesky elimination.
 
@@ -170,16 +195,8 @@ def _block_solve(diag, upper, blocks, rhs, lam):
             S -= Bt @ Y[:, :, :-1]
             r[k] -= (Bt @ Y[:, :, -1:])[:, :, 0]
         couplings.append(B)
-        try:
-            C = np.linalg.cholesky(S)
-        except np.linalg.LinAlgError:
-            C = np.empty_like(S)
-            for b in range(batch):
-                try:
-                    C[b] = np.linalg.cholesky(S[b])
-                except np.linalg.LinAlgError:
-                    bad[b] = True
-                    C[b] = np.eye(idx.size)  # placeholder: this sample's step is discarded
+        C, ok = batched_cholesky(S)  # a failed sample's factor is I; its step is discarded
+        bad |= ~ok
         chol.append(C)
     p = [None] * len(blocks)
     for k in range(len(blocks) - 1, -1, -1):
