@@ -127,7 +127,7 @@ def _train_in_circuit(tc, c_F, g0_S, e_n, noisy: bool, seed: int) -> dict:
         with tempfile.TemporaryDirectory() as d:
             rep = train(cfg, d, progress=False, plots=False)
     except InvalidInputError as e:  # the weights left the representable range: diverged
-        return {**row, "diverged": str(e), "test_accuracy": float("nan"),
+        return {**row, "diverged": str(e), "test_accuracy": None,
                 "seconds": time.perf_counter() - t0}  # fmt: skip
     acc = _noisy_test(rep, spec, Hardware(**hw), tc["reads"], seed)
     return {
@@ -146,7 +146,8 @@ def train_sweep(quick: bool) -> dict:
     for g0, en in tc["designs"]:
         for c in tc["c_F"]:
             runs += [_train_in_circuit(tc, c, g0, en, True, s) for s in tc["seeds"]]
-            accs = [round(r["test_accuracy"], 2) for r in runs[-len(tc["seeds"]) :]]
+            accs = [r.get("diverged") and "diverged" or round(r["test_accuracy"], 2)
+                    for r in runs[-len(tc["seeds"]) :]]  # fmt: skip
             print(f"trained C {c:.0e}: {accs}", file=sys.stderr, flush=True)
     return {"noiseless_runs": base, "runs": runs, "config": tc,
             "seconds": time.perf_counter() - t0}  # fmt: skip
@@ -237,19 +238,21 @@ def _summarise_training(tr: dict, energy: dict) -> None:
     """Per design: mean and sd over seeds, the paired (same seed) difference to the
     noiseless run and its standard error, and the 0.5-point call: ``within`` or
     ``outside`` when the mean difference is 2 standard errors clear of -0.5 point,
-    ``unresolved`` otherwise (a diverged seed makes the design ``outside``)."""
+    ``unresolved`` otherwise; a seed whose training diverged makes the design ``outside``
+    (mean, sd and difference over the seeds that trained)."""
     base = {r["seed"]: r["test_accuracy"] for r in tr["noiseless_runs"]}
-    b = np.array(list(base.values()))
+    b = np.array(list(base.values()), dtype=float)
     tr["noiseless"] = {"mean": float(b.mean()), "sd": float(b.std(ddof=1)) if b.size > 1 else 0.0}
     rows = []
     for key in dict.fromkeys((r["c_F"], r["g0_S"], r["e_n_V_rtHz"]) for r in tr["runs"]):
         runs = [r for r in tr["runs"] if (r["c_F"], r["g0_S"], r["e_n_V_rtHz"]) == key]
-        a = np.array([r["test_accuracy"] for r in runs])
-        d = np.array([r["test_accuracy"] - base[r["seed"]] for r in runs])
-        n = a.size
-        se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        diff = float(d.mean())
-        if not np.all(np.isfinite(a)):
+        ok = [r for r in runs if "diverged" not in r]
+        a = np.array([r["test_accuracy"] for r in ok], dtype=float)
+        d = np.array([r["test_accuracy"] - base[r["seed"]] for r in ok], dtype=float)
+        n, nan = a.size, float("nan")
+        se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else nan
+        diff = float(d.mean()) if n else nan
+        if len(ok) < len(runs):
             call = "outside"
         elif n > 1 and diff - 2 * se >= -TOLERANCE_POINTS:
             call = "within"
@@ -258,10 +261,10 @@ def _summarise_training(tr: dict, energy: dict) -> None:
         else:
             call = "unresolved"
         rows.append({
-            "c_F": key[0], "g0_S": key[1], "e_n_V_rtHz": key[2], "n_seeds": n,
-            "energy_J": energy.get(key, float("nan")), "mean": float(a.mean()),
+            "c_F": key[0], "g0_S": key[1], "e_n_V_rtHz": key[2], "n_seeds": len(runs),
+            "energy_J": energy.get(key, nan), "mean": float(a.mean()) if n else nan,
             "sd": float(a.std(ddof=1)) if n > 1 else 0.0, "diff": diff, "diff_se": se,
-            "call": call, "diverged": sum("diverged" in r for r in runs),
+            "call": call, "diverged": len(runs) - len(ok),
             "unsettled_samples": int(sum(r.get("unsettled_samples", 0) for r in runs)),
         })  # fmt: skip
     tr["rows"] = rows
@@ -440,7 +443,8 @@ def _training_text(raw: dict) -> list:
     energy = {(r["c_F"], r["g0_S"], r["e_n_V_rtHz"]): r["energy_J"] for r in raw["rows"]}
     _summarise_training(tr, energy)
     base = tr["noiseless"]
-    ok = [r for r in tr["rows"] if r["mean"] >= base["mean"] - TOLERANCE_POINTS]
+    ok = [r for r in tr["rows"]
+          if not r["diverged"] and r["mean"] >= base["mean"] - TOLERANCE_POINTS]  # fmt: skip
     best = min(ok, key=lambda r: r["energy_J"]) if ok else None
     tr["best"] = best
     tc = tr["config"]
@@ -496,12 +500,16 @@ def _training_text(raw: dict) -> list:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in tr["rows"]:
-        div = f" ({r['diverged']} diverged)" if r["diverged"] else ""
+        k, n = r["diverged"], r["n_seeds"]
+        if k == n:
+            acc, dif = f"diverged ({k} of {n} seeds)", "-"
+        else:
+            div = f" ({k} of {n} seeds diverged; the others)" if k else ""
+            acc = f"{r['mean']:.2f} +- {r['sd']:.2f}{div}"
+            dif = f"{r['diff']:+.2f} +- {r['diff_se']:.2f}"
         lines.append(
             f"| {r['c_F']:.3g} F | {r['g0_S']:.0e} S | {r['e_n_V_rtHz']:.0e} "
-            f"| {r['energy_J']:.3g} J | {r['mean']:.2f} +- {r['sd']:.2f}{div} "
-            f"| {r['diff']:+.2f} +- {r['diff_se']:.2f} | {r['call']} "
-            f"| {r['unsettled_samples']} |"
+            f"| {r['energy_J']:.3g} J | {acc} | {dif} | {r['call']} | {r['unsettled_samples']} |"
         )
     lines += ["", "![training in the noisy circuit](benchmarks/figures/noise_training.png)"]
     return lines
