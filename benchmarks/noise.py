@@ -60,7 +60,6 @@ from pc_analog.circuit.noise import NoiseSources, with_noise  # noqa: E402
 from pc_analog.costs.energy import energy_per_inference  # noqa: E402
 from pc_analog.costs.specs import DIGITAL_PRESETS, AnalogSpec  # noqa: E402
 from pc_analog.errors import InvalidInputError  # noqa: E402
-from pc_analog.io.data import load_digits  # noqa: E402
 from pc_analog.io.formats import atomic_write_bytes  # noqa: E402
 from pc_analog.learning.train import TrainConfig, train  # noqa: E402
 from pc_analog.solvers.dynamics import FreeIndex  # noqa: E402
@@ -158,10 +157,12 @@ def train_sweep(quick: bool) -> dict:
 
 
 def _classifier(epochs: int):
+    """The trained 64-32-10 network, its test accuracy, and its input scaling (the sweep
+    clamps the test digits scaled as the run trained on them)."""
     cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=0.1)
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, d, progress=False, plots=False)
-    return rep.network, rep.test_accuracy
+    return rep.network, rep.test_accuracy, rep.config.input_scaling
 
 
 def _reset(circ):
@@ -323,10 +324,15 @@ def run(quick: bool) -> tuple[str, dict]:
     """Train, sweep; ``(machine line, raw measurements)``."""
     cfg = _config(quick)
     t0 = time.perf_counter()
-    net, train_acc = _classifier(cfg["epochs"])
+    from pc_analog.learning.defaults import prepare_data
+
+    net, train_acc, scaling = _classifier(cfg["epochs"])
     t_train = time.perf_counter() - t0
-    data = load_digits()
-    X, labels = data.x_test[: cfg["n_eval"]], data.y_test[: cfg["n_eval"]]
+    # compile_network clamps X as given: the test digits scaled as the classifier trained
+    # on them (before 2026-11-30 13:00 UTC the sweep clamped load_digits()' [0, 1] pixels,
+    # which the globally standardised classifier never saw)
+    data = prepare_data("digits", input_scaling=scaling)
+    X, labels = data.x_test[: cfg["n_eval"]], data.lab_test[: cfg["n_eval"]]
     base = compile_network(net, X)
     x_rest = base.x_init  # input clamped, output free: the feedforward pass is the rest point
     noiseless = float((np.argmax(quantise(x_rest[-1], ADC_BITS, ADC_RANGE_V), 1) == labels).mean())
@@ -551,6 +557,11 @@ def main(argv=None) -> int:
         help="re-run the training sweep only; keep the stored inference sweep",
     )
     ap.add_argument(
+        "--inference-only",
+        action="store_true",
+        help="re-run the inference sweep only; keep the stored training sweep",
+    )
+    ap.add_argument(
         "--redraw",
         action="store_true",
         help="re-format the section and figure from results/noise.json (no sweep)",
@@ -562,6 +573,12 @@ def main(argv=None) -> int:
 
         stored = load_results("noise")
         machine, raw = machine_text(stored), stored["raw"]
+    elif args.inference_only:
+        from _report import load_results
+
+        stored = load_results("noise")
+        machine, raw = run(args.quick)
+        raw["training"] = stored["raw"]["training"]
     elif args.training_only:
         from _report import load_results
 

@@ -83,3 +83,27 @@ def test_noiseless_test_read_equals_the_training_loops_settle_evaluation():
     acc = noise._noisy_test(rep, spec, Hardware(c_F=1e-12, g0_S=1e-6), reads=3, seed=0)
     assert 20.0 < acc < 100.0
     assert acc == pytest.approx(rep.test_accuracy * 100, abs=1e-9)
+
+
+def test_inference_sweep_clamps_the_inputs_the_classifier_trained_on(monkeypatch):
+    """The inference sweep's noiseless accuracy is the classifier's on raw test digits
+    through its own input transform (``predict``), up to ADC ties: before the fix it
+    clamped [0, 1] pixels into a globally standardised classifier."""
+    from pc_analog.io.data import load_digits
+    from pc_analog.model.energy import predict
+
+    seen = {}
+    real = noise._classifier
+
+    def classifier(epochs):
+        seen["net"], acc, scaling = real(epochs)
+        return seen["net"], acc, scaling
+
+    monkeypatch.setattr(noise, "_classifier", classifier)
+    monkeypatch.setattr(noise, "_point", lambda *a, **k: {})  # no design sweep needed
+    _, raw = noise.run(True)
+    n = raw["config"]["n_eval"]
+    digits = load_digits()
+    want = 100 * np.mean(predict(seen["net"], digits.raw(digits.x_test[:n])) == digits.y_test[:n])
+    assert seen["net"].input_transform is not None
+    assert abs(raw["noiseless_accuracy"] - want) <= 100 / n + 1e-9  # one ADC tie at most
