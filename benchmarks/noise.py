@@ -78,11 +78,11 @@ AMP_MARGIN = 10.0
 def _config(quick: bool) -> dict:
     if quick:
         return dict(c_F=[1e-18, 1e-15, 1e-12], designs=[(1e-6, 0.0), (1e-6, 1e-6)], n_eval=120,
-                    repeats=2, n_energy=8, n_lyap=10, epochs=3)  # fmt: skip
+                    repeats=2, n_energy=8, n_lyap=10, epochs=3, lr=0.1)  # fmt: skip
     return dict(
         c_F=[1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11],
         designs=[(1e-6, 0.0), (1e-6, 1e-6), (1e-5, 1e-6)], n_eval=180,
-        repeats=3, n_energy=8, n_lyap=16, epochs=6,
+        repeats=3, n_energy=8, n_lyap=16, epochs=10, lr=1.0,
     )  # fmt: skip
 
 
@@ -156,10 +156,10 @@ def train_sweep(quick: bool) -> dict:
             "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
-def _classifier(epochs: int):
+def _classifier(epochs: int, lr: float):
     """The trained 64-32-10 network, its test accuracy, and its input scaling (the sweep
     clamps the test digits scaled as the run trained on them)."""
-    cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=0.1)
+    cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=lr)
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, d, progress=False, plots=False)
     return rep.network, rep.test_accuracy, rep.config.input_scaling
@@ -326,7 +326,7 @@ def run(quick: bool) -> tuple[str, dict]:
     t0 = time.perf_counter()
     from pc_analog.learning.defaults import prepare_data
 
-    net, train_acc, scaling = _classifier(cfg["epochs"])
+    net, train_acc, scaling = _classifier(cfg["epochs"], cfg["lr"])
     t_train = time.perf_counter() - t0
     # compile_network clamps X as given: the test digits scaled as the classifier trained
     # on them (before 2026-11-30 13:00 UTC the sweep clamped load_digits()' [0, 1] pixels,
@@ -422,8 +422,9 @@ def format_section(machine: str, raw: dict, quick: bool) -> str:
             "(`pc_analog.solvers.lyapunov`, `pc_analog.solvers.sde`, `pc_analog.costs.energy`);"
             " physics and sources in `docs/noise.md`.",
             "",
-            f"A seeded 64-32-10 tanh classifier trained {cfg['epochs']} epochs on the digits "
-            f"with `train` (test accuracy {train_acc * 100:.2f} % over the 360 test digits); "
+            f"A seeded 64-32-10 tanh classifier trained {cfg['epochs']} epochs (lr "
+            f"{cfg.get('lr', 0.1):g}) on the digits with `train`, its test digits clamped with "
+            f"its input scaling (test accuracy {train_acc * 100:.2f} % over the 360 test digits); "
             f"{cfg['n_eval']} test digits, input clamped, output free, every free unit reset to "
             f"0 V. Thermal noise of the springs (300 K) always on, plus amplifier noise e_n. "
             f"Read-out: an {ADC_BITS}-bit ADC over +-{ADC_RANGE_V:g} V. Energy: springs, cells "

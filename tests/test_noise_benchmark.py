@@ -95,8 +95,8 @@ def test_inference_sweep_clamps_the_inputs_the_classifier_trained_on(monkeypatch
     seen = {}
     real = noise._classifier
 
-    def classifier(epochs):
-        seen["net"], acc, scaling = real(epochs)
+    def classifier(epochs, lr):
+        seen["net"], acc, scaling = real(epochs, lr)
         return seen["net"], acc, scaling
 
     monkeypatch.setattr(noise, "_classifier", classifier)
