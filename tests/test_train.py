@@ -18,12 +18,10 @@ Oracles:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +63,27 @@ OUTPUT_FILES = [
     "training.png",
     "conductances.png",
 ]
-KILL_POLL_S = 0.005  # how often the kill test looks for the first checkpoint
-#: A hang guard, not a speed bound: a trainer that has written no checkpoint after this
-#: long is stuck (a first epoch takes seconds; a loaded machine may take minutes).
+#: A hang guard, not a speed bound: a trainer subprocess still running after this long
+#: is stuck (a run takes seconds; a loaded machine may take minutes).
 KILL_TIMEOUT_S = 1800.0
-# Training-set sizes tried in turn by the kill test: a machine fast enough to finish the
-# remaining epochs between our poll and the kill gets a longer run next time.
-KILL_LIMITS = (400, 1000, 1438)
+#: The kill test's trainer SIGKILLs itself right after its checkpoint of this epoch.
+KILL_AFTER_EPOCH = 2
+KILL_LIMIT_TRAIN = 400
+#: Runs the CLI with ``_save_checkpoint`` wrapped: after the atomic write of the checkpoint
+#: of epoch ``argv[1]`` the process kills itself with SIGKILL (no clean-up, no atexit), a
+#: deterministic stand-in for a power cut; the rest of argv is the command line.
+KILL_SELF = """
+import os, signal, sys
+import pc_analog.learning.train as T
+save, at = T._save_checkpoint, int(sys.argv[1])
+def save_then_die(path, **kw):
+    save(path, **kw)
+    if kw["epoch"] == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+T._save_checkpoint = save_then_die
+from pc_analog.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 # A tiny run for the checkpoint and command-line checks.
 TINY = ["--arch", "64-8-10", "--epochs", "2", "--limit-train", "64", "--limit-test", "32"]
@@ -157,11 +169,8 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
 
 
 # ------------------------------------------------------------- kill and resume
-def _kill_cmd(out: Path, limit_train: int, mode: str = "stochastic") -> list[str]:
+def _train_argv(out: Path, limit_train: int, mode: str = "stochastic") -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "pc_analog",
         "train",
         "--epochs",
         "4",
@@ -180,61 +189,37 @@ def _kill_cmd(out: Path, limit_train: int, mode: str = "stochastic") -> list[str
     ]
 
 
-def _run_and_kill(cmd: list[str], out: Path, log: Path):
-    """Start ``cmd``, SIGKILL its process group once a checkpoint of epoch >= 1 exists.
+def _kill_cmd(out: Path, limit_train: int, mode: str = "stochastic") -> list[str]:
+    return [sys.executable, "-m", "pc_analog", *_train_argv(out, limit_train, mode)]
 
-    Returns ``(returncode, checkpoint state at the kill)``.  ``load_checkpoint`` is called
-    on the live file while the trainer keeps rewriting it: it must never see a partial
-    file (the checkpoint is written atomically), so its errors are not caught here.
-    """
-    ckpt = out / CHECKPOINT
+
+def _run_and_kill(argv: list[str], out: Path, log: Path, epoch: int):
+    """Run the trainer on ``argv`` until it kills itself with SIGKILL right after writing
+    its checkpoint of ``epoch`` (``KILL_SELF``); ``(returncode, checkpoint state)``."""
     with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + KILL_TIMEOUT_S
-        while True:
-            if ckpt.exists() and load_checkpoint(ckpt)["epoch"] >= 1:
-                break
-            if proc.poll() is not None:
-                if proc.returncode == 0:  # finished between two polls: too fast to kill
-                    return 0, load_checkpoint(ckpt)
-                pytest.fail(
-                    f"trainer failed ({proc.returncode}) before its first checkpoint:\n"
-                    + log.read_text(errors="replace")
-                )
-            if time.monotonic() > deadline:
-                pytest.fail("no checkpoint within the time limit")
-            time.sleep(KILL_POLL_S)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it finished between the poll and the kill
-            pass
-        rc = proc.wait(timeout=KILL_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return rc, load_checkpoint(ckpt)
+        proc = subprocess.run(
+            [sys.executable, "-c", KILL_SELF, str(epoch), *argv],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=KILL_TIMEOUT_S,
+        )
+    return proc.returncode, load_checkpoint(out / CHECKPOINT)
 
 
 @pytest.mark.parametrize("mode", ["stochastic", "accumulate"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, mode):
-    for limit in KILL_LIMITS:
-        killed = tmp_path / f"killed-{limit}"
-        rc, state = _run_and_kill(
-            _kill_cmd(killed, limit, mode), killed, tmp_path / f"kill-{limit}.log"
-        )
-        if rc == -signal.SIGKILL and state["epoch"] < 4:
-            break  # the kill landed mid-training
-        # too late: the run had finished its last epoch; try a longer run
-    else:
-        pytest.fail(f"every run finished before the kill landed (limits {KILL_LIMITS})")
+    limit = KILL_LIMIT_TRAIN
+    killed = tmp_path / "killed"
+    log = tmp_path / "kill.log"
+    rc, state = _run_and_kill(_train_argv(killed, limit, mode), killed, log, KILL_AFTER_EPOCH)
+    assert rc == -signal.SIGKILL, log.read_text(errors="replace")
+    assert state["epoch"] == KILL_AFTER_EPOCH
     at_kill = state["epoch"]
     assert 1 <= at_kill < 4
     assert not (killed / "final_network.json").exists()
 
     # resume, and beside it an uninterrupted run of the same command (same seed)
-    straight = tmp_path / f"straight-{limit}"
+    straight = tmp_path / "straight"
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for cmd in (
