@@ -70,3 +70,30 @@ def state_gap(a, b) -> float:
 
 #: Tests that run the ngspice binary or library.
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
+
+
+def central_differences(f, y, h: float):
+    """Jacobian ``df/dy`` of a vector function by central differences, column by column:
+    ``(f(y + h e_k) - f(y - h e_k)) / 2h`` (the finite-difference oracle of every analytic
+    Jacobian test)."""
+    y = np.asarray(y, dtype=float)
+    cols = []
+    for k in range(y.size):
+        e = np.zeros_like(y)
+        e[k] = h
+        cols.append((np.asarray(f(y + e)) - np.asarray(f(y - e))) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def random_network(rng, sizes, act: str = "linear"):
+    """A random layered network: weights N(0, 1/fan-in), biases N(0, 0.1^2), precisions
+    U(0.5, 2), one activation throughout (the noise tests' random family)."""
+    from pc_analog.model.network import Network
+
+    W = tuple(
+        rng.normal(0, 1 / np.sqrt(sizes[i]), (sizes[i + 1], sizes[i]))
+        for i in range(len(sizes) - 1)
+    )
+    b = tuple(rng.normal(0, 0.1, s) for s in sizes[1:])
+    pis = tuple(rng.uniform(0.5, 2.0, s) for s in sizes[1:])
+    return Network(W, b, pis, (act,) * (len(sizes) - 1))

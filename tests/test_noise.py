@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _oracles import random_network
 
 from pc_analog.circuit.amplifiers import Amplifiers
 from pc_analog.circuit.ir import Hardware, compile_network
@@ -46,16 +47,6 @@ def _net(ws, pis, acts=None, bs=None):
     bs = bs or tuple(np.zeros(w.shape[0]) for w in ws)
     pis = tuple(np.full(w.shape[0], float(p)) for w, p in zip(ws, pis))
     return Network(ws, bs, pis, acts or ("linear",) * len(ws))
-
-
-def _random_linear(rng, sizes, act="linear"):
-    W = tuple(
-        rng.normal(0, 1 / np.sqrt(sizes[i]), (sizes[i + 1], sizes[i]))
-        for i in range(len(sizes) - 1)
-    )
-    b = tuple(rng.normal(0, 0.1, s) for s in sizes[1:])
-    pis = tuple(rng.uniform(0.5, 2.0, s) for s in sizes[1:])
-    return Network(W, b, pis, (act,) * (len(sizes) - 1))
 
 
 @pytest.mark.parametrize("c_F", [10e-15, 1e-12, 10e-12])
@@ -147,7 +138,7 @@ def test_amplifier_noise_gains_match_offset_derivatives(act):
     matrix of dI/d(offset) / sqrt(2) from finite differences of the KCL, with finite gain,
     offsets and a rail (off the rail at the rest point)."""
     rng = np.random.default_rng(3)
-    net = _random_linear(rng, [3, 4, 2], act)
+    net = random_network(rng, [3, 4, 2], act)
     circ = compile_network(net, rng.normal(size=3), rng.normal(size=2) * 0.3)
     amps = Amplifiers(
         200.0, 50.0,
@@ -189,7 +180,7 @@ def test_hebbian_update_std_matches_monte_carlo(c_F, cov):
     rng = np.random.default_rng(5)
     # 3 -> 2 -> 4 with both ends clamped: the 2 hidden units cannot explain the 4 targets,
     # so the errors (and the cross term 2 a* b* s_ab) are not zero at rest
-    net = _random_linear(rng, [3, 2, 4])
+    net = random_network(rng, [3, 2, 4])
     from pc_analog.model.network import Clamp
 
     clamp = Clamp((np.ones(3, bool), np.zeros(2, bool), np.ones(4, bool)))

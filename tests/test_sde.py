@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from _oracles import linear_transient
+from _oracles import linear_transient, random_network
 from scipy.stats import norm
 
 from pc_analog.circuit.ir import Hardware, compile_network
@@ -40,13 +40,7 @@ ODE_MATCH_ATOL_V = 1e-7
 
 
 def _net(sizes, rng, act="linear"):
-    W = tuple(
-        rng.normal(0, 1 / np.sqrt(sizes[i]), (sizes[i + 1], sizes[i]))
-        for i in range(len(sizes) - 1)
-    )
-    b = tuple(rng.normal(0, 0.1, s) for s in sizes[1:])
-    pis = tuple(rng.uniform(0.5, 2.0, s) for s in sizes[1:])
-    return Network(W, b, pis, (act,) * (len(sizes) - 1))
+    return random_network(rng, sizes, act)
 
 
 def _rc(pi=2.0, c_F=1e-12):
