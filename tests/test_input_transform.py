@@ -146,6 +146,29 @@ def test_commands_apply_the_transform_to_raw_inputs(pair, capsys, command):
     assert c != a
 
 
+@pytest.mark.parametrize("command", [["settle", "--json"], ["compile", "-o", "-"]])
+def test_input_beside_a_clamp_file_is_transformed_too(pair, capsys, tmp_path, command):
+    """``--input`` is raw data whether or not ``--clamp`` files come with it (the clamp
+    path loaded it untransformed before)."""
+    files, _, _ = pair
+    hidden = tmp_path / "h.json"
+    hidden.write_text(json.dumps([0.2, None, -0.1, None, None]))
+    outs = []
+    for net, x in (("carried", "raw"), ("plain", "x0")):
+        args = [files[net], "--input", files[x], "--clamp", f"1={hidden}"]
+        if command[0] == "compile":
+            one = tmp_path / f"{x}-one.json"  # compile takes one sample
+            one.write_text(json.dumps(json.loads(files[x].read_text())[0]))
+            args[2] = one
+        rc, out, err = _cli([command[0], *args, *command[1:]], capsys)
+        assert rc == 0, err
+        outs.append(json.loads(out) if command[0] == "settle" else out)
+    if command[0] == "settle":
+        for o in outs:
+            o.pop("stats", None)
+    assert outs[0] == outs[1]
+
+
 def test_compile_applies_the_transform(pair, capsys):
     files, _, _ = pair
     texts = []

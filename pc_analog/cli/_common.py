@@ -133,6 +133,15 @@ def scalar_or_list(v: np.ndarray, single: bool):
     return float(v[0]) if single else [float(e) for e in v]
 
 
+def load_input(args, net) -> tuple[np.ndarray, bool]:
+    """``--input``: raw data features mapped by ``net``'s ``input_transform`` (SPEC section
+    2; the identity when it has none) to the clamped input; ``(x0, single)``."""
+    from pc_analog.io.formats import load_vectors
+
+    x0, single = load_vectors(args.input, net.sizes[0], "input")
+    return net.transform_input(x0), single
+
+
 def load_io(args, net, need_target: bool):
     """``--input`` and ``--target`` vectors checked against ``net``'s widths.
 
@@ -143,8 +152,7 @@ def load_io(args, net, need_target: bool):
     """
     from pc_analog.io.formats import load_vectors
 
-    x0, single = load_vectors(args.input, net.sizes[0], "input")
-    x0 = net.transform_input(x0)  # raw data features -> clamped input (SPEC section 2)
+    x0, single = load_input(args, net)
     y = None
     if args.target is not None:
         y, _ = load_vectors(args.target, net.sizes[-1], "target")
@@ -350,7 +358,7 @@ def load_stimulus(args, net, *, input_required: bool):
     L = net.n_layers
     given: dict[int, tuple[np.ndarray, np.ndarray, bool, str]] = {}
     if getattr(args, "input", None) is not None:
-        x0, single = load_vectors(args.input, net.sizes[0], "input")
+        x0, single = load_input(args, net)
         given[0] = (x0, np.ones(net.sizes[0], bool), single, "--input")
     if getattr(args, "target", None) is not None:
         y, single = load_vectors(args.target, net.sizes[-1], "target")

@@ -21,6 +21,7 @@ from pc_analog.cli._common import (
     add_hardware_options,
     add_spec_option,
     compile_with_spec,
+    load_input,
     load_stimulus,
     nonnegative_int,
     positive_float,
@@ -35,7 +36,7 @@ def _stimulus(args, net):
     from pc_analog.io.formats import load_vectors
 
     if args.input is not None:
-        x0 = net.transform_input(load_vectors(args.input, net.sizes[0], "input")[0])
+        x0 = load_input(args, net)[0]
     else:
         x0 = np.zeros((1, net.sizes[0]))
     y = None
