@@ -323,3 +323,14 @@ def test_bench_memory_and_generate(capsys):
     assert np.array(out["images"]).shape == (10, 64)
     assert main(["bench", "missing", "--keep", "0"]) == 2
     assert "--keep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--k", "1439"], ["--within", "-1"], ["--within", "nan"]])
+def test_bench_memory_refuses_bad_k_and_within_before_training(argv, capsys):
+    """More stored images than training digits, or a threshold that is not a positive
+    number: one line, exit 2, and (400 default epochs) no training first."""
+    from pc_analog.cli.main import main
+
+    assert main(["bench", "memory", *argv]) == 2
+    err = capsys.readouterr().err
+    assert argv[0] in err and err.count("\n") == 1

@@ -718,6 +718,8 @@ def bad_flags(draw) -> Case:
         (["bench", "missing"], "--keep", st.sampled_from(["0", "-1", "1.5", "x", "nan", ""])),
         (["bench", "memory"], "--k", BAD_COUNT),
         (["bench", "memory"], "--epochs", BAD_COUNT),
+        (["bench", "memory"], "--within", BAD_POSITIVE),
+        (["bench", "memory"], "--k", st.sampled_from(["1439", "100000"])),  # > training digits
     ]
     base, flag, values = draw(st.sampled_from(options))
     argv = [*base, flag, draw(values)]

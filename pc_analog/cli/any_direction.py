@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from pc_analog.cli._common import json_line, nonnegative_int, positive_int
+from pc_analog.cli._common import json_line, nonnegative_int, positive_float, positive_int
 from pc_analog.errors import InvalidInputError
 
 __all__ = ["add_parser", "run"]
@@ -146,6 +146,8 @@ def _memory(args) -> dict:
     from pc_analog.experiments import hopfield
 
     xtr, _, _, _ = _data(args)
+    if args.k > xtr.shape[0]:  # refused before training, not after
+        raise InvalidInputError(f"--k: at most {xtr.shape[0]} training digits, got {args.k}")
     mem = xtr[: args.k]
     net = ad.train_memory(mem, epochs=args.epochs, seed=args.seed)
     known = ad.half_masks(args.k, which="top")
@@ -210,5 +212,7 @@ def add_parser(bsub) -> None:
             p.add_argument("--mask", default="random", choices=("random", "top", "left"))
         if name == "memory":
             p.add_argument("--k", type=positive_int, default=25, help="stored images")
-            p.add_argument("--within", type=float, default=0.05, help="recall rms threshold")
+            p.add_argument(
+                "--within", type=positive_float, default=0.05, help="recall rms threshold"
+            )
         p.set_defaults(func=run)
