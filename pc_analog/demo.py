@@ -29,59 +29,12 @@ from pc_analog.reference.variants import (
     backprop,
     cosine_similarity,
     fpa_inference,
-    gradients,
     pc_gradients,
     zil_gradients,
 )
 from pc_analog.solvers.equilibrium import solve_equilibrium
 
-__all__ = ["main", "train_sgd", "accuracy"]
-
-
-def accuracy(net: Network, x: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of samples whose feedforward output is largest at the true label."""
-    from pc_analog.model.energy import feedforward
-
-    return float(np.mean(np.argmax(feedforward(net, x)[-1], axis=1) == labels))
-
-
-def train_sgd(
-    net: Network,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    method: str,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
-    progress: bool = True,
-) -> Network:
-    """Plain mini-batch SGD with the updates of ``method`` (mean over the batch).
-
-    ``W_l <- W_l + lr * dW_l / batch`` where ``dW`` is the descent-direction
-    update of :func:`pc_analog.reference.variants.gradients`.
-    """
-    from tqdm.auto import tqdm
-
-    rng = np.random.default_rng(seed)
-    n = x.shape[0]
-    steps = epochs * ((n + batch_size - 1) // batch_size)
-    # disable=None: tqdm shows the bar only on a terminal.
-    bar = tqdm(total=steps, desc=f"train {method}", disable=None if progress else True, leave=False)
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            g = gradients(net, x[idx], y[idx], method)
-            k = lr / idx.size
-            net = net.replace(
-                weights=tuple(W + k * dW for W, dW in zip(net.weights, g.dW)),
-                biases=tuple(b + k * db for b, db in zip(net.biases, g.db)),
-            )
-            bar.update()
-    bar.close()
-    return net
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-progress", action="store_true")
     ap.add_argument(
         "--circuit-samples", type=int, default=2, help="test digits settled as circuits"
     )
