@@ -9,12 +9,12 @@ below the Bonferroni bound of family-wise level 1e-3.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _oracles import Z_ALPHA, needs_ngspice
 from scipy.stats import norm
 
 from pc_analog.circuit.ir import Hardware, compile_network
@@ -23,9 +23,6 @@ from pc_analog.cli.main import main
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.network import Network
 from pc_analog.solvers.lyapunov import lyapunov_noise
-
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
-Z_ALPHA = 1e-3
 
 
 def _files(tmp_path, spec):

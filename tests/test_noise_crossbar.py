@@ -19,9 +19,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from _oracles import needs_ngspice
+from _oracles import Z_ALPHA, needs_ngspice
+from _oracles import trace_z as _trace_z
+from _oracles import z_scores as _z_scores
 from scipy.stats import norm
-from test_sde import Z_ALPHA, _z_scores
 
 from pc_analog.circuit.ir import compile_network
 from pc_analog.circuit.noise import K_BOLTZMANN, NoiseSources
@@ -39,13 +40,6 @@ LYAP_RTOL = 1e-10
 #: 4kT D against the explicit mesh sum: two dense solves of a ~30-node mesh, measured
 #: 3e-15 relative to max |D|; kept at 1e-10.
 TWISS_RTOL = 1e-10
-
-
-def _trace_z(cov_hat, Sigma, N):
-    """z of the total variance: for N Gaussian draws ``Var(tr S) = 2 tr(Sigma^2) / (N-1)``
-    exactly, one statistic for a scale error of the noise (a 10 % error is >= 4.5 sigma at
-    N = 4000), unlike the mean of correlated per-entry z^2."""
-    return (np.trace(cov_hat) - np.trace(Sigma)) / np.sqrt(2 * np.trace(Sigma @ Sigma) / (N - 1))
 
 
 def _one_free(w1=1.3, b1=-0.4, w2=-0.8, b2=0.1, pi1=1.0, pi2=2.0):

@@ -16,9 +16,10 @@ import math
 
 import numpy as np
 import pytest
+from _oracles import Z_ALPHA
+from _oracles import trace_z as _trace_z
+from _oracles import z_scores as _z_scores
 from scipy.stats import norm
-from test_noise_crossbar import _trace_z
-from test_sde import Z_ALPHA, _z_scores
 
 from pc_analog.circuit.noise import read_noise_density
 from pc_analog.cli.main import main

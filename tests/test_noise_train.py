@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 import pytest
+from _oracles import Z_ALPHA
+from _oracles import z_scores as _z_scores
 from scipy.stats import norm
 
 from pc_analog.circuit.ir import Hardware, compile_network
@@ -32,7 +34,6 @@ from pc_analog.solvers.dynamics import FreeIndex
 from pc_analog.solvers.lyapunov import free_jacobian, lyapunov_noise, noise_report, rest_point
 
 #: Family-wise false-alarm probability of each z-test family (Bonferroni over entries).
-Z_ALPHA = 1e-3
 #: Factor covariance against scipy's Lyapunov solution: measured <= 6e-15 relative.
 FACTOR_RTOL = 1e-10
 
@@ -94,13 +95,6 @@ def test_lean_jacobian_equals_free_jacobian():
     c2 = dataclasses.replace(circ, clamp=clamp)
     ref = free_jacobian(c2, x)
     assert np.abs(_free_jacobian(c2, x) - ref).max() <= 1e-13 * np.abs(ref).max()
-
-
-def _z_scores(cov_hat, Sigma, N):
-    d = np.diag(Sigma)
-    sd = np.sqrt((Sigma**2 + np.outer(d, d)) / (N - 1))
-    iu = np.triu_indices(Sigma.shape[0])
-    return ((cov_hat - Sigma) / sd)[iu]
 
 
 @pytest.mark.parametrize(("noise", "target"), [(THERMAL, True), (BOTH, True), (THERMAL, False)])

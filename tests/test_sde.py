@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 import pytest
-from _oracles import linear_transient, random_network
+from _oracles import Z_ALPHA, linear_transient, random_network
+from _oracles import z_scores as _z_scores
 from scipy.stats import norm
 
 from pc_analog.circuit.ir import Hardware, compile_network
@@ -31,7 +32,6 @@ KT = K_BOLTZMANN * 300.0
 N_RC = 20000
 RC_RTOL = 0.03
 #: Family-wise false-alarm probability of the per-entry z-test (Bonferroni over entries).
-Z_ALPHA = 1e-3
 #: sde (exponential, noise off) on a linear network against x* + expm(-H s)(x0 - x*),
 #: relative to max |x0 - x*|: the scheme is the exact flow, measured 4e-15; kept at 1e-10.
 EXACT_FLOW_RTOL = 1e-10
@@ -72,15 +72,6 @@ def test_one_free_unit_between_clamps_sde():
     rep = sde_noise(circ, samples=N_RC, replicas=N_RC, seed=2)
     expect = KT / 1e-12 * pi1 / (pi1 + pi2 * w * w)
     assert rep.cov[0, 0, 0] / expect == pytest.approx(1.0, abs=RC_RTOL)
-
-
-def _z_scores(cov_hat, Sigma, N):
-    """Per-entry z of a sample covariance (ddof 1) of N independent Gaussian draws:
-    Var(S_ij) = (Sigma_ij^2 + Sigma_ii Sigma_jj) / (N - 1)."""
-    d = np.diag(Sigma)
-    sd = np.sqrt((Sigma**2 + np.outer(d, d)) / (N - 1))
-    iu = np.triu_indices(Sigma.shape[0])
-    return ((cov_hat - Sigma) / sd)[iu]
 
 
 def _circuit(seed, act, sizes=(3, 5, 4, 2), target=True):
