@@ -18,21 +18,6 @@ from pc_analog.solvers.dynamics import FreeIndex
 __all__ = ["crossbar_rest_point"]
 
 
-def _dense_jacobian(fi, diag, upper, lower) -> np.ndarray:
-    """Per-sample free-unit Jacobian ``(batch, n_free, n_free)`` from the blocks."""
-    B, N = fi.batch, fi.n_free
-    J = np.zeros((B, N, N))
-    for k, (l, idx) in enumerate(fi.blocks):
-        a = slice(fi.offsets[k], fi.offsets[k + 1])
-        J[:, a, a] = diag[l][:, idx[:, None], idx[None, :]]
-        if k + 1 < len(fi.blocks) and fi.blocks[k + 1][0] == l + 1:
-            idx2 = fi.blocks[k + 1][1]
-            b = slice(fi.offsets[k + 1], fi.offsets[k + 2])
-            J[:, a, b] = upper[l][:, idx[:, None], idx2[None, :]]
-            J[:, b, a] = lower[l][:, idx2[:, None], idx[None, :]]
-    return J
-
-
 #: Halvings of the line search; a chord step that shrinks the residual by less than this
 #: factor triggers a fresh Jacobian.
 _HALVINGS, _REFRESH = 30, 0.25
@@ -71,7 +56,7 @@ def crossbar_rest_point(circ, start, *, gtol: float, max_iter: int):
             fresh = Jinv is None
             if fresh:
                 blocks = crossbar_jacobian_blocks(circ, fi.unpack(y.ravel(), start))
-                Jinv = np.linalg.inv(_dense_jacobian(fi, *blocks) / g0)
+                Jinv = np.linalg.inv(fi.dense_blocks(*blocks) / g0)
                 njev += 1
             p = -(Jinv @ r[:, :, None])[:, :, 0]
             n0 = (r * r).sum(axis=1)

@@ -189,10 +189,8 @@ def _pole_matrices(circ, x):
 def _node_matrices(circ, x):
     from pc_analog.solvers.dynamics import FreeIndex, current_jacobian_blocks
 
-    fi = FreeIndex(circ)
-    J = fi.sparse(*current_jacobian_blocks(circ, x)).toarray() / circ.hardware.c_F
-    n = fi.n_free
-    return [J[b * n : (b + 1) * n, b * n : (b + 1) * n] for b in range(circ.batch)]
+    fi = FreeIndex(circ)  # per-sample blocks: never the (batch n)^2 dense matrix
+    return list(fi.dense_blocks(*current_jacobian_blocks(circ, x)) / circ.hardware.c_F)
 
 
 def _max_re(mats, omega: float) -> float:
