@@ -278,7 +278,8 @@ def crossbar_jacobian_blocks(circ, x):
             As = ks[l][:, :, None] * P
             de_dx = -a * ke[l + 1][:, :, None] * dm[l + 1]
             D[:, idx, idx] += g0 * act.d2f(x[l]) * s[l]
-            D += g0 * d1[:, :, None] * (As @ de_dx)
+            f = np.flatnonzero(circ.clamp.free[l])  # only free rows are ever read
+            D[:, f] += g0 * d1[:, f, None] * (As[:, f] @ de_dx)
             upper.append(g0 * d1[:, :, None] * As * (a * ke[l + 1])[:, None, :])
             lower.append(circ.layers[l].g_spring_S[None, :, None] * dm[l + 1])
         diag.append(D)
