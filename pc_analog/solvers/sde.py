@@ -189,6 +189,7 @@ def integrate_sde(
     stat_every: int = 1,
     increments: np.ndarray | None = None,
     x_rest=None,
+    jacobian: np.ndarray | None = None,
 ) -> SdeRun:
     """Integrate (1) from the circuit's start ``x_init`` to ``t_end_s`` (module docstring).
 
@@ -221,6 +222,8 @@ def integrate_sde(
         covariance ``Q_{kh}`` exactly: :func:`coarse_noise`).
     x_rest : State, optional
         The rest point (default :func:`~pc_analog.solvers.lyapunov.rest_point`).
+    jacobian : ndarray, optional
+        ``free_jacobian(circuit, x_rest) / g0`` when the caller has computed it already.
     """
     if scheme not in SCHEMES:
         raise InvalidInputError(f"sde scheme: unknown {scheme!r} (known: {', '.join(SCHEMES)})")
@@ -237,7 +240,9 @@ def integrate_sde(
     fib = FreeIndex(big)
     if x_rest is None and (scheme == "exponential" or dt_s is None):
         x_rest, _ = rest_point(circuit)
-    A = free_jacobian(circuit, x_rest) / g0 if x_rest is not None else None
+    A = jacobian
+    if A is None and x_rest is not None:
+        A = free_jacobian(circuit, x_rest) / g0
     if dt_s is None:
         if scheme == "exponential":
             dt_s = 0.1 * tau
@@ -279,9 +284,10 @@ def integrate_sde(
     s2 = np.zeros((B, n, n))
     n_stat = 0
     rec_t, rec_y = [0.0], [y.reshape(replicas, B, n).copy()]
+    ys_all = np.tile(ys, (replicas, 1)) if scheme == "exponential" else None
     for k in range(1, n_steps + 1):
         if scheme == "exponential":
-            d = (y - np.tile(ys, (replicas, 1))).reshape(replicas, B, n).transpose(1, 0, 2)
+            d = (y - ys_all).reshape(replicas, B, n).transpose(1, 0, 2)
             new = d @ np.transpose(E, (0, 2, 1))
             if not linear:
                 Rm = force(y) - (d @ np.transpose(A, (0, 2, 1))).transpose(1, 0, 2).reshape(-1, n)
@@ -346,9 +352,9 @@ def coarse_noise(fine: np.ndarray, E_fine: np.ndarray, k: int) -> np.ndarray:
     return out.reshape(n_f // k, rows, n)
 
 
-def _correlation_time_s(circuit: Circuit, x_rest) -> float:
-    """``tau / min |Re lambda(A)|`` over samples: the slowest mode's correlation time."""
-    A = free_jacobian(circuit, x_rest) / circuit.hardware.g0_S
+def _correlation_time_s(circuit: Circuit, A: np.ndarray) -> float:
+    """``tau / min |Re lambda(A)|`` over samples, ``A = free_jacobian / g0`` at the rest
+    point: the slowest mode's correlation time."""
     if A.shape[1] == 0:
         return circuit.tau_s
     slow = min(float(np.abs(np.linalg.eigvals(A[b]).real).min()) for b in range(A.shape[0]))
@@ -384,7 +390,8 @@ def sde_noise(
     _check("burn_in", burn_in)
     _check("spacing", spacing)
     x_rest, ok = rest_point(circuit)
-    tc = _correlation_time_s(circuit, x_rest)
+    A = free_jacobian(circuit, x_rest) / circuit.hardware.g0_S
+    tc = _correlation_time_s(circuit, A)
     points = math.ceil(samples / replicas)
     if dt_s is None:
         dt_s = spacing * tc if scheme == "exponential" and is_linear_circuit(circuit) else None
@@ -397,7 +404,7 @@ def sde_noise(
         run = integrate_sde(
             circuit, t_end_s=total * dt_s, seed=seed, scheme=scheme, dt_s=dt_s,
             replicas=replicas, record_every=None, stat_start_s=burn_steps * dt_s,
-            stat_every=every, x_rest=x_rest,
+            stat_every=every, x_rest=x_rest, jacobian=A,
         )  # fmt: skip
     fi = FreeIndex(circuit)
     x_mean = fi.unpack(run.mean.ravel(), base=x_rest)
@@ -486,12 +493,13 @@ class SdeBackend(Backend):
                 self.name, x, energy(circuit.network(), x), Status.SUCCESS, "no free units", z,
                 t=np.zeros(1), settling_time_s=z, tau_s=circuit.tau_s, x_eq=x,
             )  # fmt: skip
-        tc = _correlation_time_s(circuit, x_rest)
+        A = free_jacobian(circuit, x_rest) / circuit.hardware.g0_S
+        tc = _correlation_time_s(circuit, A)
         t_end = self.t_max_s or 3.0 * math.log(1.0 / self.settle_band) * tc
         with single_threaded_blas():
             run = integrate_sde(
                 circuit, t_end_s=t_end, seed=self.seed, scheme=self.scheme, dt_s=self.dt_s,
-                replicas=self.replicas, record_every=1, x_rest=x_rest,
+                replicas=self.replicas, record_every=1, x_rest=x_rest, jacobian=A,
             )  # fmt: skip
         B, n = circuit.batch, fi.n_free
         Y0 = run.Y[:, 0]  # (n_t, B, n): the first copy
