@@ -220,17 +220,14 @@ def add_spec_option(p) -> None:
     )
 
 
-def compile_with_spec(args, net, x0, y, *, clamp=None, values=None):
-    """The circuit of ``net`` with the hardware options, or with ``--hardware SPEC``: the
-    spec's ``C``, ``g0``, ``g_unit`` and its non-idealities
-    (:meth:`~pc_analog.costs.specs.AnalogSpec.apply`).  Stimulus: ``x0``/``y``, or any
-    ``clamp`` with its batched ``values`` (:func:`load_stimulus`)."""
-    from pc_analog.circuit.ir import Hardware, compile_network
+def hardware_spec(args):
+    """The analog spec of ``--hardware`` (``None`` without), refusing ``--c-F``, ``--g0-S``
+    or ``--g-unit-S`` beside it (the spec carries C, g0 and g_unit)."""
+    from pc_analog.circuit.ir import Hardware
 
-    stim = {"clamp": clamp, "values": values}
     spec_arg = getattr(args, "spec", None)
     if spec_arg is None:
-        return compile_network(net, x0, y, hardware=hardware(args), **stim)
+        return None
     from pc_analog.costs.specs import load_analog_spec
 
     spec = load_analog_spec(spec_arg)
@@ -238,6 +235,20 @@ def compile_with_spec(args, net, x0, y, *, clamp=None, values=None):
         raise InvalidInputError(
             "--hardware: give C, g0 and g_unit in the spec, not also as --c-F/--g0-S/--g-unit-S"
         )
+    return spec
+
+
+def compile_with_spec(args, net, x0, y, *, clamp=None, values=None):
+    """The circuit of ``net`` with the hardware options, or with ``--hardware SPEC``: the
+    spec's ``C``, ``g0``, ``g_unit`` and its non-idealities
+    (:meth:`~pc_analog.costs.specs.AnalogSpec.apply`).  Stimulus: ``x0``/``y``, or any
+    ``clamp`` with its batched ``values`` (:func:`load_stimulus`)."""
+    from pc_analog.circuit.ir import compile_network
+
+    stim = {"clamp": clamp, "values": values}
+    spec = hardware_spec(args)
+    if spec is None:
+        return compile_network(net, x0, y, hardware=hardware(args), **stim)
     level = getattr(args, "level", None) or "behavioural"
     if spec.device == "ideal":
         circ = compile_network(net, x0, y, hardware=spec.hardware(), **stim)

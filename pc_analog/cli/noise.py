@@ -19,6 +19,7 @@ without an ADC).  Exit 3 when the circuit has no stationary state (unstable).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -69,7 +70,6 @@ def with_device_read_noise(circuit, device: str):
     source: ``read_noise_rtHz = read_noise sqrt(2 tau)``, a read taken to last one
     ``tau = C/g0`` (:func:`pc_analog.circuit.noise.read_noise_density`; docs/noise.md).
     Unchanged for a device without read noise."""
-    import dataclasses
 
     from pc_analog.circuit.noise import NoiseSources, read_noise_density, with_noise
     from pc_analog.hardware.devices import PRESETS
@@ -168,4 +168,6 @@ def add_parser(sub) -> None:
                    "springs, every crossbar cell and wire segment)")  # fmt: skip
     add_spec_option(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.set_defaults(func=run, c_F=1e-12, g0_S=1e-6, g_unit_S=1e-5)
+    from pc_analog.circuit.ir import Hardware  # no --c-F options: the spec sets them
+
+    s.set_defaults(func=run, **dataclasses.asdict(Hardware()))

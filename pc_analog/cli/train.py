@@ -21,6 +21,7 @@ from pc_analog.cli._common import (
     add_hardware_options,
     add_spec_option,
     hardware,
+    hardware_spec,
     json_line,
     parse_arch,
     positive_float,
@@ -33,19 +34,8 @@ __all__ = ["add_parser", "run"]
 
 def _analog(args):
     """The analog spec of ``--hardware`` (None without), and the hardware options' dict."""
-    from pc_analog.circuit.ir import Hardware
-
-    hw = hardware(args)
-    if args.spec is None:
-        return None, dataclasses.asdict(hw)
-    from pc_analog.costs.specs import load_analog_spec
-
-    spec = load_analog_spec(args.spec)
-    if hw != Hardware():
-        raise InvalidInputError(
-            "--hardware: give C, g0 and g_unit in the spec, not also as --c-F/--g0-S/--g-unit-S"
-        )
-    return spec, {}
+    spec = hardware_spec(args)
+    return (None, dataclasses.asdict(hardware(args))) if spec is None else (spec, {})
 
 
 def _config(args):
