@@ -26,10 +26,9 @@ from scipy.integrate._ivp import dop853_coefficients
 from scipy.integrate._ivp.base import DenseOutput
 from scipy.integrate._ivp.rk import Dop853DenseOutput
 
-__all__ = ["LazyDOP853", "dop853_stack", "batched_settling_time", "solver_nfev"]
+from pc_analog.solvers.transient import BISECT_MAX, BISECT_RTOL, deviation
 
-#: Bisection steps at most, and the relative width that ends one (as in ``settling_time``).
-_BISECT_MAX, _BISECT_RTOL = 60, 1e-12
+__all__ = ["LazyDOP853", "dop853_stack", "batched_settling_time", "solver_nfev"]
 
 
 class _LazyDop853Output(DenseOutput):
@@ -186,7 +185,7 @@ def batched_settling_time(
     ndarray, shape (batch,)
         Equal, bit for bit, to ``settling_time`` with a per-sample dense output.
     """
-    d = np.abs(traj - x_star[None]).max(axis=2) if traj.shape[2] else np.zeros(traj.shape[:2])
+    d = deviation(traj, x_star)
     thresh = band * d[0]
     out = np.zeros(d.shape[1])
     above = d > thresh[None]
@@ -216,7 +215,7 @@ def batched_settling_time(
     rows = np.arange(b.size)
     lo, hi = grid[rows, j], grid[rows, np.minimum(j + 1, refine_points)]
     active = np.ones(b.size, dtype=bool)
-    for _ in range(_BISECT_MAX):
+    for _ in range(BISECT_MAX):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -225,7 +224,7 @@ def batched_settling_time(
         up = dev(mid[:, None])[:, 0] > th[idx]
         lo[idx] = np.where(up, mid, lo[idx])
         hi[idx] = np.where(up, hi[idx], mid)
-        done = hi[idx] - lo[idx] <= _BISECT_RTOL * np.maximum(np.abs(hi[idx]), 1e-300)
+        done = hi[idx] - lo[idx] <= BISECT_RTOL * np.maximum(np.abs(hi[idx]), 1e-300)
         active[idx[done]] = False
     out[b] = hi
     return out

@@ -18,6 +18,11 @@ __all__ = ["SETTLE_BAND_DEFAULT", "settling_time", "deviation", "predicted_settl
 SETTLE_BAND_DEFAULT = 1e-3
 
 
+#: Bisection on the last band crossing: steps at most, and the relative width that ends it
+#: (shared with the batched refinement of ``_dense_settling``, which must equal this one).
+BISECT_MAX, BISECT_RTOL = 60, 1e-12
+
+
 def deviation(traj: np.ndarray, x_star: np.ndarray) -> np.ndarray:
     """``max_i |x_i(t) - x_i*|`` per time point and sample.
 
@@ -99,13 +104,13 @@ def settling_time(
         above = np.flatnonzero(dg > thresh[b])
         j = above[-1] if above.size else 0
         lo, hi = grid[j], grid[min(j + 1, refine_points)]
-        for _ in range(60):  # bisection on the last crossing
+        for _ in range(BISECT_MAX):  # bisection on the last crossing
             mid = 0.5 * (lo + hi)
             if dev(mid)[0] > thresh[b]:
                 lo = mid
             else:
                 hi = mid
-            if hi - lo <= 1e-12 * max(abs(hi), 1e-300):
+            if hi - lo <= BISECT_RTOL * max(abs(hi), 1e-300):
                 break
         out[b] = hi
     return out
