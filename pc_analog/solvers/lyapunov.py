@@ -63,21 +63,7 @@ __all__ = [
 
 def free_jacobian(circuit: Circuit, x: State) -> np.ndarray:
     """``dI/dx`` restricted to the free units, dense, ``(batch, n_free, n_free)`` (A/V)."""
-    fi = FreeIndex(circuit)
-    d, u, lo = current_jacobian_blocks(circuit, x)
-    offs = np.cumsum([0] + list(circuit.sizes))
-    out = np.zeros((circuit.batch, fi.n_free, fi.n_free))
-    for k, (l, idx) in enumerate(fi.blocks):
-        rk = slice(fi.offsets[k], fi.offsets[k + 1])
-        out[:, rk, rk] = d[l][:, idx[:, None], idx[None, :]]
-        for k2, (l2, idx2) in enumerate(fi.blocks):
-            rk2 = slice(fi.offsets[k2], fi.offsets[k2 + 1])
-            if l2 == l + 1:
-                out[:, rk, rk2] = u[l][:, idx[:, None], idx2[None, :]]
-            elif l2 == l - 1:
-                out[:, rk, rk2] = lo[l2][:, idx[:, None], idx2[None, :]]
-    del offs
-    return out
+    return FreeIndex(circuit).dense_blocks(*current_jacobian_blocks(circuit, x))
 
 
 def _free_rows(circuit: Circuit) -> np.ndarray:
@@ -372,7 +358,6 @@ def noise_report(
     """A :class:`NoiseReport` from a free-unit covariance ``cov`` around ``x``."""
     if not (isinstance(range_V, (int, float)) and math.isfinite(range_V) and range_V > 0):
         raise InvalidInputError(f"range_V: must be > 0, got {range_V!r}")
-    fi = FreeIndex(circuit)
     B, N = circuit.batch, sum(circuit.sizes)
     rows = _free_rows(circuit)
     full = np.zeros((B, N, N))
@@ -386,16 +371,14 @@ def noise_report(
     for l, f in enumerate(circuit.clamp.free):
         s = np.sqrt(np.mean(std[l][:, f] ** 2, axis=1)) if f.any() else np.zeros(B)
         bits.append(effective_bits(s, range_V))
-    top = len(std) - 1
-    f = circuit.clamp.free[top]
-    s_top = np.sqrt(np.mean(std[top][:, f] ** 2, axis=1)) if f.any() else np.zeros(B)
+    f = circuit.clamp.free[-1]
+    s_top = np.sqrt(np.mean(std[-1][:, f] ** 2, axis=1)) if f.any() else np.zeros(B)
     adc = None
     if adc_bits is not None:
         from pc_analog.circuit.converters import Converter
 
         adc = effective_bits(s_top, range_V, Converter(adc_bits, range_V).step_V)
     heb = hebbian_update_std(circuit, x, full) if np.all(np.isfinite(full)) else None
-    del fi
     return NoiseReport(
         method,
         status,
@@ -404,7 +387,7 @@ def noise_report(
         cov,
         std,
         tuple(bits),
-        effective_bits(s_top, range_V),
+        bits[-1],
         adc,
         heb,
         float(range_V),

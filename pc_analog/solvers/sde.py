@@ -517,10 +517,8 @@ class SdeBackend(Backend):
             msg = f"sde ({self.scheme}, dt {run.dt_s:.3g} s, seed {self.seed}): ran {t_end:.3g} s"
             if np.any(np.isnan(st)):
                 msg += "; the noise floor keeps a sample outside the settling band"
-        full = np.zeros((B, sum(circuit.sizes)))
         std = np.sqrt(np.maximum(np.einsum("bii->bi", run.cov), 0.0))
         std_state = fi.unpack(std.ravel(), base=tuple(np.zeros_like(v) for v in circuit.x_init))
-        del full
         return SettleResult(
             self.name, x_final, energy(circuit.network(), x_final), status, msg,
             residual_max(circuit, fi, x_final), t=run.t,

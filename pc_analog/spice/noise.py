@@ -217,7 +217,7 @@ def ngspice_noise(
     Y = np.stack([np.interp(grid, t, run.voltages[n]) for n in names], axis=1)
     mean = Y.mean(axis=0)
     cov = np.cov(Y, rowvar=False, ddof=1).reshape(fi.n_free, fi.n_free)
-    S, J, _, status, _ = lyapunov_noise(circuit, x_rest)
+    S, J, _, _, _ = lyapunov_noise(circuit, x_rest)
     se = variance_standard_error(J[0] / circuit.hardware.c_F, S[0], nt, grid.size)
     x_mean = fi.unpack(mean, base=x_rest)
     stats = {
@@ -237,6 +237,5 @@ def ngspice_noise(
         f"{(t[-1] - t_burn) / tc:.4g} correlation times (step {nt:.3g} s)"
     )
     st = Status.SUCCESS if np.all(np.isfinite(cov)) else Status.NON_FINITE
-    del status
     return noise_report(circuit, cov[None], x_mean, method="ngspice", status=st, message=msg,
                         adc_bits=adc_bits, range_V=range_V, stats=stats)  # fmt: skip
