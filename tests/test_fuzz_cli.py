@@ -662,7 +662,7 @@ def bad_flags(draw) -> Case:
         (noise, "--samples", st.sampled_from(["1", "0", "-3", "x", "2.5", ""])),
         (noise, "--seed", BAD_NONNEG),
         (noise, "--method", BAD_NAME.filter(lambda t: t not in ("lyapunov", "sde", "ngspice"))),
-        (noise, "--level", st.sampled_from(["crossbar", "qx", ""])),
+        (noise, "--level", st.sampled_from(["qx", "", "Crossbar"])),
         (noise, "--hardware", st.sampled_from(["no-such-preset", "missing.json"])),
         (settle, "--gtol", BAD_POSITIVE),
         (settle, "--step-size", BAD_POSITIVE),
