@@ -116,11 +116,45 @@ class DifferentialPair:
     def ideal(cls, w, g_unit_S: float) -> DifferentialPair:
         """The minimal ideal pair: ``G+ = g_unit max(W, 0)``, ``G- = g_unit max(-W, 0)``."""
         w = np.asarray(w, dtype=float)
-        return cls(g_unit_S * np.maximum(w, 0.0), g_unit_S * np.maximum(-w, 0.0))
+        # the same operations as g * max(w, 0) and g * max(-w, 0), in place (no temporaries)
+        gp = np.maximum(w, 0.0)
+        gp *= g_unit_S
+        gn = np.negative(w)
+        np.maximum(gn, 0.0, out=gn)
+        gn *= g_unit_S
+        return cls(gp, gn)
 
     def weights(self, g_unit_S: float) -> np.ndarray:
         """The signed weights ``(G+ - G-) / g_unit``."""
         return (self.g_pos_S - self.g_neg_S) / g_unit_S
+
+    def _weights(self, g_unit_S: float) -> np.ndarray:
+        """:meth:`weights` as a read-only array, remembered for the last ``g_unit_S``.
+
+        The same numbers as :meth:`weights`, bit for bit.  A training batch reads the
+        weights of a pair twice (its circuit's network, then the device update) and the
+        pair never changes, so the second read is free.  Callers must not write to it.
+        """
+        memo = self.__dict__.get("_w")
+        if memo is None or memo[0] != g_unit_S:
+            memo = (g_unit_S, _frozen(self.weights(g_unit_S)))
+            object.__setattr__(self, "_w", memo)
+        return memo[1]
+
+    def _transposed(self) -> DifferentialPair:
+        """The pair read in reverse, ``(G+^T, G-^T)``: views of this pair's arrays.
+
+        A trusted private construction (the arrays are this pair's, already checked and
+        read-only, so nothing is copied or checked again); the result remembers it is this
+        pair transposed, so :meth:`Circuit._effective` can take its weights as the forward
+        weights transposed (the same numbers: ``(G+^T - G-^T) / g = ((G+ - G-) / g)^T``
+        element by element) and :attr:`Circuit.symmetric` needs no comparison.
+        """
+        new = object.__new__(DifferentialPair)
+        object.__setattr__(new, "g_pos_S", self.g_pos_S.T)
+        object.__setattr__(new, "g_neg_S", self.g_neg_S.T)
+        object.__setattr__(new, "_T_of", self)
+        return new
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,7 +319,7 @@ class Circuit:
             self.crossbar,
             self.noise,
         )
-        for key in ("_eff", "_net", "_xbar"):  # derived from the layers only: still valid
+        for key in ("_eff", "_net", "_xbar", "_sym"):  # derived from the layers only: still valid
             if key in self.__dict__:
                 object.__setattr__(new, key, self.__dict__[key])
         return new
@@ -304,15 +338,18 @@ class Circuit:
         """
         cache = self.__dict__.get("_eff")
         if cache is None:
-            cache = tuple(
-                (
-                    _frozen(L.forward.weights(self.g_unit(l))),
-                    _frozen(L.feedback.weights(self.g_unit(l))),
-                    _frozen(L.bias.weights(self.g_unit(l))),
-                    _frozen(L.g_spring_S / self.hardware.g0_S),
+            cache = []
+            for l, L in enumerate(self.layers, start=1):
+                g = self.g_unit(l)
+                fw = L.forward._weights(g)
+                if _reverse_read(L):  # the same numbers, element by element (_transposed)
+                    fb = fw.T
+                else:
+                    fb = _frozen(L.feedback.weights(g))
+                cache.append(
+                    (fw, fb, L.bias._weights(g), _frozen(L.g_spring_S / self.hardware.g0_S))
                 )
-                for l, L in enumerate(self.layers, start=1)
-            )
+            cache = tuple(cache)
             object.__setattr__(self, "_eff", cache)
         return cache
 
@@ -335,11 +372,21 @@ class Circuit:
     @property
     def symmetric(self) -> bool:
         """Whether every feedback crossbar equals its forward crossbar transposed (to 1e-12)."""
-        # max |Wfb - W^T| <= 1e-12 (allclose with rtol 0 for finite weights; NaN fails)
-        return all(
-            np.abs(self.feedback_weights(l) - self.forward_weights(l).T).max(initial=0.0) <= 1e-12
-            for l in range(1, self.n_layers + 1)
-        )
+        # max |Wfb - W^T| <= 1e-12 (allclose with rtol 0 for finite weights; NaN fails).
+        # A reverse read of the forward pair (_transposed) has Wfb = W^T exactly, so the
+        # difference is 0 where W is finite and NaN where it is not.  Derived from the
+        # layers only: computed once per instance (with_stimulus carries it over).
+        sym = self.__dict__.get("_sym")
+        if sym is None:
+            sym = all(
+                bool(np.isfinite(self.forward_weights(l)).all())
+                if _reverse_read(self.layers[l - 1])
+                else np.abs(self.feedback_weights(l) - self.forward_weights(l).T).max(initial=0.0)
+                <= 1e-12
+                for l in range(1, self.n_layers + 1)
+            )
+            object.__setattr__(self, "_sym", sym)
+        return sym
 
     def network(self) -> Network:
         """The PC network the circuit implements (forward crossbars, springs, activations).
@@ -397,6 +444,12 @@ class Circuit:
         from pc_analog.circuit.graphs import spring_network
 
         return spring_network(self, sample=sample, mass_Fs=mass_Fs)
+
+
+def _reverse_read(layer: CircuitLayer) -> bool:
+    """Whether ``layer``'s feedback crossbar is its forward pair read in reverse
+    (:meth:`DifferentialPair._transposed`), so ``Wfb = W^T`` by construction."""
+    return layer.feedback.__dict__.get("_T_of") is layer.forward
 
 
 def _stimulus(net: Network, x0, target, clamp, values, who: str):

@@ -10,7 +10,7 @@ only from the ``rng`` argument, consumed in a fixed order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,14 +97,7 @@ class DeviceArray:
                 raise InvalidInputError(f"device array.stuck: codes 0/1/2 of shape {want}")
             st.setflags(write=False)
             object.__setattr__(self, "stuck", st)
-        c = self.config
-        p = self.pair
-        lo = min(p.g_pos_S.min(initial=np.inf), p.g_neg_S.min(initial=np.inf))
-        hi = max(p.g_pos_S.max(initial=-np.inf), p.g_neg_S.max(initial=-np.inf))
-        if lo < c.g_min_S or hi > c.g_max_S:
-            raise InvalidInputError(
-                "device array.pair: conductances outside [g_min_S, g_max_S] of the config"
-            )
+        _check_range(self)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -115,6 +108,38 @@ class DeviceArray:
     def conductances_S(self) -> np.ndarray:
         """``(2,) + shape``: the G+ and G- arrays stacked (a new array)."""
         return np.stack([self.pair.g_pos_S, self.pair.g_neg_S])
+
+
+def _check_range(arr: DeviceArray) -> None:
+    """Raise unless every conductance of ``arr.pair`` lies in ``[g_min, g_max]``."""
+    c, p = arr.config, arr.pair
+    lo = min(p.g_pos_S.min(initial=np.inf), p.g_neg_S.min(initial=np.inf))
+    hi = max(p.g_pos_S.max(initial=-np.inf), p.g_neg_S.max(initial=-np.inf))
+    if lo < c.g_min_S or hi > c.g_max_S:
+        raise InvalidInputError(
+            "device array.pair: conductances outside [g_min_S, g_max_S] of the config"
+        )
+
+
+def _evolve(arr: DeviceArray, pair: DifferentialPair, pulses: int) -> DeviceArray:
+    """``dataclasses.replace(arr, pair=pair, pulses=pulses)`` for an update made here.
+
+    The private fast path of the programming functions: the step multipliers and stuck
+    codes are ``arr``'s own arrays, checked when ``arr`` was built, and ``pulses`` is a
+    count ``>= 0``, so only the new pair's range is checked, as ``__post_init__`` checks
+    it; with an :attr:`~DeviceConfig.exact_writes` config (range ``[0, inf)``) not even
+    that, since the pair's own check (finite, ``>= 0``) implies it.  A training batch
+    programs every crossbar, so re-validating the whole ``(2,) + shape`` multiplier
+    arrays each time cost more than the update itself.
+    """
+    new = object.__new__(DeviceArray)
+    for name in ("config", "up_scale", "down_scale", "stuck"):
+        object.__setattr__(new, name, getattr(arr, name))
+    object.__setattr__(new, "pair", pair)
+    object.__setattr__(new, "pulses", int(pulses))
+    if not arr.config.exact_writes:
+        _check_range(new)
+    return new
 
 
 def _as_rng(rng) -> np.random.Generator:
@@ -135,8 +160,10 @@ def _g_unit(g_unit_S) -> float:
 
 
 def _finite(value, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``value`` as a float array (not copied when it is one: every caller only reads it),
+    checked for ``shape`` and finiteness."""
     try:
-        a = np.array(value, dtype=float)
+        a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name}: not an array of numbers") from None
     if shape is not None and a.shape != shape:
@@ -332,8 +359,8 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
     rng = _as_rng(rng)
     if c.exact_writes:
         n = 2 * int(np.count_nonzero(dW))
-        pair = DifferentialPair.ideal(arr.pair.weights(g) + dW, g)
-        return replace(arr, pair=pair, pulses=arr.pulses + n), n
+        pair = DifferentialPair.ideal(arr.pair._weights(g) + dW, g)
+        return _evolve(arr, pair, arr.pulses + n), n
     G = arr.conductances_S
     d = (0.5 * g) * np.stack([dW, -dW])
     up = d > 0
@@ -364,7 +391,7 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
     if c.levels is not None:
         new = _quantize(c, new, rng.random(G.shape))
     new = _pin(c, arr.stuck, new)  # stuck devices ignore the pulses
-    return replace(arr, pair=_pair(new), pulses=arr.pulses + n_pulses), n_pulses
+    return _evolve(arr, _pair(new), arr.pulses + n_pulses), n_pulses
 
 
 def apply_accumulated(
@@ -484,7 +511,7 @@ def apply_accumulated(
         new[written] = np.clip(new[written], c.g_min_S, c.g_max_S)
         if c.levels is not None:
             new[written] = _quantize(c, new[written], rng.random(count))
-    out = replace(arr, pair=_pair(_pin(c, arr.stuck, new)), pulses=arr.pulses + n_pulses)
+    out = _evolve(arr, _pair(_pin(c, arr.stuck, new)), arr.pulses + n_pulses)
     return out, chi_new, n_pulses
 
 

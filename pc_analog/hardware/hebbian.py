@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.circuit.ir import Circuit, CircuitLayer, DifferentialPair, Hardware
+from pc_analog.circuit.ir import Circuit, CircuitLayer, Hardware
 from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.devices import (
     DeviceArray,
@@ -400,7 +400,7 @@ def _build_layers(hw: HardwareNetwork, rng, t_s) -> tuple[CircuitLayer, ...]:
     if hw.feedback is not None:
         fb = [read_pair(a, rng, t_s) for a in hw.feedback]
     else:
-        fb = [DifferentialPair(p.g_pos_S.T, p.g_neg_S.T) for p in fwd]
+        fb = [p._transposed() for p in fwd]  # the same devices read in reverse: views
     g0 = hw.hardware.g0_S
     return tuple(
         CircuitLayer(

@@ -66,15 +66,35 @@ def check_sizes(sizes: Sequence[int], name: str = "sizes", batch: int = 1) -> No
 
 
 def _finite_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name}: not an array of numbers") from None
+    """``value`` as a private read-only float array, checked (dimensions, finite, magnitude).
+
+    A read-only float64 array that owns its data is taken as it is (a copy would equal it,
+    layout too), as :func:`pc_analog.circuit.amplifiers._ro` does: the weights a circuit
+    reads from its crossbars are such arrays, built once per batch in training.
+    """
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == np.float64
+        and value.flags.owndata
+        and not value.flags.writeable
+    ):
+        arr = value
+    else:
+        try:
+            arr = np.array(value, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{name}: not an array of numbers") from None
     ndims = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in ndims:
         raise InvalidInputError(
             f"{name}: expected {' or '.join(f'{d}-D' for d in ndims)}, got {arr.ndim}-D"
         )
+    # max(max, -min) <= MAX_MAGNITUDE holds exactly when every entry is finite and within
+    # the limit (a NaN makes both reductions NaN): two passes without temporaries; the
+    # checks below then only name what is wrong.
+    if arr.size and max(float(arr.max()), -float(arr.min())) <= MAX_MAGNITUDE:
+        arr.setflags(write=False)
+        return arr
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{name}: contains non-finite numbers (NaN or inf)")
     if arr.size and np.max(np.abs(arr)) > MAX_MAGNITUDE:

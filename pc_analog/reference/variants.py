@@ -33,9 +33,9 @@ from pc_analog.model.energy import (
     check_state,
     energy,
     feedforward,
-    grad_params,
     io_state,
     predictions,
+    weighted_errors,
 )
 from pc_analog.model.network import Network, State, as_batch
 from pc_analog.solvers.discrete import DiscreteResult, discrete_inference
@@ -164,11 +164,14 @@ def hebbian_update(net: Network, x: State) -> Gradients:
     activation on its column.
     """
     x = check_state(net, x)
-    dF_dW, dF_db = grad_params(net, x)
+    # -dF/dW of grad_params without its two negations (negating twice is exact: the same
+    # bits), so the widest product of the network is not copied twice more
+    e = weighted_errors(net, x)
+    L = net.n_layers
     return Gradients(
         "pc",
-        tuple(-g for g in dF_dW),
-        tuple(-g for g in dF_db),
+        tuple(e[l].T @ net.phi(l - 1).f(x[l - 1]) for l in range(1, L + 1)),
+        tuple(e[l].sum(axis=0) for l in range(1, L + 1)),
         float(energy(net, x).sum()),
     )
 

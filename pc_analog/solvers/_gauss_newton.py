@@ -66,6 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pc_analog.model.energy import _input_prediction
 from pc_analog.model.network import Clamp, Network
 from pc_analog.solvers._gauss_newton_open import _inv_or_nan, _solve_open
 
@@ -167,7 +168,12 @@ class _Segment:
         self.bias = {l: net.b(l) for l in range(a + 1, b + 2)}
         self.pi = {l: net.pi(l) for l in range(a, b + 2)}
         self.act = {l: net.phi(l) for l in range(a, b + 1)}
-        self.c = net.phi(a - 1).f(x[a - 1]) @ net.W(a).T + net.b(a)  # mu_a, fixed
+        # mu_a, fixed; for a = 1 the input's prediction, which the feedforward start of the
+        # same batch already computed (_input_prediction remembers it: the same numbers)
+        if a == 1:
+            self.c = _input_prediction(net, x[0])
+        else:
+            self.c = net.phi(a - 1).f(x[a - 1]) @ net.W(a).T + net.b(a)
         self.y = x[b + 1]
         self.k = net.sizes[b + 1]
         # One free layer: G is W_t diag(phi') (no backward passes), so rebuilding the
