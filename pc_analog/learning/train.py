@@ -30,9 +30,21 @@ from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.devices import DeviceConfig, load_device_config
 from pc_analog.hardware.hebbian import HardwareNetwork
-from pc_analog.hardware.noisy_read import check_noise_backend, settle_and_read
+from pc_analog.hardware.noisy_read import check_noise_backend
 from pc_analog.io.data import one_hot
 from pc_analog.io.formats import atomic_write_text
+from pc_analog.learning._epoch import (  # noqa: F401 - the streams, named here too
+    _EVAL,
+    _FAB,
+    _NOISE,
+    _NOISE_EVAL,
+    _SHUFFLE,
+    _STEP,
+    _EpochStats,
+    _in_hardware,
+    _settle_and_read,
+    _train_epoch,
+)
 from pc_analog.learning.checkpoints import CHECKPOINT, _save_checkpoint, load_checkpoint
 from pc_analog.learning.defaults import (
     INPUT_SCALINGS,
@@ -45,7 +57,6 @@ from pc_analog.learning.run_folder import plots as _plots
 from pc_analog.model.activations import get_activation
 from pc_analog.model.energy import feedforward
 from pc_analog.model.network import Network
-from pc_analog.reference.variants import backprop
 from pc_analog.settling.registry import get_backend, settle
 
 __all__ = ["TrainConfig", "TrainReport", "train", "load_checkpoint", "CHECKPOINT"]
@@ -55,11 +66,6 @@ _UPDATE_MODES = ("stochastic", "accumulate")
 #: ``discriminative``: image at x_0, label at x_L; ``generative``: label at x_0, image at x_L
 #: (the same chain run the other way, SPEC section 1).
 _DIRECTIONS = ("discriminative", "generative")
-# Seeds for the independent random streams: (seed, purpose, epoch, step).
-_FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
-# The circuit's noise at the training and the evaluation reads: streams of their own, so a
-# noiseless run draws exactly what it drew before.
-_NOISE, _NOISE_EVAL = 4, 5
 
 
 @dataclass(frozen=True)
@@ -301,21 +307,6 @@ def _accuracy_generative(net: Network, x: np.ndarray, labels: np.ndarray) -> flo
     return float(np.mean(np.argmax(r.x[0], axis=1) == labels))
 
 
-def _in_hardware(cfg: TrainConfig, circuit):
-    """``circuit`` as the analog spec builds it (its non-idealities), or as it is."""
-    return circuit if cfg.analog is None else cfg.analog.apply(circuit)
-
-
-def _settle_and_read(cfg: TrainConfig, circ, noise_rng):
-    """``(result, read, unstable)``: settle ``circ`` on the run's backend and read it as the
-    ADCs do (``result.x`` without an analog spec), noisy when the circuit has noise sources
-    (:func:`pc_analog.hardware.noisy_read.settle_and_read`)."""
-    a = cfg.analog
-    return settle_and_read(
-        circ, cfg.backend, noise_rng, lambda r: tuple(r.x if a is None else a.read_out(r))
-    )
-
-
 def _accuracy_settle(
     cfg: TrainConfig, hw: HardwareNetwork, x, labels, batch: int, rng, noise_rng
 ) -> float:
@@ -419,60 +410,6 @@ def _start(cfg: TrainConfig, out: Path, net0: Network, device: DeviceConfig, res
     if cfg.update_mode == "accumulate":
         hw = hw.with_accumulators()
     return 0, [], hw, (net0 if cfg.bp_baseline and cfg.direction != "generative" else None)
-
-
-@dataclass(frozen=True)
-class _EpochStats:
-    """What one epoch of mini-batches leaves besides the new weights."""
-
-    energies: list
-    settle_times: list
-    pulses: int
-    unsettled: int = 0  # samples whose settle stopped short of rest (status not SUCCESS)
-
-
-def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
-    """One epoch of mini-batches: settle, Hebbian step, and the backprop twin's step.
-
-    Each batch's circuit is the devices' structural IR with the batch as stimulus
-    (:meth:`HardwareNetwork.circuit`); only the Hebbian step, which changes the
-    conductances, makes the next batch's structure new.  Returns
-    ``(hw, bp_net, _EpochStats)``.
-    """
-    lr = cfg.lr_at(epoch)
-    n = x_tr.shape[0]
-    order = np.random.default_rng([cfg.seed, _SHUFFLE, epoch]).permutation(n)
-    energies, settle_times, pulses, unsettled = [], [], 0, 0
-    for step in range((n + cfg.batch_size - 1) // cfg.batch_size):
-        idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        rng = np.random.default_rng([cfg.seed, _STEP, epoch, step])
-        first, last = (y_tr, x_tr) if cfg.direction == "generative" else (x_tr, y_tr)
-        # The devices as this batch's read sees them, with the analog spec's
-        # non-idealities (amplifiers, converters, ...) applied to the same IR.
-        circ = _in_hardware(cfg, hw.circuit(first[idx], last[idx], rng=rng))
-        # A batch that stops short of rest still trains (PC learns from the state it
-        # reached); the count goes into the epoch's metrics instead of a warning.  With
-        # noise sources the read is noisy (_settle_and_read).
-        noise_rng = np.random.default_rng([cfg.seed, _NOISE, epoch, step])
-        res, x_read, unstable = _settle_and_read(cfg, circ, noise_rng)
-        if not res.success:
-            unsettled += idx.size
-        unsettled += unstable
-        # The update is computed from what the ADCs read, not from the true voltages.
-        hw, _, p = hw.hebbian_step(circ, x_read, lr / idx.size, rng)
-        pulses += p
-        energies.append(float(np.mean(res.energy)))
-        if res.settling_time_s is not None:
-            settle_times.append(float(np.nanmean(res.settling_time_s)))
-        if bp_net is not None:
-            g = backprop(bp_net, x_tr[idx], y_tr[idx])
-            k = lr / idx.size
-            bp_net = bp_net.replace(
-                weights=tuple(W + k * d for W, d in zip(bp_net.weights, g.dW)),
-                biases=tuple(b + k * d for b, d in zip(bp_net.biases, g.db)),
-            )
-        bar.update()
-    return hw, bp_net, _EpochStats(energies, settle_times, pulses, unsettled)
 
 
 def _epoch_row(cfg, epoch, hw, bp_net, stats: _EpochStats, pulses_total, data, t_ep) -> dict:
