@@ -116,13 +116,14 @@ class DifferentialPair:
     def ideal(cls, w, g_unit_S: float) -> DifferentialPair:
         """The minimal ideal pair: ``G+ = g_unit max(W, 0)``, ``G- = g_unit max(-W, 0)``."""
         w = np.asarray(w, dtype=float)
-        # the same operations as g * max(w, 0) and g * max(-w, 0), in place (no temporaries)
-        gp = np.maximum(w, 0.0)
-        gp *= g_unit_S
-        gn = np.negative(w)
+        # the same operations as g * max(w, 0) and g * max(-w, 0), in place (no temporaries),
+        # made read-only here: nothing else holds them, so the pair keeps them uncopied
+        gp = np.maximum(w, 0.0, out=np.empty_like(w))  # out=: an array even when 0-d
+        np.multiply(gp, g_unit_S, out=gp)
+        gn = np.negative(w, out=np.empty_like(w))
         np.maximum(gn, 0.0, out=gn)
-        gn *= g_unit_S
-        return cls(gp, gn)
+        np.multiply(gn, g_unit_S, out=gn)
+        return cls(_frozen(gp), _frozen(gn))
 
     def weights(self, g_unit_S: float) -> np.ndarray:
         """The signed weights ``(G+ - G-) / g_unit``."""

@@ -31,11 +31,10 @@ import numpy as np
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import (
     check_state,
-    energy,
+    errors,
     feedforward,
     io_state,
     predictions,
-    weighted_errors,
 )
 from pc_analog.model.network import Network, State, as_batch
 from pc_analog.solvers.discrete import DiscreteResult, discrete_inference
@@ -165,14 +164,16 @@ def hebbian_update(net: Network, x: State) -> Gradients:
     """
     x = check_state(net, x)
     # -dF/dW of grad_params without its two negations (negating twice is exact: the same
-    # bits), so the widest product of the network is not copied twice more
-    e = weighted_errors(net, x)
+    # bits), and the energy from the same errors (energy() would predict every layer again)
+    eps = errors(net, x)
     L = net.n_layers
+    e = [net.pi(l) * eps[l] for l in range(1, L + 1)]  # weighted_errors, e[l - 1]
+    F = sum(0.5 * (net.pi(l) * eps[l] ** 2).sum(axis=1) for l in range(1, L + 1))
     return Gradients(
         "pc",
-        tuple(e[l].T @ net.phi(l - 1).f(x[l - 1]) for l in range(1, L + 1)),
-        tuple(e[l].sum(axis=0) for l in range(1, L + 1)),
-        float(energy(net, x).sum()),
+        tuple(e[l - 1].T @ net.phi(l - 1).f(x[l - 1]) for l in range(1, L + 1)),
+        tuple(e[l - 1].sum(axis=0) for l in range(1, L + 1)),
+        float(F.sum()),
     )
 
 
