@@ -105,6 +105,19 @@ def errors(net: Network, x: State) -> State:
     return (np.zeros_like(x[0]),) + tuple(x[l] - _mu(net, x, l) for l in range(1, net.n_layers + 1))
 
 
+def _errors_and_phi(net: Network, x: State) -> tuple[State, State]:
+    """``(eps, phi)``: :func:`errors` and the activations ``phi[l] = phi_l(x_l)``
+    (``l = 0..L-1``) it predicts from, each evaluated once (the same numbers as
+    :func:`errors` and ``net.phi(l).f(x[l])``, bit for bit), for callers that need both:
+    the Hebbian update ``pi_l eps_l phi_{l-1}^T`` would otherwise evaluate every hidden
+    activation twice."""
+    L = net.n_layers
+    phi = tuple(net.phi(l).f(x[l]) for l in range(L))
+    mu = [_input_prediction(net, x[0])]
+    mu += [phi[l - 1] @ net.W(l).T + net.b(l) for l in range(2, L + 1)]
+    return (np.zeros_like(x[0]),) + tuple(x[l] - mu[l - 1] for l in range(1, L + 1)), phi
+
+
 def weighted_errors(net: Network, x: State) -> State:
     """``pi_l * eps_l``, the currents of the error springs in units of ``g0``."""
     eps = errors(net, x)

@@ -30,8 +30,9 @@ import numpy as np
 
 from pc_analog.errors import InvalidInputError
 from pc_analog.model.energy import (
+    _errors_and_phi,
+    _input_prediction,
     check_state,
-    errors,
     feedforward,
     io_state,
     predictions,
@@ -137,6 +138,23 @@ def _target(net: Network, y, batch: int) -> np.ndarray:
     return yb
 
 
+def _feedforward_phi(net: Network, x0):
+    """``(a, phi, dphi)``: :func:`~pc_analog.model.energy.feedforward`'s ``a`` with
+    ``phi[l] = phi_l(a_l)`` and ``dphi[l] = phi_l'(a_l)`` (``l = 0..L-1``) from one fused
+    evaluation per layer (:meth:`~pc_analog.model.activations.Activation.f_df`: the same
+    numbers as ``f`` and ``df`` apart, bit for bit), so backprop evaluates each hidden
+    activation once instead of three times."""
+    a0 = as_batch(x0, net.sizes[0], "input")
+    a, phi, dphi = [a0, _input_prediction(net, a0)], [], []
+    for l in range(net.n_layers):
+        f, df = net.phi(l).f_df(a[l])
+        phi.append(f)
+        dphi.append(df)
+        if l >= 1:
+            a.append(f @ net.W(l + 1).T + net.b(l + 1))
+    return tuple(a), phi, dphi
+
+
 def backprop(net: Network, x0, y, loss: str = "mse") -> Gradients:
     """Backprop gradients ``dW_l = -dLoss/dW_l`` of the feedforward network.
 
@@ -144,14 +162,14 @@ def backprop(net: Network, x0, y, loss: str = "mse") -> Gradients:
     the recursion ``e_l = phi_l'(a_l) * (W_{l+1}^T e_{l+1})`` gives
     ``dW_l = e_l phi_{l-1}(a_{l-1})^T`` and ``db_l = e_l`` (summed over the batch).
     """
-    a = feedforward(net, x0)
+    a, phi, dphi = _feedforward_phi(net, x0)
     yb = _target(net, y, a[0].shape[0])
     L = net.n_layers
     e = [None] * (L + 1)
     e[L] = output_error(net, a[L], yb, loss)
     for l in range(L - 1, 0, -1):
-        e[l] = net.phi(l).df(a[l]) * (e[l + 1] @ net.W(l + 1))
-    dW = tuple(e[l].T @ net.phi(l - 1).f(a[l - 1]) for l in range(1, L + 1))
+        e[l] = dphi[l] * (e[l + 1] @ net.W(l + 1))
+    dW = tuple(e[l].T @ phi[l - 1] for l in range(1, L + 1))
     db = tuple(e[l].sum(axis=0) for l in range(1, L + 1))
     return Gradients("bp", dW, db, _loss_value(net, a[L], yb, loss))
 
@@ -165,13 +183,13 @@ def hebbian_update(net: Network, x: State) -> Gradients:
     x = check_state(net, x)
     # -dF/dW of grad_params without its two negations (negating twice is exact: the same
     # bits), and the energy from the same errors (energy() would predict every layer again)
-    eps = errors(net, x)
+    eps, phi = _errors_and_phi(net, x)  # each hidden activation evaluated once
     L = net.n_layers
     e = [net.pi(l) * eps[l] for l in range(1, L + 1)]  # weighted_errors, e[l - 1]
     F = sum(0.5 * (net.pi(l) * eps[l] ** 2).sum(axis=1) for l in range(1, L + 1))
     return Gradients(
         "pc",
-        tuple(e[l - 1].T @ net.phi(l - 1).f(x[l - 1]) for l in range(1, L + 1)),
+        tuple(e[l - 1].T @ phi[l - 1] for l in range(1, L + 1)),
         tuple(e[l - 1].sum(axis=0) for l in range(1, L + 1)),
         float(F.sum()),
     )
