@@ -5,21 +5,18 @@ Each batch: the devices' circuit IR with the batch clamped, settled on the run's
 read as the ADCs read it, the Hebbian update programmed into the devices, and the
 backprop twin's step on the same batch.  Every random draw comes from a generator seeded
 by ``(seed, purpose, epoch, step)`` (the purposes below), so a resumed run repeats what
-the uninterrupted run would have done.
+the uninterrupted run would have done.  ``cfg`` below is the run's
+:class:`~pc_analog.learning.train.TrainConfig` (not imported: ``train`` imports this module).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pc_analog.hardware.noisy_read import settle_and_read
 from pc_analog.reference.variants import backprop
-
-if TYPE_CHECKING:  # pragma: no cover - annotations only
-    from pc_analog.learning.train import TrainConfig
 
 # Seeds for the independent random streams: (seed, purpose, epoch, step).
 _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
@@ -28,12 +25,12 @@ _FAB, _SHUFFLE, _STEP, _EVAL = 0, 1, 2, 3
 _NOISE, _NOISE_EVAL = 4, 5
 
 
-def _in_hardware(cfg: TrainConfig, circuit):
+def _in_hardware(cfg, circuit):
     """``circuit`` as the analog spec builds it (its non-idealities), or as it is."""
     return circuit if cfg.analog is None else cfg.analog.apply(circuit)
 
 
-def _settle_and_read(cfg: TrainConfig, circ, noise_rng):
+def _settle_and_read(cfg, circ, noise_rng):
     """``(result, read, unstable)``: settle ``circ`` on the run's backend and read it as the
     ADCs do (``result.x`` without an analog spec), noisy when the circuit has noise sources
     (:func:`pc_analog.hardware.noisy_read.settle_and_read`)."""
@@ -71,7 +68,7 @@ def _bp_step(bp_net, x, y, lr: float):
     )
 
 
-def _train_epoch(cfg: TrainConfig, epoch: int, hw, bp_net, x_tr, y_tr, bar):
+def _train_epoch(cfg, epoch: int, hw, bp_net, x_tr, y_tr, bar):
     """One epoch of mini-batches: settle, Hebbian step, and the backprop twin's step.
 
     Each batch's circuit is the devices' structural IR with the batch as stimulus

@@ -62,7 +62,60 @@ def _mu(net: Network, x: State, l: int) -> np.ndarray:
     """``mu_l = phi_{l-1}(x_{l-1}) W_l^T + b_l`` (row-vector convention, one row per sample)."""
     if l == 1:
         return _input_prediction(net, x[0])
-    return net.phi(l - 1).f(x[l - 1]) @ net.W(l).T + net.b(l)
+    return _phi(net, l - 1, x[l - 1]) @ net.W(l).T + net.b(l)
+
+
+def _memo_key(x) -> np.ndarray | None:
+    """``x`` as unsigned 64-bit integers (its exact bits) when it is a C-ordered float64
+    array of at most :data:`_MEMO_MAX_BYTES`, else ``None`` (not remembered)."""
+    a = np.asarray(x)
+    if a.flags.c_contiguous and a.dtype == np.float64 and a.nbytes <= _MEMO_MAX_BYTES:
+        return a.view(np.uint64)
+    return None
+
+
+def _phi_f_df(net: Network, l: int, x) -> tuple[np.ndarray, np.ndarray]:
+    """``(phi_l(x), phi_l'(x))`` (:meth:`~pc_analog.model.activations.Activation.f_df`),
+    remembered on ``net`` for the last ``x`` of each layer ``l``.
+
+    One training batch evaluates the hidden activations at the same states several times:
+    at the feedforward start (its prediction, then the settle's first point) and at the
+    rest point (the settle's last point, then the Hebbian update's prediction and
+    ``dW``); a ``tanh`` costs more than the rest of such a step.  As for
+    :func:`_input_prediction`, the memo is used only for an ``x`` equal to the remembered
+    one bit for bit, and copies are returned: the same numbers, bit for bit (``f_df``'s
+    ``phi`` is ``f``'s, its ``phi'`` ``df``'s, for every activation).
+    """
+    key = _memo_key(x)
+    memo = net.__dict__.get("_phi_memo")
+    hit = None if memo is None or key is None else memo.get(l)
+    if hit is not None and hit[0].shape == key.shape and np.array_equal(hit[0], key):
+        return hit[1].copy(), hit[2].copy()
+    f, df = net.phi(l).f_df(x)
+    if key is not None:
+        _remember_phi(net, l, x, f, df)
+    return f, df
+
+
+def _phi(net: Network, l: int, x) -> np.ndarray:
+    """``phi_l(x)``: through :func:`_phi_f_df`'s memo where ``x`` can be remembered, else
+    ``net.phi(l).f(x)`` (a whole data set at once: ``phi'`` is not computed for it)."""
+    if _memo_key(x) is None:
+        return net.phi(l).f(x)
+    return _phi_f_df(net, l, x)[0]
+
+
+def _remember_phi(net: Network, l: int, x, f: np.ndarray, df: np.ndarray) -> None:
+    """Remember ``(f, df) = (phi_l(x), phi_l'(x))`` on ``net`` (copies) for
+    :func:`_phi_f_df`; the caller vouches that they are exactly ``f_df(x)``."""
+    key = _memo_key(x)
+    if key is None:
+        return
+    memo = net.__dict__.get("_phi_memo")
+    if memo is None:
+        memo = {}
+        object.__setattr__(net, "_phi_memo", memo)
+    memo[l] = (key.copy(), np.array(f, dtype=float), np.array(df, dtype=float))
 
 
 #: Inputs above this size (bytes) are not remembered by :func:`_input_prediction`: the memo
@@ -83,10 +136,9 @@ def _input_prediction(net: Network, x0) -> np.ndarray:
     one layout: the memo holds a C-ordered copy of ``x0`` and is only matched by a
     C-ordered ``x0``).
     """
-    a = np.asarray(x0)
-    if not (a.flags.c_contiguous and a.dtype == np.float64 and a.nbytes <= _MEMO_MAX_BYTES):
+    bits = _memo_key(x0)
+    if bits is None:
         return net.phi(0).f(x0) @ net.W(1).T + net.b(1)
-    bits = a.view(np.uint64)
     memo = net.__dict__.get("_mu1")
     if memo is not None and memo[0].shape == bits.shape and np.array_equal(memo[0], bits):
         return memo[1].copy()
@@ -112,7 +164,7 @@ def _errors_and_phi(net: Network, x: State) -> tuple[State, State]:
     the Hebbian update ``pi_l eps_l phi_{l-1}^T`` would otherwise evaluate every hidden
     activation twice."""
     L = net.n_layers
-    phi = tuple(net.phi(l).f(x[l]) for l in range(L))
+    phi = (net.phi(0).f(x[0]),) + tuple(_phi(net, l, x[l]) for l in range(1, L))
     mu = [_input_prediction(net, x[0])]
     mu += [phi[l - 1] @ net.W(l).T + net.b(l) for l in range(2, L + 1)]
     return (np.zeros_like(x[0]),) + tuple(x[l] - mu[l - 1] for l in range(1, L + 1)), phi

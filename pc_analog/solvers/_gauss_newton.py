@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pc_analog.model.energy import _input_prediction
+from pc_analog.model.energy import _input_prediction, _phi_f_df, _remember_phi
 from pc_analog.model.network import Clamp, Network
 from pc_analog.solvers._gauss_newton_open import _inv_or_nan, _solve_open
 
@@ -163,6 +163,7 @@ class _Segment:
 
     def __init__(self, net: Network, x: list, a: int, b: int):
         self.a, self.b, self.t = a, b, b + 1
+        self.net = net
         self.layers = list(range(a, b + 1))
         self.W = {l: net.W(l) for l in range(a + 1, b + 2)}
         self.bias = {l: net.b(l) for l in range(a + 1, b + 2)}
@@ -244,7 +245,8 @@ class _Segment:
     def point_from_x(self, x: list) -> _Point:
         """The forward quantities at a given state (``eps`` read off it)."""
         xs = [x[l] for l in self.layers]
-        fd = [self.act[l].f_df(xl) for l, xl in zip(self.layers, xs)]
+        # phi at the feedforward start: the start's own prediction evaluated it already
+        fd = [_phi_f_df(self.net, l, xl) for l, xl in zip(self.layers, xs)]
         fs, dfs = [v[0] for v in fd], [v[1] for v in fd]
         eps = [np.subtract(xs[0], self.c)]
         for i, l in enumerate(self.layers[1:], 1):
@@ -528,6 +530,8 @@ def _solve_closed(seg: _Segment, x: list, gtol: float, max_iter: int, krylov=Fal
         gm = gm_new
     for i, l in enumerate(seg.layers):
         x[l] = pt.x[i]
+        # phi at the rest point, for the Hebbian update's prediction and dW (f_df of pt.x)
+        _remember_phi(seg.net, l, pt.x[i], pt.f[i], pt.df[i])
     return gm, pt.F, stalled, counts()
 
 
