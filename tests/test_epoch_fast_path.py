@@ -9,7 +9,8 @@ path trusts what the library built and checked itself and remembers per-batch va
 - the feedback crossbar as the forward pair read in reverse (``DifferentialPair.
   _transposed``: views, ``W_fb = W^T`` and ``symmetric`` without a comparison) instead
   of a transposed copy;
-- the pair's weights remembered (``DifferentialPair._weights``) for the device update;
+- the pair's weights remembered (``DifferentialPair._weights``) for the device update,
+  and ``DifferentialPair.ideal`` computed in place;
 - ``Network`` keeping read-only arrays uncopied and checking them in two reductions;
 - the input prediction ``x_0 W_1^T + b_1`` and the hidden activations ``phi(x)``,
   ``phi'(x)`` remembered per batch on the circuit's network (``energy._MEMO_MAX_BYTES``),
@@ -98,6 +99,12 @@ def _general_path(mp: pytest.MonkeyPatch) -> None:
         lambda self: ir.DifferentialPair(self.g_pos_S.T, self.g_neg_S.T),  # copies
     )
     mp.setattr(ir.DifferentialPair, "_weights", lambda self, g: ir._frozen(self.weights(g)))
+
+    def ideal(cls, w, g):  # the textbook form, with temporaries
+        w = np.asarray(w, dtype=float)
+        return cls(g * np.maximum(w, 0.0), g * np.maximum(-w, 0.0))
+
+    mp.setattr(ir.DifferentialPair, "ideal", classmethod(ideal))
     mp.setattr(energy_mod, "_MEMO_MAX_BYTES", -1)  # nothing remembered
     mp.setattr(network_mod, "_finite_array", _finite_array_general)
     mp.setattr(hebbian, "hebbian_update", _hebbian_general)
@@ -131,6 +138,9 @@ def _fingerprint(hw, bp, stats) -> list[bytes]:
             out += [a.pair.g_pos_S.tobytes(), a.pair.g_neg_S.tobytes(), str(a.pulses).encode()]
     for w in bp.weights + bp.biases:
         out.append(np.ascontiguousarray(w).tobytes())
+    for L in hw.structure.layers:  # the crossbars a settle reads, feedback included
+        for pair in (L.forward, L.feedback, L.bias):
+            out += [np.ascontiguousarray(g).tobytes() for g in (pair.g_pos_S, pair.g_neg_S)]
     out.append(np.array(stats.energies).tobytes())
     out.append(str(stats.pulses).encode())
     return out
@@ -164,6 +174,13 @@ def test_the_epoch_moves_the_weights():
 
 
 # ------------------------------------------------------------ the memos' keys
+def test_pair_weights_memo_follows_the_unit_conductance():
+    pair = ir.DifferentialPair.ideal(np.array([[0.5, -0.25], [1.0, 0.0]]), 2e-5)
+    for g in (2e-5, 1e-5, 3e-5, 2e-5):
+        got = pair._weights(g)
+        assert got.tobytes() == pair.weights(g).tobytes() and not got.flags.writeable
+
+
 def test_memo_follows_the_bits_of_the_input_not_its_identity():
     """A batch array written in place between two calls gets the new prediction (the memo
     is keyed by the input's bits, not by the array object)."""
