@@ -305,6 +305,19 @@ def verify(dataset: str, quick: bool, seeds=VERIFY_SEEDS) -> list[dict]:
     return rows
 
 
+def _commit() -> str:
+    """The commit of the checkout this script runs in (``unknown`` outside git)."""
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _load() -> str:
     try:
         return " / ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -504,8 +517,10 @@ def main(argv=None) -> int:
         if differ and not args.quick:
             print(f"NOTE: DATASET_DEFAULTS['digits'] differs from the choice in {differ}")
     elif args.phase == "verify":
-        d["verify"] = {"runs": verify(args.dataset, args.quick, seeds or VERIFY_SEEDS)}
-        d["verify"]["locked"] = args.locked
+        runs = verify(args.dataset, args.quick, seeds or VERIFY_SEEDS)
+        for r in runs:
+            r["locked"], r["commit"] = args.locked, _commit()
+        d["verify"] = {"runs": runs, "locked": args.locked}
         d["defaults"] = dict(DATASET_DEFAULTS[args.dataset])
     if args.phase in ("screen", "search", "verify"):
         d[args.phase].update(load_start=start, load_end=_load())
@@ -513,9 +528,13 @@ def main(argv=None) -> int:
     if not args.quick:  # merge into the results as they are now (a phase may run meanwhile)
         latest = (load_results(KEY) or {}).get("raw") or {"datasets": {}}
         phases = {"verify": ("verify", "defaults"), "render": ()}.get(args.phase, (args.phase,))
-        latest.setdefault("datasets", {}).setdefault(args.dataset, {}).update(
-            {k: d[k] for k in phases}
-        )
+        mine = latest.setdefault("datasets", {}).setdefault(args.dataset, {})
+        if args.phase == "verify" and seeds and mine.get("defaults") == d["defaults"]:
+            # a run of some seeds of the same defaults: keep the other seeds' runs
+            kept = [r for r in mine["verify"]["runs"] if r["seed"] not in seeds]
+            runs = sorted(kept + d["verify"]["runs"], key=lambda r: r["seed"])
+            d["verify"] = {"runs": runs, "locked": all(r.get("locked") for r in runs)}
+        mine.update({k: d[k] for k in phases})
         latest["machine_line"] = raw.get("machine_line", latest.get("machine_line"))
         raw = latest
     text = render(raw)
