@@ -33,6 +33,7 @@ __all__ = [
     "DATASET_SPECS",
     "one_hot",
     "standardize",
+    "shift_images",
     "read_idx",
     "load_digits",
     "load_idx_dataset",
@@ -90,6 +91,9 @@ class Dataset:
     raw_scale : float
         Full scale of the data set's raw features ``r`` (digits: pixel counts 0-16,
         so 16; IDX images: bytes, 255): the features are ``x = r / raw_scale``.
+    image_shape : tuple of int or None
+        ``(rows, cols)`` when each sample's features are a row-major image (digits
+        ``(8, 8)``, IDX images their rows and columns), else ``None``.
     """
 
     x_train: np.ndarray
@@ -99,6 +103,7 @@ class Dataset:
     n_classes: int
     name: str
     raw_scale: float = 1.0
+    image_shape: tuple | None = None
 
     @property
     def n_features(self) -> int:
@@ -203,6 +208,38 @@ def standardize(x_train, *others, per_feature: bool = False) -> tuple[np.ndarray
     )
 
 
+def shift_images(x, image_shape, p: float, rng) -> np.ndarray:
+    """Move each sample's image by at most one pixel, with probability ``p``.
+
+    Each row of ``x`` is a row-major image of ``image_shape``.  With probability ``p`` a
+    sample gets a shift ``(dy, dx)`` drawn uniformly from ``{-1, 0, 1}^2`` (so no move
+    with probability ``1/9`` even then), otherwise ``(0, 0)``: the result's pixel
+    ``(i, j)`` is the input's ``(i + dy, j + dx)``, and ``0`` (the background of the
+    features) where that lies outside the image.  The draws, in this order:
+    ``rng.random(n)``, then ``rng.integers(-1, 2, size=(2, n))`` (``dy`` then ``dx``).
+    A cheap training augmentation (the images of digits and clothing are not aligned
+    to the pixel); ``p = 0`` returns ``x`` itself and draws nothing.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not (np.isfinite(p) and 0.0 <= p <= 1.0):
+        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
+    if image_shape is None or x.ndim != 2 or x.shape[1] != int(np.prod(image_shape)):
+        raise InvalidInputError(
+            f"augment_shift: needs image samples, got features of shape {x.shape} "
+            f"(image shape {image_shape})"
+        )
+    if p == 0:
+        return x
+    rng = np.random.default_rng(rng)
+    n, (rows, cols) = x.shape[0], image_shape
+    moved = rng.random(n) < p
+    dy, dx = rng.integers(-1, 2, size=(2, n)) * moved
+    padded = np.pad(x.reshape(n, rows, cols), ((0, 0), (1, 1), (1, 1)))
+    i = np.arange(rows)[None, :, None] + 1 + dy[:, None, None]
+    j = np.arange(cols)[None, None, :] + 1 + dx[:, None, None]
+    return padded[np.arange(n)[:, None, None], i, j].reshape(n, rows * cols)
+
+
 def _stratified_split(
     y: np.ndarray, test_fraction: float, seed: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +329,7 @@ def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
         n_classes=10,
         name="digits",
         raw_scale=_DIGITS_PIXEL_MAX,
+        image_shape=(8, 8),
     )
 
 
@@ -485,10 +523,12 @@ def load_idx_dataset(
         raise InvalidInputError(f"{directory}: no such dataset folder")
     paths = {key: _find_idx(directory, stem) for key, stem in _IDX_FILES.items()}
 
-    parts = {}
+    parts, shapes = {}, set()
     for split, limit in (("train", limit_train), ("test", limit_test)):
         ipath, lpath = paths[f"{split}_images"], paths[f"{split}_labels"]
-        x = _images_to_features(read_idx(ipath, count=limit), ipath)
+        images = read_idx(ipath, count=limit)
+        shapes.add(images.shape[1:])
+        x = _images_to_features(images, ipath)
         y = _labels_to_int(read_idx(lpath, count=limit), lpath)
         if x.shape[0] != y.shape[0]:
             raise InvalidInputError(
@@ -499,6 +539,8 @@ def load_idx_dataset(
         parts[split] = (x, y)
 
     (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]
+    shape = shapes.pop() if len(shapes) == 1 else ()
+    image_shape = tuple(int(k) for k in shape) if len(shape) == 2 else None
     if x_train.shape[1] != x_test.shape[1]:
         raise InvalidInputError(
             f"{paths['test_images']}: {x_test.shape[1]} features per image but the "
@@ -521,6 +563,7 @@ def load_idx_dataset(
         n_classes=int(n_classes),
         name=name if name is not None else directory.name,
         raw_scale=_PIXEL_MAX,
+        image_shape=image_shape,
     )
 
 
