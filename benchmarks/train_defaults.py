@@ -332,6 +332,16 @@ def verify(dataset: str, quick: bool, seeds=VERIFY_SEEDS) -> list[dict]:
     return rows
 
 
+def merge_verify(recorded: dict, new: dict, seeds) -> dict:
+    """The test check after a run of some ``seeds``: ``new``'s runs, plus the recorded runs
+    of the other seeds when they were of the same defaults (``recorded["defaults"]``)."""
+    runs = list(new["verify"]["runs"])
+    if recorded.get("defaults") == new["defaults"] and "verify" in recorded:
+        runs += [r for r in recorded["verify"]["runs"] if r["seed"] not in seeds]
+    runs.sort(key=lambda r: r["seed"])
+    return {**new["verify"], "runs": runs, "locked": all(r.get("locked") for r in runs)}
+
+
 def _commit() -> str:
     """The commit of the checkout this script runs in (``unknown`` outside git)."""
     import subprocess
@@ -559,11 +569,8 @@ def main(argv=None) -> int:
         latest = (load_results(KEY) or {}).get("raw") or {"datasets": {}}
         phases = {"verify": ("verify", "defaults"), "render": ()}.get(args.phase, (args.phase,))
         mine = latest.setdefault("datasets", {}).setdefault(args.dataset, {})
-        if args.phase == "verify" and seeds and mine.get("defaults") == d["defaults"]:
-            # a run of some seeds of the same defaults: keep the other seeds' runs
-            kept = [r for r in mine["verify"]["runs"] if r["seed"] not in seeds]
-            runs = sorted(kept + d["verify"]["runs"], key=lambda r: r["seed"])
-            d["verify"] = {"runs": runs, "locked": all(r.get("locked") for r in runs)}
+        if args.phase == "verify" and seeds:
+            d["verify"] = merge_verify(mine, d, seeds)
         mine.update({k: d[k] for k in phases})
         latest["machine_line"] = raw.get("machine_line", latest.get("machine_line"))
         raw = latest
