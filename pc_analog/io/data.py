@@ -17,8 +17,6 @@ integer class indices ``0 … n_classes − 1``.
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pc_analog.errors import BackendUnavailableError, InvalidInputError
+from pc_analog.io.idx import read_idx
 
 __all__ = [
     "Dataset",
@@ -47,16 +46,6 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DATASET_SPECS = ("digits", "fashion-mnist", "idx:PATH")
 """The dataset specifications understood by :func:`load_dataset`."""
 
-# IDX element types: type code -> big-endian numpy dtype.
-_IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
 _IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -64,8 +53,6 @@ _IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-_IDX_MAX_BYTES = 2**32  # payload limit of one IDX file (Fashion-MNIST's largest: 47 MB)
-_IDX_CHUNK = 1 << 24  # read payloads in 16 MiB pieces
 _PIXEL_MAX = 255.0  # full scale of an 8-bit IDX image
 _DIGITS_PIXEL_MAX = 16.0  # full scale of scikit-learn's 8x8 digits
 
@@ -333,113 +320,6 @@ def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
     )
 
 
-def read_idx(path, count: int | None = None) -> np.ndarray:
-    """Read an IDX file (the MNIST container format), plain or gzip-compressed.
-
-    Layout: a 4-byte magic ``0x00 0x00 T D`` (``T`` the element type code, ``D`` the
-    number of dimensions), then ``D`` big-endian uint32 sizes, then
-    ``prod(sizes)`` big-endian elements. Type codes: ``0x08`` uint8, ``0x09`` int8,
-    ``0x0B`` int16, ``0x0C`` int32, ``0x0D`` float32, ``0x0E`` float64. A file whose
-    name ends in ``.gz`` is decompressed on the fly.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        File to read.
-    count : int, optional
-        Read only the first ``count`` entries along the first axis (all if ``None`` or
-        larger than the file holds). The rest of the file is then not read, so bytes
-        trailing the declared payload go undetected.
-
-    Returns
-    -------
-    ndarray, shape ``sizes`` (first size capped at ``count``)
-        The elements in native byte order with the file's element type.
-
-    Raises
-    ------
-    InvalidInputError
-        If the file is missing, unreadable, not gzip data although named ``.gz``, or
-        malformed (bad magic, unknown type code, header or payload shorter or longer
-        than the sizes say). The message names the file.
-    """
-    path = Path(os.fspath(path))
-    if count is not None and (int(count) != count or count < 0):
-        raise InvalidInputError(f"count: must be a non-negative integer or None, got {count!r}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            return _read_idx_stream(fh, path, count)
-    except FileNotFoundError as exc:
-        raise InvalidInputError(f"{path}: no such IDX file") from exc
-    except (OSError, EOFError) as exc:
-        # gzip.BadGzipFile is an OSError; EOFError is a truncated gzip stream.
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInputError(f"{path}: cannot read IDX file ({reason})") from exc
-
-
-def _read_idx_stream(fh, path: Path, count: int | None) -> np.ndarray:
-    """Parse an IDX stream (see :func:`read_idx`); ``path`` is for messages only."""
-    magic = fh.read(4)
-    if len(magic) < 4:
-        raise InvalidInputError(f"{path}: truncated IDX file ({len(magic)} bytes, no header)")
-    if magic[0] != 0 or magic[1] != 0:
-        raise InvalidInputError(
-            f"{path}: bad IDX magic 0x{magic.hex()} (must start with two zero bytes)"
-        )
-    type_code, ndim = magic[2], magic[3]
-    if type_code not in _IDX_DTYPES:
-        raise InvalidInputError(f"{path}: unknown IDX dtype code 0x{type_code:02X}")
-    if ndim == 0:
-        raise InvalidInputError(f"{path}: bad IDX magic 0x{magic.hex()} (zero dimensions)")
-    dims = fh.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise InvalidInputError(
-            f"{path}: truncated IDX header ({4 + len(dims)} bytes, {ndim} dimensions "
-            f"need {4 + 4 * ndim})"
-        )
-    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
-    dtype = _IDX_DTYPES[type_code]
-    # Python integers: a header of huge sizes must not wrap around or allocate them.
-    expected = math.prod(shape) * dtype.itemsize
-    out_shape = shape
-    if count is not None and count < shape[0]:
-        out_shape = (int(count), *shape[1:])
-    wanted = math.prod(out_shape) * dtype.itemsize
-    if wanted > _IDX_MAX_BYTES:
-        raise InvalidInputError(
-            f"{path}: IDX header declares shape {shape} of {dtype.name} ({wanted:.3g} bytes), "
-            f"more than the limit {_IDX_MAX_BYTES:.3g} bytes"
-        )
-    payload = _read_at_most(fh, wanted)
-    if len(payload) < wanted:
-        raise InvalidInputError(
-            f"{path}: truncated IDX file (payload {len(payload)} bytes, shape "
-            f"{shape} of {dtype.name} needs {expected})"
-        )
-    if wanted == expected:
-        extra = len(fh.read())
-        if extra:
-            raise InvalidInputError(
-                f"{path}: IDX file has {extra} trailing bytes after shape {shape} of {dtype.name}"
-            )
-    data = np.frombuffer(payload, dtype=dtype).reshape(out_shape)
-    return data.astype(dtype.newbyteorder("="))
-
-
-def _read_at_most(fh, n: int) -> bytes:
-    """Up to ``n`` bytes of ``fh``, read in chunks so that a header promising more data
-    than the file holds allocates only what is there."""
-    chunks, left = [], n
-    while left > 0:
-        chunk = fh.read(min(left, _IDX_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 def _find_idx(directory: Path, stem: str) -> Path:
     """The path of ``stem`` or ``stem.gz`` in ``directory`` (plain file preferred)."""
     for candidate in (directory / stem, directory / f"{stem}.gz"):
@@ -448,14 +328,16 @@ def _find_idx(directory: Path, stem: str) -> Path:
     raise InvalidInputError(f"{directory / stem}[.gz]: missing IDX file")
 
 
-def _images_to_features(images: np.ndarray, path: Path) -> np.ndarray:
-    """Flatten ``(n, rows, cols)`` uint8 images to ``(n, rows·cols)`` floats ``pixel / 255``."""
+def _images_to_features(images: np.ndarray, path: Path, shapes: set) -> np.ndarray:
+    """Flatten ``(n, rows, cols)`` uint8 images to ``(n, rows·cols)`` floats ``pixel / 255``;
+    ``(rows, cols)`` is added to ``shapes`` (``None`` for other than 2-D images)."""
     if images.ndim < 2:
         raise InvalidInputError(
             f"{path}: images must have at least 2 dimensions, got shape {images.shape}"
         )
     if images.dtype != np.uint8:
         raise InvalidInputError(f"{path}: images must be uint8 (IDX code 0x08), got {images.dtype}")
+    shapes.add(tuple(int(k) for k in images.shape[1:]) if images.ndim == 3 else None)
     n_features = int(np.prod(images.shape[1:]))
     return images.reshape(images.shape[0], n_features).astype(np.float64) / _PIXEL_MAX
 
@@ -526,9 +408,7 @@ def load_idx_dataset(
     parts, shapes = {}, set()
     for split, limit in (("train", limit_train), ("test", limit_test)):
         ipath, lpath = paths[f"{split}_images"], paths[f"{split}_labels"]
-        images = read_idx(ipath, count=limit)
-        shapes.add(images.shape[1:])
-        x = _images_to_features(images, ipath)
+        x = _images_to_features(read_idx(ipath, count=limit), ipath, shapes)
         y = _labels_to_int(read_idx(lpath, count=limit), lpath)
         if x.shape[0] != y.shape[0]:
             raise InvalidInputError(
@@ -539,16 +419,12 @@ def load_idx_dataset(
         parts[split] = (x, y)
 
     (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]
-    shape = shapes.pop() if len(shapes) == 1 else ()
-    image_shape = tuple(int(k) for k in shape) if len(shape) == 2 else None
     if x_train.shape[1] != x_test.shape[1]:
         raise InvalidInputError(
             f"{paths['test_images']}: {x_test.shape[1]} features per image but the "
             f"training images have {x_train.shape[1]}"
         )
-    max_label = max(
-        [int(y.max()) for y in (y_train, y_test) if y.size] or [-1],
-    )
+    max_label = max([int(y.max()) for y in (y_train, y_test) if y.size] or [-1])
     if n_classes is None:
         n_classes = max_label + 1
     elif max_label >= n_classes:
@@ -563,7 +439,7 @@ def load_idx_dataset(
         n_classes=int(n_classes),
         name=name if name is not None else directory.name,
         raw_scale=_PIXEL_MAX,
-        image_shape=image_shape,
+        image_shape=shapes.pop() if len(shapes) == 1 else None,
     )
 
 
