@@ -27,7 +27,8 @@ def test_cli_with_only_dataset_and_out_resolves_to_the_data_sets_defaults(datase
     d = DATASET_DEFAULTS[dataset]
     n_in = {"digits": 64, "fashion-mnist": 784}[dataset]
     assert cfg.arch == (n_in, d["hidden"], 10)
-    for name in ("epochs", "batch_size", "lr", "lr_schedule", "precision_output", "input_scaling"):
+    for name in ("epochs", "batch_size", "lr", "lr_schedule", "precision_output", "input_scaling",
+                 "augment_shift"):  # fmt: skip
         assert getattr(cfg, name) == d[name], name
     # ... and the library's TrainConfig(dataset=...) is the same run, field by field
     assert cfg.to_dict() == TrainConfig(dataset=dataset).to_dict()
@@ -74,6 +75,21 @@ def _raw(pcs, seconds):
         for s, (p, t) in enumerate(zip(pcs, seconds))
     ]
     return {"datasets": {"digits": {"verify": {"runs": runs}}}, "machine_line": "x"}
+
+
+def test_benchmark_verify_of_some_seeds_keeps_the_other_seeds_runs():
+    """``--seeds 1,2`` replaces seeds 1 and 2 of the recorded runs of the same defaults,
+    keeps the others; with other defaults the old runs are dropped."""
+    old = {"defaults": {"lr": 1.0}, "verify": {"runs": [
+        {"seed": s, "pc": 0.9, "locked": True} for s in range(5)]}}  # fmt: skip
+    new = {"defaults": {"lr": 1.0}, "verify": {"runs": [
+        {"seed": s, "pc": 0.95, "locked": False} for s in (1, 2)]}}  # fmt: skip
+    got = bench.merge_verify(old, new, (1, 2))
+    assert [(r["seed"], r["pc"]) for r in got["runs"]] == [
+        (0, 0.9), (1, 0.95), (2, 0.95), (3, 0.9), (4, 0.9)]  # fmt: skip
+    assert got["locked"] is False
+    other = bench.merge_verify({**old, "defaults": {"lr": 0.5}}, new, (1, 2))
+    assert [r["seed"] for r in other["runs"]] == [1, 2]
 
 
 def test_benchmark_verdict_needs_every_seed_and_the_wall_time():

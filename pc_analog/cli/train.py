@@ -75,6 +75,7 @@ def _config(args):
         direction=args.direction,
         hardware=hw,
         analog=spec,
+        augment_shift=args.augment_shift,
     )
 
 
@@ -267,6 +268,13 @@ def add_parser(sub) -> None:
         metavar="F",
         help="hold out this fraction of the training part and report accuracy on it, "
         "not on the test set (to choose hyperparameters)",
+    )
+    t.add_argument(
+        "--augment-shift",
+        type=float,
+        metavar="P",
+        help="each epoch, move every training image by one pixel with probability P, in "
+        "[0, 1] (image data sets; default: the data set's)",
     )
     t.add_argument(
         "--update-mode",

@@ -17,8 +17,6 @@ integer class indices ``0 … n_classes − 1``.
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pc_analog.errors import BackendUnavailableError, InvalidInputError
+from pc_analog.io.idx import read_idx
 
 __all__ = [
     "Dataset",
@@ -33,6 +32,7 @@ __all__ = [
     "DATASET_SPECS",
     "one_hot",
     "standardize",
+    "shift_images",
     "read_idx",
     "load_digits",
     "load_idx_dataset",
@@ -46,16 +46,6 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DATASET_SPECS = ("digits", "fashion-mnist", "idx:PATH")
 """The dataset specifications understood by :func:`load_dataset`."""
 
-# IDX element types: type code -> big-endian numpy dtype.
-_IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
 _IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -63,8 +53,6 @@ _IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-_IDX_MAX_BYTES = 2**32  # payload limit of one IDX file (Fashion-MNIST's largest: 47 MB)
-_IDX_CHUNK = 1 << 24  # read payloads in 16 MiB pieces
 _PIXEL_MAX = 255.0  # full scale of an 8-bit IDX image
 _DIGITS_PIXEL_MAX = 16.0  # full scale of scikit-learn's 8x8 digits
 
@@ -90,6 +78,9 @@ class Dataset:
     raw_scale : float
         Full scale of the data set's raw features ``r`` (digits: pixel counts 0-16,
         so 16; IDX images: bytes, 255): the features are ``x = r / raw_scale``.
+    image_shape : tuple of int or None
+        ``(rows, cols)`` when each sample's features are a row-major image (digits
+        ``(8, 8)``, IDX images their rows and columns), else ``None``.
     """
 
     x_train: np.ndarray
@@ -99,6 +90,7 @@ class Dataset:
     n_classes: int
     name: str
     raw_scale: float = 1.0
+    image_shape: tuple | None = None
 
     @property
     def n_features(self) -> int:
@@ -203,6 +195,38 @@ def standardize(x_train, *others, per_feature: bool = False) -> tuple[np.ndarray
     )
 
 
+def shift_images(x, image_shape, p: float, rng) -> np.ndarray:
+    """Move each sample's image by at most one pixel, with probability ``p``.
+
+    Each row of ``x`` is a row-major image of ``image_shape``.  With probability ``p`` a
+    sample gets a shift ``(dy, dx)`` drawn uniformly from ``{-1, 0, 1}^2`` (so no move
+    with probability ``1/9`` even then), otherwise ``(0, 0)``: the result's pixel
+    ``(i, j)`` is the input's ``(i + dy, j + dx)``, and ``0`` (the background of the
+    features) where that lies outside the image.  The draws, in this order:
+    ``rng.random(n)``, then ``rng.integers(-1, 2, size=(2, n))`` (``dy`` then ``dx``).
+    A cheap training augmentation (the images of digits and clothing are not aligned
+    to the pixel); ``p = 0`` returns ``x`` itself and draws nothing.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not (np.isfinite(p) and 0.0 <= p <= 1.0):
+        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
+    if image_shape is None or x.ndim != 2 or x.shape[1] != int(np.prod(image_shape)):
+        raise InvalidInputError(
+            f"augment_shift: needs image samples, got features of shape {x.shape} "
+            f"(image shape {image_shape})"
+        )
+    if p == 0:
+        return x
+    rng = np.random.default_rng(rng)
+    n, (rows, cols) = x.shape[0], image_shape
+    moved = rng.random(n) < p
+    dy, dx = rng.integers(-1, 2, size=(2, n)) * moved
+    padded = np.pad(x.reshape(n, rows, cols), ((0, 0), (1, 1), (1, 1)))
+    i = np.arange(rows)[None, :, None] + 1 + dy[:, None, None]
+    j = np.arange(cols)[None, None, :] + 1 + dx[:, None, None]
+    return padded[np.arange(n)[:, None, None], i, j].reshape(n, rows * cols)
+
+
 def _stratified_split(
     y: np.ndarray, test_fraction: float, seed: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -292,114 +316,8 @@ def load_digits(test_fraction: float = 0.2, seed: int | None = 0) -> Dataset:
         n_classes=10,
         name="digits",
         raw_scale=_DIGITS_PIXEL_MAX,
+        image_shape=(8, 8),
     )
-
-
-def read_idx(path, count: int | None = None) -> np.ndarray:
-    """Read an IDX file (the MNIST container format), plain or gzip-compressed.
-
-    Layout: a 4-byte magic ``0x00 0x00 T D`` (``T`` the element type code, ``D`` the
-    number of dimensions), then ``D`` big-endian uint32 sizes, then
-    ``prod(sizes)`` big-endian elements. Type codes: ``0x08`` uint8, ``0x09`` int8,
-    ``0x0B`` int16, ``0x0C`` int32, ``0x0D`` float32, ``0x0E`` float64. A file whose
-    name ends in ``.gz`` is decompressed on the fly.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        File to read.
-    count : int, optional
-        Read only the first ``count`` entries along the first axis (all if ``None`` or
-        larger than the file holds). The rest of the file is then not read, so bytes
-        trailing the declared payload go undetected.
-
-    Returns
-    -------
-    ndarray, shape ``sizes`` (first size capped at ``count``)
-        The elements in native byte order with the file's element type.
-
-    Raises
-    ------
-    InvalidInputError
-        If the file is missing, unreadable, not gzip data although named ``.gz``, or
-        malformed (bad magic, unknown type code, header or payload shorter or longer
-        than the sizes say). The message names the file.
-    """
-    path = Path(os.fspath(path))
-    if count is not None and (int(count) != count or count < 0):
-        raise InvalidInputError(f"count: must be a non-negative integer or None, got {count!r}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            return _read_idx_stream(fh, path, count)
-    except FileNotFoundError as exc:
-        raise InvalidInputError(f"{path}: no such IDX file") from exc
-    except (OSError, EOFError) as exc:
-        # gzip.BadGzipFile is an OSError; EOFError is a truncated gzip stream.
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInputError(f"{path}: cannot read IDX file ({reason})") from exc
-
-
-def _read_idx_stream(fh, path: Path, count: int | None) -> np.ndarray:
-    """Parse an IDX stream (see :func:`read_idx`); ``path`` is for messages only."""
-    magic = fh.read(4)
-    if len(magic) < 4:
-        raise InvalidInputError(f"{path}: truncated IDX file ({len(magic)} bytes, no header)")
-    if magic[0] != 0 or magic[1] != 0:
-        raise InvalidInputError(
-            f"{path}: bad IDX magic 0x{magic.hex()} (must start with two zero bytes)"
-        )
-    type_code, ndim = magic[2], magic[3]
-    if type_code not in _IDX_DTYPES:
-        raise InvalidInputError(f"{path}: unknown IDX dtype code 0x{type_code:02X}")
-    if ndim == 0:
-        raise InvalidInputError(f"{path}: bad IDX magic 0x{magic.hex()} (zero dimensions)")
-    dims = fh.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise InvalidInputError(
-            f"{path}: truncated IDX header ({4 + len(dims)} bytes, {ndim} dimensions "
-            f"need {4 + 4 * ndim})"
-        )
-    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
-    dtype = _IDX_DTYPES[type_code]
-    # Python integers: a header of huge sizes must not wrap around or allocate them.
-    expected = math.prod(shape) * dtype.itemsize
-    out_shape = shape
-    if count is not None and count < shape[0]:
-        out_shape = (int(count), *shape[1:])
-    wanted = math.prod(out_shape) * dtype.itemsize
-    if wanted > _IDX_MAX_BYTES:
-        raise InvalidInputError(
-            f"{path}: IDX header declares shape {shape} of {dtype.name} ({wanted:.3g} bytes), "
-            f"more than the limit {_IDX_MAX_BYTES:.3g} bytes"
-        )
-    payload = _read_at_most(fh, wanted)
-    if len(payload) < wanted:
-        raise InvalidInputError(
-            f"{path}: truncated IDX file (payload {len(payload)} bytes, shape "
-            f"{shape} of {dtype.name} needs {expected})"
-        )
-    if wanted == expected:
-        extra = len(fh.read())
-        if extra:
-            raise InvalidInputError(
-                f"{path}: IDX file has {extra} trailing bytes after shape {shape} of {dtype.name}"
-            )
-    data = np.frombuffer(payload, dtype=dtype).reshape(out_shape)
-    return data.astype(dtype.newbyteorder("="))
-
-
-def _read_at_most(fh, n: int) -> bytes:
-    """Up to ``n`` bytes of ``fh``, read in chunks so that a header promising more data
-    than the file holds allocates only what is there."""
-    chunks, left = [], n
-    while left > 0:
-        chunk = fh.read(min(left, _IDX_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
@@ -410,14 +328,16 @@ def _find_idx(directory: Path, stem: str) -> Path:
     raise InvalidInputError(f"{directory / stem}[.gz]: missing IDX file")
 
 
-def _images_to_features(images: np.ndarray, path: Path) -> np.ndarray:
-    """Flatten ``(n, rows, cols)`` uint8 images to ``(n, rows·cols)`` floats ``pixel / 255``."""
+def _images_to_features(images: np.ndarray, path: Path, shapes: set) -> np.ndarray:
+    """Flatten ``(n, rows, cols)`` uint8 images to ``(n, rows·cols)`` floats ``pixel / 255``;
+    ``(rows, cols)`` is added to ``shapes`` (``None`` for other than 2-D images)."""
     if images.ndim < 2:
         raise InvalidInputError(
             f"{path}: images must have at least 2 dimensions, got shape {images.shape}"
         )
     if images.dtype != np.uint8:
         raise InvalidInputError(f"{path}: images must be uint8 (IDX code 0x08), got {images.dtype}")
+    shapes.add(tuple(int(k) for k in images.shape[1:]) if images.ndim == 3 else None)
     n_features = int(np.prod(images.shape[1:]))
     return images.reshape(images.shape[0], n_features).astype(np.float64) / _PIXEL_MAX
 
@@ -485,10 +405,10 @@ def load_idx_dataset(
         raise InvalidInputError(f"{directory}: no such dataset folder")
     paths = {key: _find_idx(directory, stem) for key, stem in _IDX_FILES.items()}
 
-    parts = {}
+    parts, shapes = {}, set()
     for split, limit in (("train", limit_train), ("test", limit_test)):
         ipath, lpath = paths[f"{split}_images"], paths[f"{split}_labels"]
-        x = _images_to_features(read_idx(ipath, count=limit), ipath)
+        x = _images_to_features(read_idx(ipath, count=limit), ipath, shapes)
         y = _labels_to_int(read_idx(lpath, count=limit), lpath)
         if x.shape[0] != y.shape[0]:
             raise InvalidInputError(
@@ -504,9 +424,7 @@ def load_idx_dataset(
             f"{paths['test_images']}: {x_test.shape[1]} features per image but the "
             f"training images have {x_train.shape[1]}"
         )
-    max_label = max(
-        [int(y.max()) for y in (y_train, y_test) if y.size] or [-1],
-    )
+    max_label = max([int(y.max()) for y in (y_train, y_test) if y.size] or [-1])
     if n_classes is None:
         n_classes = max_label + 1
     elif max_label >= n_classes:
@@ -521,6 +439,7 @@ def load_idx_dataset(
         n_classes=int(n_classes),
         name=name if name is not None else directory.name,
         raw_scale=_PIXEL_MAX,
+        image_shape=shapes.pop() if len(shapes) == 1 else None,
     )
 
 

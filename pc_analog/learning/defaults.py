@@ -24,7 +24,7 @@ import numpy as np
 
 from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
-from pc_analog.io.data import _stratified_split, load_dataset, standardize
+from pc_analog.io.data import _stratified_split, load_dataset, shift_images, standardize
 from pc_analog.model.network import InputTransform
 
 __all__ = [
@@ -54,6 +54,7 @@ GENERIC_DEFAULTS = MappingProxyType(
         "lr_schedule": "constant",
         "precision_output": 1.0,
         "input_scaling": "none",
+        "augment_shift": 0.0,
     }
 )
 
@@ -73,6 +74,7 @@ DATASET_DEFAULTS = MappingProxyType(
                 "lr_schedule": "cosine",
                 "precision_output": 0.1,
                 "input_scaling": "global",
+                "augment_shift": 0.0,
             }
         ),
         # The configuration of benchmarks/train_targets.py case c (chosen there on a
@@ -87,6 +89,7 @@ DATASET_DEFAULTS = MappingProxyType(
                 "lr_schedule": "cosine",
                 "precision_output": 0.1,
                 "input_scaling": "global",
+                "augment_shift": 0.0,
             }
         ),
     }
@@ -115,6 +118,11 @@ class Data:
     n_classes : int
     transform : InputTransform
         ``x_0 = (r - offset) * scale`` from the data set's raw features ``r``.
+    features_train : ndarray or None
+        The training samples' features before the input scaling (``[0, 1]``), kept for
+        :meth:`augmented`; ``scaling`` is the scaling's ``(m, s)``: ``x = (f - m) / s``.
+    image_shape : tuple of int or None
+        The data set's image shape (:attr:`pc_analog.io.data.Dataset.image_shape`).
     """
 
     x_train: np.ndarray
@@ -123,6 +131,18 @@ class Data:
     lab_test: np.ndarray
     n_classes: int
     transform: InputTransform
+    features_train: np.ndarray | None = None
+    scaling: tuple = (0.0, 1.0)
+    image_shape: tuple | None = None
+
+    def augmented(self, p: float, rng) -> np.ndarray:
+        """The training inputs with each image moved by one pixel with probability ``p``
+        (:func:`pc_analog.io.data.shift_images` on the features, then the scaling
+        ``(f - m) / s``); ``p = 0``: :attr:`x_train` itself, nothing drawn."""
+        if not p:
+            return self.x_train
+        m, s = self.scaling
+        return (shift_images(self.features_train, self.image_shape, p, rng) - m) / s
 
 
 def prepare_data(
@@ -159,11 +179,13 @@ def prepare_data(
     if limit_test:
         x_te, lab_te = x_te[:limit_test], lab_te[:limit_test]
     # features x = r / raw_scale: the identity scaling from raw features
-    transform = InputTransform(0.0, 1.0 / data.raw_scale)
+    transform, f_tr, m, s = InputTransform(0.0, 1.0 / data.raw_scale), x_tr, 0.0, 1.0
     if input_scaling != "none":
         x_tr, x_te, m, s = standardize(x_tr, x_te, per_feature=input_scaling == "per-feature")
         transform = transform.then(m, 1.0 / s)
-    return Data(x_tr, lab_tr, x_te, lab_te, data.n_classes, transform)
+    return Data(
+        x_tr, lab_tr, x_te, lab_te, data.n_classes, transform, f_tr, (m, s), data.image_shape
+    )
 
 
 #: Input and output widths of the data sets whose default ``arch`` is known before loading.
@@ -190,8 +212,17 @@ def resolve_defaults(cfg) -> None:
         )
     if scaling is None:
         scaling = d["input_scaling"] if std is None else ("global" if std else "none")
+    if scaling not in INPUT_SCALINGS:
+        raise InvalidInputError(f"input_scaling: unknown {scaling!r} ({', '.join(INPUT_SCALINGS)})")
     put("input_scaling", scaling)
     put("standardize_inputs", scaling != "none")
+    v = cfg.validation_fraction
+    if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1):
+        raise InvalidInputError(f"validation_fraction: must lie in (0, 1), got {v!r}")
+    p = d["augment_shift"] if cfg.augment_shift is None else cfg.augment_shift
+    if not (isinstance(p, (int, float)) and np.isfinite(p) and 0 <= p <= 1):
+        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
+    put("augment_shift", float(p))
     if cfg.arch is None and cfg.dataset in _WIDTHS:
         n_in, n_out = _WIDTHS[cfg.dataset]
         if getattr(cfg, "direction", "discriminative") == "generative":

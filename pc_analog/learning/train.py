@@ -46,12 +46,7 @@ from pc_analog.learning._epoch import (  # noqa: F401 - the streams, named here 
     _train_epoch,
 )
 from pc_analog.learning.checkpoints import CHECKPOINT, _save_checkpoint, load_checkpoint
-from pc_analog.learning.defaults import (
-    INPUT_SCALINGS,
-    defaults_for,
-    prepare_data,
-    resolve_defaults,
-)
+from pc_analog.learning.defaults import defaults_for, prepare_data, resolve_defaults
 from pc_analog.learning.run_folder import Progress, check_out_dir, write_metrics
 from pc_analog.learning.run_folder import plots as _plots
 from pc_analog.model.activations import get_activation
@@ -66,6 +61,8 @@ _UPDATE_MODES = ("stochastic", "accumulate")
 #: ``discriminative``: image at x_0, label at x_L; ``generative``: label at x_0, image at x_L
 #: (the same chain run the other way, SPEC section 1).
 _DIRECTIONS = ("discriminative", "generative")
+#: The stream of the augmentation shifts, (seed, _AUGMENT, epoch) (the others: _epoch).
+_AUGMENT = 6
 
 
 @dataclass(frozen=True)
@@ -154,6 +151,10 @@ class TrainConfig:
         A generative network is evaluated by settling with the image clamped and ``x_0``
         free, reading the label there (:func:`_accuracy_generative`); it has no backprop
         twin.
+    augment_shift : float or None
+        Each epoch, every training image moves by one pixel with this probability
+        (:func:`pc_analog.io.data.shift_images`, seed ``(seed, 6, epoch)``); PC and its twin
+        see the same images.  Image data sets only; ``0``: no augmentation.
     """
 
     dataset: str = "digits"
@@ -181,6 +182,7 @@ class TrainConfig:
     input_scaling: str | None = None
     validation_fraction: float | None = None
     analog: object | None = None
+    augment_shift: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in _DIRECTIONS:
@@ -210,13 +212,6 @@ class TrainConfig:
             raise InvalidInputError("eval_mode: 'feedforward' or 'settle'")
         if not (self.precision_hidden > 0 and self.precision_output > 0):
             raise InvalidInputError("precisions: must be > 0")
-        if self.input_scaling not in INPUT_SCALINGS:
-            raise InvalidInputError(
-                f"input_scaling: unknown {self.input_scaling!r} ({', '.join(INPUT_SCALINGS)})"
-            )
-        v = self.validation_fraction
-        if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1):
-            raise InvalidInputError(f"validation_fraction: must lie in (0, 1), got {v!r}")
         get_activation(self.activation)
         get_backend(self.backend)  # unknown names fail here, before anything is written
         check_noise_backend(self.analog, self.backend)
@@ -356,6 +351,8 @@ def _load_data(cfg: TrainConfig):
     if cfg.arch is None:
         hidden = defaults_for(cfg.dataset)["hidden"]
         cfg = dataclasses.replace(cfg, arch=(ends[0], hidden, ends[1]))
+    if cfg.augment_shift and data.image_shape is None:
+        raise InvalidInputError(f"augment_shift: {cfg.dataset} has no image shape to shift")
     if (cfg.arch[0], cfg.arch[-1]) != ends:
         raise InvalidInputError(
             f"arch: {'-'.join(map(str, cfg.arch))} does not fit {cfg.dataset} "
@@ -496,7 +493,8 @@ def train(
     for epoch in range(start, cfg.epochs):
         t_ep = time.perf_counter()
         bar = Progress(tqdm, epoch, cfg, n_batches, progress, progress_every)
-        hw, bp_net, stats = _train_epoch(cfg, epoch, hw, bp_net, x_tr, y_tr, bar)
+        x_ep = data.augmented(cfg.augment_shift, [cfg.seed, _AUGMENT, epoch])
+        hw, bp_net, stats = _train_epoch(cfg, epoch, hw, bp_net, x_ep, y_tr, bar)
         bar.close()
         pulses_total += stats.pulses
         row = _epoch_row(
