@@ -40,8 +40,8 @@ from _report import machine_line, write_results  # noqa: E402
 from pc_analog._threads import single_threaded_blas  # noqa: E402
 from pc_analog.io.data import one_hot  # noqa: E402
 from pc_analog.learning import train as T  # noqa: E402
+from pc_analog.learning._epoch import _bp_step  # noqa: E402
 from pc_analog.model.network import Network  # noqa: E402
-from pc_analog.reference.variants import backprop  # noqa: E402
 
 SECTION = "Training epochs: ode and equilibrium, PC and BP"
 GOAL_ODE = 10.0  # ode epoch within 10x an equilibrium epoch (digits)
@@ -84,12 +84,7 @@ def _bp_epoch(cfg, net, x, y):
     t0 = time.thread_time()
     for step in range((x.shape[0] + cfg.batch_size - 1) // cfg.batch_size):
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        g = backprop(net, x[idx], y[idx])
-        k = lr / idx.size
-        net = net.replace(
-            weights=tuple(W + k * d for W, d in zip(net.weights, g.dW)),
-            biases=tuple(b + k * d for b, d in zip(net.biases, g.db)),
-        )
+        net = _bp_step(net, x[idx], y[idx], lr)  # the twin's own step (backprop, update)
     return time.thread_time() - t0, net
 
 
