@@ -239,8 +239,9 @@ def report(m: dict) -> str:
         "times and the hidden `tanh` up to seven times a batch (now remembered per batch, "
         "keyed by the exact bits of the state). Closing the rest: effective weights "
         "updated from the Hebbian step instead of read back from the conductances (not "
-        "bit-identical: `(g w)/g != w` in floating point), and a fused, cache-blocked "
-        "device update.",
+        "bit-identical: `(g w)/g != w` in floating point); a cache-blocked device update "
+        "(the same operations block by block, bit-identical) was tried and gave no gain "
+        "measurable on this shared machine.",
     ]
     return "\n".join(lines)
 
