@@ -127,7 +127,10 @@ class DifferentialPair:
 
     def weights(self, g_unit_S: float) -> np.ndarray:
         """The signed weights ``(G+ - G-) / g_unit``."""
-        return (self.g_pos_S - self.g_neg_S) / g_unit_S
+        w = self.g_pos_S - self.g_neg_S
+        if isinstance(w, np.ndarray) and np.ndim(g_unit_S) == 0:  # the same division, in place
+            return np.divide(w, g_unit_S, out=w)
+        return w / g_unit_S
 
     def _weights(self, g_unit_S: float) -> np.ndarray:
         """:meth:`weights` as a read-only array, remembered for the last ``g_unit_S``.

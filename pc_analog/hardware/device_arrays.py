@@ -358,7 +358,7 @@ def apply_update(arr: DeviceArray, dW, g_unit_S: float, rng) -> tuple[DeviceArra
     dW = _finite(dW, "dW", arr.shape)
     rng = _as_rng(rng)
     if c.exact_writes:
-        n = 2 * int(np.count_nonzero(dW))
+        n = 2 * int(np.count_nonzero(dW != 0))  # (dW is finite) a count of bools is faster
         pair = DifferentialPair.ideal(arr.pair._weights(g) + dW, g)
         return _evolve(arr, pair, arr.pulses + n), n
     G = arr.conductances_S
