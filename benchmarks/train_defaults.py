@@ -43,7 +43,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import fcntl  # noqa: E402
 import itertools  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -268,17 +270,24 @@ def screen(quick: bool, workers: int = 2, n_candidates: int = 3) -> dict:
 
 
 # ------------------------------------------------------------------ 2. search, 3. verify
-def _run(cfg: TrainConfig, progress: bool = False) -> dict:
+def _run(cfg: TrainConfig, progress: bool = False, run_dir: Path | None = None) -> dict:
+    """One training run, timed; in a temporary folder, or in ``run_dir`` (kept; a
+    checkpoint there is resumed, bit-identically to the uninterrupted run, and the row
+    says from which epoch: its times are then this process's part only)."""
     t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as d:
-        rep = train(cfg, Path(d) / "run", progress=progress, plots=False)
+        out = run_dir or Path(d) / "run"
+        metrics = out / "metrics.json"
+        done = len(json.loads(metrics.read_text())) if metrics.exists() else 0
+        rep = train(cfg, out, resume=done > 0, progress=progress, plots=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "pc": rep.test_accuracy,
         "bp": rep.bp_test_accuracy,
         "seconds": wall,
         "cpu_seconds": cpu,
-        "seconds_per_epoch": wall / cfg.epochs,
+        "seconds_per_epoch": wall / (cfg.epochs - done) if cfg.epochs > done else None,
+        **({"resumed_at_epoch": done} if done else {}),
     }
 
 
@@ -323,13 +332,15 @@ def search(candidates: list, quick: bool, seeds=SEARCH_SEEDS, workers: int = 2) 
             "chosen": {k: best[k] for k in POINT_KEYS if k in best}}  # fmt: skip
 
 
-def verify(dataset: str, quick: bool, seeds=VERIFY_SEEDS) -> list[dict]:
-    """Step 3: the library defaults on the test set, one run per seed, one after another."""
+def verify(dataset: str, quick: bool, seeds=VERIFY_SEEDS, keep: Path | None = None) -> list:
+    """Step 3: the library defaults on the test set, one run per seed, one after another
+    (``keep``: each run in ``keep/seed-N``, resumed from its checkpoint if it has one)."""
     rows = []
     for seed in seeds[:2] if quick else seeds:
         extra = dict(epochs=2, limit_train=300, limit_test=100) if quick else {}
         cfg = TrainConfig(dataset=dataset, seed=seed, **extra)
-        r = _run(cfg, progress=dataset == "fashion-mnist" and not quick)
+        run_dir = None if keep is None else Path(keep) / f"seed-{seed}"
+        r = _run(cfg, progress=dataset == "fashion-mnist" and not quick, run_dir=run_dir)
         r["seed"] = seed
         print(f"{dataset} defaults, seed {seed}: test PC {r['pc']:.4f}, BP {r['bp']:.4f}, "
               f"{r['seconds']:.1f} s ({r['cpu_seconds']:.1f} s CPU)", flush=True)  # fmt: skip
@@ -539,6 +550,9 @@ def main(argv=None) -> int:
         "--locked", action="store_true", help="verify: say the run holds /tmp/pc_bench.lock"
     )
     p.add_argument("--candidates", type=int, default=N_CANDIDATES, help="search: the N best")
+    p.add_argument(
+        "--keep", type=Path, help="verify: train in KEEP/seed-N, resuming a checkpoint there"
+    )
     args = p.parse_args(argv)
     seeds = None if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
     old = None if args.quick else load_results(KEY)
@@ -562,7 +576,7 @@ def main(argv=None) -> int:
         if differ and not args.quick:
             print(f"NOTE: DATASET_DEFAULTS['digits'] differs from the choice in {differ}")
     elif args.phase == "verify":
-        runs = verify(args.dataset, args.quick, seeds or VERIFY_SEEDS)
+        runs = verify(args.dataset, args.quick, seeds or VERIFY_SEEDS, args.keep)
         for r in runs:
             r["locked"], r["commit"] = args.locked, _commit()
         d["verify"] = {"runs": runs, "locked": args.locked}
@@ -570,7 +584,17 @@ def main(argv=None) -> int:
     if args.phase in ("screen", "search", "verify"):
         d[args.phase].update(load_start=start, load_end=_load())
         raw["machine_line"] = machine_line()
-    if not args.quick:  # merge into the results as they are now (a phase may run meanwhile)
+    if args.quick:
+        return _finish(args, raw, d, seeds)
+    with open(Path(__file__).parent / "results" / f".{KEY}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several verify processes may end together
+        return _finish(args, raw, d, seeds)
+
+
+def _finish(args, raw: dict, d: dict, seeds) -> int:
+    """Merge this phase into the results as they are now (a phase may have run
+    meanwhile), render and write."""
+    if not args.quick:
         latest = (load_results(KEY) or {}).get("raw") or {"datasets": {}}
         phases = {"verify": ("verify", "defaults"), "render": ()}.get(args.phase, (args.phase,))
         mine = latest.setdefault("datasets", {}).setdefault(args.dataset, {})
