@@ -274,7 +274,8 @@ def add_parser(sub) -> None:
         type=float,
         metavar="P",
         help="each epoch, move every training image by one pixel with probability P, in "
-        "[0, 1] (image data sets; default: the data set's)",
+        f"[0, 1] (image data sets; default: digits {_D['augment_shift']:g}, fashion-mnist "
+        f"{_F['augment_shift']:g})",
     )
     t.add_argument(
         "--update-mode",
