@@ -146,7 +146,7 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
     import shutil
 
     from pc_analog.circuit.ir import compile_network
-    from pc_analog.errors import BackendUnavailableError
+    from pc_analog.errors import BackendError, BackendUnavailableError
     from pc_analog.settling.registry import settle
     from pc_analog.spice.netlist import write_netlist
 
@@ -173,6 +173,9 @@ def _circuit_report(net: Network, data, *, n_samples: int) -> None:
             r = settle(circuit, backend=name, on_failure="return", **opts)
         except BackendUnavailableError as exc:
             print(f"   {name:<28s} unavailable: {exc}")
+            continue
+        except BackendError as exc:  # e.g. a transient over its time limit on a busy machine
+            print(f"   {name:<28s} failed: {exc}")
             continue
         secs = time.perf_counter() - t
         if ref is None:
