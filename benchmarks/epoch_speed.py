@@ -4,10 +4,10 @@
 Issue 16 goals, each measured in one run, one BLAS thread, CPU time of the training
 batches only (no evaluation, no checkpoint):
 
-* digits, the data set's defaults (64-128-10 tanh, batch 16, ``TrainConfig(dataset=
-  "digits")``): one epoch of :func:`pc_analog.learning.train._train_epoch` with
-  ``backend="ode"`` against the same epoch with ``backend="equilibrium"`` (goal: within
-  10x);
+* digits, 64-128-10 tanh with the data set's other defaults (``TrainConfig(dataset=
+  "digits", arch=(64, 128, 10))``: the default width when this was measured; pinned):
+  one epoch of the training loop with ``backend="ode"`` against the same epoch with
+  ``backend="equilibrium"`` (goal: within 10x);
 * Fashion-MNIST, the data set's defaults (784-256-10 tanh, batch 32, 60000 samples):
   one equilibrium PC epoch (settle, Hebbian update, device programming, the circuit IR
   per batch) against its backprop twin's epoch (the same batches in the same order,
@@ -47,6 +47,7 @@ SECTION = "Training epochs: ode and equilibrium, PC and BP"
 GOAL_ODE = 10.0  # ode epoch within 10x an equilibrium epoch (digits)
 GOAL_PC = 3.0  # PC epoch within 3x its BP twin's epoch (Fashion-MNIST)
 QUICK = {"digits": 160, "fashion-mnist": 640}  # training samples in --quick
+DIGITS_ARCH = (64, 128, 10)  # the digits network of the recorded run
 PROFILE_BATCHES = 40
 
 
@@ -118,7 +119,7 @@ def measure(quick: bool) -> dict:
         lim = QUICK["digits"] if quick else None
         d = {}
         for backend in ("equilibrium", "ode"):
-            cfg, hw, _, x, y = _setup("digits", lim, backend=backend)
+            cfg, hw, _, x, y = _setup("digits", lim, backend=backend, arch=DIGITS_ARCH)
             cpu, hw1, stats = _pc_epoch(cfg, hw, x, y)
             d[backend] = dict(
                 cpu_s=cpu,
