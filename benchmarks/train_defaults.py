@@ -463,8 +463,8 @@ def _render_verify(dataset: str, v: dict) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r['seed']}{_resumed(r)} | {_pct(r['pc'])} | {_pct(r['bp'])} | {r['seconds']:.1f} | "
-            f"{r['cpu_seconds']:.1f} |"
+            f"| {r['seed']}{_resumed(r)} | {_pct(r['pc'])} | {_pct(r['bp'])} | "
+            f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} |"
         )
     verdict = "met" if ok_acc and ok_time else "MISS"
     what = [] if ok_acc else ["accuracy"]
