@@ -105,7 +105,8 @@ def _noisy_test(rep, spec, hw, reads: int, seed: int) -> float:
     from pc_analog.learning.defaults import prepare_data
     from pc_analog.settling.registry import settle
 
-    data = prepare_data("digits", input_scaling=rep.config.input_scaling)
+    data = prepare_data("digits", input_scaling=rep.config.input_scaling,
+                        limit_train=rep.config.limit_train)  # the run's scaling  # fmt: skip
     # compile_network clamps x_test as given: the scaled inputs the run trained on
     circ = spec.apply(compile_network(rep.network, data.x_test, hardware=hw))
     res = settle(circ, backend="equilibrium", on_failure="return")
@@ -122,6 +123,7 @@ def _train_in_circuit(tc, c_F, g0_S, e_n, noisy: bool, seed: int) -> dict:
                       adc_range_V=ADC_RANGE_V)  # fmt: skip
     hw = {"c_F": c_F, "g0_S": g0_S}
     cfg = TrainConfig(arch=(64, 32, 10), epochs=tc["epochs"], bp_baseline=False, seed=seed,
+                      augment_shift=0.0,  # as recorded (before the digits defaults had shifts)
                       lr=tc["lr"], analog=spec, hardware=hw, eval_mode="feedforward",
                       limit_train=tc["limit_train"])  # fmt: skip
     t0 = time.perf_counter()
@@ -159,7 +161,8 @@ def train_sweep(quick: bool) -> dict:
 def _classifier(epochs: int, lr: float):
     """The trained 64-32-10 network, its test accuracy, and its input scaling (the sweep
     clamps the test digits scaled as the run trained on them)."""
-    cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=lr)
+    cfg = TrainConfig(arch=(64, 32, 10), epochs=epochs, bp_baseline=False, seed=0, lr=lr,
+                      augment_shift=0.0)  # as recorded (no shifts)  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
         rep = train(cfg, d, progress=False, plots=False)
     return rep.network, rep.test_accuracy, rep.config.input_scaling
