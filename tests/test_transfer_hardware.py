@@ -262,6 +262,13 @@ def test_separate_feedback_copy_draws_its_own_stuck_devices():
     both = int(np.count_nonzero((fb > 0) & (fw > 0)))
     q = p * p
     assert abs(both - n * q) / np.sqrt(n * q * (1 - q)) < 4.0, (both, n * q)
+    # the documented stream [seed, FEEDBACK_STREAM], not the forward crossbars' [seed, 0]
+    from pc_analog.hardware.device_arrays import fabricate
+
+    for stream, same in ((FEEDBACK_STREAM, True), (0, False)):
+        r = np.random.default_rng([3, stream])
+        want = [fabricate(chip.device, net.W(l).T, chip.g_units[l - 1], r).stuck for l in (1, 2)]
+        assert all(np.array_equal(a.stuck, w) for a, w in zip(hw.feedback, want)) == same
     again = chip.program(net.replace(weights=tuple(0.5 * W for W in net.weights)))
     for a, b in zip(hw.feedback, again.feedback):
         np.testing.assert_array_equal(a.stuck, b.stuck)
