@@ -13,14 +13,23 @@ measures each in the same chip (one ``mismatch_seed`` / fabrication draw):
 
 A reduced study for a shared 2-core machine (:data:`DATASETS`): digits, 64-32-10 tanh, the
 first 300 training and 200 test samples; Fashion-MNIST, 784-32-10 tanh, the first 500
-training and 300 test samples (without the wire rows: the crossbar level of a 784-input
-layer with its wires does not fit the budget); inputs standardized; batch 10 for every
+training and 300 test samples; inputs standardized; batch 10 for every
 method (the update summed over the batch, lr 0.1 per sample with output precision 0.1,
 the rate the online study chose on its validation hold-out), 3 epochs, seeds 0, 1, 2.
 
 Each finished row is appended to ``--rows-out`` (JSON lines; a rerun with the same file
 skips the rows it holds), so a study can run as several processes (one per dataset and
 seed) and be rendered from their files with ``--merge``.
+
+Wire rows.  A crossbar with its wires is a linear resistive multiport: for fixed
+conductances the crossbar level eliminates its wire taps exactly (the Schur complement,
+:func:`pc_analog.solvers._crossbar.port_matrices`; ~100 000 taps for the 784-input layer's
+32 x 1570 crossbar) once per programmed state, and every settle of that state solves only
+the activity nodes (chord Newton on dense per-sample Jacobians).  A weight update is a new
+state, so a wire row costs one reduction per training step for each of hardware-aware BP
+and in-situ PC (0.28 s for the 784-input layer on this machine).  Exact: the reduced rest
+point equals the unreduced circuit's (every mesh solved by sparse LU) to 1e-9 V
+(``tests/test_transfer_wires.py``).
 
 Run:  .venv/bin/python benchmarks/transfer.py [--dataset D] [--only A,B] [--seeds S ...]
       [--rows-out FILE] [--merge FILE ...] [--quick] [--no-write]
@@ -224,14 +233,17 @@ def render(raw: dict) -> str:
         f"precision 0.1, {raw['epochs']} epochs). Reduced to fit a shared 2-core machine: "
         f"{red}; seeds {', '.join(map(str, raw['seeds']))} (seed = chip draw = initial "
         "weights = sample order), mean ± standard deviation over the seeds that ran. "
-        "Mismatched feedback: the feedback crossbars are separate copies that receive the "
-        "forward crossbars' pulses, each device off from its forward twin by a fixed factor; "
-        "such a chip has no energy and settles by Newton on its KCL. Thermal noise: every "
-        "read (training and test) is one draw from the settled circuit's stationary noise "
-        "(Lyapunov covariance, linear-noise approximation). Stuck devices: a bounded device "
-        "whose unit conductance is fixed for the chip from the initial weights (range = "
-        "4 x max|W_l|). Fashion-MNIST has no wire rows (the crossbar level of a "
-        "784-input layer with its wires does not fit the budget). Strengths: "
+        "Mismatched feedback: the feedback crossbars are a separate, separately fabricated "
+        "copy that receives the forward crossbars' pulses, each working device off from its "
+        "programmed target by a fixed factor, its stuck devices (where the chip has them, "
+        "`all`) its own draw; such a chip has no energy and settles by Newton on its KCL. "
+        "Thermal noise: every read (training and test) is one draw from the settled "
+        "circuit's stationary noise (`pc_analog.hardware.noisy_read`: the covariance of the "
+        "circuit linearised at its rest point, by Cholesky for a gradient flow, by the "
+        "Lyapunov equation otherwise). Stuck devices: a bounded device whose unit "
+        "conductance is fixed for the chip from the initial weights (range = 4 x "
+        "max|W_l|). Wires: the crossbar level, each crossbar's wire taps eliminated "
+        "exactly (Schur complement) once per programmed state. Strengths: "
         + "; ".join(f"`{k}`: {v[1]}" for k, v in NONIDEALITIES.items() if k != "ideal")
         + ". Best mean of the three in bold; 'in ideal chip' = the same trained weights "
         "evaluated in an ideal chip; 'div.' = seeds whose weights ran past the model's "
@@ -268,11 +280,20 @@ def render(raw: dict) -> str:
         if _groups(raw, dataset):
             lines += _verdicts(raw, dataset)
     cpu = sum(r["cpu_s"] for r in raw["rows"]) / 60
+    parts = []
+    for dataset in ds:
+        rs = [r for r in raw["rows"] if r["dataset"] == dataset]
+        wire = [r for r in rs if r["nonideality"] == "wire"]
+        if rs:
+            w = sum(r["cpu_s"] for r in wire) / 60
+            extra = f" (its {len(wire)} wire rows {w:.1f})" if wire else ""
+            parts.append(f"{dataset} {sum(r['cpu_s'] for r in rs) / 60:.1f}{extra}")
     lines += [
         "",
-        f"Cost: {len(raw['rows'])} rows, {cpu:.0f} CPU-minutes in all (the sum of the CPU "
-        "column over every seed; the rows ran as six processes at nice 15 on the shared "
-        "machine).",
+        f"Cost: {len(raw['rows'])} rows, {cpu:.0f} CPU-minutes in all ("
+        + "; ".join(parts)
+        + "; the sum of the CPU column over every seed; the rows ran as three processes at "
+        "nice 15 on the shared machine).",
         "",
     ]
     for line in NOTES:  # <<dataset|non-ideality|method>>: that row set's means

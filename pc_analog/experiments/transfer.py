@@ -78,8 +78,9 @@ NONIDEALITIES = {
     ),
     "fb_mismatch": (
         (0.05, 0.1, 0.2),
-        "relative std of every feedback-crossbar device's conductance against its forward "
-        "twin (a separate feedback copy, each device off by a fixed factor 1 + s z)",
+        "relative std of every feedback-crossbar device's conductance against its programmed "
+        "target (a separate feedback copy receiving the forward pulses, each device off by "
+        "a fixed factor 1 + s z)",
     ),
     "stuck": ((0.01, 0.03, 0.1), "stuck_fraction of devices (half at g_min, half at g_max)"),
     "thermal": (
@@ -89,9 +90,9 @@ NONIDEALITIES = {
     ),
     "all": (
         (0.5, 1.0, 2.0),
-        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01, fb_mismatch 0.1) and thermal "
-        "noise at c_F = 1e-16/k^2 F; wires excluded (the crossbar level does not carry "
-        "phi block errors)",
+        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01, fb_mismatch 0.1; the feedback "
+        "copy's stuck devices drawn on their own) and thermal noise at c_F = 1e-16/k^2 F; "
+        "wires excluded (the crossbar level does not carry phi block errors)",
     ),
 }
 METHODS = ("ex_situ", "hw_aware", "in_situ")
