@@ -292,7 +292,7 @@ def render(raw: dict) -> str:
         "",
         f"Cost: {len(raw['rows'])} rows, {cpu:.0f} CPU-minutes in all ("
         + "; ".join(parts)
-        + "; the sum of the CPU column over every seed; the rows ran as three processes at "
+        + "; the sum of the CPU column over every seed; the rows ran as several processes at "
         "nice 15 on the shared machine).",
         "",
     ]
@@ -398,7 +398,7 @@ NOTES = [
     "",
     "So in this reduced setting in-situ PC learning pays only against device faults "
     "(stuck devices), where it matches (within the spread) or beats hardware-aware BP and "
-    "beats ex-situ BP by 14-57 points; against every analog-stage non-ideality (offsets, "
+    "beats ex-situ BP by 15-57 points; against every analog-stage non-ideality (offsets, "
     "block errors, wires, thermal noise) it loses to both BP variants, which need nothing "
     "from the chip but its forward pass. Hardware-aware BP is the best or within the "
     "spread of the best everywhere except at 3 % stuck devices on digits (in-situ ahead) "
