@@ -33,11 +33,12 @@ def _unreduced_currents(circ, x):
 
 
 def _unreduced_rest(circ, start):
-    """Newton on the unreduced KCL from ``start``: each sample's dense Jacobian by central
-    differences (unit ``k`` of every sample perturbed at once: the samples decouple)."""
+    """Newton on the unreduced KCL from ``start``: each sample's dense Jacobian by forward
+    differences (unit ``k`` of every sample perturbed at once: the samples decouple; the
+    Jacobian's accuracy only sets the convergence rate, the stop is on the exact residual)."""
     x = [v.copy() for v in start]
     free = [(l, k) for l, m in enumerate(circ.clamp.masks) for k in np.flatnonzero(~m)]
-    g0, h = circ.hardware.g0_S, 1e-6
+    g0, h = circ.hardware.g0_S, 1e-7
     for _ in range(60):
         r = _unreduced_currents(circ, x) / g0
         if np.abs(r).max() <= _GTOL:
@@ -45,11 +46,8 @@ def _unreduced_rest(circ, start):
         J = np.empty((r.shape[0], r.shape[1], len(free)))
         for j, (l, k) in enumerate(free):
             xp = [v.copy() for v in x]
-            xm = [v.copy() for v in x]
             xp[l][:, k] += h
-            xm[l][:, k] -= h
-            J[:, :, j] = (_unreduced_currents(circ, xp) - _unreduced_currents(circ, xm)) / g0
-            J[:, :, j] /= 2 * h
+            J[:, :, j] = (_unreduced_currents(circ, xp) / g0 - r) / h
         step = np.linalg.solve(J, -r[:, :, None])[:, :, 0]
         for j, (l, k) in enumerate(free):
             x[l][:, k] += step[:, j]
@@ -90,7 +88,7 @@ def test_tiny_wire_study_scores_the_same_with_the_unreduced_settle(monkeypatch):
     """ex-situ, hardware-aware and in-situ on a tiny digits study in a 30-ohm chip: the same
     accuracies (in the chip and in the ideal chip) when every wired settle is the unreduced
     circuit's Newton instead of the reduced one."""
-    data = prepare_data("digits", input_scaling="global", limit_train=20, limit_test=30)
+    data = prepare_data("digits", input_scaling="global", limit_train=20, limit_test=20)
     kw = dict(arch=(64, 4, 10), epochs=1, lr=0.1, seed=0, batch=10)
     base = run_transfer("wire", 30.0, data, **kw)
     calls = []
