@@ -28,9 +28,9 @@ circuit; with mismatched feedback crossbars (no energy any more) Newton on the c
 KCL started at the forward crossbars' energy minimum (:func:`rest_state`).  With thermal
 noise on, every read is one draw of the node voltages from the circuit's stationary
 distribution in the linear-noise approximation, ``x = x* + L z``, ``L L^T = Sigma`` the
-solution of the Lyapunov equation at ``x*`` (:func:`noisy_read`,
-:func:`pc_analog.solvers.lyapunov.lyapunov_noise`): what an ADC sampling a settled,
-noisy circuit sees.
+solution of the Lyapunov equation at ``x*`` (the library's read,
+:func:`pc_analog.hardware.noisy_read.noisy_read`, via :meth:`Chip.read`): what an ADC
+sampling a settled, noisy circuit sees.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from pc_analog.errors import InvalidInputError
 from pc_analog.hardware.device_arrays import DeviceArray
 from pc_analog.hardware.device_config import DeviceConfig
 from pc_analog.hardware.hebbian import HardwareNetwork
+from pc_analog.hardware.noisy_read import noisy_read
 from pc_analog.io.data import one_hot
 from pc_analog.model.network import Network
 from pc_analog.reference.variants import Gradients, output_error
@@ -55,12 +56,12 @@ from pc_analog.settling.registry import settle
 
 __all__ = [
     "NONIDEALITIES",
+    "FEEDBACK_STREAM",
     "METHODS",
     "Chip",
     "TransferResult",
     "feedback_gains",
     "make_chip",
-    "noisy_read",
     "rest_state",
     "physics_aware_backprop",
     "run_transfer",
@@ -77,8 +78,9 @@ NONIDEALITIES = {
     ),
     "fb_mismatch": (
         (0.05, 0.1, 0.2),
-        "relative std of every feedback-crossbar device's conductance against its forward "
-        "twin (a separate feedback copy, each device off by a fixed factor 1 + s z)",
+        "relative std of every feedback-crossbar device's conductance against its programmed "
+        "target (a separate feedback copy receiving the forward pulses, each device off by "
+        "a fixed factor 1 + s z)",
     ),
     "stuck": ((0.01, 0.03, 0.1), "stuck_fraction of devices (half at g_min, half at g_max)"),
     "thermal": (
@@ -88,14 +90,17 @@ NONIDEALITIES = {
     ),
     "all": (
         (0.5, 1.0, 2.0),
-        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01, fb_mismatch 0.1) and thermal "
-        "noise at c_F = 1e-16/k^2 F; wires excluded (the crossbar level does not carry "
-        "phi block errors)",
+        "k x (amp_offset 0.01 V, phi_errors 0.05, stuck 0.01, fb_mismatch 0.1; the feedback "
+        "copy's stuck devices drawn on their own) and thermal noise at c_F = 1e-16/k^2 F; "
+        "wires excluded (the crossbar level does not carry phi block errors)",
     ),
 }
 METHODS = ("ex_situ", "hw_aware", "in_situ")
 #: A bounded, otherwise exact device (stuck devices need a finite g_max).
 _G_MAX_S = 1e-4
+#: The rng stream ``[seed, FEEDBACK_STREAM]`` of a separate feedback copy's fabrication
+#: (forward and bias crossbars: ``[seed, 0]``; training 1-3; mismatch factors 4).
+FEEDBACK_STREAM = 5
 
 
 #: A separate feedback copy per programmed state, built once (see Chip.circuit).
@@ -103,13 +108,14 @@ _TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def feedback_gains(net: Network, mismatch: float, seed: int) -> tuple:
-    """The fixed factors of a separate feedback crossbar's devices against their forward
-    twins: per layer ``(2, n_{l-1}, n_l)`` (``G+``, ``G-`` of the transposed crossbar),
+    """The fixed factors of a separate feedback crossbar's devices against their programmed
+    targets: per layer ``(2, n_{l-1}, n_l)`` (``G+``, ``G-`` of the transposed crossbar),
     ``max(1 + mismatch z, 0)`` with ``z ~ N(0, 1)`` drawn by ``[seed, 4]``.
 
-    The feedback device at ``(i, j)`` conducts ``gain * G_forward(j, i)`` whatever is
-    programmed: both copies receive the same pulses, the copies differ by a fixed
-    per-device factor.  ``mismatch = 0``: every factor is exactly 1.
+    The feedback device at ``(i, j)`` receives the pulses of its forward twin ``(j, i)``
+    and conducts ``gain`` times what they program: the copies differ by a fixed
+    per-device factor (and by their own stuck devices, :data:`FEEDBACK_STREAM`).
+    ``mismatch = 0``: every factor is exactly 1.
     """
     rng = np.random.default_rng([seed, 4])
     return tuple(
@@ -119,17 +125,24 @@ def feedback_gains(net: Network, mismatch: float, seed: int) -> tuple:
 
 
 def _with_twin(hw: HardwareNetwork, gains: tuple) -> HardwareNetwork:
-    """``hw`` with the separate feedback copies ``gains * forward^T`` (clipped to the device
-    range), cached per device state so the circuit structure is built once per state."""
+    """``hw`` whose separate feedback copies conduct as fabricated: each working device
+    ``gain`` times its programmed conductance (the copy ``hw.feedback`` holds, which
+    received the forward crossbar's pulses), clipped to the device range; each stuck
+    device of the copy at its stuck conductance (``g_min`` or ``g_max``, whatever the
+    gain).  Cached per device state, so the circuit structure is built once per state.
+
+        G_fb = stuck ? G_stuck : clip(gain * G_programmed, g_min, g_max)
+    """
     twin = _TWINS.get(hw)
     if twin is None:
         fb = []
-        for a, k in zip(hw.forward, gains):
+        for a, k in zip(hw.feedback, gains):
             c = a.config
-            gp = np.clip(k[0] * a.pair.g_pos_S.T, c.g_min_S, c.g_max_S)
-            gn = np.clip(k[1] * a.pair.g_neg_S.T, c.g_min_S, c.g_max_S)
-            ones = np.ones((2,) + gp.shape)
-            fb.append(DeviceArray(c, DifferentialPair(gp, gn), ones, ones))
+            G = np.clip(k * a.conductances_S, c.g_min_S, c.g_max_S)
+            if a.stuck is not None:
+                G = np.where(a.stuck == 1, c.g_min_S, np.where(a.stuck == 2, c.g_max_S, G))
+            ones = np.ones(G.shape)
+            fb.append(DeviceArray(c, DifferentialPair(G[0], G[1]), ones, ones, 0, a.stuck))
         twin = dataclasses.replace(hw, feedback=tuple(fb))
         _TWINS[hw] = twin
     return twin
@@ -153,30 +166,6 @@ def rest_state(circuit) -> tuple:
     if status is not Status.SUCCESS:
         raise InvalidInputError(f"mismatched feedback: no rest point ({msg})")
     return x
-
-
-def noisy_read(circuit, x: tuple, rng: np.random.Generator) -> tuple:
-    """One draw of the node voltages of a settled noisy ``circuit`` around its rest point
-    ``x``: ``x_free + L z`` per sample, ``L = V sqrt(Lambda)`` from the stationary
-    covariance ``Sigma = V Lambda V^T`` of :func:`~pc_analog.solvers.lyapunov.
-    lyapunov_noise`, ``z ~ N(0, I)`` from ``rng`` (``batch x n_free`` normals, sample
-    major); clamped nodes unchanged.  A circuit without noise sources returns ``x``
-    itself and draws nothing.  An unstable linearisation raises
-    :class:`InvalidInputError`."""
-    if circuit.noise is None:
-        return tuple(x)
-    from pc_analog.solvers.dynamics import FreeIndex
-    from pc_analog.solvers.lyapunov import lyapunov_noise
-
-    sig = lyapunov_noise(circuit, x)[0]
-    if not np.all(np.isfinite(sig)):
-        raise InvalidInputError("thermal noise: the rest point is not stable (no stationary noise)")
-    fi = FreeIndex(circuit)
-    y = fi.pack(x).reshape(circuit.batch, fi.n_free)
-    z = rng.standard_normal(y.shape)
-    w, V = np.linalg.eigh(sig)
-    y = y + np.einsum("bij,bj->bi", V * np.sqrt(np.maximum(w, 0.0))[:, None, :], z)
-    return fi.unpack(y.ravel(), base=x)
 
 
 @dataclass(frozen=True)
@@ -206,7 +195,14 @@ class Chip:
     def program(self, net: Network) -> HardwareNetwork:
         """``net`` programmed into this chip's devices: the same stuck devices every time
         (the fabrication draws depend only on the shapes and ``seed``), the unit
-        conductances of :meth:`scaled_for`; ``|W| > (g_max - g_min) / g_unit`` is clipped."""
+        conductances of :meth:`scaled_for`; ``|W| > (g_max - g_min) / g_unit`` is clipped.
+
+        With mismatched feedback (``fb_gains``) the feedback crossbars are a separate
+        physical copy (``HardwareNetwork.feedback``) programmed to ``W_l^T``: its stuck
+        devices are its own draw (same device config, the stream ``[seed,
+        FEEDBACK_STREAM]``, independent of the forward crossbars' ``[seed, 0]``), and it
+        receives the forward crossbars' Hebbian pulses (``HardwareNetwork.apply``); the
+        mismatch factors are applied when the circuit is built (:func:`_with_twin`)."""
         from pc_analog.hardware.device_arrays import fabricate
 
         if not self.g_units:
@@ -215,8 +211,12 @@ class Chip:
         L, g = net.n_layers, self.g_units
         fwd = tuple(fabricate(self.device, net.W(l), g[l - 1], rng) for l in range(1, L + 1))
         bias = tuple(fabricate(self.device, net.b(l), g[l - 1], rng) for l in range(1, L + 1))
+        fb = None
+        if self.fb_gains:  # a separate crossbar, fabricated on its own: its own stuck draws
+            rfb = np.random.default_rng([self.seed, FEEDBACK_STREAM])
+            fb = tuple(fabricate(self.device, net.W(l).T, g[l - 1], rfb) for l in range(1, L + 1))
         return HardwareNetwork(
-            fwd, None, bias, net.precisions, net.activations, self.spec.hardware(), g
+            fwd, fb, bias, net.precisions, net.activations, self.spec.hardware(), g
         )
 
     def apply(self, circuit):
@@ -231,9 +231,22 @@ class Chip:
 
     def read(self, circuit, rng) -> tuple:
         """What the ADCs read of ``circuit`` settled: the rest point, one noisy draw
-        around it when the chip has noise sources (:func:`noisy_read`), quantised."""
-        x = noisy_read(circuit, rest_state(circuit), rng)
-        return tuple(self.spec.read_out(x))
+        around it when the chip has noise sources, quantised.
+
+        The draw is the library's (:func:`pc_analog.hardware.noisy_read.noisy_read`:
+        ``x* + L z``, ``L L^T = Sigma`` the Lyapunov covariance of the circuit linearised
+        at ``x*``, by Cholesky where the circuit is a gradient flow, by the Lyapunov
+        equation where it is not, as with mismatched feedback), ``z`` drawn from ``rng``.
+        A sample whose linearisation has no stationary state (the library reads it
+        without noise and counts it) raises :class:`InvalidInputError` here: a chip that
+        does not come to rest counts as diverged."""
+        nr = noisy_read(circuit, rest_state(circuit), rng)
+        if nr.unstable:
+            raise InvalidInputError(
+                f"thermal noise: {nr.unstable} sample(s) at an unstable rest point "
+                "(no stationary noise)"
+            )
+        return tuple(self.spec.read_out(nr.x))
 
     def forward(self, hw: HardwareNetwork, x: np.ndarray, chunk: int = 50, rng=None) -> tuple:
         """The ADC read-out of every layer, the circuit settled with ``x`` at ``x_0`` and the
