@@ -78,8 +78,9 @@ DATASET_DEFAULTS = MappingProxyType(
             }
         ),
         # The configuration of benchmarks/train_targets.py case c (chosen there on a
-        # validation hold-out; 88.19 % test, seed 0, in BENCHMARKS.md), not re-searched by
-        # benchmarks/train_defaults.py: a Fashion-MNIST epoch costs ~40 s here.
+        # validation hold-out), not re-searched by benchmarks/train_defaults.py (a
+        # Fashion-MNIST run is ~30 min of CPU here); its five-seed test check, 88.17-88.30 %,
+        # is in BENCHMARKS.md.
         "fashion-mnist": MappingProxyType(
             {
                 "hidden": 256,
