@@ -33,6 +33,7 @@ __all__ = [
     "one_hot",
     "standardize",
     "shift_images",
+    "check_shift_probability",
     "read_idx",
     "load_digits",
     "load_idx_dataset",
@@ -195,6 +196,14 @@ def standardize(x_train, *others, per_feature: bool = False) -> tuple[np.ndarray
     )
 
 
+def check_shift_probability(p) -> float:
+    """``p`` as a float if it is a number in ``[0, 1]`` (the ``augment_shift`` of
+    :func:`shift_images`), else :class:`InvalidInputError`."""
+    if not (isinstance(p, (int, float)) and np.isfinite(p) and 0 <= p <= 1):
+        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
+    return float(p)
+
+
 def shift_images(x, image_shape, p: float, rng) -> np.ndarray:
     """Move each sample's image by at most one pixel, with probability ``p``.
 
@@ -208,8 +217,7 @@ def shift_images(x, image_shape, p: float, rng) -> np.ndarray:
     to the pixel); ``p = 0`` returns ``x`` itself and draws nothing.
     """
     x = np.asarray(x, dtype=np.float64)
-    if not (np.isfinite(p) and 0.0 <= p <= 1.0):
-        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
+    p = check_shift_probability(p)
     if image_shape is None or x.ndim != 2 or x.shape[1] != int(np.prod(image_shape)):
         raise InvalidInputError(
             f"augment_shift: needs image samples, got features of shape {x.shape} "

@@ -24,7 +24,13 @@ import numpy as np
 
 from pc_analog.circuit.ir import Hardware
 from pc_analog.errors import InvalidInputError
-from pc_analog.io.data import _stratified_split, load_dataset, shift_images, standardize
+from pc_analog.io.data import (
+    _stratified_split,
+    check_shift_probability,
+    load_dataset,
+    shift_images,
+    standardize,
+)
 from pc_analog.model.network import InputTransform
 
 __all__ = [
@@ -221,9 +227,7 @@ def resolve_defaults(cfg) -> None:
     if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1):
         raise InvalidInputError(f"validation_fraction: must lie in (0, 1), got {v!r}")
     p = d["augment_shift"] if cfg.augment_shift is None else cfg.augment_shift
-    if not (isinstance(p, (int, float)) and np.isfinite(p) and 0 <= p <= 1):
-        raise InvalidInputError(f"augment_shift: must lie in [0, 1], got {p!r}")
-    put("augment_shift", float(p))
+    put("augment_shift", check_shift_probability(p))
     if cfg.arch is None and cfg.dataset in _WIDTHS:
         n_in, n_out = _WIDTHS[cfg.dataset]
         if getattr(cfg, "direction", "discriminative") == "generative":
